@@ -1,0 +1,90 @@
+// Shared argument checks for the bindings in csrc/bindings/.
+//
+// The binding layer only adapts: it checks each argument (dtype, C-contiguity,
+// number of dimensions, shape agreement, sizes), raises a Python ValueError that
+// names the op and the expected and actual values, releases the GIL and calls
+// the kernel. No math here, no autograd.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fastdl::bindings {
+
+namespace py = pybind11;
+
+// One function per area; module.cpp calls them all.
+void bind_activations(py::module_& m);
+void bind_gemm(py::module_& m);
+void bind_conv2d(py::module_& m);
+void bind_maxpool2d(py::module_& m);
+void bind_cross_entropy(py::module_& m);
+void bind_optim(py::module_& m);
+
+// ---- argument checks ----
+
+template <typename... Parts>
+[[noreturn]] inline void fail(const char* op, const Parts&... parts) {
+  std::ostringstream msg;
+  msg << "[" << op << "] ";
+  (msg << ... << parts);
+  throw py::value_error(msg.str());
+}
+
+inline std::string shape_str(const py::array& a) {
+  std::ostringstream s;
+  s << "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
+  s << (a.ndim() == 1 ? ",)" : ")");
+  return s.str();
+}
+
+// Checks that `a` holds T, is C-contiguous and (when ndim >= 0) has ndim dimensions.
+template <typename T>
+void check_array(const char* op, const char* name, const py::array& a, int ndim = -1) {
+  if (!a.dtype().is(py::dtype::of<T>())) {
+    fail(op, name, " must be ", std::string(py::str(py::dtype::of<T>())), ", got ",
+         std::string(py::str(a.dtype())));
+  }
+  if (!(a.flags() & py::array::c_style)) fail(op, name, " must be C-contiguous");
+  if (ndim >= 0 && a.ndim() != ndim) {
+    fail(op, name, " must have ", ndim, " dimensions, got ", a.ndim(), " with shape ",
+         shape_str(a));
+  }
+}
+
+template <typename T>
+const T* in_ptr(const char* op, const char* name, const py::array& a, int ndim = -1) {
+  check_array<T>(op, name, a, ndim);
+  return static_cast<const T*>(a.data());
+}
+
+// Output buffers passed in by Python (in-place updates) must also be writeable.
+template <typename T>
+T* out_ptr(const char* op, const char* name, py::array& a, int ndim = -1) {
+  check_array<T>(op, name, a, ndim);
+  if (!a.writeable()) fail(op, name, " must be writeable");
+  return static_cast<T*>(a.mutable_data());
+}
+
+inline void check_same_shape(const char* op, const char* name_a, const py::array& a,
+                      const char* name_b, const py::array& b) {
+  bool same = a.ndim() == b.ndim();
+  for (py::ssize_t i = 0; same && i < a.ndim(); ++i) same = a.shape(i) == b.shape(i);
+  if (!same) {
+    fail(op, name_a, " and ", name_b, " must have the same shape, got ", shape_str(a), " and ",
+         shape_str(b));
+  }
+}
+
+inline py::array_t<float> empty_like_shape(const py::array& a) {
+  std::vector<py::ssize_t> shape(a.shape(), a.shape() + a.ndim());
+  return py::array_t<float>(shape);
+}
+
+}  // namespace fastdl::bindings

@@ -1,0 +1,10 @@
+// Stand-in for the CUDA backend when fastdl is built without it (FASTDL_CUDA=OFF).
+// The bindings ask these functions whether CUDA exists; nothing else is compiled.
+#include "cuda/cuda.h"
+
+namespace fastdl::cuda {
+
+bool is_built() { return false; }
+int device_count() { return 0; }
+
+}  // namespace fastdl::cuda
