@@ -1,0 +1,1 @@
+"""cpu backend: conv2d family (not yet written)."""

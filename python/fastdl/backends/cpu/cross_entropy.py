@@ -1,0 +1,1 @@
+"""cpu backend: cross_entropy family (not yet written)."""

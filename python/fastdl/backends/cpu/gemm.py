@@ -1,0 +1,1 @@
+"""cpu backend: gemm family (not yet written)."""

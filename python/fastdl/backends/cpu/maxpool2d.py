@@ -1,0 +1,1 @@
+"""cpu backend: maxpool2d family (not yet written)."""

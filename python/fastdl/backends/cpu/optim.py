@@ -1,0 +1,1 @@
+"""cpu backend: optim family (not yet written)."""

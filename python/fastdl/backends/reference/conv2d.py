@@ -1,0 +1,1 @@
+"""reference backend: conv2d family (not yet written)."""

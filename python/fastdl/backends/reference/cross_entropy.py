@@ -1,0 +1,1 @@
+"""reference backend: cross_entropy family (not yet written)."""

@@ -1,0 +1,1 @@
+"""reference backend: gemm family (not yet written)."""

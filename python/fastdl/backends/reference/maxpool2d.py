@@ -1,0 +1,1 @@
+"""reference backend: maxpool2d family (not yet written)."""

@@ -1,0 +1,1 @@
+"""reference backend: optim family (not yet written)."""
