@@ -1,0 +1,679 @@
+"""fastdl's differentiable ops: one small class per op, forward and chain rule side by side.
+
+Each op works on NumPy arrays (see autograd/function.py's `Op`). Heavy kernels (matmul, conv2d,
+maxpool2d, activations, cross-entropy) go through the backend chosen for the array's dtype
+(fastdl/_backend.py); light elementwise and reduction math is NumPy, the CPU device's storage.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _backend
+from .autograd.function import Op
+
+
+def unbroadcast(grad, shape):
+    """Sum `grad` down to `shape`, undoing NumPy broadcasting."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad
+
+
+# ---------------------------------------------------------------- unary
+
+
+class Neg(Op):
+    def forward(self, x):
+        return -x
+
+    def backward(self, g):
+        return (-g,)
+
+
+class Exp(Op):
+    def forward(self, x):
+        self.y = np.exp(x)
+        return self.y
+
+    def backward(self, g):
+        return (g * self.y,)
+
+
+class Log(Op):
+    def forward(self, x):
+        self.x = x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(x)
+
+    def backward(self, g):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g / self.x,)
+
+
+class Log1p(Op):
+    def forward(self, x):
+        self.x = x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log1p(x)
+
+    def backward(self, g):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g / (1 + self.x),)
+
+
+class Sqrt(Op):
+    def forward(self, x):
+        with np.errstate(invalid="ignore"):
+            self.y = np.sqrt(x)
+        return self.y
+
+    def backward(self, g):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g / (2 * self.y),)
+
+
+class Abs(Op):
+    def forward(self, x):
+        self.x = x
+        return np.abs(x)
+
+    def backward(self, g):
+        return (g * np.sign(self.x),)
+
+
+class Sin(Op):
+    def forward(self, x):
+        self.x = x
+        return np.sin(x)
+
+    def backward(self, g):
+        return (g * np.cos(self.x),)
+
+
+class Cos(Op):
+    def forward(self, x):
+        self.x = x
+        return np.cos(x)
+
+    def backward(self, g):
+        return (-g * np.sin(self.x),)
+
+
+class PowScalar(Op):
+    def forward(self, x, exponent):
+        self.x, self.exponent = x, exponent
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.power(x, x.dtype.type(exponent))
+
+    def backward(self, g):
+        e = self.exponent
+        if e == 0:
+            return (np.zeros_like(g),)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g * e * np.power(self.x, self.x.dtype.type(e - 1)),)
+
+
+class Clamp(Op):
+    def forward(self, x, lo, hi):
+        y = x
+        if lo is not None:
+            y = np.maximum(y, x.dtype.type(lo))
+        if hi is not None:
+            y = np.minimum(y, x.dtype.type(hi))
+        # Gradient flows where the input was inside [lo, hi] (PyTorch's rule at the bounds too).
+        self.mask = np.ones(x.shape, bool)
+        if lo is not None:
+            self.mask &= x >= lo
+        if hi is not None:
+            self.mask &= x <= hi
+        return y
+
+    def backward(self, g):
+        return (np.where(self.mask, g, 0).astype(g.dtype, copy=False),)
+
+
+class Cast(Op):
+    def forward(self, x, dtype):
+        self.dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, g):
+        return (g.astype(self.dtype),)
+
+
+class ReLU(Op):
+    def forward(self, x):
+        self.y = _backend.get(x.dtype).relu_forward(x)
+        return self.y
+
+    def backward(self, g):
+        return (_backend.get(g.dtype).relu_backward(g, self.y),)
+
+
+class Sigmoid(Op):
+    def forward(self, x):
+        self.y = _backend.get(x.dtype).sigmoid_forward(x)
+        return self.y
+
+    def backward(self, g):
+        return (_backend.get(g.dtype).sigmoid_backward(g, self.y),)
+
+
+class Tanh(Op):
+    def forward(self, x):
+        self.y = _backend.get(x.dtype).tanh_forward(x)
+        return self.y
+
+    def backward(self, g):
+        return (_backend.get(g.dtype).tanh_backward(g, self.y),)
+
+
+class LeakyReLU(Op):
+    def forward(self, x, slope):
+        self.mask, self.slope = x > 0, slope
+        return np.where(self.mask, x, x * x.dtype.type(slope)).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        return (np.where(self.mask, g, g * g.dtype.type(self.slope)),)
+
+
+class Softmax(Op):
+    def forward(self, x, dim):
+        self.dim = dim
+        e = np.exp(x - x.max(axis=dim, keepdims=True))
+        self.y = e / e.sum(axis=dim, keepdims=True)
+        return self.y
+
+    def backward(self, g):
+        y = self.y
+        return (y * (g - (g * y).sum(axis=self.dim, keepdims=True)),)
+
+
+class LogSoftmax(Op):
+    def forward(self, x, dim):
+        self.dim = dim
+        shifted = x - x.max(axis=dim, keepdims=True)
+        self.y = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        return self.y
+
+    def backward(self, g):
+        return (g - np.exp(self.y) * g.sum(axis=self.dim, keepdims=True),)
+
+
+# ---------------------------------------------------------------- binary
+
+
+class Add(Op):
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a + b
+
+    def backward(self, g):
+        sa, sb = self.shapes
+        return unbroadcast(g, sa), unbroadcast(g, sb)
+
+
+class Sub(Op):
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a - b
+
+    def backward(self, g):
+        sa, sb = self.shapes
+        return unbroadcast(g, sa), unbroadcast(-g, sb)
+
+
+class Mul(Op):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return a * b
+
+    def backward(self, g):
+        need_a, need_b = self.needs_input_grad
+        da = unbroadcast(g * self.b, self.a.shape) if need_a else None
+        db = unbroadcast(g * self.a, self.b.shape) if need_b else None
+        return da, db
+
+
+class Div(Op):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return a / b
+
+    def backward(self, g):
+        need_a, need_b = self.needs_input_grad
+        with np.errstate(divide="ignore", invalid="ignore"):
+            da = unbroadcast(g / self.b, self.a.shape) if need_a else None
+            db = unbroadcast(-g * self.a / (self.b * self.b), self.b.shape) if need_b else None
+        return da, db
+
+
+class Pow(Op):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.y = np.power(a, b)
+        return self.y
+
+    def backward(self, g):
+        need_a, need_b = self.needs_input_grad
+        a, b = self.a, self.b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            da = unbroadcast(g * b * np.power(a, b - 1), a.shape) if need_a else None
+            db = None
+            if need_b:
+                log_a = np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
+                db = unbroadcast(g * self.y * log_a, b.shape)
+        return da, db
+
+
+class Maximum(Op):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return np.maximum(a, b)
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        # Ties split the gradient evenly, as PyTorch does.
+        wa = np.where(a > b, 1.0, np.where(a == b, 0.5, 0.0)).astype(g.dtype)
+        return unbroadcast(g * wa, a.shape), unbroadcast(g * (1 - wa), b.shape)
+
+
+class Minimum(Op):
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        return np.minimum(a, b)
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        wa = np.where(a < b, 1.0, np.where(a == b, 0.5, 0.0)).astype(g.dtype)
+        return unbroadcast(g * wa, a.shape), unbroadcast(g * (1 - wa), b.shape)
+
+
+class Where(Op):
+    def forward(self, cond, a, b):
+        self.cond, self.shapes = cond, (a.shape, b.shape)
+        return np.where(cond, a, b)
+
+    def backward(self, g):
+        sa, sb = self.shapes
+        zero = g.dtype.type(0)
+        return None, unbroadcast(np.where(self.cond, g, zero), sa), unbroadcast(
+            np.where(self.cond, zero, g), sb
+        )
+
+
+def _batched(x, batch_shape):
+    """x is (..., M, K): broadcast its batch dims to batch_shape and flatten them: (B, M, K)."""
+    x = np.broadcast_to(x, batch_shape + x.shape[-2:])
+    return np.ascontiguousarray(x.reshape((-1,) + x.shape[-2:]))
+
+
+class MatMul(Op):
+    """a @ b with NumPy's rules: 1-D operands are promoted and the added dim removed; leading
+    (batch) dims broadcast. 2-D @ 2-D and N-D @ 2-D run as one GEMM."""
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        be = _backend.get(a.dtype)
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        if b2.ndim == 2:
+            y = be.matmul(a2.reshape(-1, a2.shape[-1]), b2).reshape(a2.shape[:-1] + b2.shape[-1:])
+        else:
+            batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+            y = be.matmul(_batched(a2, batch), _batched(b2, batch))
+            y = y.reshape(batch + y.shape[-2:])
+        if a.ndim == 1:
+            y = y.squeeze(-2)
+        if b.ndim == 1:
+            y = y.squeeze(-1)
+        return y
+
+    def backward(self, g):
+        a, b = self.a, self.b
+        be = _backend.get(g.dtype)
+        need_a, need_b = self.needs_input_grad
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        da = db = None
+        if b2.ndim == 2:
+            gm = np.ascontiguousarray(g2).reshape(-1, g2.shape[-1])
+            am = np.ascontiguousarray(a2).reshape(-1, a2.shape[-1])
+            if need_a:
+                da = be.matmul(gm, b2, trans_b=True).reshape(a2.shape)
+            if need_b:
+                db = be.matmul(am, gm, trans_a=True)
+        else:
+            batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+            gb = _batched(g2, batch)
+            if need_a:
+                da = be.matmul(gb, _batched(b2, batch), trans_b=True)
+                da = unbroadcast(da.reshape(batch + da.shape[-2:]), a2.shape)
+            if need_b:
+                db = be.matmul(_batched(a2, batch), gb, trans_a=True)
+                db = unbroadcast(db.reshape(batch + db.shape[-2:]), b2.shape)
+        if da is not None:
+            da = da.reshape(a.shape)
+        if db is not None:
+            db = db.reshape(b.shape)
+        return da, db
+
+
+# ---------------------------------------------------------------- reduce
+
+
+def _axes(dim, ndim):
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    return tuple(d % ndim if ndim else 0 for d in dims)
+
+
+def _expand_to(g, shape, axes, keepdim):
+    if axes is not None and not keepdim:
+        g = np.expand_dims(g, axes)
+    return np.broadcast_to(g, shape)
+
+
+class Sum(Op):
+    def forward(self, x, dim, keepdim):
+        self.shape, self.axes, self.keepdim = x.shape, _axes(dim, x.ndim), keepdim
+        return np.asarray(x.sum(axis=self.axes, keepdims=keepdim))
+
+    def backward(self, g):
+        return (_expand_to(g, self.shape, self.axes, self.keepdim),)
+
+
+class Mean(Op):
+    def forward(self, x, dim, keepdim):
+        self.shape, self.axes, self.keepdim = x.shape, _axes(dim, x.ndim), keepdim
+        y = np.asarray(x.mean(axis=self.axes, keepdims=keepdim))
+        self.count = x.size // max(y.size, 1) if x.size else 0
+        return y
+
+    def backward(self, g):
+        g = g / g.dtype.type(max(self.count, 1)) if self.count else g * np.nan
+        return (_expand_to(g, self.shape, self.axes, self.keepdim),)
+
+
+class Var(Op):
+    def forward(self, x, dim, correction, keepdim):
+        self.x, self.axes, self.keepdim = x, _axes(dim, x.ndim), keepdim
+        n = x.size if self.axes is None else int(np.prod([x.shape[a] for a in self.axes]))
+        self.denom = max(n - correction, 0)
+        self.mean = x.mean(axis=self.axes, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = ((x - self.mean) ** 2).sum(axis=self.axes, keepdims=keepdim) / x.dtype.type(self.denom)
+        return np.asarray(y, dtype=x.dtype)
+
+    def backward(self, g):
+        g = _expand_to(g, self.x.shape, self.axes, self.keepdim)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (g * 2 * (self.x - self.mean) / self.x.dtype.type(self.denom),)
+
+
+class MaxMin(Op):
+    """max or min over all elements (ties share the gradient evenly) or along one dim
+    (the gradient goes to the returned index)."""
+
+    def forward(self, x, dim, keepdim, is_max):
+        self.shape, self.dim, self.keepdim = x.shape, dim, keepdim
+        if dim is None:
+            y = x.max() if is_max else x.min()
+            self.mask = x == y
+            if np.isnan(y):
+                self.mask = np.isnan(x)
+            return np.asarray(y)
+        arg = np.argmax if is_max else np.argmin
+        self.index = np.expand_dims(arg(x, axis=dim), dim)
+        # NOTE: argmax/argmin return the first NaN when one is present, so NaN propagates.
+        y = np.take_along_axis(x, self.index, axis=dim)
+        return y if keepdim else y.squeeze(dim)
+
+    def backward(self, g):
+        if self.dim is None:
+            return (np.where(self.mask, g / self.mask.sum(), 0).astype(g.dtype),)
+        dx = np.zeros(self.shape, g.dtype)
+        if not self.keepdim:
+            g = np.expand_dims(g, self.dim)
+        np.put_along_axis(dx, self.index, g, axis=self.dim)
+        return (dx,)
+
+
+class LogSumExp(Op):
+    def forward(self, x, dim, keepdim):
+        self.axes, self.keepdim, self.shape = _axes(dim, x.ndim), keepdim, x.shape
+        m = x.max(axis=self.axes, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        y = np.log(np.exp(x - m).sum(axis=self.axes, keepdims=True)) + m
+        self.p = np.exp(x - y)
+        return y if keepdim else np.squeeze(y, axis=self.axes)
+
+    def backward(self, g):
+        return (_expand_to(g, self.shape, self.axes, self.keepdim) * self.p,)
+
+
+# ---------------------------------------------------------------- movement
+
+
+class Reshape(Op):
+    def forward(self, x, shape):
+        self.shape = x.shape
+        return x.reshape(shape)
+
+    def backward(self, g):
+        return (g.reshape(self.shape),)
+
+
+class Permute(Op):
+    def forward(self, x, dims):
+        self.inverse = tuple(np.argsort(dims))
+        return x.transpose(dims)
+
+    def backward(self, g):
+        return (g.transpose(self.inverse),)
+
+
+class Expand(Op):
+    def forward(self, x, shape):
+        self.shape = x.shape
+        return np.broadcast_to(x, shape)
+
+    def backward(self, g):
+        return (unbroadcast(g, self.shape),)
+
+
+class Index(Op):
+    def forward(self, x, index):
+        self.shape, self.index = x.shape, index
+        return x[index]
+
+    def backward(self, g):
+        dx = np.zeros(self.shape, g.dtype)
+        np.add.at(dx, self.index, g)
+        return (dx,)
+
+
+class Cat(Op):
+    def forward(self, *xs, dim):
+        self.dim = dim
+        self.splits = np.cumsum([x.shape[dim] for x in xs])[:-1]
+        return np.concatenate(xs, axis=dim)
+
+    def backward(self, g):
+        return tuple(np.split(g, self.splits, axis=self.dim))
+
+
+class Stack(Op):
+    def forward(self, *xs, dim):
+        self.dim = dim
+        return np.stack(xs, axis=dim)
+
+    def backward(self, g):
+        return tuple(np.moveaxis(g, self.dim, 0))
+
+
+# ---------------------------------------------------------------- nn
+
+
+class Linear(Op):
+    """y = x @ w.T + b; x is (..., in), w is (out, in), b is (out,) or None."""
+
+    def forward(self, x, w, b):
+        self.x, self.w = x, w
+        x2 = x.reshape(-1, x.shape[-1])
+        y = _backend.get(x.dtype).matmul(x2, w, trans_b=True)
+        if b is not None:
+            y += b
+        return y.reshape(x.shape[:-1] + (w.shape[0],))
+
+    def backward(self, g):
+        need_x, need_w, need_b = self.needs_input_grad
+        be = _backend.get(g.dtype)
+        g2 = np.ascontiguousarray(g).reshape(-1, g.shape[-1])
+        dx = be.matmul(g2, self.w).reshape(self.x.shape) if need_x else None
+        dw = be.matmul(g2, self.x.reshape(-1, self.x.shape[-1]), trans_a=True) if need_w else None
+        db = g2.sum(axis=0) if need_b else None
+        return dx, dw, db
+
+
+class Conv2d(Op):
+    """x is (N, C, H, W), w is (K, C, R, S), b is (K,) or None; y is (N, K, P, Q)."""
+
+    def forward(self, x, w, b, stride, padding):
+        self.x, self.w, self.stride, self.padding = x, w, stride, padding
+        return _backend.get(x.dtype).conv2d_forward(x, w, b, stride, padding)
+
+    def backward(self, g):
+        need_x, need_w, need_b = self.needs_input_grad
+        return _backend.get(g.dtype).conv2d_backward(
+            g, self.x, self.w, self.stride, self.padding, need_x, need_w, need_b
+        )
+
+
+class MaxPool2d(Op):
+    """x is (N, C, H, W); y is (N, C, P, Q); saves only the argmax indices."""
+
+    def forward(self, x, kernel_size, stride, padding):
+        self.shape = x.shape
+        y, self.indices = _backend.get(x.dtype).maxpool2d_forward(x, kernel_size, stride, padding)
+        return y
+
+    def backward(self, g):
+        return (_backend.get(g.dtype).maxpool2d_backward(g, self.indices, self.shape),)
+
+
+class CrossEntropy(Op):
+    """Fused log-softmax + NLL. logits (N, C); target int64 (N,) or probabilities (N, C).
+
+    NOTE: with probability targets the target gets a gradient too (-w * log_softmax), as in
+    PyTorch, so a target that requires grad is differentiated."""
+
+    def forward(self, logits, target, weight, reduction, ignore_index):
+        be = _backend.get(logits.dtype)
+        self.target, self.weight, self.reduction, self.ignore_index = (
+            target, weight, reduction, ignore_index,
+        )
+        loss, self.log_probs = be.cross_entropy_forward(
+            logits, target, weight, reduction, ignore_index
+        )
+        return loss
+
+    def backward(self, g):
+        need_logits, need_target, _ = self.needs_input_grad
+        be = _backend.get(self.log_probs.dtype)
+        g = np.asarray(g, self.log_probs.dtype)
+        dlogits = dtarget = None
+        if need_logits:
+            dlogits = be.cross_entropy_backward(
+                g, self.log_probs, self.target, self.weight, self.reduction, self.ignore_index
+            )
+        if need_target:
+            n = self.log_probs.shape[0]
+            scale = g[:, None] if self.reduction == "none" else g / (n if self.reduction == "mean" else 1)
+            w = 1 if self.weight is None else self.weight
+            dtarget = -scale * w * self.log_probs
+        return dlogits, dtarget, None
+
+
+class NLLLoss(Op):
+    """Per-sample loss -w[t] * x[i, t] (0 where t == ignore_index); x (N, C), target (N,)."""
+
+    def forward(self, x, target, weight, ignore_index):
+        self.shape = x.shape
+        keep = target != ignore_index
+        self.rows = np.flatnonzero(keep)
+        self.cols = target[keep]
+        w = np.ones(x.shape[1], x.dtype) if weight is None else weight
+        self.w = np.zeros(target.shape, x.dtype)
+        self.w[keep] = w[self.cols]
+        loss = np.zeros(target.shape, x.dtype)
+        loss[keep] = -self.w[keep] * x[self.rows, self.cols]
+        return loss
+
+    def backward(self, g):
+        dx = np.zeros(self.shape, g.dtype)
+        dx[self.rows, self.cols] = -(g * self.w)[self.rows]
+        return dx, None
+
+
+class BinaryCrossEntropy(Op):
+    """Elementwise -(y log p + (1-y) log(1-p)), logs clamped at -100 as in PyTorch."""
+
+    def forward(self, p, y):
+        self.p, self.y = p, y
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_p = np.maximum(np.log(p), -100)
+            log_1mp = np.maximum(np.log1p(-p), -100)
+        return -(y * log_p + (1 - y) * log_1mp)
+
+    def backward(self, g):
+        p, y = self.p, self.y
+        eps = p.dtype.type(1e-12)
+        dp = g * (p - y) / np.maximum((1 - p) * p, eps)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dy = g * (np.maximum(np.log1p(-p), -100) - np.maximum(np.log(p), -100))
+        return dp, dy
+
+
+class BinaryCrossEntropyWithLogits(Op):
+    """Elementwise -(pw y log s(x) + (1-y) log(1-s(x))), computed without overflow."""
+
+    def forward(self, x, y, pos_weight):
+        self.x, self.y = x, y
+        self.pw = 1 if pos_weight is None else pos_weight
+        softplus_neg = np.logaddexp(0, -x)  # log(1 + e^-x) = -log s(x), stable for any x
+        return (1 - y) * x + (1 + (self.pw - 1) * y) * softplus_neg
+
+    def backward(self, g):
+        x, y, pw = self.x, self.y, self.pw
+        e = np.exp(-np.abs(x))
+        s = np.where(x >= 0, 1 / (1 + e), e / (1 + e))  # sigmoid(x) without overflow
+        dx = g * (s * (pw * y + 1 - y) - pw * y)
+        # d/dy of (1-y) x + (1 + (pw-1) y) softplus(-x) = -x + (pw - 1) softplus(-x)
+        dy = g * (-x + (pw - 1) * np.logaddexp(0, -x))
+        return dx.astype(x.dtype, copy=False), dy.astype(x.dtype, copy=False)
+
+
+class Dropout(Op):
+    def forward(self, x, p, generator):
+        keep = generator.random(x.shape) >= p
+        self.scale = (keep / (1 - p)).astype(x.dtype) if p < 1 else np.zeros(x.shape, x.dtype)
+        return x * self.scale
+
+    def backward(self, g):
+        return (g * self.scale,)

@@ -1,0 +1,973 @@
+"""The Tensor: a NumPy array on the CPU, plus what autograd needs.
+
+A tensor holds its storage in `_data` (a NumPy array), `requires_grad`, `grad` (a Tensor or
+None) and, when an op produced it while recording, `_node`: the op that made it. Methods follow
+PyTorch's names and semantics; the math lives in fastdl/_functions.py, one class per op.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections import namedtuple
+from numbers import Number
+
+import numpy as np
+
+from . import _functions as fn
+from .autograd import engine
+from .autograd.grad_mode import is_grad_enabled
+
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+float16 = np.dtype(np.float16)
+int64 = np.dtype(np.int64)
+int32 = np.dtype(np.int32)
+int16 = np.dtype(np.int16)
+int8 = np.dtype(np.int8)
+uint8 = np.dtype(np.uint8)
+bool_ = np.dtype(np.bool_)
+SUPPORTED_DTYPES = (float32, float64, int64, int32, int16, int8, uint8, bool_)
+
+_PY_DTYPES = {builtins.float: float32, builtins.int: int64, builtins.bool: bool_}
+
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+def as_dtype(dtype) -> np.dtype:
+    """fastdl dtypes are NumPy dtypes; Python's float/int/bool map as in PyTorch."""
+    if dtype in _PY_DTYPES:
+        return _PY_DTYPES[dtype]
+    try:
+        d = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"[dtype] expected a dtype such as fastdl.float32, got {dtype!r}") from None
+    if d not in SUPPORTED_DTYPES:
+        raise TypeError(f"[dtype] unsupported dtype {d}; supported: {[str(x) for x in SUPPORTED_DTYPES]}")
+    return d
+
+
+class device:
+    """Where a tensor lives. fastdl tensors live on the CPU (CUDA comes with its backend)."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, spec="cpu", index=None):
+        if isinstance(spec, device):
+            spec, index = spec.type, spec.index
+        kind, _, idx = str(spec).partition(":")
+        if kind not in ("cpu", "cuda"):
+            raise RuntimeError(f"[device] expected 'cpu' or 'cuda', got {spec!r}")
+        self.type, self.index = kind, int(idx) if idx else index
+
+    def __eq__(self, other):
+        try:
+            other = device(other)
+        except (RuntimeError, TypeError):
+            return False
+        return self.type == other.type and (self.index or 0) == (other.index or 0)
+
+    def __hash__(self):
+        return hash((self.type, self.index or 0))
+
+    def __repr__(self):
+        return f"device(type='{self.type}')" if self.index is None else (
+            f"device(type='{self.type}', index={self.index})"
+        )
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+
+_CPU = device("cpu")
+
+
+def _check_device(dev):
+    if dev is None:
+        return
+    d = device(dev)
+    if d.type != "cpu":
+        raise RuntimeError(
+            f"[to] device {d} is not available: this fastdl has no CUDA backend "
+            "(fastdl.cuda.is_available() is False)"
+        )
+
+
+def _from_data(data, dtype=None) -> np.ndarray:
+    """Build a NumPy array from nested sequences, numbers, arrays or Tensors (PyTorch's
+    inference: Python floats -> float32, ints -> int64, bools -> bool)."""
+    if isinstance(data, Tensor):
+        arr = data._data
+    elif isinstance(data, np.ndarray):
+        arr = data
+    else:
+        if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
+            data = [x._data if isinstance(x, Tensor) else x for x in data]
+        try:
+            arr = np.array(data)
+        except ValueError as e:
+            raise ValueError(f"[tensor] expected a rectangular nested sequence of numbers: {e}") from None
+        if arr.dtype == np.float64 and not isinstance(data, np.generic):
+            arr = arr.astype(np.float32)  # Python floats default to float32, as in PyTorch
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(
+            f"[tensor] expected numeric data (floats, ints or bools), got dtype {arr.dtype}"
+        )
+    if dtype is not None:
+        arr = arr.astype(as_dtype(dtype))
+    elif arr.dtype not in SUPPORTED_DTYPES:
+        arr = arr.astype(np.float32 if arr.dtype.kind == "f" else np.int64)
+    return arr
+
+
+def _scalar_dtype(value, like: np.dtype) -> np.dtype:
+    """The dtype a Python number takes next to a tensor of dtype `like` (PyTorch's rule: the
+    tensor's dtype wins within its kind; a float next to an int tensor gives float32)."""
+    if isinstance(value, (bool, np.bool_)):
+        return like
+    if isinstance(value, (int, np.integer)):
+        return like if like != bool_ else int64
+    return like if like.kind == "f" else float32
+
+
+def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
+    if a == b:
+        return a
+    if a.kind == "f" and b.kind != "f":
+        return a
+    if b.kind == "f" and a.kind != "f":
+        return b
+    return np.result_type(a, b)
+
+
+class Tensor:
+    """A multi-dimensional array with autograd, PyTorch-style.
+
+    >>> import fastdl
+    >>> x = fastdl.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([[2., 4.],
+            [6., 8.]])
+    """
+
+    __slots__ = ("_data", "_requires_grad", "grad", "_node", "_out_idx", "__weakref__", "__dict__")
+    __array_priority__ = 1000  # NumPy defers to Tensor's reflected operators
+
+    def __init__(self, data=None, *, dtype=None, requires_grad=False):
+        if data is None:
+            data = np.zeros((0,), np.float32)
+        elif isinstance(data, (int, np.integer)) and not isinstance(data, bool):
+            data = np.zeros((data,), np.float32)  # torch.Tensor(3): an uninitialised 1-D tensor
+        arr = _from_data(data, dtype)
+        if dtype is None and arr.dtype.kind != "f" and not isinstance(data, np.ndarray):
+            arr = arr.astype(np.float32)  # torch.Tensor(...) is always float32
+        self._data = arr
+        self._node = None
+        self._out_idx = 0
+        self.grad = None
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    @classmethod
+    def _make(cls, data, node=None, out_idx=0):
+        t = object.__new__(Tensor)
+        t._data = data if type(data) is np.ndarray else np.asarray(data)
+        t._node = node
+        t._out_idx = out_idx
+        t.grad = None
+        t._requires_grad = node is not None
+        return t
+
+    # ---- properties ----
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        value = bool(value)
+        if self._node is not None and not value:
+            raise RuntimeError(
+                "[requires_grad] you can only change requires_grad flags of leaf tensors; "
+                "use .detach() for a non-leaf"
+            )
+        if value and self._data.dtype.kind != "f":
+            raise RuntimeError(
+                f"[requires_grad] only floating point tensors can require gradients, got {self._data.dtype}"
+            )
+        self._requires_grad = value
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        return self._node
+
+    @property
+    def data(self) -> "Tensor":
+        return Tensor._make(self._data)
+
+    @data.setter
+    def data(self, value):
+        self._data = _from_data(value)
+
+    @property
+    def shape(self):
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self._data.shape[dim]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def device(self) -> device:
+        return _CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return self._data.size
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def is_contiguous(self) -> bool:
+        return self._data.flags.c_contiguous
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    # ---- conversion ----
+
+    def numpy(self) -> np.ndarray:
+        if self._requires_grad:
+            raise RuntimeError(
+                "[numpy] can't call numpy() on a tensor that requires grad; "
+                "use tensor.detach().numpy()"
+            )
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"[item] a tensor with {self._data.size} elements cannot be converted to a scalar"
+            )
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"[bool] the truth value of a tensor with {self._data.size} elements is ambiguous"
+            )
+        return bool(self._data.reshape(()).item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("[index] only integer tensors of a single element can be an index")
+        return int(self.item())
+
+    def detach(self) -> "Tensor":
+        return Tensor._make(self._data)
+
+    def detach_(self) -> "Tensor":
+        self._node, self._requires_grad = None, False
+        return self
+
+    def clone(self) -> "Tensor":
+        return _clone(self)
+
+    def contiguous(self) -> "Tensor":
+        if self._data.flags.c_contiguous:
+            return self
+        return _clone(self)
+
+    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, (str, globals()["device"])):
+                device = a
+            else:
+                dtype = a
+        _check_device(device)
+        out = self if dtype is None or as_dtype(dtype) == self.dtype else fn.Cast.apply(
+            self, dtype=as_dtype(dtype)
+        )
+        return _clone(out) if copy and out is self else out
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return f"fastdl.{self.dtype}"
+        return self.to(dtype)
+
+    def cpu(self):
+        return self
+
+    def cuda(self, *args, **kwargs):
+        _check_device("cuda")
+
+    def float(self):
+        return self.to(float32)
+
+    def double(self):
+        return self.to(float64)
+
+    def long(self):
+        return self.to(int64)
+
+    def int(self):
+        return self.to(int32)
+
+    def bool(self):
+        return self.to(bool_)
+
+    def half(self):
+        raise TypeError("[half] float16 tensors are not supported by fastdl")
+
+    # ---- autograd ----
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        if create_graph:
+            raise NotImplementedError("[backward] create_graph=True (higher-order gradients) is not supported")
+        if inputs is not None:
+            raise NotImplementedError("[backward] the inputs= argument is not supported")
+        if not self._requires_grad:
+            raise RuntimeError(
+                "[backward] element 0 of tensors does not require grad and does not have a grad_fn"
+            )
+        if gradient is None:
+            if self._data.size != 1:
+                raise RuntimeError(
+                    f"[backward] grad can be implicitly created only for scalar outputs; "
+                    f"this tensor has shape {tuple(self._data.shape)}: pass a gradient"
+                )
+            grad = np.ones(self._data.shape, self._data.dtype)
+        else:
+            grad = np.asarray(gradient._data if isinstance(gradient, Tensor) else gradient,
+                              dtype=self._data.dtype)
+            if grad.shape != self._data.shape:
+                raise RuntimeError(
+                    f"[backward] gradient has shape {grad.shape}, expected {self._data.shape}"
+                )
+        engine.run_backward([self], [grad], retain_graph=bool(retain_graph))
+
+    def retain_grad(self):
+        if self._node is not None:
+            self._node.retain(self._out_idx, self)
+
+    def register_hook(self, hook):
+        raise NotImplementedError("[register_hook] tensor hooks are not supported")
+
+    # ---- in-place (for no_grad code: init, optimizers, data preparation) ----
+
+    def _check_inplace(self, op):
+        if is_grad_enabled() and (self._requires_grad or self._node is not None):
+            raise RuntimeError(
+                f"[{op}] a leaf tensor that requires grad (or a tensor in the graph) can't be "
+                "modified in place while recording; wrap it in fastdl.no_grad()"
+            )
+
+    def _other_array(self, other):
+        return other._data if isinstance(other, Tensor) else other
+
+    def zero_(self):
+        self._check_inplace("zero_")
+        self._data[...] = 0
+        return self
+
+    def fill_(self, value):
+        self._check_inplace("fill_")
+        self._data[...] = self._other_array(value)
+        return self
+
+    def copy_(self, src):
+        self._check_inplace("copy_")
+        src = src._data if isinstance(src, Tensor) else np.asarray(src)
+        try:
+            np.copyto(self._data, np.broadcast_to(src, self._data.shape), casting="unsafe")
+        except ValueError:
+            raise RuntimeError(
+                f"[copy_] source of shape {src.shape} does not broadcast to {self._data.shape}"
+            ) from None
+        return self
+
+    def add_(self, other, alpha=1):
+        self._check_inplace("add_")
+        other = self._other_array(other)
+        self._data += other if alpha == 1 else np.multiply(other, alpha)
+        return self
+
+    def sub_(self, other, alpha=1):
+        return self.add_(other, alpha=-alpha)
+
+    def mul_(self, other):
+        self._check_inplace("mul_")
+        self._data *= self._other_array(other)
+        return self
+
+    def div_(self, other):
+        self._check_inplace("div_")
+        self._data /= self._other_array(other)
+        return self
+
+    def clamp_(self, min=None, max=None):
+        self._check_inplace("clamp_")
+        np.clip(self._data, min, max, out=self._data)
+        return self
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        from ._random import generator as default
+
+        self._check_inplace("uniform_")
+        g = generator or default()
+        self._data[...] = g.uniform(a, b, self._data.shape)
+        return self
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        from ._random import generator as default
+
+        self._check_inplace("normal_")
+        g = generator or default()
+        self._data[...] = g.normal(mean, std, self._data.shape)
+        return self
+
+    def __setitem__(self, index, value):
+        self._check_inplace("setitem")
+        self._data[_index(index)] = value._data if isinstance(value, Tensor) else value
+
+    # ---- arithmetic ----
+
+    def _operands(self, other, op):
+        """(self, other) as tensors of one dtype, by PyTorch's promotion rules."""
+        if isinstance(other, Tensor):
+            dt = _promote(self._data.dtype, other._data.dtype)
+        elif isinstance(other, (Number, np.generic)):
+            dt = _scalar_dtype(other, self._data.dtype)
+            other = Tensor._make(np.array(other, dtype=dt))
+        elif isinstance(other, (np.ndarray, list, tuple)):
+            other = Tensor._make(_from_data(other))
+            dt = _promote(self._data.dtype, other._data.dtype)
+        else:
+            raise TypeError(f"[{op}] unsupported operand type {type(other).__name__}")
+        a = self if self._data.dtype == dt else self.to(dt)
+        b = other if other._data.dtype == dt else other.to(dt)
+        return a, b
+
+    def _binary(self, op_cls, other, name, reverse=False):
+        a, b = self._operands(other, name)
+        if reverse:
+            a, b = b, a
+        try:
+            return op_cls.apply(a, b)
+        except ValueError as e:
+            raise RuntimeError(
+                f"[{name}] shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast"
+            ) from e
+
+    def __add__(self, other):
+        return self._binary(fn.Add, other, "add")
+
+    def __radd__(self, other):
+        return self._binary(fn.Add, other, "add", reverse=True)
+
+    def __sub__(self, other):
+        return self._binary(fn.Sub, other, "sub")
+
+    def __rsub__(self, other):
+        return self._binary(fn.Sub, other, "sub", reverse=True)
+
+    def __mul__(self, other):
+        return self._binary(fn.Mul, other, "mul")
+
+    def __rmul__(self, other):
+        return self._binary(fn.Mul, other, "mul", reverse=True)
+
+    def _true_div(self, other, reverse=False):
+        a, b = self._operands(other, "div")
+        if a._data.dtype.kind != "f":
+            a, b = a.to(float32), b.to(float32)
+        if reverse:
+            a, b = b, a
+        return a._binary(fn.Div, b, "div")
+
+    def __truediv__(self, other):
+        return self._true_div(other)
+
+    def __rtruediv__(self, other):
+        return self._true_div(other, reverse=True)
+
+    def __floordiv__(self, other):
+        a, b = self._operands(other, "floor_divide")
+        return Tensor._make(np.floor_divide(a._data, b._data))
+
+    def __mod__(self, other):
+        a, b = self._operands(other, "remainder")
+        return Tensor._make(np.mod(a._data, b._data))
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, (Number, np.generic)) and not isinstance(exponent, bool):
+            if self._data.dtype.kind != "f" and isinstance(exponent, float):
+                return self.to(float32) ** exponent
+            return fn.PowScalar.apply(self, exponent=exponent)
+        return self._binary(fn.Pow, exponent, "pow")
+
+    def __rpow__(self, base):
+        return self._binary(fn.Pow, base, "pow", reverse=True)
+
+    def __neg__(self):
+        return fn.Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return self.abs()
+
+    def __matmul__(self, other):
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul(Tensor._make(_from_data(other)), self)
+
+    def _compare(self, other, ufunc):
+        a, b = self._operands(other, ufunc.__name__)
+        return Tensor._make(ufunc(a._data, b._data))
+
+    def __eq__(self, other):
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other):
+        return self._compare(other, np.not_equal)
+
+    def __lt__(self, other):
+        return self._compare(other, np.less)
+
+    def __le__(self, other):
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other):
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other):
+        return self._compare(other, np.greater_equal)
+
+    def __and__(self, other):
+        return self._compare(other, np.logical_and if self.dtype == bool_ else np.bitwise_and)
+
+    def __or__(self, other):
+        return self._compare(other, np.logical_or if self.dtype == bool_ else np.bitwise_or)
+
+    def __invert__(self):
+        return Tensor._make(~self._data)
+
+    __hash__ = object.__hash__
+
+    add = __add__
+    sub = __sub__
+    mul = __mul__
+    div = __truediv__
+    matmul = __matmul__
+    pow = __pow__
+    neg = __neg__
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
+    def maximum(self, other):
+        return self._binary(fn.Maximum, other, "maximum")
+
+    def minimum(self, other):
+        return self._binary(fn.Minimum, other, "minimum")
+
+    # ---- unary ----
+
+    def _float_input(self, op):
+        if self._data.dtype.kind != "f":
+            return self.to(float32)
+        return self
+
+    def exp(self):
+        return fn.Exp.apply(self._float_input("exp"))
+
+    def log(self):
+        return fn.Log.apply(self._float_input("log"))
+
+    def log1p(self):
+        return fn.Log1p.apply(self._float_input("log1p"))
+
+    def sqrt(self):
+        return fn.Sqrt.apply(self._float_input("sqrt"))
+
+    def rsqrt(self):
+        return 1 / self.sqrt()
+
+    def abs(self):
+        return fn.Abs.apply(self)
+
+    def sin(self):
+        return fn.Sin.apply(self._float_input("sin"))
+
+    def cos(self):
+        return fn.Cos.apply(self._float_input("cos"))
+
+    def square(self):
+        return self * self
+
+    def reciprocal(self):
+        return 1 / self
+
+    def sign(self):
+        return Tensor._make(np.sign(self._data))
+
+    def clamp(self, min=None, max=None):
+        if min is None and max is None:
+            raise RuntimeError("[clamp] at least one of min or max must be given")
+        return fn.Clamp.apply(self, lo=min, hi=max)
+
+    clip = clamp
+
+    def relu(self):
+        return fn.ReLU.apply(self._float_input("relu"))
+
+    def sigmoid(self):
+        return fn.Sigmoid.apply(self._float_input("sigmoid"))
+
+    def tanh(self):
+        return fn.Tanh.apply(self._float_input("tanh"))
+
+    def softmax(self, dim):
+        return fn.Softmax.apply(self._float_input("softmax"), dim=_dim(dim, self.ndim, "softmax"))
+
+    def log_softmax(self, dim):
+        return fn.LogSoftmax.apply(
+            self._float_input("log_softmax"), dim=_dim(dim, self.ndim, "log_softmax")
+        )
+
+    # ---- reduce ----
+
+    def sum(self, dim=None, keepdim=False, dtype=None):
+        x = self if dtype is None else self.to(dtype)
+        if x._data.dtype.kind in "ib" and dtype is None:
+            x = x.to(int64)
+        return fn.Sum.apply(x, dim=_dims(dim, self.ndim, "sum"), keepdim=keepdim)
+
+    def mean(self, dim=None, keepdim=False, dtype=None):
+        x = self if dtype is None else self.to(dtype)
+        if x._data.dtype.kind != "f":
+            raise RuntimeError(
+                f"[mean] expected a floating point input (or dtype=), got {x._data.dtype}"
+            )
+        return fn.Mean.apply(x, dim=_dims(dim, self.ndim, "mean"), keepdim=keepdim)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        if correction is None:
+            correction = 1 if unbiased is None or unbiased else 0
+        return fn.Var.apply(
+            self._float_input("var"), dim=_dims(dim, self.ndim, "var"), correction=correction,
+            keepdim=keepdim,
+        )
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
+
+    def _max_min(self, dim, keepdim, is_max, name):
+        if self._data.size == 0:
+            raise RuntimeError(f"[{name}] expected a non-empty tensor")
+        if dim is None:
+            return fn.MaxMin.apply(self, dim=None, keepdim=False, is_max=is_max)
+        if isinstance(dim, Tensor):
+            return self.maximum(dim) if is_max else self.minimum(dim)
+        d = _dim(dim, self.ndim, name)
+        values = fn.MaxMin.apply(self, dim=d, keepdim=keepdim, is_max=is_max)
+        arg = np.argmax if is_max else np.argmin
+        idx = arg(self._data, axis=d)
+        if keepdim:
+            idx = np.expand_dims(idx, d)
+        return values_indices(values, Tensor._make(idx.astype(np.int64)))
+
+    def max(self, dim=None, keepdim=False):
+        return self._max_min(dim, keepdim, True, "max")
+
+    def min(self, dim=None, keepdim=False):
+        return self._max_min(dim, keepdim, False, "min")
+
+    def amax(self, dim=None, keepdim=False):
+        if dim is None:
+            return self.max()
+        return self.max(dim, keepdim).values
+
+    def amin(self, dim=None, keepdim=False):
+        if dim is None:
+            return self.min()
+        return self.min(dim, keepdim).values
+
+    def argmax(self, dim=None, keepdim=False):
+        if dim is None:
+            return Tensor._make(np.asarray(np.argmax(self._data), dtype=np.int64))
+        d = _dim(dim, self.ndim, "argmax")
+        return Tensor._make(np.argmax(self._data, axis=d, keepdims=keepdim).astype(np.int64))
+
+    def argmin(self, dim=None, keepdim=False):
+        if dim is None:
+            return Tensor._make(np.asarray(np.argmin(self._data), dtype=np.int64))
+        d = _dim(dim, self.ndim, "argmin")
+        return Tensor._make(np.argmin(self._data, axis=d, keepdims=keepdim).astype(np.int64))
+
+    def logsumexp(self, dim, keepdim=False):
+        return fn.LogSumExp.apply(
+            self._float_input("logsumexp"), dim=_dims(dim, self.ndim, "logsumexp"), keepdim=keepdim
+        )
+
+    def all(self):
+        return Tensor._make(np.asarray(self._data.all()))
+
+    def any(self):
+        return Tensor._make(np.asarray(self._data.any()))
+
+    # ---- movement ----
+
+    def reshape(self, *shape):
+        new_shape = _resolve_shape(_shape_arg(shape), self._data.size, "reshape")
+        if new_shape == self._data.shape:
+            return self
+        return fn.Reshape.apply(self, shape=new_shape)
+
+    view = reshape
+
+    def view_as(self, other):
+        return self.reshape(other.shape)
+
+    reshape_as = view_as
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        nd = self.ndim
+        if nd == 0:
+            return self.reshape(1)
+        s, e = _dim(start_dim, nd, "flatten"), _dim(end_dim, nd, "flatten")
+        if s > e:
+            raise RuntimeError(f"[flatten] start_dim {start_dim} must not come after end_dim {end_dim}")
+        shape = self._data.shape
+        return self.reshape(shape[:s] + (int(np.prod(shape[s : e + 1])),) + shape[e + 1 :])
+
+    def unflatten(self, dim, sizes):
+        d = _dim(dim, self.ndim, "unflatten")
+        shape = self._data.shape
+        return self.reshape(shape[:d] + tuple(sizes) + shape[d + 1 :])
+
+    def squeeze(self, dim=None):
+        shape = self._data.shape
+        if dim is None:
+            new = tuple(s for s in shape if s != 1)
+        else:
+            dims = {_dim(d, self.ndim, "squeeze") for d in ((dim,) if isinstance(dim, int) else dim)}
+            new = tuple(s for i, s in enumerate(shape) if not (i in dims and s == 1))
+        return self.reshape(new)
+
+    def unsqueeze(self, dim):
+        d = _dim(dim, self.ndim + 1, "unsqueeze")
+        shape = self._data.shape
+        return self.reshape(shape[:d] + (1,) + shape[d:])
+
+    def permute(self, *dims):
+        dims = _shape_arg(dims)
+        if sorted(_dim(d, self.ndim, "permute") for d in dims) != list(range(self.ndim)):
+            raise RuntimeError(
+                f"[permute] dims {tuple(dims)} are not a permutation of {self.ndim} dimensions"
+            )
+        return fn.Permute.apply(self, dims=tuple(_dim(d, self.ndim, "permute") for d in dims))
+
+    def transpose(self, dim0, dim1):
+        dims = list(range(self.ndim))
+        a, b = _dim(dim0, self.ndim, "transpose"), _dim(dim1, self.ndim, "transpose")
+        dims[a], dims[b] = dims[b], dims[a]
+        return fn.Permute.apply(self, dims=tuple(dims))
+
+    def t(self):
+        if self.ndim > 2:
+            raise RuntimeError(f"[t] expects a tensor with <= 2 dimensions, got {self.ndim}")
+        return self if self.ndim < 2 else self.transpose(0, 1)
+
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    def expand(self, *sizes):
+        sizes = _shape_arg(sizes)
+        extra = len(sizes) - self.ndim
+        shape = tuple(
+            self._data.shape[i - extra] if s == -1 else s for i, s in enumerate(sizes)
+        )
+        try:
+            np.broadcast_shapes(self._data.shape, shape)
+        except ValueError:
+            raise RuntimeError(
+                f"[expand] shape {tuple(self._data.shape)} can't expand to {tuple(sizes)}"
+            ) from None
+        return fn.Expand.apply(self, shape=shape)
+
+    def expand_as(self, other):
+        return self.expand(other.shape)
+
+    def __getitem__(self, index):
+        return fn.Index.apply(self, index=_index(index))
+
+    # ---- misc ----
+
+    def __repr__(self):
+        body = np.array2string(
+            self._data, separator=", ", prefix="tensor(", precision=4,
+            floatmode="maxprec_equal" if self._data.dtype.kind == "f" else "maxprec",
+        )
+        extras = []
+        if self._data.dtype not in (float32, int64, bool_):
+            extras.append(f"dtype=fastdl.{self._data.dtype}")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{type(self._node).__name__}Backward>")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    def __reduce_ex__(self, protocol):
+        return (_rebuild, (self._data, self._requires_grad))
+
+
+def _rebuild(data, requires_grad):
+    t = Tensor._make(data)
+    t._requires_grad = requires_grad
+    return t
+
+
+def _clone(t: Tensor) -> Tensor:
+    """A differentiable copy (Cast to the same dtype copies, and its backward passes g on)."""
+    if t._requires_grad and is_grad_enabled():
+        return fn.Cast.apply(t, dtype=t._data.dtype)
+    return Tensor._make(t._data.copy())
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple, as torch.Size."""
+
+    def numel(self):
+        return int(np.prod(self))
+
+    def __repr__(self):
+        return f"fastdl.Size([{', '.join(str(s) for s in self)}])"
+
+
+def _dim(dim, ndim, op) -> int:
+    n = max(ndim, 1)
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"[{op}] dim must be an int, got {type(dim).__name__}")
+    if not -n <= dim < n:
+        raise IndexError(f"[{op}] dim {dim} is out of range for a tensor with {ndim} dimensions")
+    return int(dim) % n
+
+
+def _dims(dim, ndim, op):
+    if dim is None:
+        return None
+    if isinstance(dim, (list, tuple)):
+        return tuple(_dim(d, ndim, op) for d in dim)
+    return _dim(dim, ndim, op)
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list, Size)):
+        return tuple(shape[0])
+    return tuple(int(s) if isinstance(s, Tensor) else s for s in shape)
+
+
+def _resolve_shape(shape, size, op):
+    shape = tuple(int(s) for s in shape)
+    if shape.count(-1) > 1:
+        raise RuntimeError(f"[{op}] only one dimension can be -1, got {shape}")
+    if -1 in shape:
+        known = int(np.prod([s for s in shape if s != -1]))
+        if known == 0 or size % known:
+            raise RuntimeError(f"[{op}] shape {shape} is invalid for input of size {size}")
+        shape = tuple(size // known if s == -1 else s for s in shape)
+    if any(s < 0 for s in shape) or int(np.prod(shape)) != size:
+        raise RuntimeError(f"[{op}] shape {shape} is invalid for input of size {size}")
+    return shape
+
+
+def _index(index):
+    """Tensors inside an index become arrays (bool masks and int64 index lists alike)."""
+    if isinstance(index, Tensor):
+        return index._data
+    if isinstance(index, tuple):
+        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product with NumPy/PyTorch broadcasting rules (`a @ b`)."""
+    if not isinstance(b, Tensor):
+        b = Tensor._make(_from_data(b))
+    if a.ndim == 0 or b.ndim == 0:
+        raise RuntimeError("[matmul] both arguments need at least 1 dimension, got a 0-d tensor")
+    ka = a.shape[-1]
+    kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if ka != kb:
+        raise RuntimeError(
+            f"[matmul] shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
+            f"({ka} != {kb})"
+        )
+    if a.ndim > 2 and b.ndim > 2:
+        try:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise RuntimeError(
+                f"[matmul] batch dims of {tuple(a.shape)} and {tuple(b.shape)} do not broadcast"
+            ) from None
+    a, b = a._operands(b, "matmul")
+    if a._data.dtype.kind != "f":
+        return Tensor._make(np.matmul(a._data, b._data))
+    return fn.MatMul.apply(a, b)

@@ -1,0 +1,84 @@
+"""The backward pass: one walk over the graph in reverse topological order.
+
+Every op that needs gradients records a node (an `Op` instance) on its output tensor. A node
+holds its input tensors and whatever its backward needs. `backward()` sorts the nodes reachable
+from the roots (iteratively, so a 10,000-op chain is fine), then visits each node once, after
+every node that consumes its output: the gradients arriving at a node are summed first (diamonds,
+reused tensors), then its backward runs and hands gradients to its inputs. Leaves accumulate into
+`.grad`. Unless `retain_graph`, each node frees what it saved once its backward has run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _topological_order(root_nodes):
+    """Nodes reachable from root_nodes, each after every node that consumes its output
+    (roots first). Iterative depth-first search with an explicit stack."""
+    post_order, visited = [], set()
+    stack = [(node, False) for node in root_nodes]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            post_order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for t in node.inputs:
+            if t is not None and t._node is not None and id(t._node) not in visited:
+                stack.append((t._node, False))
+    post_order.reverse()
+    return post_order
+
+
+def _accumulate_leaf(tensor, grad):
+    if grad.shape != tensor._data.shape:
+        grad = np.broadcast_to(grad, tensor._data.shape)
+    if tensor.grad is None:
+        # Own a contiguous copy: grad may alias another tensor's gradient or a saved buffer.
+        tensor.grad = type(tensor)._make(np.array(grad, dtype=tensor._data.dtype, order="C"))
+    else:
+        tensor.grad._data += grad
+
+
+def run_backward(roots, grads, retain_graph=False):
+    """Propagate `grads` (arrays, one per root tensor) back through the graph."""
+    pending = {}  # id(node) -> list of summed output gradients
+    for root, grad in zip(roots, grads):
+        if root._node is None:
+            _accumulate_leaf(root, grad)
+        else:
+            slots = pending.setdefault(id(root._node), [None] * root._node.n_outputs)
+            i = root._out_idx
+            slots[i] = grad if slots[i] is None else slots[i] + grad
+
+    for node in _topological_order([r._node for r in roots if r._node is not None]):
+        grads_out = pending.pop(id(node), None)
+        if grads_out is None:
+            continue
+        if node.released:
+            raise RuntimeError(
+                "[backward] trying to backward through the graph a second time; its saved "
+                "buffers were freed after the first backward. Pass retain_graph=True to the "
+                "first backward() to keep them."
+            )
+        for i, t in node.retained.items():
+            if grads_out[i] is not None:
+                t.grad = type(t)._make(np.array(grads_out[i], dtype=t._data.dtype, order="C"))
+        grads_in = node.backward_all(grads_out)
+        if not retain_graph:
+            node.release()
+        for t, g in zip(node.inputs, grads_in):
+            if g is None or t is None or not t._requires_grad:
+                continue
+            if g.dtype != t._data.dtype:
+                g = g.astype(t._data.dtype)
+            if t._node is None:
+                _accumulate_leaf(t, g)
+            else:
+                slots = pending.setdefault(id(t._node), [None] * t._node.n_outputs)
+                i = t._out_idx
+                slots[i] = g if slots[i] is None else slots[i] + g

@@ -1,0 +1,367 @@
+"""The functional forms of fastdl.nn's layers and losses, with PyTorch's signatures.
+
+Each function checks its arguments (errors name the op and the expected and actual values) and
+applies one differentiable op from fastdl/_functions.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _functions as fn
+from .._random import generator
+from .._tensor import Tensor
+
+__all__ = [
+    "linear", "conv2d", "max_pool2d", "relu", "sigmoid", "tanh", "leaky_relu", "softmax",
+    "log_softmax", "dropout", "flatten", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "one_hot",
+]
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _tensor_arg(x, op, name):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"[{op}] {name} must be a Tensor, got {type(x).__name__}")
+    return x
+
+
+def _float_arg(x, op, name):
+    _tensor_arg(x, op, name)
+    if x.dtype.kind != "f":
+        raise TypeError(f"[{op}] {name} must be a floating point tensor, got {x.dtype}")
+    return x
+
+
+def _pair(v, op, name):
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return (int(v), int(v))
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(i, (int, np.integer)) for i in v):
+        return (int(v[0]), int(v[1]))
+    raise TypeError(f"[{op}] {name} must be an int or a pair of ints, got {v!r}")
+
+
+def _reduce(loss, reduction, op):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"[{op}] reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _same_dtype(x, other):
+    return other if other is None or other.dtype == x.dtype else other.to(x.dtype)
+
+
+# ---------------------------------------------------------------- layers
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = input @ weight.T + bias; input (..., in), weight (out, in), bias (out,)."""
+    _float_arg(input, "linear", "input")
+    _float_arg(weight, "linear", "weight")
+    if weight.ndim != 2:
+        raise ValueError(f"[linear] weight must be 2-D (out, in), got shape {tuple(weight.shape)}")
+    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"[linear] input has {input.shape[-1] if input.ndim else 0} features in its last dim, "
+            f"weight expects {weight.shape[1]} (input {tuple(input.shape)}, weight {tuple(weight.shape)})"
+        )
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"[linear] bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
+    return fn.Linear.apply(input, _same_dtype(input, weight), _same_dtype(input, bias))
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    """2-D cross-correlation; input (N, C, H, W) or (C, H, W), weight (K, C, R, S), bias (K,)."""
+    op = "conv2d"
+    _float_arg(input, op, "input")
+    _float_arg(weight, op, "weight")
+    if _pair(dilation, op, "dilation") != (1, 1) or groups != 1:
+        raise NotImplementedError(f"[{op}] dilation != 1 and groups != 1 are not supported")
+    unbatched = input.ndim == 3
+    if unbatched:
+        input = input.unsqueeze(0)
+    if input.ndim != 4:
+        raise ValueError(f"[{op}] expected a 3-D or 4-D input (N, C, H, W), got shape {tuple(input.shape)}")
+    if weight.ndim != 4:
+        raise ValueError(f"[{op}] expected a 4-D weight (K, C, R, S), got shape {tuple(weight.shape)}")
+    n, c, h, w = input.shape
+    k, wc, r, s = weight.shape
+    if wc != c:
+        raise ValueError(f"[{op}] weight has {wc} input channels, input has {c}")
+    if bias is not None and tuple(bias.shape) != (k,):
+        raise ValueError(f"[{op}] bias must have shape ({k},), got {tuple(bias.shape)}")
+    stride = _pair(stride, op, "stride")
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0, 0)
+        elif padding == "same":
+            if stride != (1, 1) or r % 2 == 0 or s % 2 == 0:
+                raise NotImplementedError(f"[{op}] padding='same' needs stride 1 and an odd kernel")
+            padding = (r // 2, s // 2)
+        else:
+            raise ValueError(f"[{op}] padding must be 'valid', 'same', an int or a pair, got {padding!r}")
+    padding = _pair(padding, op, "padding")
+    if min(stride) < 1:
+        raise ValueError(f"[{op}] stride must be >= 1, got {stride}")
+    if min(padding) < 0:
+        raise ValueError(f"[{op}] padding must be >= 0, got {padding}")
+    if r > h + 2 * padding[0] or s > w + 2 * padding[1]:
+        raise ValueError(
+            f"[{op}] kernel size ({r}, {s}) is larger than the padded input "
+            f"({h + 2 * padding[0]}, {w + 2 * padding[1]})"
+        )
+    y = fn.Conv2d.apply(
+        input, _same_dtype(input, weight), _same_dtype(input, bias), stride=stride, padding=padding
+    )
+    return y.squeeze(0) if unbatched else y
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """2-D max pooling over (N, C, H, W) or (C, H, W); stride defaults to kernel_size."""
+    op = "max_pool2d"
+    _float_arg(input, op, "input")
+    kernel = _pair(kernel_size, op, "kernel_size")
+    stride = kernel if stride is None or stride == [] else _pair(stride, op, "stride")
+    padding = _pair(padding, op, "padding")
+    if _pair(dilation, op, "dilation") != (1, 1) or ceil_mode:
+        raise NotImplementedError(f"[{op}] dilation != 1 and ceil_mode=True are not supported")
+    if min(kernel) < 1 or min(stride) < 1:
+        raise ValueError(f"[{op}] kernel_size and stride must be >= 1, got {kernel} and {stride}")
+    if min(padding) < 0 or padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(
+            f"[{op}] padding must be >= 0 and at most half the kernel size {kernel}, got {padding}"
+        )
+    unbatched = input.ndim == 3
+    if unbatched:
+        input = input.unsqueeze(0)
+    if input.ndim != 4:
+        raise ValueError(f"[{op}] expected a 3-D or 4-D input (N, C, H, W), got shape {tuple(input.shape)}")
+    h, w = input.shape[2] + 2 * padding[0], input.shape[3] + 2 * padding[1]
+    if kernel[0] > h or kernel[1] > w:
+        raise ValueError(f"[{op}] kernel size {kernel} is larger than the padded input ({h}, {w})")
+    y = fn.MaxPool2d.apply(input, kernel_size=kernel, stride=stride, padding=padding)
+    if return_indices:
+        indices = Tensor._make(y._node.indices if y._node is not None else _indices_of(input, kernel, stride, padding))
+        if unbatched:
+            return y.squeeze(0), indices.squeeze(0)
+        return y, indices
+    return y.squeeze(0) if unbatched else y
+
+
+def _indices_of(input, kernel, stride, padding):
+    from .. import _backend
+
+    return _backend.get(input.dtype).maxpool2d_forward(input._data, kernel, stride, padding)[1]
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    return _tensor_arg(input, "relu", "input").relu()
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return _tensor_arg(input, "sigmoid", "input").sigmoid()
+
+
+def tanh(input: Tensor) -> Tensor:
+    return _tensor_arg(input, "tanh", "input").tanh()
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    return fn.LeakyReLU.apply(_float_arg(input, "leaky_relu", "input"), slope=negative_slope)
+
+
+def _softmax_dim(dim, ndim):
+    # PyTorch's legacy rule when dim is omitted.
+    return dim if dim is not None else (0 if ndim in (0, 1, 3) else 1)
+
+
+def softmax(input: Tensor, dim=None, dtype=None) -> Tensor:
+    x = input if dtype is None else input.to(dtype)
+    return x.softmax(_softmax_dim(dim, x.ndim))
+
+
+def log_softmax(input: Tensor, dim=None, dtype=None) -> Tensor:
+    x = input if dtype is None else input.to(dtype)
+    return x.log_softmax(_softmax_dim(dim, x.ndim))
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"[dropout] probability must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    return fn.Dropout.apply(_float_arg(input, "dropout", "input"), p=p, generator=generator())
+
+
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    return input.flatten(start_dim, end_dim)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """(...,) int64 class indices -> (..., num_classes) int64 one-hot rows."""
+    labels = tensor._data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"[one_hot] expected integer class indices, got {labels.dtype}")
+    if num_classes == -1:
+        num_classes = int(labels.max()) + 1 if labels.size else 0
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"[one_hot] class values must be in [0, {num_classes}), got min {labels.min()}, max {labels.max()}"
+        )
+    return Tensor._make((labels[..., None] == np.arange(num_classes)).astype(np.int64))
+
+
+# ---------------------------------------------------------------- losses
+
+
+def _class_targets(input, target, op, ignore_index):
+    """Move the class dim last: (N, C, d1, ...) -> (N*d1*..., C); index targets -> (N*d1*...,)."""
+    c = input.shape[1] if input.ndim > 1 else input.shape[0]
+    if input.ndim == 1:
+        logits = input.unsqueeze(0)
+    elif input.ndim == 2:
+        logits = input
+    else:
+        dims = (0,) + tuple(range(2, input.ndim)) + (1,)
+        logits = input.permute(*dims).reshape(-1, c)
+    if target.dtype.kind == "f":
+        if tuple(target.shape) != tuple(input.shape):
+            raise ValueError(
+                f"[{op}] probability target must have the input's shape {tuple(input.shape)}, "
+                f"got {tuple(target.shape)}"
+            )
+        t = target.to(input.dtype)
+        if input.ndim == 1:
+            t = t.unsqueeze(0)
+        elif input.ndim > 2:
+            t = t.permute(*((0,) + tuple(range(2, input.ndim)) + (1,))).reshape(-1, c)
+        return logits, t, None
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"[{op}] target must hold class indices (int64) or probabilities, got {target.dtype}")
+    expected = (input.shape[0],) + tuple(input.shape[2:]) if input.ndim > 1 else ()
+    if tuple(target.shape) != expected:
+        raise ValueError(
+            f"[{op}] class-index target must have shape {expected} for input {tuple(input.shape)}, "
+            f"got {tuple(target.shape)}"
+        )
+    labels = np.ascontiguousarray(target._data.reshape(-1), dtype=np.int64)
+    bad = (labels != ignore_index) & ((labels < 0) | (labels >= c))
+    if bad.any():
+        raise ValueError(f"[{op}] target {int(labels[bad][0])} is out of range for {c} classes")
+    return logits, Tensor._make(labels), expected
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                  reduction="mean", label_smoothing=0.0) -> Tensor:
+    """Softmax cross-entropy on logits (N, C) or (N, C, d1, ...) or (C,), with class-index
+    targets (int64) or class-probability targets (float, same shape as input), as in PyTorch."""
+    op = "cross_entropy"
+    _float_arg(input, op, "input")
+    _tensor_arg(target, op, "target")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"[{op}] reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if label_smoothing:
+        raise NotImplementedError(f"[{op}] label_smoothing is not supported yet")
+    if input.ndim == 0:
+        raise ValueError(f"[{op}] input must have at least 1 dimension (classes), got a 0-d tensor")
+    c = input.shape[1] if input.ndim > 1 else input.shape[0]
+    w = None
+    if weight is not None:
+        if tuple(weight.shape) != (c,):
+            raise ValueError(f"[{op}] weight must have shape ({c},), got {tuple(weight.shape)}")
+        w = weight.detach().to(input.dtype)._data
+    logits, tgt, index_shape = _class_targets(input, target, op, ignore_index)
+    w_tensor = None if w is None else Tensor._make(np.ascontiguousarray(w))
+    loss = fn.CrossEntropy.apply(logits, tgt, w_tensor, reduction=reduction, ignore_index=ignore_index)
+    if reduction == "none":
+        shape = index_shape if index_shape is not None else (
+            (input.shape[0],) + tuple(input.shape[2:]) if input.ndim > 1 else ()
+        )
+        loss = loss.reshape(shape)
+    return loss
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean") -> Tensor:
+    """Negative log-likelihood on log-probabilities (N, C) or (N, C, d1, ...), int64 targets."""
+    op = "nll_loss"
+    _float_arg(input, op, "input")
+    _tensor_arg(target, op, "target")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"[{op}] reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if input.ndim < 1:
+        raise ValueError(f"[{op}] input must have at least 1 dimension")
+    c = input.shape[1] if input.ndim > 1 else input.shape[0]
+    logp, tgt, index_shape = _class_targets(input, target, op, ignore_index)
+    if index_shape is None:
+        raise TypeError(f"[{op}] target must hold class indices (int64), got {target.dtype}")
+    w = None
+    if weight is not None:
+        if tuple(weight.shape) != (c,):
+            raise ValueError(f"[{op}] weight must have shape ({c},), got {tuple(weight.shape)}")
+        w = weight.detach().to(input.dtype)._data
+    per_sample = fn.NLLLoss.apply(logp, tgt, weight=w, ignore_index=ignore_index)
+    if reduction == "none":
+        return per_sample.reshape(index_shape)
+    if reduction == "sum":
+        return per_sample.sum()
+    labels = tgt._data
+    keep = labels != ignore_index
+    denom = float(keep.sum()) if w is None else float(w[labels[keep]].sum())
+    return per_sample.sum() / denom if denom else per_sample.sum() * float("nan")
+
+
+def _loss_pair(input, target, op):
+    _float_arg(input, op, "input")
+    _tensor_arg(target, op, "target")
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(
+            f"[{op}] input and target must have the same shape, got {tuple(input.shape)} "
+            f"and {tuple(target.shape)}"
+        )
+    return input, target.to(input.dtype)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean") -> Tensor:
+    input, target = _loss_pair(input, target, "mse_loss")
+    diff = input - target
+    return _reduce(diff * diff, reduction, "mse_loss")
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean") -> Tensor:
+    input, target = _loss_pair(input, target, "l1_loss")
+    return _reduce((input - target).abs(), reduction, "l1_loss")
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean") -> Tensor:
+    """BCE on probabilities in [0, 1] (logs clamped at -100, as in PyTorch)."""
+    op = "binary_cross_entropy"
+    input, target = _loss_pair(input, target, op)
+    p = input._data
+    if p.size and not ((p >= 0) & (p <= 1)).all():
+        raise ValueError(f"[{op}] all elements of input should be between 0 and 1")
+    loss = fn.BinaryCrossEntropy.apply(input, target)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, op)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None) -> Tensor:
+    """Sigmoid + BCE in one stable op (no overflow for logits of any magnitude)."""
+    op = "binary_cross_entropy_with_logits"
+    input, target = _loss_pair(input, target, op)
+    pw = None
+    if pos_weight is not None:
+        pw = np.asarray(pos_weight._data if isinstance(pos_weight, Tensor) else pos_weight, input.dtype)
+    loss = fn.BinaryCrossEntropyWithLogits.apply(input, target, pos_weight=pw)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, op)
