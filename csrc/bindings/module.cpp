@@ -24,7 +24,20 @@ PYBIND11_MODULE(_C, m) {
   config["openmp"] = py::none();
 #endif
   config["cuda_built"] = fastdl::cuda::is_built();
+  // The kernels are built for the x86-64 baseline until runtime SIMD dispatch lands.
+  config["simd"] = "baseline";
   m.attr("build_config") = config;
+
+  m.def("cpu_features", []() {
+    py::dict f;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    f["avx2"] = static_cast<bool>(__builtin_cpu_supports("avx2"));
+    f["fma"] = static_cast<bool>(__builtin_cpu_supports("fma"));
+    f["avx512f"] = static_cast<bool>(__builtin_cpu_supports("avx512f"));
+#endif
+    return f;
+  }, "The SIMD features this processor supports.");
   m.def("cuda_device_count", &fastdl::cuda::device_count);
 
   bind_activations(m);

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from . import _C
 from ._backend import backend
+from ._config import info, show_config
 from ._creation import (
     arange, as_tensor, cat, concat, empty, empty_like, eye, from_numpy, full, full_like, linspace,
     ones, ones_like, rand, randint, randn, randperm, stack, tensor, where, zeros, zeros_like,
