@@ -1,1 +1,96 @@
-"""reference backend: conv2d family (not yet written)."""
+"""Reference conv2d: cross-correlation with zero padding, forward and backward (like PyTorch).
+
+x is (N,C,H,W), w is (K,C,R,S), b is (K,), y is (N,K,P,Q) with
+P = (H + 2ph - R) // sh + 1 and Q = (W + 2pw - S) // sw + 1.
+Forward is im2col (a strided window view of the padded input) followed by one tensordot;
+backward reuses the same columns for dw and scatters dx back with a loop over R, S (col2im).
+Tested in tests/test_reference.py (a 7-loop naive conv, finite differences, PyTorch).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+__all__ = ["conv2d_backward", "conv2d_forward"]
+
+
+def _pair(v):
+    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
+
+
+def _check(op, x, w, stride, padding):
+    # Returns the output size (P, Q) after checking every argument.
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"[{op}] expected 4-D x and w, got {x.ndim}-D and {w.ndim}-D")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"[{op}] expected input with {w.shape[1]} channels, got {x.shape[1]}")
+    (sh, sw), (ph, pw) = stride, padding
+    if sh < 1 or sw < 1 or ph < 0 or pw < 0:
+        raise ValueError(f"[{op}] expected stride >= 1 and padding >= 0, got {stride}, {padding}")
+    H, W = x.shape[2:]
+    R, S = w.shape[2:]
+    P, Q = (H + 2 * ph - R) // sh + 1, (W + 2 * pw - S) // sw + 1
+    if P < 1 or Q < 1:
+        raise ValueError(f"[{op}] kernel {R}x{S} is larger than the padded input {H}x{W}")
+    return P, Q
+
+
+def _im2col(x, R, S, stride, padding):
+    # x is (N,C,H,W); returns a read-only view cols (N,C,P,Q,R,S) with
+    # cols[n,c,p,q,r,s] = x_padded[n, c, p*sh + r, q*sw + s].
+    (sh, sw), (ph, pw) = stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    return sliding_window_view(xp, (R, S), axis=(2, 3))[:, :, ::sh, ::sw]
+
+
+def conv2d_forward(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride, padding
+) -> np.ndarray:
+    # x is (N,C,H,W), w is (K,C,R,S), b is (K,) or None; y is (N,K,P,Q).
+    stride, padding = _pair(stride), _pair(padding)
+    _check("conv2d_forward", x, w, stride, padding)
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"[conv2d_forward] expected bias of shape {(w.shape[0],)}, got {b.shape}")
+    cols = _im2col(x, w.shape[2], w.shape[3], stride, padding)
+    y = np.tensordot(cols, w, axes=([1, 4, 5], [1, 2, 3]))  # (N,P,Q,K)
+    y = y.transpose(0, 3, 1, 2)
+    if b is not None:
+        y = y + b[:, None, None]
+    return np.ascontiguousarray(y, dtype=x.dtype)
+
+
+def conv2d_backward(
+    dy: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    stride,
+    padding,
+    need_dx: bool = True,
+    need_dw: bool = True,
+    need_db: bool = True,
+):
+    # dy is (N,K,P,Q), x is (N,C,H,W), w is (K,C,R,S); returns dx (N,C,H,W), dw (K,C,R,S), db (K,).
+    stride, padding = _pair(stride), _pair(padding)
+    P, Q = _check("conv2d_backward", x, w, stride, padding)
+    N, C, H, W = x.shape
+    K, _, R, S = w.shape
+    if dy.shape != (N, K, P, Q):
+        raise ValueError(f"[conv2d_backward] expected dy of shape {(N, K, P, Q)}, got {dy.shape}")
+    (sh, sw), (ph, pw) = stride, padding
+    dx = dw = db = None
+    if need_db:
+        db = dy.sum(axis=(0, 2, 3)).astype(x.dtype, copy=False)
+    if need_dw:
+        cols = _im2col(x, R, S, stride, padding)
+        dw = np.tensordot(dy, cols, axes=([0, 2, 3], [0, 2, 3])).astype(x.dtype, copy=False)
+    if need_dx:
+        dcols = np.tensordot(dy, w, axes=([1], [0]))  # (N,P,Q,C,R,S)
+        dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+        for r in range(R):
+            for s in range(S):
+                # Tap (r, s) of output (p, q) read x_padded[p*sh + r, q*sw + s]; send dy back there.
+                hs, ws = slice(r, r + sh * P, sh), slice(s, s + sw * Q, sw)
+                dxp[:, :, hs, ws] += dcols[..., r, s].transpose(0, 3, 1, 2)
+        dx = np.ascontiguousarray(dxp[:, :, ph : ph + H, pw : pw + W])
+    return dx, dw, db
