@@ -24,6 +24,20 @@ from ._tensor import (
 )
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from . import autograd  # noqa: E402
+from .checkpoint import load, save
+from .summary import summary
+
+_LAZY_SUBMODULES = ("data", "datasets", "explain", "models", "nn", "optim")
+
+
+def __getattr__(name):
+    # fastdl.data, fastdl.datasets, ... import on first use, keeping `import fastdl` light.
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'fastdl' has no attribute {name!r}")
+from . import nn, optim  # noqa: E402
 
 __version__ = _C.build_config["version"]
 

@@ -859,10 +859,6 @@ class Tensor:
     # ---- misc ----
 
     def __repr__(self):
-        body = np.array2string(
-            self._data, separator=", ", prefix="tensor(", precision=4,
-            floatmode="maxprec_equal" if self._data.dtype.kind == "f" else "maxprec",
-        )
         extras = []
         if self._data.dtype not in (float32, int64, bool_):
             extras.append(f"dtype=fastdl.{self._data.dtype}")
@@ -870,10 +866,28 @@ class Tensor:
             extras.append(f"grad_fn=<{type(self._node).__name__}Backward>")
         elif self._requires_grad:
             extras.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        return "tensor(" + _format_array(self._data) + "".join(", " + e for e in extras) + ")"
 
     def __reduce_ex__(self, protocol):
         return (_rebuild, (self._data, self._requires_grad))
+
+
+def _format_array(a: np.ndarray) -> str:
+    """PyTorch's print style: integral floats as `1.`, others with 4 decimals, scientific
+    notation when the magnitudes span more than 1000x or leave [1e-4, 1e8)."""
+    kwargs = dict(separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
+    if a.dtype.kind != "f" or a.size == 0:
+        return np.array2string(a, **kwargs)
+    finite = np.abs(a[np.isfinite(a)])
+    if finite.size == 0:
+        return np.array2string(a, **kwargs)
+    if np.all(finite == np.round(finite)) and finite.max() < 1e8:
+        return np.array2string(a, precision=0, floatmode="fixed", **kwargs)
+    nonzero = finite[finite > 0]
+    lo, hi = (nonzero.min(), nonzero.max()) if nonzero.size else (0.0, 0.0)
+    sci = nonzero.size and (hi / lo > 1000 or hi >= 1e8 or lo < 1e-4)
+    fmt = (lambda v: f"{v:.4e}") if sci else (lambda v: f"{v:.4f}")
+    return np.array2string(a, formatter={"float_kind": fmt}, **kwargs)
 
 
 def _rebuild(data, requires_grad):

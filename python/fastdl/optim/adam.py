@@ -1,0 +1,127 @@
+"""Adam and AdamW (PyTorch's formulas; AdamW decays the weights directly, not the gradient)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .._tensor import Tensor
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    """Adam: m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
+    p -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps), with weight_decay added to g.
+
+    >>> import fastdl
+    >>> import fastdl.nn as nn
+    >>> w = nn.Parameter(fastdl.tensor([1.0, -1.0]))
+    >>> opt = Adam([w], lr=0.1)
+    >>> (w * w).sum().backward()
+    >>> opt.step()
+    >>> [round(v, 4) for v in w.tolist()]
+    [0.9, -0.9]
+    """
+
+    _decoupled = False
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        if amsgrad:
+            raise NotImplementedError(f"[{type(self).__name__}] amsgrad=True is not supported")
+        defaults = {
+            "lr": lr,
+            "betas": tuple(betas),
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "amsgrad": amsgrad,
+            "maximize": maximize,
+        }
+        super().__init__(params, defaults)
+
+    def _validate(self, group: dict) -> None:
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= beta1 < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {beta1}")
+        if not 0.0 <= beta2 < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {beta2}")
+        if not 0.0 <= group["weight_decay"]:
+            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
+        if group.get("amsgrad"):
+            raise NotImplementedError(f"[{type(self).__name__}] amsgrad=True is not supported")
+
+    def _step_group(self, group: dict) -> None:
+        # One fused call per (dtype, step count): the kernel takes one step count. Parameters
+        # of a group share it unless some of them missed gradients on earlier steps.
+        buckets: dict = {}
+        for p, g in self._params_with_grads(group):
+            state = self.state[p]
+            if not state:
+                state["step"] = Tensor._make(np.zeros((), dtype=np.float32))
+                state["exp_avg"] = Tensor._make(np.zeros_like(p._data))
+                state["exp_avg_sq"] = Tensor._make(np.zeros_like(p._data))
+            step = state["step"]._data
+            step += 1  # in place on the 0-d array
+            lists = buckets.setdefault((p._data.dtype, int(step)), ([], [], [], []))
+            for dst, array in zip(
+                lists, (p._data, g, state["exp_avg"]._data, state["exp_avg_sq"]._data)
+            ):
+                dst.append(array)
+        beta1, beta2 = group["betas"]
+        for (dtype, step), (params, grads, exp_avgs, exp_avg_sqs) in buckets.items():
+            self._backend_for(dtype).adam_step(
+                params,
+                grads,
+                exp_avgs,
+                exp_avg_sqs,
+                step,
+                group["lr"],
+                beta1,
+                beta2,
+                group["eps"],
+                weight_decay=group["weight_decay"],
+                decoupled=self._decoupled,
+                maximize=group["maximize"],
+            )
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay before the Adam update.
+
+    >>> import fastdl
+    >>> import fastdl.nn as nn
+    >>> w = nn.Parameter(fastdl.ones(3))
+    >>> opt = AdamW([w], lr=1e-3)
+    >>> opt.defaults["weight_decay"]
+    0.01
+    """
+
+    _decoupled = True
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-3,
+        betas: tuple = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
