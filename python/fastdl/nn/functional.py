@@ -266,8 +266,8 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     _tensor_arg(target, op, "target")
     if reduction not in _REDUCTIONS:
         raise ValueError(f"[{op}] reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    if label_smoothing:
-        raise NotImplementedError(f"[{op}] label_smoothing is not supported yet")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"[{op}] label_smoothing must be in [0, 1], got {label_smoothing}")
     if input.ndim == 0:
         raise ValueError(f"[{op}] input must have at least 1 dimension (classes), got a 0-d tensor")
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
@@ -278,13 +278,35 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         w = weight.detach().to(input.dtype)._data
     logits, tgt, index_shape = _class_targets(input, target, op, ignore_index)
     w_tensor = None if w is None else Tensor._make(np.ascontiguousarray(w))
+    eps = float(label_smoothing)
+    if eps and index_shape is None:
+        tgt = tgt * (1 - eps) + eps / c  # smoothed probabilities, as PyTorch does
     loss = fn.CrossEntropy.apply(logits, tgt, w_tensor, reduction=reduction, ignore_index=ignore_index)
+    if eps and index_shape is not None:
+        loss = (1 - eps) * loss + eps * _uniform_smoothing_loss(logits, tgt._data, w, reduction, ignore_index)
     if reduction == "none":
         shape = index_shape if index_shape is not None else (
             (input.shape[0],) + tuple(input.shape[2:]) if input.ndim > 1 else ()
         )
         loss = loss.reshape(shape)
     return loss
+
+
+def _uniform_smoothing_loss(logits, labels, w, reduction, ignore_index):
+    """PyTorch's label-smoothing term for index targets: -sum_c w_c log p_ic / C per sample,
+    zero for ignored samples; "mean" divides by the same weight sum as the NLL term."""
+    c = logits.shape[1]
+    logp = logits.log_softmax(1)
+    if w is not None:
+        logp = logp * Tensor._make(w)
+    keep = labels != ignore_index
+    per_sample = -logp.sum(1) / c * Tensor._make(keep.astype(logits.dtype))
+    if reduction == "none":
+        return per_sample
+    if reduction == "sum":
+        return per_sample.sum()
+    denom = float(keep.sum()) if w is None else float(w[labels[keep]].sum())
+    return per_sample.sum() / denom if denom else per_sample.sum() * float("nan")
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
