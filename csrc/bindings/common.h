@@ -87,4 +87,16 @@ inline py::array_t<float> empty_like_shape(const py::array& a) {
   return py::array_t<float>(shape);
 }
 
+// The product of non-negative sizes, or a ValueError naming the op when it overflows int64.
+template <typename... Sizes>
+int64_t checked_product(const char* op, const char* what, Sizes... sizes) {
+  int64_t total = 1;
+  for (int64_t v : {static_cast<int64_t>(sizes)...}) {
+    if (v < 0 || __builtin_mul_overflow(total, v, &total)) {
+      fail(op, what, " is too large: the product of its sizes overflows int64");
+    }
+  }
+  return total;
+}
+
 }  // namespace fastdl::bindings

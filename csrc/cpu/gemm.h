@@ -1,0 +1,65 @@
+// GEMM: C = alpha * op(A) @ op(B) + beta * C in float32, BLIS-style (csrc/cpu/gemm.cpp).
+//
+// Shapes: op(A) is (M, K), op(B) is (K, N), C is (M, N); row-major with leading dimensions
+// lda, ldb, ldc (the distance between consecutive rows of the *stored* matrix: A is stored
+// (M, K) or, when trans_a, (K, M); B is stored (K, N) or, when trans_b, (N, K)).
+// NOTE: as in BLAS, C is not read when beta == 0 (so NaN or garbage in C does not leak in).
+//
+// Variants: one register-tile micro-kernel per instruction set behind `GemmKernel` (today the
+// portable one, `ukernel_portable_6x8`); `gemm_kernel()` is the seam where runtime dispatch
+// (AVX-512, AVX2) plugs in. Blocking (MR, NR, MC, KC, NC) lives in the kernel descriptor.
+// Tests: tests/test_kernels_gemm.py (and tests/test_kernels_conv2d.py, which runs on it).
+// Bench: bench/ (gemm).
+#pragma once
+#include <cstdint>
+
+namespace fastdl::cpu {
+
+// c is an (m, n) tile of C (m <= MR, n <= NR) with row stride ldc; a is a packed MR x kc panel
+// (a[p * MR + i]), b a packed kc x NR panel (b[p * NR + j]); c = alpha * a @ b + beta * c.
+using GemmUkernel = void (*)(float* c, int64_t ldc, const float* a, const float* b, int64_t kc,
+                             int64_t m, int64_t n, float alpha, float beta);
+
+// Packs `count` (<= width) rows of a strided matrix into one zero-padded panel of kc x width
+// floats. Two flavours: `rows` reads src[i * ld + p] (a row per panel lane), `cols` reads
+// src[p * ld + i] (contiguous lanes). pack_a uses rows (A plain) or cols (A transposed);
+// pack_b the opposite.
+using GemmPackPanel = void (*)(float* dst, const float* src, int64_t ld, int64_t count,
+                               int64_t kc);
+
+// One micro-kernel and the blocking that suits it (all sizes in elements).
+struct GemmKernel {
+  const char* name;
+  int64_t mr, nr;          // register tile
+  int64_t mc, kc, nc;      // cache blocks: A block mc x kc (L2), B block kc x nc (L3)
+  GemmUkernel ukernel;
+  GemmPackPanel pack_a_rows, pack_a_cols;  // panels of mr lanes
+  GemmPackPanel pack_b_rows, pack_b_cols;  // panels of nr lanes
+};
+
+// The micro-kernel every gemm call uses, chosen once (today: the portable one).
+const GemmKernel& gemm_kernel();
+
+// Floats of scratch that gemm needs for these sizes when run with nthreads workers
+// (packed B block shared by all workers plus one packed A block per worker, and alignment slack).
+int64_t gemm_workspace_floats(int64_t M, int64_t N, int64_t K, int nthreads);
+
+// c is (M, N) with row stride ldc; a is (M, K) or (K, M) when trans_a, row stride lda; b is (K, N)
+// or (N, K) when trans_b, row stride ldb. workspace holds gemm_workspace_floats(M, N, K, nthreads)
+// floats (any alignment). nthreads == 1 runs on the calling thread (safe inside a parallel region).
+void gemm(float* c, const float* a, const float* b, int64_t M, int64_t N, int64_t K, int64_t ldc,
+          int64_t lda, int64_t ldb, bool trans_a, bool trans_b, float alpha, float beta,
+          float* workspace, int nthreads);
+
+// Floats of scratch gemm_batched needs (it may run whole matrices per worker, see gemm.cpp).
+int64_t gemm_batched_workspace_floats(int64_t batch, int64_t M, int64_t N, int64_t K,
+                                      int nthreads);
+
+// For b < batch: gemm on c + b * stride_c, a + b * stride_a, b + b * stride_b; each matrix as in
+// gemm (c is (batch, M, N), a is (batch, M, K) or (batch, K, M), ...).
+void gemm_batched(float* c, const float* a, const float* b, int64_t batch, int64_t M, int64_t N,
+                  int64_t K, int64_t ldc, int64_t lda, int64_t ldb, int64_t stride_c,
+                  int64_t stride_a, int64_t stride_b, bool trans_a, bool trans_b, float alpha,
+                  float beta, float* workspace, int nthreads);
+
+}  // namespace fastdl::cpu

@@ -1,0 +1,251 @@
+"""The cpu conv2d (csrc/cpu/conv2d.cpp, backends.cpu.conv2d_*) against the NumPy reference.
+
+Random shapes, strides and paddings with hypothesis (batch and channels of 1, rectangular
+inputs and kernels, kernels as large as the padded input), the 1x1 path, the founding CNN's two
+convolutions at batch 64 and 1, thread-count invariance, and bad inputs passed straight to _C.
+Runs in a few seconds.
+"""
+
+import numpy as np
+import pytest
+from fastdl import _C
+from fastdl.backends import cpu
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kernel_check import assert_backends_match, assert_close
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
+
+
+@st.composite
+def conv_cases(draw):
+    # (x, w, b or None, stride, padding) with the kernel no larger than the padded input.
+    N, C, K = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 7))
+    R, S = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    H = draw(st.integers(max(1, R - 2 * padding[0]), 13))
+    W = draw(st.integers(max(1, S - 2 * padding[1]), 13))
+    seed = draw(st.integers(0, 99))
+    b = rand(K, seed=seed + 2) if draw(st.booleans()) else None
+    return rand(N, C, H, W, seed=seed), rand(K, C, R, S, seed=seed + 1), b, stride, padding
+
+
+def output_of(x, w, stride, padding, seed=3):
+    # A random dy of the output's shape (N, K, P, Q).
+    (N, _, H, W), (K, _, R, S) = x.shape, w.shape
+    P = (H + 2 * padding[0] - R) // stride[0] + 1
+    Q = (W + 2 * padding[1] - S) // stride[1] + 1
+    return rand(N, K, P, Q, seed=seed)
+
+
+@pytest.fixture
+def threads():
+    # Restores the thread count a test changes.
+    saved = _C.get_num_threads()
+    yield _C.set_num_threads
+    _C.set_num_threads(saved)
+
+
+# ---- parity on random shapes ----
+
+
+@settings(max_examples=50, deadline=None)
+@given(case=conv_cases())
+def test_conv2d_forward_random_shapes(case):
+    assert_backends_match("conv2d_forward", *case)
+
+
+@settings(max_examples=50, deadline=None)
+@given(case=conv_cases(), need=st.tuples(st.booleans(), st.booleans(), st.booleans()))
+def test_conv2d_backward_random_shapes(case, need):
+    x, w, _, stride, padding = case
+    dy = output_of(x, w, stride, padding)
+    assert_backends_match("conv2d_backward", dy, x, w, stride, padding, *need)
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,stride,padding",
+    [
+        ((2, 6, 5, 7), (3, 6, 1, 1), (1, 1), (0, 0)),  # 1x1: no im2col
+        ((2, 6, 5, 7), (3, 6, 1, 1), (2, 1), (0, 1)),  # 1x1 with stride and padding: im2col
+        ((1, 1, 1, 1), (1, 1, 1, 1), (1, 1), (0, 0)),
+        ((1, 1, 1, 1), (2, 1, 3, 3), (1, 1), (1, 1)),  # every tap but the centre is padding
+        ((3, 2, 4, 9), (4, 2, 6, 11), (1, 1), (1, 1)),  # kernel exactly the padded input
+        ((2, 3, 17, 5), (5, 3, 3, 2), (4, 3), (2, 0)),
+        ((1, 4, 9, 9), (2, 4, 2, 2), (5, 5), (0, 0)),  # stride larger than the kernel
+    ],
+)
+def test_conv2d_edge_shapes(x_shape, w_shape, stride, padding):
+    x, w, b = rand(*x_shape), rand(*w_shape, seed=1), rand(w_shape[0], seed=2)
+    assert_backends_match("conv2d_forward", x, w, b, stride, padding)
+    dy = output_of(x, w, stride, padding)
+    assert_backends_match("conv2d_backward", dy, x, w, stride, padding)
+
+
+def test_conv2d_int_stride_and_padding_and_empty_batch():
+    x, w = rand(2, 3, 8, 8), rand(4, 3, 3, 3, seed=1)
+    assert_backends_match("conv2d_forward", x, w, None, 2, 1)
+    assert_backends_match("conv2d_backward", output_of(x, w, (2, 2), (1, 1)), x, w, 2, 1)
+    x0 = rand(0, 3, 8, 8)
+    assert_backends_match("conv2d_forward", x0, w, rand(4, seed=2), 1, 1)
+    assert_backends_match("conv2d_backward", output_of(x0, w, (1, 1), (1, 1)), x0, w, 1, 1)
+
+
+# ---- the founding CNN: conv 1->32 on 28x28 and 32->64 on 14x14, 3x3 pad 1 ----
+
+
+@pytest.mark.parametrize("batch", [64, 1])
+def test_conv2d_cnn_layers(batch):
+    x1, w1, b1 = rand(batch, 1, 28, 28), rand(32, 1, 3, 3, seed=1), rand(32, seed=2)
+    assert_backends_match("conv2d_forward", x1, w1, b1, (1, 1), (1, 1))
+    dy1 = rand(batch, 32, 28, 28, seed=3)
+    assert_backends_match("conv2d_backward", dy1, x1, w1, (1, 1), (1, 1), False, True, True)
+    x2, w2, b2 = rand(batch, 32, 14, 14, seed=4), rand(64, 32, 3, 3, seed=5), rand(64, seed=6)
+    assert_backends_match("conv2d_forward", x2, w2, b2, (1, 1), (1, 1))
+    dy2 = rand(batch, 64, 14, 14, seed=7)
+    assert_backends_match("conv2d_backward", dy2, x2, w2, (1, 1), (1, 1))
+
+
+# ---- threads: y, dx and db come out bit for bit; dw sums the batch in another order ----
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_conv2d_1_and_2_threads_agree(batch, threads):
+    x, w, b = rand(batch, 5, 11, 9), rand(6, 5, 3, 2, seed=1), rand(6, seed=2)
+    dy = output_of(x, w, (2, 1), (1, 1))
+    results = []
+    for n in (1, 2):
+        threads(n)
+        y = cpu.conv2d_forward(x, w, b, (2, 1), (1, 1))
+        results.append((y, *cpu.conv2d_backward(dy, x, w, (2, 1), (1, 1))))
+    (y1, dx1, dw1, db1), (y2, dx2, dw2, db2) = results
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(dx1, dx2)
+    np.testing.assert_array_equal(db1, db2)
+    assert_close(dw2, dw1)
+
+
+# ---- bad inputs, straight to _C ----
+
+
+def test_conv2d_forward_rejects_bad_inputs():
+    x, w, b = rand(2, 3, 8, 8), rand(4, 3, 3, 3, seed=1), rand(4, seed=2)
+    fwd = _C.conv2d_forward
+
+    def bad(match, *args):
+        with pytest.raises(ValueError, match=match):
+            fwd(*args)
+
+    bad(
+        r"\[conv2d_forward\] x must be float32, got float64", x.astype(np.float64), w, b, 1, 1, 1, 1
+    )
+    bad(r"\[conv2d_forward\] w must be float32", x, w.astype(np.float16), b, 1, 1, 1, 1)
+    bad(r"\[conv2d_forward\] bias must be float32", x, w, b.astype(np.int32), 1, 1, 1, 1)
+    bad(r"\[conv2d_forward\] x must be C-contiguous", x[:, :, ::2], w, b, 1, 1, 1, 1)
+    bad(r"\[conv2d_forward\] w must be C-contiguous", x, rand(4, 3, 3, 6)[..., ::2], b, 1, 1, 1, 1)
+    bad(r"\[conv2d_forward\] x must have 4 dimensions, got 3", x[0], w, b, 1, 1, 1, 1)
+    bad(r"\[conv2d_forward\] w must have 4 dimensions, got 2", x, w.reshape(4, 27), b, 1, 1, 1, 1)
+    bad(r"\[conv2d_forward\] bias must have 1 dimensions", x, w, b.reshape(2, 2), 1, 1, 1, 1)
+    bad(
+        r"\[conv2d_forward\] bias has 3 elements, weight has 4 output channels",
+        x,
+        w,
+        b[:3],
+        1,
+        1,
+        1,
+        1,
+    )
+    bad(r"\[conv2d_forward\] bias must be a NumPy array or None", x, w, [0.0] * 4, 1, 1, 1, 1)
+    bad(
+        r"\[conv2d_forward\] weight has 4 input channels, input has 3",
+        x,
+        rand(4, 4, 3, 3),
+        b,
+        1,
+        1,
+        1,
+        1,
+    )
+    bad(r"\[conv2d_forward\] stride must be >= 1, got \(0, 1\)", x, w, b, 0, 1, 1, 1)
+    bad(r"\[conv2d_forward\] stride must be >= 1, got \(1, -2\)", x, w, b, 1, -2, 1, 1)
+    bad(r"\[conv2d_forward\] padding must be >= 0, got \(-1, 0\)", x, w, b, 1, 1, -1, 0)
+    bad(
+        r"\[conv2d_forward\] kernel \(9, 3\) is larger than the padded input \(8, 10\)",
+        x,
+        rand(4, 3, 9, 3),
+        b,
+        1,
+        1,
+        0,
+        1,
+    )
+    bad(
+        r"\[conv2d_forward\] kernel \(3, 11\) is larger than the padded input \(10, 10\)",
+        x,
+        rand(4, 3, 3, 11),
+        b,
+        1,
+        1,
+        1,
+        1,
+    )
+    bad(r"\[conv2d_forward\] kernel must be at least 1x1", x, rand(4, 3, 0, 3), b, 1, 1, 1, 1)
+    bad(r"\[conv2d_forward\] padding \(.*\) is too large", x, w, b, 1, 1, 1 << 62, 0)
+    bad(r"\[conv2d_forward\] the output is too large", x, w, b, 1, 1, 1 << 35, 1 << 35)
+    x0 = rand(0, 3, 8, 8)  # no output elements, but the per-image columns would still overflow
+    bad(r"\[conv2d_forward\] the column matrix is too large", x0, w, b, 1, 1, 1 << 35, 1 << 35)
+    with pytest.raises(TypeError):
+        fwd(x.tolist(), w, b, 1, 1, 1, 1)
+
+
+def test_conv2d_backward_rejects_bad_inputs():
+    x, w = rand(2, 3, 8, 8), rand(4, 3, 3, 3, seed=1)
+    dy = output_of(x, w, (1, 1), (1, 1))
+    bwd = _C.conv2d_backward
+
+    def bad(match, *args):
+        with pytest.raises(ValueError, match=match):
+            bwd(*args, True, True, True)
+
+    bad(r"\[conv2d_backward\] dy must be float32", dy.astype(np.float64), x, w, 1, 1, 1, 1)
+    bad(r"\[conv2d_backward\] dy must be C-contiguous", dy.transpose(0, 1, 3, 2), x, w, 1, 1, 1, 1)
+    bad(r"\[conv2d_backward\] dy must have 4 dimensions", dy[0], x, w, 1, 1, 1, 1)
+    bad(
+        r"\[conv2d_backward\] dy must have shape \(2, 4, 8, 8\), got \(2, 4, 7, 8\)",
+        dy[:, :, 1:].copy(),
+        x,
+        w,
+        1,
+        1,
+        1,
+        1,
+    )
+    bad(r"\[conv2d_backward\] dy must have shape \(2, 4, 4, 4\)", dy, x, w, 2, 2, 1, 1)
+    bad(
+        r"\[conv2d_backward\] weight has 3 input channels, input has 2",
+        dy,
+        x[:, :2].copy(),
+        w,
+        1,
+        1,
+        1,
+        1,
+    )
+    bad(r"\[conv2d_backward\] stride must be >= 1", dy, x, w, 0, 0, 1, 1)
+    bad(r"\[conv2d_backward\] padding must be >= 0", dy, x, w, 1, 1, 0, -3)
+    bad(
+        r"\[conv2d_backward\] kernel \(3, 3\) is larger than the padded input \(2, 10\)",
+        rand(2, 4, 1, 8),
+        x[:, :, :2].copy(),
+        w,
+        1,
+        1,
+        0,
+        1,
+    )
+    with pytest.raises(ValueError, match=r"\[conv2d_forward\] stride must be >= 1"):
+        cpu.conv2d_forward(x, w, None, (1, 0), 1)  # the wrapper passes it through to _C
