@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _functions as fn
 from .autograd import engine
+from .autograd import function as function_module
 from .autograd.grad_mode import is_grad_enabled
 
 float32 = np.dtype(np.float32)
@@ -168,9 +169,10 @@ class Tensor:
         self._requires_grad = False
         self.requires_grad = requires_grad
 
-    @classmethod
-    def _make(cls, data, node=None, out_idx=0):
-        t = object.__new__(Tensor)
+    @staticmethod
+    def _make(data, node=None, out_idx=0):
+        """A tensor around `data` (no copy), made by op `node` if given. The fast constructor."""
+        t = _new(Tensor)
         t._data = data if type(data) is np.ndarray else np.asarray(data)
         t._node = node
         t._out_idx = out_idx
@@ -888,6 +890,11 @@ def _format_array(a: np.ndarray) -> str:
     sci = nonzero.size and (hi / lo > 1000 or hi >= 1e8 or lo < 1e-4)
     fmt = (lambda v: f"{v:.4e}") if sci else (lambda v: f"{v:.4f}")
     return np.array2string(a, formatter={"float_kind": fmt}, **kwargs)
+
+
+_new = object.__new__
+# The autograd layer builds tensors through this constructor.
+function_module._make = Tensor._make
 
 
 def _rebuild(data, requires_grad):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .grad_mode import is_grad_enabled, no_grad
+from .grad_mode import _enabled, is_grad_enabled, no_grad
 
 _EMPTY: dict = {}
+_make = None  # fastdl._tensor injects its tensor constructor here (avoids an import cycle)
 
 
 class Op:
@@ -29,17 +30,19 @@ class Op:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        from .._tensor import Tensor
-
+        # NOTE: this runs for every op; it is written for low overhead, not elegance.
         op = cls()
-        record = is_grad_enabled() and any(t is not None and t._requires_grad for t in inputs)
-        if record:
-            op.needs_input_grad = tuple(t is not None and t._requires_grad for t in inputs)
+        record = False
+        if _enabled.get():
+            needs = tuple([t is not None and t._requires_grad for t in inputs])
+            if True in needs:
+                record = True
+                op.needs_input_grad = needs
         out = op.forward(*[None if t is None else t._data for t in inputs], **params)
         if not record:
-            return Tensor._make(out)
+            return _make(out)
         op.inputs = inputs
-        return Tensor._make(out, op)
+        return _make(out, op)
 
     def backward_all(self, grads_out):
         return self.backward(grads_out[0])
