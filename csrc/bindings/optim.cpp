@@ -1,8 +1,208 @@
-// Bindings of the optim kernels (csrc/cpu/optim.cpp). Not yet written.
+// Bindings of the optim kernels (csrc/cpu/optim.cpp).
+//
+// Each takes lists of arrays, one entry per parameter, updated in place: every entry must be
+// a float32, C-contiguous ndarray (never converted, which would update a copy), the written
+// ones writeable, each the same shape as its parameter, and no written array may share memory
+// with another array of the call (the kernel's threads would race on it).
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+#include <tuple>
+
 #include "bindings/common.h"
+#include "cpu/optim.h"
 
 namespace fastdl::bindings {
 
-void bind_optim(py::module_& m) { (void)m; }
+namespace {
+
+// The arrays of one list argument, checked and turned into pointers.
+struct ArrayList {
+  std::vector<py::array> arrays;  // keeps the references alive while the kernel runs
+  std::vector<float*> data;
+};
+
+// `list` is a list or tuple of float32 C-contiguous arrays; `like`, when given, holds the
+// parameters each entry must match in shape.
+ArrayList check_list(const char* op, const char* name, const py::object& list, bool written,
+                     const ArrayList* like) {
+  if (!py::isinstance<py::list>(list) && !py::isinstance<py::tuple>(list)) {
+    fail(op, name, " must be a list of arrays, got ", std::string(py::str(py::type::of(list))));
+  }
+  ArrayList out;
+  const py::sequence seq = py::reinterpret_borrow<py::sequence>(list);
+  const size_t n = py::len(seq);
+  if (like && n != like->arrays.size()) {
+    fail(op, name, " must have one entry per parameter (", like->arrays.size(), "), got ", n);
+  }
+  for (size_t j = 0; j < n; ++j) {
+    const std::string item = std::string(name) + "[" + std::to_string(j) + "]";
+    py::object obj = seq[j];
+    if (!py::isinstance<py::array>(obj)) {
+      fail(op, item.c_str(), " must be a NumPy array, got ",
+           std::string(py::str(py::type::of(obj))));
+    }
+    py::array a = py::reinterpret_borrow<py::array>(obj);
+    float* p = written ? out_ptr<float>(op, item.c_str(), a)
+                       : const_cast<float*>(in_ptr<float>(op, item.c_str(), a));
+    if (like) {
+      const std::string param = "params[" + std::to_string(j) + "]";
+      check_same_shape(op, item.c_str(), a, param.c_str(), like->arrays[j]);
+    }
+    out.arrays.push_back(a);
+    out.data.push_back(p);
+  }
+  return out;
+}
+
+// Fails when a written array overlaps any other array of the call. Each list comes with its
+// name and whether the kernel writes it.
+void check_no_overlap(const char* op,
+                      const std::vector<std::tuple<const char*, const ArrayList*, bool>>& lists) {
+  struct Span {
+    uintptr_t begin, end;
+    const char* name;
+    size_t j;
+  };
+  std::vector<Span> written, read;
+  for (const auto& [name, list, is_written] : lists) {
+    for (size_t j = 0; j < list->arrays.size(); ++j) {
+      const uintptr_t begin = reinterpret_cast<uintptr_t>(list->data[j]);
+      const uintptr_t bytes = static_cast<uintptr_t>(list->arrays[j].nbytes());
+      if (bytes == 0) continue;
+      (is_written ? written : read).push_back({begin, begin + bytes, name, j});
+    }
+  }
+  auto by_begin = [](const Span& a, const Span& b) { return a.begin < b.begin; };
+  std::sort(written.begin(), written.end(), by_begin);
+  auto fail_overlap = [op](const Span& a, const Span& b) {
+    fail(op, a.name, "[", a.j, "] and ", b.name, "[", b.j,
+         "] share memory; every written array must be separate");
+  };
+  // Sorted by start, written spans are disjoint iff each starts after the previous ends.
+  for (size_t i = 1; i < written.size(); ++i) {
+    if (written[i].begin < written[i - 1].end) fail_overlap(written[i - 1], written[i]);
+  }
+  // A read span overlaps a written one iff the last written span starting before its end
+  // reaches past its start.
+  for (const Span& r : read) {
+    auto it = std::lower_bound(written.begin(), written.end(), r.end,
+                               [](const Span& w, uintptr_t end) { return w.begin < end; });
+    if (it != written.begin() && std::prev(it)->end > r.begin) fail_overlap(*std::prev(it), r);
+  }
+}
+
+std::vector<int64_t> sizes_of(const ArrayList& params) {
+  std::vector<int64_t> sizes;
+  sizes.reserve(params.arrays.size());
+  for (const py::array& a : params.arrays) sizes.push_back(a.size());
+  return sizes;
+}
+
+// Fails unless lo <= value (<= or < hi); NaN always fails.
+void check_range(const char* op, const char* name, double value, double lo, double hi = INFINITY,
+                 bool hi_open = false) {
+  const bool ok = value >= lo && (hi_open ? value < hi : value <= hi);
+  if (ok) return;
+  if (std::isinf(hi)) fail(op, name, " must be >= ", lo, ", got ", value);
+  fail(op, name, " must be in [", lo, ", ", hi, hi_open ? ")" : "]", ", got ", value);
+}
+
+void sgd_step(const py::object& params, const py::object& grads,
+              const py::object& momentum_buffers, double lr, double momentum, double dampening,
+              bool nesterov, double weight_decay, bool maximize, bool first_step) {
+  const char* op = "sgd_step";
+  check_range(op, "lr", lr, 0.0);
+  check_range(op, "momentum", momentum, 0.0);
+  check_range(op, "weight_decay", weight_decay, 0.0);
+  if (!std::isfinite(dampening)) fail(op, "dampening must be finite, got ", dampening);
+  if (nesterov && (momentum <= 0.0 || dampening != 0.0)) {
+    fail(op, "nesterov needs momentum > 0 and dampening == 0, got momentum ", momentum,
+         " and dampening ", dampening);
+  }
+  const ArrayList p = check_list(op, "params", params, true, nullptr);
+  const ArrayList g = check_list(op, "grads", grads, false, &p);
+  // NOTE: momentum_buffers may be empty (or None) when momentum == 0: PyTorch keeps none then.
+  ArrayList b;
+  const bool is_sequence =
+      py::isinstance<py::list>(momentum_buffers) || py::isinstance<py::tuple>(momentum_buffers);
+  const bool no_buffers =
+      momentum_buffers.is_none() || (is_sequence && py::len(momentum_buffers) == 0);
+  if (momentum != 0.0 || !no_buffers) {
+    b = check_list(op, "momentum_buffers", momentum_buffers, true, &p);
+  }
+  check_no_overlap(op,
+                   {{"params", &p, true}, {"grads", &g, false}, {"momentum_buffers", &b, true}});
+  const std::vector<int64_t> sizes = sizes_of(p);
+
+  fastdl::cpu::SgdOptions opt;
+  opt.lr = static_cast<float>(lr);
+  opt.momentum = static_cast<float>(momentum);
+  opt.dampening = static_cast<float>(dampening);
+  opt.weight_decay = static_cast<float>(weight_decay);
+  opt.nesterov = nesterov;
+  opt.maximize = maximize;
+  opt.first_step = first_step;
+  std::vector<const float*> grad_ptrs(g.data.begin(), g.data.end());
+  {
+    py::gil_scoped_release release;
+    fastdl::cpu::sgd_step(p.data.data(), grad_ptrs.data(),
+                          momentum != 0.0 ? b.data.data() : nullptr, sizes.data(),
+                          static_cast<int64_t>(sizes.size()), opt);
+  }
+}
+
+void adam_step(const py::object& params, const py::object& grads, const py::object& exp_avgs,
+               const py::object& exp_avg_sqs, int64_t step, double lr, double beta1,
+               double beta2, double eps, double weight_decay, bool decoupled, bool maximize) {
+  const char* op = "adam_step";
+  if (step < 1) fail(op, "step must be >= 1 (the count after incrementing), got ", step);
+  check_range(op, "lr", lr, 0.0);
+  check_range(op, "beta1", beta1, 0.0, 1.0, true);
+  check_range(op, "beta2", beta2, 0.0, 1.0, true);
+  check_range(op, "eps", eps, 0.0);
+  check_range(op, "weight_decay", weight_decay, 0.0);
+  const ArrayList p = check_list(op, "params", params, true, nullptr);
+  const ArrayList g = check_list(op, "grads", grads, false, &p);
+  const ArrayList m = check_list(op, "exp_avgs", exp_avgs, true, &p);
+  const ArrayList v = check_list(op, "exp_avg_sqs", exp_avg_sqs, true, &p);
+  check_no_overlap(op, {{"params", &p, true},
+                        {"grads", &g, false},
+                        {"exp_avgs", &m, true},
+                        {"exp_avg_sqs", &v, true}});
+  const std::vector<int64_t> sizes = sizes_of(p);
+
+  fastdl::cpu::AdamOptions opt;
+  opt.lr = lr;
+  opt.beta1 = beta1;
+  opt.beta2 = beta2;
+  opt.eps = eps;
+  opt.weight_decay = weight_decay;
+  opt.step = step;
+  opt.decoupled = decoupled;
+  opt.maximize = maximize;
+  std::vector<const float*> grad_ptrs(g.data.begin(), g.data.end());
+  {
+    py::gil_scoped_release release;
+    fastdl::cpu::adam_step(p.data.data(), grad_ptrs.data(), m.data.data(), v.data.data(),
+                           sizes.data(), static_cast<int64_t>(sizes.size()), opt);
+  }
+}
+
+}  // namespace
+
+void bind_optim(py::module_& m) {
+  m.def("sgd_step", &sgd_step, py::arg("params"), py::arg("grads"), py::arg("momentum_buffers"),
+        py::arg("lr"), py::arg("momentum") = 0.0, py::arg("dampening") = 0.0,
+        py::arg("nesterov") = false, py::arg("weight_decay") = 0.0, py::arg("maximize") = false,
+        py::arg("first_step") = false,
+        "One in-place SGD step over lists of float32 arrays (PyTorch's SGD semantics).");
+  m.def("adam_step", &adam_step, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"),
+        py::arg("exp_avg_sqs"), py::arg("step"), py::arg("lr"), py::arg("beta1"),
+        py::arg("beta2"), py::arg("eps"), py::arg("weight_decay") = 0.0,
+        py::arg("decoupled") = false, py::arg("maximize") = false,
+        "One in-place Adam (decoupled=False) or AdamW (decoupled=True) step over lists of "
+        "float32 arrays; step is the count after incrementing.");
+}
 
 }  // namespace fastdl::bindings

@@ -1,1 +1,38 @@
-"""cpu backend: maxpool2d family (not yet written)."""
+"""cpu backend: 2-D max pooling forward (values and int64 argmax indices) and backward
+(csrc/cpu/maxpool2d.cpp)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import _C
+
+__all__ = ["maxpool2d_forward", "maxpool2d_backward"]
+
+
+Pair = "int | tuple[int, int]"
+
+
+def _pair(v, name: str) -> tuple[int, int]:
+    if isinstance(v, (int, np.integer)):
+        return int(v), int(v)
+    if len(v) != 2:
+        raise ValueError(f"[maxpool2d_forward] {name} must be an int or a pair of ints, got {v!r}")
+    return int(v[0]), int(v[1])
+
+
+def maxpool2d_forward(
+    x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair
+) -> tuple[np.ndarray, np.ndarray]:
+    """x (N, C, H, W) -> (y, indices), both (N, C, P, Q); indices are int64 h * W + w."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    return _C.maxpool2d_forward(
+        x, _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(padding, "padding")
+    )
+
+
+def maxpool2d_backward(dy: np.ndarray, indices: np.ndarray, input_shape) -> np.ndarray:
+    """dy, indices (N, C, P, Q) -> dx of input_shape (N, C, H, W), dy summed at each index."""
+    dy = np.ascontiguousarray(dy, dtype=np.float32)
+    indices = np.ascontiguousarray(indices, dtype=np.int64)
+    return _C.maxpool2d_backward(dy, indices, tuple(int(d) for d in input_shape))

@@ -1,1 +1,77 @@
-"""cpu backend: optim family (not yet written)."""
+"""cpu backend: fused in-place SGD and Adam/AdamW steps over all parameters of an optimizer
+(csrc/cpu/optim.cpp)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import _C
+
+__all__ = ["sgd_step", "adam_step"]
+
+# NOTE: params and state buffers are updated in place, so they go to _C untouched: converting
+# one would update a copy. The binding raises ValueError for any that is not a writeable,
+# C-contiguous float32 ndarray. Gradients are only read, so they may be converted.
+
+
+def _grads(grads) -> list:
+    return [np.ascontiguousarray(g, dtype=np.float32) for g in grads]
+
+
+def sgd_step(
+    params: list[np.ndarray],
+    grads: list[np.ndarray],
+    momentum_buffers: list[np.ndarray],
+    lr: float,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    maximize: bool = False,
+    first_step: bool = False,
+) -> None:
+    """One in-place SGD step over every parameter, with PyTorch's semantics."""
+    bufs = [] if momentum_buffers is None else list(momentum_buffers)
+    _C.sgd_step(
+        list(params),
+        _grads(grads),
+        bufs,
+        float(lr),
+        float(momentum),
+        float(dampening),
+        bool(nesterov),
+        float(weight_decay),
+        bool(maximize),
+        bool(first_step),
+    )
+
+
+def adam_step(
+    params: list[np.ndarray],
+    grads: list[np.ndarray],
+    exp_avgs: list[np.ndarray],
+    exp_avg_sqs: list[np.ndarray],
+    step: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+    maximize: bool = False,
+) -> None:
+    """One in-place Adam (decoupled=False) or AdamW (decoupled=True) step; `step` counts from 1."""
+    _C.adam_step(
+        list(params),
+        _grads(grads),
+        list(exp_avgs),
+        list(exp_avg_sqs),
+        int(step),
+        float(lr),
+        float(beta1),
+        float(beta2),
+        float(eps),
+        float(weight_decay),
+        bool(decoupled),
+        bool(maximize),
+    )
