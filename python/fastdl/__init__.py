@@ -24,8 +24,6 @@ from ._tensor import (
 )
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from . import autograd  # noqa: E402
-from .checkpoint import load, save
-from .summary import summary
 
 _LAZY_SUBMODULES = ("data", "datasets", "explain", "models", "nn", "optim")
 
