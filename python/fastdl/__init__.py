@@ -24,17 +24,8 @@ from ._tensor import (
 )
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from . import autograd  # noqa: E402
-
-_LAZY_SUBMODULES = ("data", "datasets", "explain", "models", "nn", "optim")
-
-
-def __getattr__(name):
-    # fastdl.data, fastdl.datasets, ... import on first use, keeping `import fastdl` light.
-    if name in _LAZY_SUBMODULES:
-        import importlib
-
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'fastdl' has no attribute {name!r}")
+from .checkpoint import load, save
+from .summary import summary
 from . import nn, optim  # noqa: E402
 
 __version__ = _C.build_config["version"]
@@ -118,3 +109,16 @@ class cuda:
     @staticmethod
     def device_count() -> int:
         return _C.cuda_device_count()
+
+
+_LAZY_SUBMODULES = ("data", "datasets", "explain", "models")
+
+
+def __getattr__(name):
+    # fastdl.data, fastdl.datasets, fastdl.explain, fastdl.models import on first use, so
+    # `import fastdl` stays light (pandas, matplotlib and friends load only when needed).
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'fastdl' has no attribute {name!r}")

@@ -25,9 +25,10 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     dtype('int64')
     """
     arr = _from_data(data, dtype)
-    if isinstance(data, (np.ndarray, Tensor)) and arr is (data._data if isinstance(data, Tensor) else data):
-        arr = arr.copy()
-    return _finish(np.ascontiguousarray(arr), requires_grad, device)
+    source = data._data if isinstance(data, Tensor) else data
+    # NOTE: np.ascontiguousarray would turn a 0-d array into 1-d; np.array keeps the shape.
+    arr = np.array(arr, order="C", copy=arr is source or not arr.flags.c_contiguous)
+    return _finish(arr, requires_grad, device)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:

@@ -1,0 +1,431 @@
+"""`fastdl demo`: train the founding CNN on real digits and write weights, history and plots.
+
+Data: scikit-learn's 1,797 digits resampled to 28x28 (default; stratified 80/20 train/test,
+then 10% of train for validation), or MNIST / Fashion-MNIST from local IDX files. Pixels are
+normalised with a Normalize fitted on the training images only. Everything random (weights,
+splits, batch order) follows --seed, so a run is reproducible, and a run resumed from its
+checkpoint continues bit for bit as if never interrupted.
+
+Files written into --out: model.safetensors (the weights, PyTorch's key names),
+checkpoint.safetensors (model, optimizer, normaliser, history: what --resume reads),
+history.json, curves.png, and saliency.png with --saliency.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from . import _backend
+from .checkpoint import CheckpointError, _atomic_write
+from .checkpoint import load as load_checkpoint
+from .checkpoint import save as save_checkpoint
+
+CHECKPOINT_KIND = "fastdl-demo-cnn"
+VANISH, EXPLODE = 1e-6, 1e3  # per-layer gradient norms flagged by --grad-norms
+
+
+class DemoError(Exception):
+    """Bad input to the demo (data, checkpoint, output folder): a one-line message."""
+
+
+@dataclass
+class DemoConfig:
+    data: str = "digits"
+    root: Optional[str] = None
+    out: str = "fastdl-demo"
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+    threads: Optional[int] = None
+    backend: str = "cpu"
+    resume: Optional[str] = None
+    weight_decay: float = 0.0
+    l1: float = 0.0
+    patience: Optional[int] = None
+    clip_grad: Optional[float] = None
+    grad_norms: bool = False
+    saliency: bool = False
+    limit: Optional[int] = None
+    progress: bool = True
+
+    def check(self) -> None:
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size}
+        for name, value in positive.items():
+            if value < 1:
+                raise DemoError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        if self.lr <= 0 or not math.isfinite(self.lr):
+            raise DemoError(f"--lr must be a positive number, got {self.lr}")
+        for name in ("weight_decay", "l1"):
+            if getattr(self, name) < 0:
+                raise DemoError(
+                    f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}"
+                )
+        if self.patience is not None and self.patience < 1:
+            raise DemoError(f"--patience must be >= 1, got {self.patience}")
+        if self.clip_grad is not None and self.clip_grad <= 0:
+            raise DemoError(f"--clip-grad must be > 0, got {self.clip_grad}")
+        if self.threads is not None and self.threads < 1:
+            raise DemoError(f"--threads must be >= 1, got {self.threads}")
+        if self.limit is not None and self.limit < 10:
+            raise DemoError(f"--limit must be >= 10, got {self.limit}")
+        if self.data in ("mnist", "fashion-mnist") and not self.root:
+            raise DemoError(
+                f"--data {self.data} needs --root DIR, the folder holding the IDX files"
+            )
+
+
+# ---------------------------------------------------------------- data
+
+
+def _require(module: str, what: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise DemoError(f"{what} needs the '{module}' package: pip install 'fastdl[demo]'")
+
+
+def load_splits(cfg: DemoConfig) -> dict:
+    """{"train"|"val"|"test": (images float32 (N,1,28,28) in [0,1], labels int64)}."""
+    from .data import train_test_split
+
+    if cfg.data == "digits":
+        _require("sklearn", "--data digits (scikit-learn ships the digits)")
+        from .datasets import load_digits
+
+        images, labels = load_digits(28)
+        x_train, x_test, y_train, y_test = train_test_split(
+            images, labels, test_size=0.2, random_state=cfg.seed, stratify=labels
+        )
+    else:
+        from .datasets import MNIST, FashionMNIST
+
+        cls = MNIST if cfg.data == "mnist" else FashionMNIST
+        train, test = cls(cfg.root, train=True), cls(cfg.root, train=False)
+        x_train, y_train = train.data[:, None].astype(np.float32) / 255, train.targets
+        x_test, y_test = test.data[:, None].astype(np.float32) / 255, test.targets
+    x_train, x_val, y_train, y_val = train_test_split(
+        x_train, y_train, test_size=0.1, random_state=cfg.seed + 1, stratify=y_train
+    )
+    splits = {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}
+    if cfg.limit:
+        splits = {k: (x[: cfg.limit], y[: cfg.limit]) for k, (x, y) in splits.items()}
+    return splits
+
+
+# ---------------------------------------------------------------- output folder
+
+
+def prepare_out(out: Path) -> None:
+    """Create --out and prove it is writable before any training time is spent."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".fastdl-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise DemoError(f"cannot write to --out {str(out)!r}: {e.strerror or e}") from None
+
+
+def write_json(path: Path, obj: Any) -> None:
+    _atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+# ---------------------------------------------------------------- training
+
+
+def _evaluate(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple:
+    """(mean loss, accuracy) over x, y in eval mode without gradients."""
+    import fastdl
+    import fastdl.nn.functional as F
+
+    model.eval()
+    total_loss, correct = 0.0, 0
+    with fastdl.no_grad():
+        for start in range(0, len(x), batch_size):
+            xb = fastdl.from_numpy(np.ascontiguousarray(x[start : start + batch_size]))
+            yb = fastdl.from_numpy(y[start : start + batch_size])
+            out = model(xb)
+            total_loss += F.cross_entropy(out, yb, reduction="sum").item()
+            correct += int((out.numpy().argmax(1) == yb.numpy()).sum())
+    model.train()
+    return total_loss / max(len(x), 1), correct / max(len(x), 1)
+
+
+def _weights(model: Any) -> list:
+    return [p for name, p in model.named_parameters() if name.endswith("weight")]
+
+
+def _progress(iterable: Any, cfg: DemoConfig, desc: str) -> Any:
+    if not cfg.progress:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    # disable=None: bars on a terminal only, not in logs and pipes
+    return tqdm(
+        iterable,
+        desc=desc,
+        unit="batch",
+        leave=True,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=None,
+    )
+
+
+class _GradStats:
+    """Per-parameter gradient norms over one epoch: mean and max, and vanish/explode flags."""
+
+    def __init__(self, model: Any) -> None:
+        self.names = [name for name, _ in model.named_parameters()]
+        self.sums = np.zeros(len(self.names))
+        self.maxes = np.zeros(len(self.names))
+        self.steps = 0
+
+    def add(self, model: Any) -> None:
+        for i, (_, p) in enumerate(model.named_parameters()):
+            g = 0.0 if p.grad is None else float(np.linalg.norm(p.grad.numpy().astype(np.float64)))
+            self.sums[i] += g
+            self.maxes[i] = max(self.maxes[i], g) if math.isfinite(g) else math.inf
+        self.steps += 1
+
+    def report(self) -> tuple:
+        means = self.sums / max(self.steps, 1)
+        rows = {
+            n: {"mean": float(m), "max": float(x)} for n, m, x in zip(self.names, means, self.maxes)
+        }
+        warnings = []
+        for name, m in zip(self.names, means):
+            if not math.isfinite(m) or m > EXPLODE:
+                warnings.append(
+                    f"gradient of {name} explodes (mean norm {m:.3g} > {EXPLODE:g}); "
+                    "try --clip-grad or a lower --lr"
+                )
+            elif m < VANISH:
+                warnings.append(f"gradient of {name} vanishes (mean norm {m:.3g} < {VANISH:g})")
+        return rows, warnings
+
+
+def _train_epoch(
+    model: Any, optimizer: Any, criterion: Any, loader: Any, cfg: DemoConfig, epoch: int
+) -> dict:
+    """One pass over the training batches; returns the epoch's record (loss, accuracy and,
+    with --grad-norms, per-layer gradient norms)."""
+    import fastdl.nn as nn
+
+    loader.set_epoch(epoch)  # the batch order of epoch `epoch`, resumed or not
+    grads = _GradStats(model) if cfg.grad_norms else None
+    model.train()
+    seen = correct = 0
+    loss_sum = 0.0
+    bar = _progress(loader, cfg, f"epoch {epoch + 1}/{cfg.epochs}")
+    for step, (xb, yb) in enumerate(bar if bar is not None else loader):
+        scores = model(xb)
+        loss = criterion(scores, yb)
+        objective = loss
+        if cfg.l1:
+            objective = loss + cfg.l1 * sum(w.abs().sum() for w in _weights(model))
+        optimizer.zero_grad()
+        objective.backward()
+        if grads is not None:
+            grads.add(model)
+        if cfg.clip_grad:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+        optimizer.step()
+        value = loss.item()
+        if not math.isfinite(value):
+            raise DemoError(
+                f"the loss became {value} at epoch {epoch + 1}, step {step + 1}; "
+                "try a lower --lr or --clip-grad"
+            )
+        seen += len(yb)
+        loss_sum += value * len(yb)
+        correct += int((scores.detach().numpy().argmax(1) == yb.numpy()).sum())
+        if bar is not None:
+            bar.set_postfix(
+                loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.2%}", refresh=False
+            )
+    if bar is not None:
+        bar.close()
+    record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen}
+    if grads is not None:
+        record["grad_norms"], record["grad_warnings"] = grads.report()
+    return record
+
+
+def _log_epoch(record: dict, cfg: DemoConfig, log: Callable[[str], None]) -> None:
+    log(
+        f"epoch {record['epoch']}/{cfg.epochs}: train loss {record['train_loss']:.4f} "
+        f"acc {record['train_acc']:.2%} | val loss {record['val_loss']:.4f} "
+        f"acc {record['val_acc']:.2%} | {record['seconds']:.1f} s"
+    )
+    if "grad_norms" in record:
+        norms = ", ".join(f"{k} {v['mean']:.3g}" for k, v in record["grad_norms"].items())
+        log(f"  gradient norms (mean over the epoch's steps): {norms}")
+        for warning in record["grad_warnings"]:
+            log(f"  warning: {warning}")
+
+
+def _resume(cfg: DemoConfig, model: Any, optimizer: Any, normalize: Any) -> dict:
+    """Load --resume into model/optimizer/normalize; return the saved progress."""
+    try:
+        ck = load_checkpoint(cfg.resume)
+    except (OSError, CheckpointError) as e:
+        raise DemoError(f"--resume: {e}") from None
+    if not isinstance(ck, dict) or ck.get("kind") != CHECKPOINT_KIND:
+        raise DemoError(
+            f"--resume {cfg.resume!r} is not a `fastdl demo` checkpoint (use the "
+            "checkpoint.safetensors that the demo writes into --out)"
+        )
+    try:
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        normalize.load_state_dict(ck["normalize"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as e:
+        detail = " ".join(str(e).split())
+        raise DemoError(
+            f"--resume {cfg.resume!r} does not fit the founding CNN: {detail}"
+        ) from None
+    return ck
+
+
+def run(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict:
+    """Train, evaluate and write the demo's files; returns the history dict it saved."""
+    import fastdl
+    import fastdl.nn as nn
+    import fastdl.optim as optim
+    from .data import DataLoader, Normalize, TensorDataset
+    from .models import CNN
+    from .summary import summary
+
+    cfg.check()
+    _require("safetensors", "fastdl demo (checkpoints)")
+    _require("matplotlib", "fastdl demo (plots)")
+    out = Path(cfg.out)
+    prepare_out(out)
+    if cfg.threads:
+        fastdl.set_num_threads(cfg.threads)
+    t_start = time.perf_counter()
+
+    splits = load_splits(cfg)
+    normalize = Normalize().fit(splits["train"][0])
+    fastdl.manual_seed(cfg.seed)
+    model = CNN()
+    optimizer = optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    criterion = nn.CrossEntropyLoss()
+
+    history: dict = {"config": asdict(cfg), "epochs": []}
+    start_epoch, best = 0, {"val_loss": math.inf, "epoch": 0, "bad_epochs": 0, "state": None}
+    if cfg.resume:
+        ck = _resume(cfg, model, optimizer, normalize)
+        start_epoch, history["epochs"] = int(ck["epoch"]), list(ck["history"])
+        best = dict(ck["best"])
+        log(f"resumed from {cfg.resume} after epoch {start_epoch}")
+        if start_epoch >= cfg.epochs:
+            log(
+                f"nothing left to train: the checkpoint is at epoch {start_epoch}, "
+                f"--epochs is {cfg.epochs}"
+            )
+    x = {k: normalize.transform(v[0]).astype(np.float32) for k, v in splits.items()}
+    y = {k: v[1] for k, v in splits.items()}
+
+    log(str(summary(model, (1, 1, 28, 28))))
+    log(
+        f"data: {cfg.data}, {len(y['train'])} train / {len(y['val'])} validation / "
+        f"{len(y['test'])} test images; backend {cfg.backend}, {fastdl.get_num_threads()} threads"
+    )
+    loader = DataLoader(
+        TensorDataset(x["train"], y["train"]),
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        generator=cfg.seed,
+        prefetch=2,
+    )
+    epoch_times = []
+    stopped_early = False
+    with _backend.backend(cfg.backend):
+        for epoch in range(start_epoch, cfg.epochs):
+            t0 = time.perf_counter()
+            record = _train_epoch(model, optimizer, criterion, loader, cfg, epoch)
+            record["val_loss"], record["val_acc"] = _evaluate(model, x["val"], y["val"], 256)
+            record["seconds"] = seconds = time.perf_counter() - t0
+            epoch_times.append(seconds)
+            history["epochs"].append(record)
+            _log_epoch(record, cfg, log)
+            if record["val_loss"] < best["val_loss"]:
+                state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+                best = {
+                    "val_loss": record["val_loss"],
+                    "epoch": epoch + 1,
+                    "bad_epochs": 0,
+                    "state": state,
+                }
+            else:
+                best["bad_epochs"] += 1
+            checkpoint = {
+                "kind": CHECKPOINT_KIND,
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "normalize": normalize.state_dict(),
+                "history": history["epochs"],
+                "best": best,
+                "config": asdict(cfg),
+            }
+            save_checkpoint(checkpoint, out / "checkpoint.safetensors")
+            if cfg.patience and best["bad_epochs"] >= cfg.patience:
+                log(
+                    f"early stopping: validation loss has not improved for {cfg.patience} epochs "
+                    f"(best {best['val_loss']:.4f} at epoch {best['epoch']})"
+                )
+                stopped_early = True
+                break
+
+        if cfg.patience and best["state"] is not None:
+            model.load_state_dict(best["state"])
+            log(f"restored the weights of epoch {best['epoch']} (lowest validation loss)")
+        test_loss, test_acc = _evaluate(model, x["test"], y["test"], 256)
+
+    n_test = len(y["test"])
+    history.update(
+        {
+            "test_loss": test_loss,
+            "test_acc": test_acc,
+            "test_samples": n_test,
+            "stopped_early": stopped_early,
+            "seconds_per_epoch": float(np.mean(epoch_times)) if epoch_times else None,
+            "normalize": {"mean": normalize.mean.tolist(), "std": normalize.std.tolist()},
+        }
+    )
+    log(
+        f"test accuracy: {test_acc:.2%} ({round(test_acc * n_test)}/{n_test}), "
+        f"test loss {test_loss:.4f}"
+    )
+    from .plots import plot_curves, plot_saliency
+
+    save_checkpoint(model.state_dict(), out / "model.safetensors")
+    plot_curves(history, out / "curves.png")
+    written = ["model.safetensors", "checkpoint.safetensors", "history.json", "curves.png"]
+    if cfg.saliency:
+        plot_saliency(
+            model, x["test"][:8], y["test"][:8], splits["test"][0][:8], out / "saliency.png"
+        )
+        written.append("saliency.png")
+    history["wall_seconds"] = time.perf_counter() - t_start
+    write_json(out / "history.json", history)
+    per_epoch = f", {history['seconds_per_epoch']:.1f} s per epoch" if epoch_times else ""
+    log(
+        f"wall time {history['wall_seconds']:.1f} s{per_epoch}; wrote {', '.join(written)} to {out}"
+    )
+    return history

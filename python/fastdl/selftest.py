@@ -1,0 +1,202 @@
+"""`fastdl selftest`: every kernel of the cpu backend against the NumPy reference, on random
+inputs on this machine (the functions of backends/INTERFACE.md), with a table of worst errors.
+
+Each case builds float32 inputs from a seeded generator, runs `reference.<fn>` and `cpu.<fn>`
+on copies, and compares every output (for the in-place optimizer steps: the updated parameters
+and state) with |cpu - ref| <= ATOL * scale + RTOL * |ref|, where scale is max(1, max |ref|).
+Integer outputs (maxpool indices) must match exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+@dataclass
+class Result:
+    function: str
+    cases: int = 0
+    worst_abs: float = 0.0
+    worst_scaled: float = 0.0  # worst |cpu - ref| / (ATOL * scale + RTOL * |ref|); <= 1 passes
+    failures: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _compare(actual: Any, expected: Any) -> tuple:
+    """(worst absolute error, worst error / allowed) over one output; raises on shape/dtype."""
+    if actual is None or expected is None:
+        if actual is not None or expected is not None:
+            raise AssertionError("one backend returned None")
+        return 0.0, 0.0
+    a, e = np.asarray(actual), np.asarray(expected)
+    if a.shape != e.shape or a.dtype != e.dtype:
+        raise AssertionError(f"shape/dtype {a.shape} {a.dtype}, expected {e.shape} {e.dtype}")
+    if a.dtype.kind in "iub":
+        bad = int(np.count_nonzero(a != e))
+        return float(bad), float("inf") if bad else 0.0
+    a64, e64 = a.astype(np.float64), e.astype(np.float64)
+    if not np.array_equal(np.isnan(a64), np.isnan(e64)):
+        raise AssertionError("NaN positions differ")
+    a64, e64 = np.nan_to_num(a64), np.nan_to_num(e64)
+    if a64.size == 0:
+        return 0.0, 0.0
+    err = np.abs(a64 - e64)
+    allowed = ATOL * max(1.0, float(np.abs(e64).max())) + RTOL * np.abs(e64)
+    return float(err.max()), float((err / allowed).max())
+
+
+def _outputs(x: Any) -> list:
+    return list(x) if isinstance(x, (tuple, list)) else [x]
+
+
+def _copy(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return v.copy()
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return v
+
+
+# ---------------------------------------------------------------- cases
+
+
+def _cases(rng: np.random.Generator) -> Iterator[tuple]:
+    """(function, args, kwargs, in_place_outputs): in_place_outputs picks what to compare for
+    functions that update their arguments (None: compare the return values)."""
+    f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+
+    for m, k, n in ((1, 1, 1), (37, 53, 29), (64, 3136, 128), (130, 7, 65)):
+        for ta, tb in ((False, False), (True, False), (False, True), (True, True)):
+            a = f32(k, m) if ta else f32(m, k)
+            b = f32(n, k) if tb else f32(k, n)
+            yield "matmul", (a, b), {"trans_a": ta, "trans_b": tb}, None
+    yield "matmul", (f32(3, 17, 9), f32(3, 9, 11)), {}, None
+
+    conv_shapes = [  # (N, C, H, W), (K, R, S), stride, padding
+        ((2, 1, 28, 28), (32, 3, 3), (1, 1), (1, 1)),
+        ((2, 32, 14, 14), (64, 3, 3), (1, 1), (1, 1)),
+        ((3, 5, 11, 9), (4, 3, 2), (2, 1), (0, 2)),
+        ((1, 2, 5, 5), (3, 5, 5), (1, 1), (0, 0)),
+    ]
+    for (nn_, c, h, w), (kk, r, s), stride, padding in conv_shapes:
+        x, wt, b = f32(nn_, c, h, w), f32(kk, c, r, s), f32(kk)
+        yield "conv2d_forward", (x, wt, b, stride, padding), {}, None
+        y = _reference().conv2d_forward(x, wt, b, stride, padding)
+        yield "conv2d_backward", (f32(*y.shape), x, wt, stride, padding), {}, None
+
+    for shape, kernel, stride, padding in (
+        ((2, 32, 28, 28), (2, 2), (2, 2), (0, 0)),
+        ((2, 3, 9, 10), (3, 3), (2, 2), (1, 1)),
+        ((1, 4, 7, 7), (2, 3), (1, 2), (0, 1)),
+    ):
+        x = f32(*shape)
+        yield "maxpool2d_forward", (x, kernel, stride, padding), {}, None
+        y, idx = _reference().maxpool2d_forward(x, kernel, stride, padding)
+        yield "maxpool2d_backward", (f32(*y.shape), idx, shape), {}, None
+
+    for name in ("relu", "sigmoid", "tanh"):
+        for shape in ((1,), (1000,), (2, 32, 28, 28)):
+            x = f32(*shape) * 3
+            yield f"{name}_forward", (x,), {}, None
+            y = getattr(_reference(), f"{name}_forward")(x)
+            yield f"{name}_backward", (f32(*shape), y), {}, None
+
+    for n, c in ((1, 10), (64, 10), (37, 1000)):
+        logits = f32(n, c) * 4
+        labels = rng.integers(0, c, n).astype(np.int64)
+        probs = rng.random((n, c)).astype(np.float32)
+        probs /= probs.sum(1, keepdims=True)
+        weight = rng.random(c).astype(np.float32) + 0.5
+        for target, w in ((labels, None), (labels, weight), (probs, None)):
+            for reduction in ("mean", "sum", "none"):
+                kwargs = {"weight": w, "reduction": reduction}
+                yield "cross_entropy_forward", (logits, target), kwargs, None
+                _, log_probs = _reference().cross_entropy_forward(logits, target, **kwargs)
+                dloss = f32(n) if reduction == "none" else np.array(rng.random(), np.float32)
+                yield "cross_entropy_backward", (dloss, log_probs, target), kwargs, None
+
+    shapes = [(32, 1, 3, 3), (32,), (128, 3136), (10,)]
+    for momentum, nesterov, wd in ((0.0, False, 0.0), (0.9, False, 1e-4), (0.9, True, 0.0)):
+        params = [f32(*s) for s in shapes]
+        grads = [f32(*s) for s in shapes]
+        bufs = [f32(*s) for s in shapes] if momentum else []
+        yield (
+            "sgd_step",
+            (params, grads, bufs, 0.01),
+            {"momentum": momentum, "nesterov": nesterov, "weight_decay": wd},
+            (0, 2),
+        )
+    for step, decoupled in ((1, False), (7, True)):
+        params = [f32(*s) for s in shapes]
+        grads = [f32(*s) for s in shapes]
+        m = [f32(*s) * 0.1 for s in shapes]
+        v = [np.abs(f32(*s)) * 0.01 for s in shapes]
+        yield (
+            "adam_step",
+            (params, grads, m, v, step, 1e-3, 0.9, 0.999, 1e-8),
+            {"weight_decay": 0.01, "decoupled": decoupled},
+            (0, 2, 3),
+        )
+
+
+def _reference() -> Any:
+    from .backends import reference
+
+    return reference
+
+
+def run(seed: int = 0, log: Callable[[str], None] = print) -> bool:
+    """Run every case, print the table of worst errors, return True when all match."""
+    from .backends import cpu, reference
+
+    results: dict = {}
+    for name, args, kwargs, in_place in _cases(np.random.default_rng(seed)):
+        res = results.setdefault(name, Result(name))
+        res.cases += 1
+        try:
+            ref_args, cpu_args = _copy(list(args)), _copy(list(args))
+            expected = getattr(reference, name)(*ref_args, **kwargs)
+            actual = getattr(cpu, name)(*cpu_args, **kwargs)
+            if in_place is not None:
+                expected = [a for i in in_place for a in ref_args[i]]
+                actual = [a for i in in_place for a in cpu_args[i]]
+            exp, act = _outputs(expected), _outputs(actual)
+            if len(exp) != len(act):
+                raise AssertionError(f"{len(act)} outputs, expected {len(exp)}")
+            for a, e in zip(act, exp):
+                worst_abs, worst_scaled = _compare(a, e)
+                res.worst_abs = max(res.worst_abs, worst_abs)
+                res.worst_scaled = max(res.worst_scaled, worst_scaled)
+                if worst_scaled > 1.0:
+                    raise AssertionError(f"error {worst_abs:.3g} exceeds the tolerance")
+        except Exception as e:  # noqa: BLE001 - every failure is reported in the table
+            res.failures.append(f"case {res.cases}: {type(e).__name__}: {e}")
+
+    log(
+        f"fastdl selftest: cpu backend vs NumPy reference (seed {seed}; "
+        f"tolerance {ATOL:g} * max(1, max|ref|) + {RTOL:g} * |ref|)"
+    )
+    log(f"{'function':<24}{'cases':>6}{'worst abs err':>16}{'err/tolerance':>16}  status")
+    for res in results.values():
+        status = "ok" if res.ok else "MISMATCH"
+        log(
+            f"{res.function:<24}{res.cases:>6}{res.worst_abs:>16.3g}"
+            f"{res.worst_scaled:>16.3g}  {status}"
+        )
+        for failure in res.failures[:3]:
+            log(f"    {failure}")
+    bad = [r.function for r in results.values() if not r.ok]
+    total = sum(r.cases for r in results.values())
+    if bad:
+        log(f"FAILED: {len(bad)} of {len(results)} functions mismatch: {', '.join(bad)}")
+    else:
+        log(f"all {len(results)} functions match the reference ({total} cases)")
+    return not bad
