@@ -211,6 +211,8 @@ class LogSoftmax(Op):
 
 
 class Add(Op):
+    ufunc = np.add
+
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a + b
@@ -221,6 +223,8 @@ class Add(Op):
 
 
 class Sub(Op):
+    ufunc = np.subtract
+
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a - b
@@ -231,6 +235,8 @@ class Sub(Op):
 
 
 class Mul(Op):
+    ufunc = np.multiply
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return a * b
@@ -276,6 +282,8 @@ class Pow(Op):
 
 
 class Maximum(Op):
+    ufunc = np.maximum
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return np.maximum(a, b)
@@ -288,6 +296,8 @@ class Maximum(Op):
 
 
 class Minimum(Op):
+    ufunc = np.minimum
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return np.minimum(a, b)

@@ -16,6 +16,7 @@ import numpy as np
 from . import _functions as fn
 from .autograd import engine
 from .autograd import function as function_module
+from .autograd.grad_mode import _enabled as _grad_enabled
 from .autograd.grad_mode import is_grad_enabled
 
 float32 = np.dtype(np.float32)
@@ -499,9 +500,23 @@ class Tensor:
         return a, b
 
     def _binary(self, op_cls, other, name, reverse=False):
-        a, b = self._operands(other, name)
+        if type(other) is Tensor and other._data.dtype == self._data.dtype:
+            a, b = self, other  # the common case: skip promotion
+        else:
+            a, b = self._operands(other, name)
         if reverse:
             a, b = b, a
+        ufunc = op_cls.ufunc
+        if ufunc is not None and not (
+            (a._requires_grad or b._requires_grad) and _grad_enabled.get()
+        ):
+            # No graph to record: skip the op object (the common inference and no_grad path).
+            try:
+                return Tensor._make(ufunc(a._data, b._data))
+            except ValueError as e:
+                raise RuntimeError(
+                    f"[{name}] shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast"
+                ) from e
         try:
             return op_cls.apply(a, b)
         except ValueError as e:

@@ -23,6 +23,7 @@ class Op:
     """
 
     n_outputs = 1
+    ufunc = None  # binary ops that are one NumPy ufunc name it, for the no-graph fast path
     released = False
     retained = _EMPTY
     needs_input_grad: tuple = ()
@@ -34,11 +35,13 @@ class Op:
         op = cls()
         record = False
         if _enabled.get():
-            needs = tuple([t is not None and t._requires_grad for t in inputs])
-            if True in needs:
-                record = True
-                op.needs_input_grad = needs
-        out = op.forward(*[None if t is None else t._data for t in inputs], **params)
+            for t in inputs:
+                if t is not None and t._requires_grad:
+                    record = True
+                    op.needs_input_grad = tuple([t is not None and t._requires_grad for t in inputs])
+                    break
+        arrays = [None if t is None else t._data for t in inputs]
+        out = op.forward(*arrays, **params) if params else op.forward(*arrays)
         if not record:
             return _make(out)
         op.inputs = inputs
