@@ -1,0 +1,101 @@
+"""PERFORMANCE.md's goals G1-G12, and how a row is judged against them.
+
+A row carries checks; each check is one inequality on one figure of that row:
+    ratio  fastdl / peer (time, or memory) <= limit      (median of per-round ratios)
+    peak   fastdl GFLOP/s / measured fp32 peak >= limit
+    copy   fastdl GB/s / measured copy bandwidth >= limit
+A goal is met when every check of every row mapped to it is met.
+
+NOTE: PERFORMANCE.md states peaks for an AVX-512 Zen 5. On a machine without AVX-512 the
+"% of peak" checks are judged against the peak measured in the same run (a large NumPy/OpenBLAS
+sgemm), never against the AVX-512 figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GOALS = {
+    "G1": "CNN train step, batch 64, time / PyTorch <= 0.35 (stretch 0.3)",
+    "G2": "CNN train step, batch 1 and 256, time / PyTorch <= 0.25 and <= 0.4",
+    "G3": "CNN inference, batch 64, time / PyTorch <= 0.35",
+    "G4": "sgemm n = 512-2048, GFLOP/s / OpenBLAS >= 1.0, and >= 85% of peak",
+    "G5": "sgemm n = 64 and 128, time / OpenBLAS, Python call to Python call <= 0.8",
+    "G6": "conv2 forward, input grad, weight grad, each: time / PyTorch <= 0.4 (>= 55% of peak)",
+    "G7": "conv1 + ReLU + maxpool forward and its backward: time / PyTorch <= 0.3",
+    "G8": "fused Adam over the CNN's parameters: time / PyTorch Adam(fused=True) <= 0.5",
+    "G9": "ReLU, sigmoid, tanh, maxpool on 1.6M floats: GB/s / measured copy bandwidth >= 0.8",
+    "G10": "per-op Python overhead on a tiny tensor: time / PyTorch <= 1.0",
+    "G11": "import fastdl: time and resident memory / import torch <= 0.25",
+    "G12": "peak memory of the batch-64 training run / PyTorch's <= 0.5",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    goal: str
+    kind: str  # "ratio", "peak" or "copy"
+    limit: float
+    peer: str | None = None  # for "ratio": which peer; None means the row's main peer
+
+    def label(self) -> str:
+        if self.kind == "ratio":
+            return f"{self.goal} <={self.limit:g}"
+        roof = "pk" if self.kind == "peak" else "bw"
+        return f"{self.goal} >={self.limit:.0%} {roof}"
+
+
+def ratio(goal: str, limit: float, peer: str | None = None) -> Check:
+    return Check(goal, "ratio", limit, peer)
+
+
+def of_peak(goal: str, limit: float) -> Check:
+    return Check(goal, "peak", limit)
+
+
+def of_copy(goal: str, limit: float) -> Check:
+    return Check(goal, "copy", limit)
+
+
+def judge(row: dict, check: Check, peak_gflops: float | None, copy_gbps: float | None) -> dict:
+    """{"goal", "check", "value", "met"}; value and met are None when it cannot be judged."""
+    value = None
+    if row.get("error"):
+        pass  # a failing row judges nothing, whatever it measured before failing
+    elif check.kind == "ratio":
+        value = row.get("ratios", {}).get(check.peer or row.get("peer"))
+    else:
+        fastdl = row.get("sides", {}).get("fastdl", {}).get("rate")
+        roof = peak_gflops if check.kind == "peak" else copy_gbps
+        if fastdl is not None and roof:
+            value = fastdl / roof
+    met = None
+    if value is not None:
+        met = value <= check.limit if check.kind == "ratio" else value >= check.limit
+    return {"goal": check.goal, "check": check.label(), "value": value, "met": met}
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """One entry per goal: met (True/False/None when nothing judged it) and its judged rows."""
+    out = []
+    for goal, text in GOALS.items():
+        judged = [(row, v) for row in rows for v in row.get("verdicts", []) if v["goal"] == goal]
+        values = [v["met"] for _, v in judged]
+        if not judged:
+            met = None
+        elif any(m is None for m in values):
+            met = False if any(m is False for m in values) else None
+        else:
+            met = all(values)
+        out.append(
+            {
+                "goal": goal,
+                "text": text,
+                "met": met,
+                "rows": [
+                    {"id": row["id"], "check": v["check"], "value": v["value"], "met": v["met"]}
+                    for row, v in judged
+                ],
+            }
+        )
+    return out

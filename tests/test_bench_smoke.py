@@ -1,0 +1,86 @@
+"""Smoke test of the benchmark suite: a tiny subset of `python -m bench` runs in a subprocess
+and writes JSON with the expected keys. No timing is judged here (goals live in bench/)."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "smoke.json"
+    command = [
+        sys.executable,
+        "-m",
+        "bench",
+        "--quick",
+        "--rounds",
+        "2",
+        "--only",
+        "system",
+        "--match",
+        "overhead.add,import.time",
+        "--out",
+        str(out),
+    ]
+    done = subprocess.run(
+        command, check=False, cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| what |" in done.stdout  # the table was printed
+    return json.loads(out.read_text())
+
+
+def test_top_level_and_meta(results):
+    assert {"meta", "roofs", "rows", "goals", "table_markdown"} <= results.keys()
+    meta = results["meta"]
+    for key in (
+        "date",
+        "command",
+        "cpu",
+        "isa",
+        "isa_flags",
+        "cores",
+        "versions",
+        "settings",
+        "numpy_worker",
+        "numpy_default_worker",
+        "loadavg_start",
+        "loadavg_end",
+    ):
+        assert key in meta, key
+    # The fair GEMM peer ran without the OPENBLAS_* variables, and says which kernel it used.
+    assert meta["numpy_worker"]["env"] == {"OPENBLAS_CORETYPE": None, "OPENBLAS_L2_SIZE": None}
+    assert "blas" in meta["numpy_worker"]
+
+
+def test_roofs(results):
+    assert results["roofs"]["peak"]["gflops"] > 0
+    assert results["roofs"]["copy"]["gbps"] > 0
+
+
+def test_rows_and_goals(results):
+    rows = {row["id"]: row for row in results["rows"]}
+    assert {"overhead.add", "overhead.add_grad", "import.time"} <= rows.keys()
+    for row in rows.values():
+        for key in ("what", "unit", "sides", "ratios", "verdicts", "error", "others_cpu"):
+            assert key in row, key
+        assert row["error"] is None, row["error"]
+        assert row["sides"]["fastdl"]["value"] > 0
+    assert [g["goal"] for g in results["goals"]] == [f"G{i}" for i in range(1, 13)]
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed: no PyTorch side to check")
+def test_torch_side(results):
+    row = next(r for r in results["rows"] if r["id"] == "overhead.add")
+    assert row["sides"]["torch"]["value"] > 0
+    assert row["ratios"]["torch"] > 0
+    assert row["verdicts"][0]["goal"] == "G10"
+    assert results["meta"]["versions"]["torch"]
