@@ -58,9 +58,6 @@ def test_activations_random_shapes(name, shape, scale, nan, seed):
     check(name, *inputs(shape, seed, scale, nan))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="cpu/activations.py's np.ascontiguousarray turns 0-d into (1,)"
-)
 @pytest.mark.parametrize("name", NAMES)
 def test_activations_0d(name):
     check(name, *inputs((), seed=0))

@@ -11,7 +11,8 @@ __all__ = [
 
 
 def _f32(a):
-    return np.ascontiguousarray(a, dtype=np.float32)
+    # NOTE: np.require keeps a 0-d array 0-d (np.ascontiguousarray would make it (1,)).
+    return np.require(a, np.float32, "C")
 
 
 def relu_forward(x):
