@@ -1,9 +1,11 @@
 """The cpu conv2d (csrc/cpu/conv2d.cpp, backends.cpu.conv2d_*) against the NumPy reference.
 
 Random shapes, strides and paddings with hypothesis (batch and channels of 1, rectangular
-inputs and kernels, kernels as large as the padded input), the 1x1 path, the founding CNN's two
-convolutions at batch 64 and 1, thread-count invariance, and bad inputs passed straight to _C.
-Runs in a few seconds.
+inputs and kernels, kernels as large as the padded input), each path (implicit GEMM, one input
+channel, the input gradient as a flipped forward or through col2im, blocks of the K loops, image
+groups of the weight gradient), the founding CNN's two convolutions at batch 64 and 1,
+thread-count invariance, and bad inputs passed straight to _C. tests/test_kernels_simd.py
+repeats the path checks under every ISA build the processor supports. Runs in a few seconds.
 """
 
 import numpy as np
@@ -12,7 +14,7 @@ from fastdl import _C
 from fastdl.backends import cpu
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernel_check import assert_backends_match, assert_close
+from kernel_check import assert_backends_match
 
 
 def rand(*shape, seed=0):
@@ -109,23 +111,55 @@ def test_conv2d_cnn_layers(batch):
     assert_backends_match("conv2d_backward", dy2, x2, w2, (1, 1), (1, 1))
 
 
-# ---- threads: y, dx and db come out bit for bit; dw sums the batch in another order ----
+# ---- the paths: implicit GEMM, one input channel, and the input gradient's two ways ----
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,stride,padding",
+    [
+        ((2, 1, 7, 1), (3, 1, 3, 1), (1, 1), (1, 0)),  # C = 1, one output column
+        ((2, 1, 6, 17), (4, 1, 2, 3), (2, 1), (0, 1)),  # C = 1, stride_h 2, Q = 17
+        ((3, 1, 5, 33), (2, 1, 4, 4), (1, 1), (2, 2)),  # C = 1, 16 taps
+        ((2, 1, 8, 8), (3, 1, 5, 4), (1, 1), (2, 1)),  # C = 1, 20 taps: implicit GEMM
+        ((2, 1, 9, 9), (3, 1, 3, 3), (1, 2), (1, 1)),  # C = 1, stride_w 2: implicit GEMM
+        ((1, 70, 4, 5), (9, 70, 3, 3), (1, 1), (1, 1)),  # 630 taps: two blocks of the K loop
+        ((1, 2, 41, 40), (3, 2, 3, 3), (1, 1), (1, 1)),  # 1640 pixels: two dw pixel blocks
+        ((2, 3, 6, 6), (4, 3, 3, 3), (1, 1), (0, 0)),  # no padding: no padded copy
+        ((2, 3, 6, 6), (4, 3, 3, 3), (1, 1), (3, 2)),  # pad > kernel - 1: dx through col2im
+    ],
+)
+def test_conv2d_paths(x_shape, w_shape, stride, padding):
+    x, w, b = rand(*x_shape), rand(*w_shape, seed=1), rand(w_shape[0], seed=2)
+    assert_backends_match("conv2d_forward", x, w, b, stride, padding)
+    dy = output_of(x, w, stride, padding)
+    assert_backends_match("conv2d_backward", dy, x, w, stride, padding)
+    assert_backends_match("conv2d_backward", dy, x, w, stride, padding, False, True, False)
+
+
+@pytest.mark.parametrize("batch", [7, 8, 9, 17])
+def test_conv2d_weight_gradient_image_groups(batch):
+    # The batch is summed in up to 8 groups of images.
+    for C in (1, 3):
+        x, w = rand(batch, C, 6, 7), rand(5, C, 3, 3, seed=1)
+        dy = output_of(x, w, (1, 1), (1, 1))
+        assert_backends_match("conv2d_backward", dy, x, w, (1, 1), (1, 1), False, True, True)
+
+
+# ---- threads: every output comes out bit for bit (orders are fixed by the shapes alone) ----
 
 
 @pytest.mark.parametrize("batch", [1, 3, 8])
-def test_conv2d_1_and_2_threads_agree(batch, threads):
-    x, w, b = rand(batch, 5, 11, 9), rand(6, 5, 3, 2, seed=1), rand(6, seed=2)
-    dy = output_of(x, w, (2, 1), (1, 1))
+@pytest.mark.parametrize("C,stride", [(5, (2, 1)), (1, (1, 1))])
+def test_conv2d_1_and_2_threads_agree(batch, C, stride, threads):
+    x, w, b = rand(batch, C, 11, 9), rand(6, C, 3, 2, seed=1), rand(6, seed=2)
+    dy = output_of(x, w, stride, (1, 1))
     results = []
     for n in (1, 2):
         threads(n)
-        y = cpu.conv2d_forward(x, w, b, (2, 1), (1, 1))
-        results.append((y, *cpu.conv2d_backward(dy, x, w, (2, 1), (1, 1))))
-    (y1, dx1, dw1, db1), (y2, dx2, dw2, db2) = results
-    np.testing.assert_array_equal(y1, y2)
-    np.testing.assert_array_equal(dx1, dx2)
-    np.testing.assert_array_equal(db1, db2)
-    assert_close(dw2, dw1)
+        y = cpu.conv2d_forward(x, w, b, stride, (1, 1))
+        results.append((y, *cpu.conv2d_backward(dy, x, w, stride, (1, 1))))
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
 
 
 # ---- bad inputs, straight to _C ----
@@ -196,6 +230,8 @@ def test_conv2d_forward_rejects_bad_inputs():
     bad(r"\[conv2d_forward\] kernel must be at least 1x1", x, rand(4, 3, 0, 3), b, 1, 1, 1, 1)
     bad(r"\[conv2d_forward\] padding \(.*\) is too large", x, w, b, 1, 1, 1 << 62, 0)
     bad(r"\[conv2d_forward\] the output is too large", x, w, b, 1, 1, 1 << 35, 1 << 35)
+    big = 1 << 40  # a tiny output, but a padded copy of 2^82 floats
+    bad(r"\[conv2d_forward\] the padded input is too large", x, w, b, big, big, big, big)
     x0 = rand(0, 3, 8, 8)  # no output elements, but the per-image columns would still overflow
     bad(r"\[conv2d_forward\] the column matrix is too large", x0, w, b, 1, 1, 1 << 35, 1 << 35)
     with pytest.raises(TypeError):

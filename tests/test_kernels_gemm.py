@@ -1,9 +1,10 @@
 """The cpu GEMM (csrc/cpu/gemm.cpp, backends.cpu.matmul) against the NumPy reference.
 
 Random shapes with hypothesis (odd sizes, all transposes, batched), sizes straddling the active
-micro-kernel's blocking (read from _C.gemm_config(), so SIMD variants are covered too), the
-founding CNN's linear layers, thread-count invariance, and bad inputs passed straight to _C.
-Runs in a few seconds.
+micro-kernel's blocking (read from _C.gemm_config(), so SIMD variants are covered too), both
+sides of the direct / blocked boundary, the founding CNN's linear layers, thread-count
+invariance, and bad inputs passed straight to _C. tests/test_kernels_simd.py repeats the parity
+checks under every ISA build the processor supports. Runs in a few seconds.
 """
 
 import numpy as np
@@ -89,6 +90,31 @@ def test_matmul_batched_large_and_single():
     # Large matrices run one after another with a threaded GEMM; batch 1 too.
     assert_backends_match("matmul", *operands(300, 290, 210, False, True, batch=2), False, True)
     assert_backends_match("matmul", *operands(65, 33, 17, True, False, batch=1), True, False)
+
+
+# ---- the two paths: direct (M * N * K <= 128^3, A read in place) and blocked (packed) ----
+
+
+@pytest.mark.parametrize(
+    "M,N,K",
+    [
+        (128, 128, 128),  # the largest direct product: rows 512 bytes apart alias in L1
+        (128, 128, 129),  # the smallest blocked one
+        (64, 64, 64),
+        (127, 9, 130),  # few NR panels: the direct path's threads split row tiles
+        (3, 2000, 300),  # one row tile, many panels
+        (256, 256, 256),
+    ],
+)
+@pytest.mark.parametrize(
+    "trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)]
+)
+def test_matmul_direct_and_blocked_paths(M, N, K, trans_a, trans_b, threads):
+    a, b = operands(M, N, K, trans_a, trans_b, seed=M + N)
+    threads(1)
+    one = assert_backends_match("matmul", a, b, trans_a, trans_b)
+    threads(2)
+    np.testing.assert_array_equal(cpu.matmul(a, b, trans_a, trans_b), one)
 
 
 # ---- the founding CNN's linear layers: 3136 -> 128 -> 10 at batch 64 ----

@@ -1,4 +1,5 @@
-// Bindings of the activation kernels (csrc/cpu/activations.cpp).
+// Bindings of the activation kernels (csrc/cpu/activations.cpp): _C.{relu,sigmoid,tanh}_{forward,
+// backward} and _C.exp_forward (the vectorised exp, exposed for accuracy tests).
 #include "bindings/common.h"
 #include "cpu/kernels.h"
 
@@ -65,6 +66,11 @@ void bind_activations(py::module_& m) {
         py::arg("dy"), py::arg("y"),
         "dx = f'(x) * dy, written in terms of the forward's output y (same shape as dy).");
   }
+  m.def(
+      "exp_forward",
+      [](const py::array& x) { return unary_forward("exp_forward", fastdl::cpu::exp_forward, x); },
+      py::arg("x"),
+      "y = e^x elementwise with the vectorised exp under sigmoid and tanh (tests, benchmarks).");
 }
 
 

@@ -49,6 +49,7 @@ fastdl::cpu::Conv2dParams conv_params(const char* op, const py::array& x, const 
   const int64_t room = 8 * static_cast<int64_t>(fastdl::cpu::get_num_threads());
   checked_product(op, "the output", cp.N, cp.K, cp.P, cp.Q);
   checked_product(op, "the column matrix", cp.C, cp.R, cp.S, cp.P, cp.Q, room);
+  checked_product(op, "the padded input", cp.C, Hp, Wp, room);  // the kernels' padded copies
   checked_product(op, "the weight", cp.K, cp.C, cp.R, cp.S, room);
   return cp;
 }

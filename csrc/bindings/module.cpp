@@ -24,9 +24,35 @@ PYBIND11_MODULE(_C, m) {
   config["openmp"] = py::none();
 #endif
   config["cuda_built"] = fastdl::cuda::is_built();
-  // The kernels are built for the x86-64 baseline until runtime SIMD dispatch lands.
-  config["simd"] = "baseline";
+  // The ISA builds of the kernel bodies compiled in; simd_level() says which one runs.
+  config["simd"] = "baseline, avx2, avx512";
   m.attr("build_config") = config;
+
+  using fastdl::cpu::Isa;
+  m.def("simd_level", [] { return fastdl::cpu::isa_name(fastdl::cpu::simd_level()); },
+        "The ISA build of the kernels in use: baseline, avx2 or avx512.");
+  m.def("supported_isas", [] {
+    py::list isas;  // best last
+    for (int i = 0; i < fastdl::cpu::kIsaCount; ++i) {
+      if (fastdl::cpu::isa_supported(static_cast<Isa>(i))) {
+        isas.append(fastdl::cpu::isa_name(static_cast<Isa>(i)));
+      }
+    }
+    return isas;
+  }, "The ISA builds this processor can run, best last (baseline first).");
+  m.def("set_simd_level", [](const std::string& name) {
+    for (int i = 0; i < fastdl::cpu::kIsaCount; ++i) {
+      const Isa isa = static_cast<Isa>(i);
+      if (name != fastdl::cpu::isa_name(isa)) continue;
+      if (!fastdl::cpu::set_simd_level(isa)) {
+        fail("set_simd_level", "this processor cannot run ", name);
+      }
+      return;
+    }
+    fail("set_simd_level", "expected one of baseline, avx2, avx512, got '", name, "'");
+  }, py::arg("name"), "Switch the kernels to a supported ISA build (for tests and benchmarks).");
+  m.def("simd_note", [] { return std::string(fastdl::cpu::simd_note()); },
+        "Why FASTDL_SIMD was not honoured, or '' when it was (or is unset).");
 
   m.def("cpu_features", []() {
     py::dict f;

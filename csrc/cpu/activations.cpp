@@ -1,52 +1,94 @@
-// Activations: ReLU, sigmoid, tanh, forward and backward, float32.
+// Activations: ReLU, sigmoid, tanh, forward and backward, float32 -- the threaded entry points.
 //
 // Shapes: every array is a flat buffer of n floats (the caller flattens).
 // Backward passes take the forward's output y, not its input, so a layer only
 // keeps one buffer: relu'(x) = [y > 0], sigmoid' = y(1-y), tanh' = 1-y^2.
-// Memory-bound: one pass, threaded above a size where threads pay for themselves.
-// Tests: tests/test_kernels_activations.py. Bench: bench/ (activations).
-#include <cmath>
-
+// Memory-bound: one pass, split into one contiguous chunk per thread above a size where threads
+// pay for themselves. The math lives in activations_kernels.cpp, compiled once per ISA; the
+// active ISA's table is picked per call (dispatch.h). Elementwise, so results do not depend on
+// the thread count.
+// Tests: tests/test_kernels_activations.py, tests/test_kernels_simd.py.
+// Bench: bench/ (activations).
 #include "cpu/kernels.h"
+
+#include <algorithm>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace fastdl::cpu {
 
 namespace {
+
 // Below this many elements a second thread costs more than it saves.
 constexpr int64_t kParallelMin = 1 << 15;
-}  // namespace
+// Chunks start on 64-byte boundaries (relative to the array), 16 floats.
+constexpr int64_t kChunkAlign = 16;
 
-void relu_forward(float* y, const float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
-    // NOTE: NaN propagates (x > 0 is false for NaN, so select x itself), as in PyTorch.
-    y[i] = x[i] > 0.0f ? x[i] : (x[i] != x[i] ? x[i] : 0.0f);
+const ActivationKernels& active() {
+  static const ActivationKernels* const table[kIsaCount] = {
+      &baseline::activation_kernels(), &avx2::activation_kernels(),
+      &avx512::activation_kernels()};
+  return for_active_isa(table);
+}
+
+// Runs body(lo, hi) over [0, n) in one chunk per thread.
+template <typename Body>
+void split(int64_t n, Body body) {
+  const int threads = n >= kParallelMin ? std::max(1, get_num_threads()) : 1;
+  if (threads == 1) {
+    body(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+#ifdef _OPENMP
+    const int t = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+    const int t = 0, team = 1;
+#endif
+    const int64_t per = ((n + team - 1) / team + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
+    const int64_t lo = std::min(n, per * t), hi = std::min(n, per * (t + 1));
+    if (lo < hi) body(lo, hi);
   }
 }
 
+}  // namespace
+
+void relu_forward(float* y, const float* x, int64_t n) {
+  const auto f = active().relu_forward;
+  split(n, [&](int64_t lo, int64_t hi) { f(y + lo, x + lo, hi - lo); });
+}
+
 void relu_backward(float* dx, const float* dy, const float* y, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+  const auto f = active().relu_backward;
+  split(n, [&](int64_t lo, int64_t hi) { f(dx + lo, dy + lo, y + lo, hi - lo); });
 }
 
 void sigmoid_forward(float* y, const float* x, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + std::exp(-x[i]));
+  const auto f = active().sigmoid_forward;
+  split(n, [&](int64_t lo, int64_t hi) { f(y + lo, x + lo, hi - lo); });
 }
 
 void sigmoid_backward(float* dx, const float* dy, const float* y, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+  const auto f = active().sigmoid_backward;
+  split(n, [&](int64_t lo, int64_t hi) { f(dx + lo, dy + lo, y + lo, hi - lo); });
 }
 
 void tanh_forward(float* y, const float* x, int64_t n) {
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+  const auto f = active().tanh_forward;
+  split(n, [&](int64_t lo, int64_t hi) { f(y + lo, x + lo, hi - lo); });
 }
 
 void tanh_backward(float* dx, const float* dy, const float* y, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+  const auto f = active().tanh_backward;
+  split(n, [&](int64_t lo, int64_t hi) { f(dx + lo, dy + lo, y + lo, hi - lo); });
+}
+
+void exp_forward(float* y, const float* x, int64_t n) {
+  const auto f = active().exp_forward;
+  split(n, [&](int64_t lo, int64_t hi) { f(y + lo, x + lo, hi - lo); });
 }
 
 }  // namespace fastdl::cpu

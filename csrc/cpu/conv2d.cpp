@@ -1,157 +1,399 @@
-// conv2d forward and backward (cross-correlation, zero padding, any stride), float32.
+// conv2d forward and backward (cross-correlation, zero padding, any stride), float32: the plan,
+// the threads and the general fallback (compiled once; the per-ISA bodies are in
+// conv2d_kernels.cpp, which also explains the implicit GEMM's offset tables).
 //
-// Shapes: x (N, C, H, W), w (K, C, R, S), b (K,), y / dy (N, K, P, Q); per image the
-// column matrix col is (C*R*S, P*Q): col[(c*R + r)*S + s][p*Q + q] = x[c][p*sh - ph + r][q*sw - pw + s]
-// (0 in the padding). Then, per image n:
-//   forward  y[n]  (K, PQ)   = w (K, CRS) @ col (CRS, PQ)        (+ b broadcast over PQ)
-//   dx       dcol (CRS, PQ)  = w^T (CRS, K) @ dy[n] (K, PQ),  dx[n] = col2im(dcol)
-//   dw       dw (K, CRS)    += dy[n] (K, PQ) @ col^T (PQ, CRS)
-//   db       db[k]           = sum over n, p, q of dy[n][k]
-// Threads: with at least as many images as threads, each worker runs whole images with a
-// single-threaded GEMM and its own col buffers (dw in private accumulators, reduced at the end);
-// with fewer images (batch 1), images run one after another and the GEMM itself is threaded.
-// Variants: 1x1 kernels with stride 1 and no padding skip im2col (col is x[n] itself).
-// Tests: tests/test_kernels_conv2d.py. Bench: bench/ (conv2d).
+// Shapes: x (N, C, H, W), w (K, C, R, S), b (K,), y / dy (N, K, P, Q); CRS = C * R * S taps,
+// PQ = P * Q pixels per image.
+// Paths:
+//   forward  C == 1 and stride_w == 1 (and R * S <= 16): forward_c1, vectors along output rows.
+//            otherwise: the implicit GEMM, y[n] (PQ x K) = col[n]^T @ w^T with bias in the store.
+//   dx       stride 1 and padding <= kernel - 1: the implicit-GEMM forward of dy with the
+//            flipped weight wf[c][k][r][s] = w[k][c][R-1-r][S-1-s] and padding R-1-pad.
+//            otherwise: per image dcol (CRS, PQ) = w^T @ dy[n] on the GEMM, then col2im.
+//   dw, db   C == 1 as forward: dw_c1; otherwise the implicit GEMM dw^T (CRS x K) += col[n] @
+//            dy[n]^T. Both sum each dy[n][k] plane on the way, so db costs no extra pass.
+// Threads: work is cut into about four units per thread, handed out first come, first served (a
+// thread slowed by another process's load on its core does not hold the others up). Forward and
+// dx: units are chunks of pixel tiles (or output rows, C == 1) of one image; each thread pads the
+// images it works on into its own buffer. dw: the batch is summed in up to 8 groups of images,
+// each into its own accumulator, then the groups are added in order; with one group (batch 1),
+// threads split the taps. db: plane sums per image, added in image order in double. Every output
+// is thus summed in an order fixed by the shapes alone: no result depends on the thread count.
+// Tests: tests/test_kernels_conv2d.py, tests/test_kernels_simd.py. Bench: bench/ (conv2d).
 #include "cpu/conv2d.h"
 
 #include <algorithm>
 #include <cstdint>
+#include <new>
 
 #include "cpu/gemm.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace fastdl::cpu {
 
 namespace {
 
 constexpr int64_t kAlignFloats = 16;  // workspace regions start on 64-byte boundaries
+// Taps per block of the implicit GEMM's K loop (a kc x NR panel of the packed weight).
+constexpr int64_t kTapsKC = 576;
+// Pixels per block of the weight gradient's K loop.
+constexpr int64_t kPixelsKC = 1024;
+// Work is cut into about this many units per thread and handed out first come, first served, so
+// a thread slowed by another process on its core does not hold the others up.
+constexpr int64_t kUnitsPerWorker = 4;
+// The weight gradient sums the batch in at most this many groups of images, each into its own
+// accumulator (threads take groups first come, first served), then adds the groups in order:
+// the result depends on the batch size only, never on the threads.
+constexpr int64_t kDwGroups = 8;
+// ... as long as the accumulators take at most this many floats together.
+constexpr int64_t kDwGroupFloats = int64_t{1} << 22;
 
-int64_t round_up(int64_t a, int64_t b) { return (a + b - 1) / b * b; }
+const Conv2dKernels* const kKernels[kIsaCount] = {
+    &baseline::conv2d_kernels(), &avx2::conv2d_kernels(), &avx512::conv2d_kernels()};
+const Conv2dKernels& active() { return for_active_isa(kKernels); }
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 int64_t ceil_div_nonneg(int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; }
+// Balanced block size: the fewest blocks of at most `most`, all about the same size.
+int64_t balanced(int64_t total, int64_t most) {
+  return total <= 0 ? 1 : ceil_div(total, ceil_div(total, most));
+}
 
 float* align64(float* p) {
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   return reinterpret_cast<float*>((addr + 63) & ~std::uintptr_t{63});
 }
 
-bool is_pointwise(const Conv2dParams& cp) {
-  return cp.R == 1 && cp.S == 1 && cp.stride_h == 1 && cp.stride_w == 1 && cp.pad_h == 0 &&
-         cp.pad_w == 0;
+int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
 }
 
-// How the batch is spread over threads (see the file header).
-struct Split {
-  int workers;       // workers that each run whole images (1 when images run in sequence)
-  int gemm_threads;  // threads inside each GEMM call
+int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+// Hands out consecutive, 64-byte-aligned regions of a float workspace (sizes in floats). The
+// same calls on a null base only add up the size, so sizing and carving share one code path.
+class Carver {
+ public:
+  explicit Carver(float* base) : next_(base == nullptr ? nullptr : align64(base)) {}
+  float* floats(int64_t n) {
+    float* p = next_;
+    used_ += round_up(std::max<int64_t>(n, 0), kAlignFloats);
+    if (next_ != nullptr) next_ += round_up(std::max<int64_t>(n, 0), kAlignFloats);
+    return p;
+  }
+  int64_t* int64s(int64_t n) {
+    float* p = floats(2 * n);
+    return p == nullptr ? nullptr : new (p) int64_t[std::max<int64_t>(n, 1)];
+  }
+  int64_t size() const { return used_ + kAlignFloats; }
+
+ private:
+  float* next_;
+  int64_t used_ = 0;
 };
 
-Split split_for(const Conv2dParams& cp, int nthreads) {
-  nthreads = std::max(1, nthreads);
-  if (nthreads > 1 && cp.N >= nthreads) return {nthreads, 1};
-  return {1, nthreads};
-}
-
-// The q range [lo, hi) where iw = q * sw - pw + s lies inside [0, W); the rest is padding.
-struct Span {
-  int64_t lo, hi;
+// One implicit-GEMM convolution: input (C, H, W) per image, padded by (ph, pw), kernel (R, S),
+// stride (sh, sw), output (K, P, Q) per image. For dx this is dy as input and dx as output.
+struct Implicit {
+  int64_t N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw;
+  int64_t Hp() const { return H + 2 * ph; }
+  int64_t Wp() const { return W + 2 * pw; }
+  int64_t CRS() const { return C * R * S; }
+  int64_t PQ() const { return P * Q; }
+  bool padded() const { return ph > 0 || pw > 0; }
+  int64_t xpad_floats(int64_t slack) const { return C * Hp() * Wp() + slack; }
 };
 
-Span valid_q(const Conv2dParams& cp, int64_t s) {
-  const int64_t lo = std::min(cp.Q, ceil_div_nonneg(cp.pad_w - s, cp.stride_w));
-  const int64_t last = cp.W - 1 + cp.pad_w - s;  // q * sw <= last
-  const int64_t hi = last < 0 ? 0 : std::min(cp.Q, last / cp.stride_w + 1);
-  return {lo, std::max(lo, hi)};
+Implicit forward_geometry(const Conv2dParams& cp) {
+  return {cp.N, cp.C, cp.H, cp.W, cp.K, cp.R, cp.S, cp.P, cp.Q,
+          cp.stride_h, cp.stride_w, cp.pad_h, cp.pad_w};
 }
 
-// col is (C*R*S, P*Q); xn is one image (C, H, W). Channels are split over nthreads threads.
-void im2col(float* col, const float* xn, const Conv2dParams& cp, int nthreads) {
-  const int64_t PQ = cp.P * cp.Q;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-  for (int64_t c = 0; c < cp.C; ++c) {
-    const float* xc = xn + c * cp.H * cp.W;
-    for (int64_t r = 0; r < cp.R; ++r) {
-      for (int64_t s = 0; s < cp.S; ++s) {
-        float* row = col + ((c * cp.R + r) * cp.S + s) * PQ;
-        const Span qs = valid_q(cp, s);
-        const int64_t iw0 = qs.lo * cp.stride_w - cp.pad_w + s;  // >= 0 when qs is non-empty
-        for (int64_t p = 0; p < cp.P; ++p) {
-          float* out = row + p * cp.Q;
-          const int64_t ih = p * cp.stride_h - cp.pad_h + r;
-          if (ih < 0 || ih >= cp.H || qs.lo == qs.hi) {
-            std::fill(out, out + cp.Q, 0.0f);
-            continue;
-          }
-          const float* in = xc + ih * cp.W + iw0;
-          std::fill(out, out + qs.lo, 0.0f);
-          if (cp.stride_w == 1) {
-            std::copy(in, in + (qs.hi - qs.lo), out + qs.lo);
-          } else {
-            for (int64_t q = qs.lo; q < qs.hi; ++q) out[q] = in[(q - qs.lo) * cp.stride_w];
-          }
-          std::fill(out + qs.hi, out + cp.Q, 0.0f);
-        }
+// dx of a stride-1 convolution as a forward: input dy (K, P, Q), output dx (C, H, W).
+Implicit dx_geometry(const Conv2dParams& cp) {
+  return {cp.N, cp.K, cp.P, cp.Q, cp.C, cp.R, cp.S, cp.H, cp.W,
+          1, 1, cp.R - 1 - cp.pad_h, cp.S - 1 - cp.pad_w};
+}
+
+bool use_c1(const Conv2dParams& cp) {
+  return cp.C == 1 && cp.stride_w == 1 && cp.R * cp.S <= kConv2dMaxTapsC1;
+}
+
+bool dx_as_forward(const Conv2dParams& cp) {
+  return cp.stride_h == 1 && cp.stride_w == 1 && cp.pad_h <= cp.R - 1 && cp.pad_w <= cp.S - 1;
+}
+
+// The largest kW of any ISA build: the slack pad_image writes after each padded image.
+constexpr int64_t kSlack = 16;
+
+// pix_off (PQ) and crs_off (CRS) of conv2d_kernels.cpp's header, for geometry g.
+void fill_offsets(int64_t* pix_off, int64_t* crs_off, const Implicit& g) {
+  const int64_t Hp = g.padded() ? g.Hp() : g.H, Wp = g.padded() ? g.Wp() : g.W;
+  for (int64_t p = 0; p < g.P; ++p) {
+    for (int64_t q = 0; q < g.Q; ++q) pix_off[p * g.Q + q] = p * g.sh * Wp + q * g.sw;
+  }
+  for (int64_t c = 0; c < g.C; ++c) {
+    for (int64_t r = 0; r < g.R; ++r) {
+      for (int64_t s = 0; s < g.S; ++s) crs_off[(c * g.R + r) * g.S + s] = (c * Hp + r) * Wp + s;
+    }
+  }
+}
+
+// ---- the implicit-GEMM forward (y, and dx of stride-1 convolutions) ----
+
+// Scratch of implicit_forward for geometry g; wt_src_floats extra floats for a flipped weight.
+struct ForwardScratch {
+  float* wt;
+  int64_t* pix_off;
+  int64_t* crs_off;
+  float* xpads;  // one per worker, xpad_stride floats apart
+  int64_t xpad_stride;
+};
+
+ForwardScratch carve_forward(Carver& cv, const Implicit& g, int64_t nr, int workers) {
+  ForwardScratch s{};
+  s.wt = cv.floats(ceil_div(g.K, nr) * g.CRS() * nr);
+  s.pix_off = cv.int64s(g.PQ());
+  s.crs_off = cv.int64s(g.CRS());
+  s.xpad_stride = g.padded() ? round_up(g.xpad_floats(kSlack), kAlignFloats) : 0;
+  s.xpads = cv.floats(s.xpad_stride * workers);
+  return s;
+}
+
+// y (N, K, P, Q) = the convolution of x (N, C, H, W) in geometry g with the weight w (K, CRS)
+// plus bias (K,) or nullptr, on nthreads threads.
+void implicit_forward(float* y, const float* x, const float* w, const float* bias,
+                      const Implicit& g, const ForwardScratch& s, const Conv2dKernels& kr,
+                      int nthreads) {
+  const int64_t CRS = g.CRS(), PQ = g.PQ(), chw = g.C * g.H * g.W;
+  if (CRS == 0) {  // no taps: y is the bias
+    for (int64_t n = 0; n < g.N; ++n) {
+      for (int64_t k = 0; k < g.K; ++k) {
+        std::fill(y + (n * g.K + k) * PQ, y + (n * g.K + k + 1) * PQ, bias ? bias[k] : 0.0f);
+      }
+    }
+    return;
+  }
+  kr.pack_weight_t(s.wt, w, g.K, CRS);
+  fill_offsets(s.pix_off, s.crs_off, g);
+  const int64_t kc = balanced(CRS, kTapsKC);
+  const int workers = std::max(1, nthreads);
+  // Units: chunks of pixel tiles of one image (whole images when the batch is large enough).
+  const int64_t tiles = ceil_div(PQ, kr.mr);
+  const int64_t per_image = std::min(tiles, ceil_div(kUnitsPerWorker * workers, g.N));
+  const int64_t chunk = ceil_div(tiles, per_image), chunks = ceil_div(tiles, chunk);
+#pragma omp parallel num_threads(workers) if (workers > 1)
+  {
+    float* xpad = s.xpads + (workers > 1 ? thread_index() : 0) * s.xpad_stride;
+    int64_t padded_n = -1;  // the image xpad holds
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t u = 0; u < g.N * chunks; ++u) {
+      const int64_t n = u / chunks, part = u % chunks;
+      const int64_t m0 = part * chunk * kr.mr, m1 = std::min(PQ, (part + 1) * chunk * kr.mr);
+      const float* src = x + n * chw;
+      if (g.padded()) {
+        if (padded_n != n) kr.pad_image(xpad, src, g.C, g.H, g.W, g.ph, g.pw);
+        padded_n = n;
+        src = xpad;
+      }
+      float* yn = y + n * g.K * PQ;
+      for (int64_t t0 = 0; t0 < CRS; t0 += kc) {
+        kr.forward_block(yn, src, s.pix_off, s.crs_off, s.wt, bias, g.K, PQ, CRS, m0, m1, t0,
+                         std::min(kc, CRS - t0), t0 == 0);
       }
     }
   }
 }
 
-// dxn is one image (C, H, W), overwritten; dcol is (C*R*S, P*Q). The adjoint of im2col:
-// every column entry is added back to the input pixel it was read from.
-void col2im(float* dxn, const float* dcol, const Conv2dParams& cp, int nthreads) {
-  const int64_t PQ = cp.P * cp.Q;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-  for (int64_t c = 0; c < cp.C; ++c) {
-    float* dxc = dxn + c * cp.H * cp.W;
-    std::fill(dxc, dxc + cp.H * cp.W, 0.0f);
-    for (int64_t r = 0; r < cp.R; ++r) {
-      for (int64_t s = 0; s < cp.S; ++s) {
-        const float* row = dcol + ((c * cp.R + r) * cp.S + s) * PQ;
-        const Span qs = valid_q(cp, s);
-        if (qs.lo == qs.hi) continue;
-        const int64_t iw0 = qs.lo * cp.stride_w - cp.pad_w + s;
-        for (int64_t p = 0; p < cp.P; ++p) {
-          const int64_t ih = p * cp.stride_h - cp.pad_h + r;
-          if (ih < 0 || ih >= cp.H) continue;
-          float* out = dxc + ih * cp.W + iw0;
-          const float* in = row + p * cp.Q;
-          if (cp.stride_w == 1) {
-#pragma omp simd
-            for (int64_t q = qs.lo; q < qs.hi; ++q) out[q - qs.lo] += in[q];
-          } else {
-            for (int64_t q = qs.lo; q < qs.hi; ++q) out[(q - qs.lo) * cp.stride_w] += in[q];
-          }
-        }
-      }
+// ---- one input channel (forward_c1 / dw_c1) ----
+
+// Groups of images the weight gradient sums separately (see kDwGroups), for `block` floats each.
+int64_t dw_groups(int64_t N, int64_t block) {
+  const int64_t fit = kDwGroupFloats / std::max<int64_t>(block, 1);
+  return std::max<int64_t>(1, std::min({N, kDwGroups, fit}));
+}
+
+struct C1Scratch {
+  float* xpads;
+  int64_t xpad_stride;
+  float* dw_acc;  // dw_groups x K x R x S weight gradients (backward only)
+  float* sums;    // N x K plane sums of dy (backward only)
+};
+
+C1Scratch carve_c1(Carver& cv, const Conv2dParams& cp, int workers, bool backward) {
+  C1Scratch s{};
+  const Implicit g = forward_geometry(cp);
+  s.xpad_stride = round_up(g.xpad_floats(kSlack), kAlignFloats);
+  s.xpads = cv.floats(s.xpad_stride * workers);
+  if (backward) {
+    const int64_t taps = cp.K * cp.R * cp.S;
+    s.dw_acc = cv.floats(dw_groups(cp.N, taps) * taps);
+    s.sums = cv.floats(cp.N * cp.K);
+  }
+  return s;
+}
+
+void forward_c1(float* y, const float* x, const float* w, const float* b, const Conv2dParams& cp,
+                const C1Scratch& s, const Conv2dKernels& kr, int nthreads) {
+  const int64_t Wp = cp.W + 2 * cp.pad_w;
+  const int workers = std::max(1, nthreads);
+  // Units: chunks of output rows of one image (whole images when the batch is large enough).
+  const int64_t per_image = std::min(cp.P, ceil_div(kUnitsPerWorker * workers, cp.N));
+  const int64_t chunk = ceil_div(cp.P, per_image), chunks = ceil_div(cp.P, chunk);
+#pragma omp parallel num_threads(workers) if (workers > 1)
+  {
+    float* xpad = s.xpads + (workers > 1 ? thread_index() : 0) * s.xpad_stride;
+    int64_t padded_n = -1;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t u = 0; u < cp.N * chunks; ++u) {
+      const int64_t n = u / chunks, p0 = (u % chunks) * chunk, p1 = std::min(cp.P, p0 + chunk);
+      if (padded_n != n) kr.pad_image(xpad, x + n * cp.H * cp.W, 1, cp.H, cp.W, cp.pad_h, cp.pad_w);
+      padded_n = n;
+      kr.forward_c1(y + n * cp.K * cp.P * cp.Q, xpad, Wp, w, b, cp.K, cp.R, cp.S, cp.P, cp.Q,
+                    cp.stride_h, p0, p1);
     }
   }
 }
 
-// One worker's scratch, carved out of the caller's workspace.
-struct Scratch {
-  int64_t col, dcol, dw_acc, gemm;  // floats in each region (each rounded to the alignment)
-  int64_t total() const { return col + dcol + dw_acc + gemm; }
+// dw (K, 1, R, S) and the plane sums s.sums (N, K) (when sums is wanted) of a C == 1 convolution.
+void dw_c1(float* dw, bool sums, const float* dy, const float* x, const Conv2dParams& cp,
+           const C1Scratch& s, const Conv2dKernels& kr, int nthreads) {
+  const int64_t taps = cp.K * cp.R * cp.S, Wp = cp.W + 2 * cp.pad_w;
+  const int64_t groups = dw_groups(cp.N, taps);
+  const int workers = static_cast<int>(std::min<int64_t>(std::max(1, nthreads), groups));
+#pragma omp parallel num_threads(workers) if (workers > 1)
+  {
+    float* xpad = s.xpads + (workers > 1 ? thread_index() : 0) * s.xpad_stride;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t grp = 0; grp < groups; ++grp) {
+      float* acc = s.dw_acc + grp * taps;
+      std::fill(acc, acc + taps, 0.0f);
+      for (int64_t n = cp.N * grp / groups; n < cp.N * (grp + 1) / groups; ++n) {
+        kr.pad_image(xpad, x + n * cp.H * cp.W, 1, cp.H, cp.W, cp.pad_h, cp.pad_w);
+        kr.dw_c1(acc, sums ? s.sums + n * cp.K : nullptr, xpad, Wp, dy + n * cp.K * cp.P * cp.Q,
+                 cp.K, cp.R, cp.S, cp.P, cp.Q, cp.stride_h);
+      }
+    }
+  }
+  for (int64_t i = 0; i < taps; ++i) {
+    float total = 0.0f;
+    for (int64_t grp = 0; grp < groups; ++grp) total += s.dw_acc[grp * taps + i];
+    dw[i] = total;
+  }
+}
+
+// ---- the implicit-GEMM weight gradient ----
+
+struct DwScratch {
+  int64_t* pix_off;
+  int64_t* crs_off;
+  float* dwt;          // groups x rows x ldw
+  int64_t rows, ldw;   // dw^T rounded up to MR rows and NR columns
+  int64_t groups;      // dw_groups: image groups with their own dw^T (1: threads split taps)
+  float* xpads;        // per worker
+  int64_t xpad_stride;
+  float* dyts;         // per worker, dyt_stride floats apart
+  int64_t dyt_stride;
+  float* sums;         // N x K plane sums of dy
 };
 
-Scratch forward_scratch(const Conv2dParams& cp, int gemm_threads) {
-  const int64_t CRS = cp.C * cp.R * cp.S, PQ = cp.P * cp.Q;
-  Scratch s{};
-  s.col = is_pointwise(cp) ? 0 : round_up(CRS * PQ, kAlignFloats);
-  s.gemm = round_up(gemm_workspace_floats(cp.K, PQ, CRS, gemm_threads) + kAlignFloats,
-                    kAlignFloats);
+DwScratch carve_dw(Carver& cv, const Conv2dParams& cp, int64_t mr, int64_t nr, int nthreads) {
+  const Implicit g = forward_geometry(cp);
+  DwScratch s{};
+  const int workers = std::max(1, nthreads);
+  s.pix_off = cv.int64s(g.PQ());
+  s.crs_off = cv.int64s(g.CRS());
+  s.rows = round_up(std::max<int64_t>(g.CRS(), 1), mr);
+  s.ldw = round_up(std::max<int64_t>(cp.K, 1), nr);
+  s.groups = dw_groups(cp.N, s.rows * s.ldw);
+  s.dwt = cv.floats(s.groups * s.rows * s.ldw);
+  s.xpad_stride = g.padded() ? round_up(g.xpad_floats(kSlack), kAlignFloats) : 0;
+  s.xpads = cv.floats(s.xpad_stride * workers);
+  s.dyt_stride = round_up(ceil_div(cp.K, nr) * g.PQ() * nr, kAlignFloats);
+  s.dyts = cv.floats(s.dyt_stride * workers);
+  s.sums = cv.floats(cp.N * cp.K);
   return s;
 }
 
-Scratch backward_scratch(const Conv2dParams& cp, bool need_dx, bool need_dw, bool dw_private,
-                         int gemm_threads) {
-  const int64_t CRS = cp.C * cp.R * cp.S, PQ = cp.P * cp.Q;
-  Scratch s{};
-  if (need_dw && !is_pointwise(cp)) s.col = round_up(CRS * PQ, kAlignFloats);
-  if (need_dx && !is_pointwise(cp)) s.dcol = round_up(CRS * PQ, kAlignFloats);
-  if (need_dw && dw_private) s.dw_acc = round_up(cp.K * CRS, kAlignFloats);
-  int64_t g = 0;
-  if (need_dw) g = std::max(g, gemm_workspace_floats(cp.K, CRS, PQ, gemm_threads));
-  if (need_dx) g = std::max(g, gemm_workspace_floats(CRS, PQ, cp.K, gemm_threads));
-  s.gemm = round_up(g + kAlignFloats, kAlignFloats);
-  return s;
+// dw (K, C, R, S) and the plane sums s.sums (N, K) (when sums is wanted): each group of images
+// sums into its own dw^T; with a single group, threads split the taps of one shared dw^T.
+void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Conv2dParams& cp,
+                 const DwScratch& s, const Conv2dKernels& kr, int nthreads) {
+  const Implicit g = forward_geometry(cp);
+  const int64_t CRS = g.CRS(), PQ = g.PQ(), chw = g.C * g.H * g.W;
+  fill_offsets(s.pix_off, s.crs_off, g);
+  const int64_t kc = balanced(PQ, kPixelsKC);
+  const int64_t block = s.rows * s.ldw, tap_tiles = s.rows / kr.mr;
+  const bool by_groups = s.groups > 1;
+  const int workers = static_cast<int>(
+      std::min<int64_t>(std::max(1, nthreads), by_groups ? s.groups : tap_tiles));
+#pragma omp parallel num_threads(workers) if (workers > 1)
+  {
+    const int wk = workers > 1 ? thread_index() : 0;
+    float* xpad = s.xpads + wk * s.xpad_stride;
+    float* dyt = s.dyts + wk * s.dyt_stride;
+    // Images [n_lo, n_hi) of group grp into taps [r_lo, r_hi) of its dw^T.
+    auto run = [&](int64_t grp, int64_t n_lo, int64_t n_hi, int64_t r_lo, int64_t r_hi,
+                   bool my_sums) {
+      float* dwt = s.dwt + grp * block;
+      std::fill(dwt + r_lo * s.ldw, dwt + r_hi * s.ldw, 0.0f);
+      for (int64_t n = n_lo; n < n_hi; ++n) {
+        const float* src = x + n * chw;
+        if (g.padded()) {
+          kr.pad_image(xpad, src, g.C, g.H, g.W, g.ph, g.pw);
+          src = xpad;
+        }
+        kr.pack_dy_t(dyt, my_sums ? s.sums + n * cp.K : nullptr, dy + n * cp.K * PQ, cp.K, PQ);
+        for (int64_t m0 = 0; m0 < PQ; m0 += kc) {
+          kr.dw_block(dwt, s.ldw, src, s.crs_off, s.pix_off, dyt, cp.K, PQ, CRS, r_lo, r_hi, m0,
+                      std::min(kc, PQ - m0));
+        }
+      }
+    };
+    if (by_groups) {
+#pragma omp for schedule(dynamic, 1) nowait
+      for (int64_t grp = 0; grp < s.groups; ++grp) {
+        run(grp, cp.N * grp / s.groups, cp.N * (grp + 1) / s.groups, 0, s.rows, sums);
+      }
+    } else {
+      const int team = workers > 1 ? team_size() : 1;  // (the team may be smaller)
+      run(0, 0, cp.N, tap_tiles * wk / team * kr.mr, tap_tiles * (wk + 1) / team * kr.mr,
+          sums && wk == 0);
+    }
+  }
+  // dw[k][t] = the sum over groups, in order, of dwt[grp][t][k].
+  const int threads = cp.K * CRS >= (1 << 14) ? std::max(1, nthreads) : 1;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (int64_t k = 0; k < cp.K; ++k) {
+    for (int64_t t = 0; t < CRS; ++t) {
+      float total = s.dwt[t * s.ldw + k];
+      for (int64_t grp = 1; grp < s.groups; ++grp) total += s.dwt[grp * block + t * s.ldw + k];
+      dw[k * CRS + t] = total;
+    }
+  }
+}
+
+// db (K,) from plane sums (N, K), added in image order in double.
+void db_from_sums(float* db, const float* sums, const Conv2dParams& cp) {
+  for (int64_t k = 0; k < cp.K; ++k) {
+    double total = 0.0;
+    for (int64_t n = 0; n < cp.N; ++n) total += sums[n * cp.K + k];
+    db[k] = static_cast<float>(total);
+  }
 }
 
 // db is (K,); dy is (N, K, P, Q). Sums in float per image plane, in double across images.
@@ -172,124 +414,213 @@ void bias_backward(float* db, const float* dy, const Conv2dParams& cp, int nthre
   }
 }
 
+// ---- the general input gradient: dcol = w^T @ dy[n] on the GEMM, then col2im ----
+
+// The q range [lo, hi) where iw = q * sw - pw + s lies inside [0, W); the rest is padding.
+struct Span {
+  int64_t lo, hi;
+};
+
+Span valid_q(const Conv2dParams& cp, int64_t s) {
+  const int64_t lo = std::min(cp.Q, ceil_div_nonneg(cp.pad_w - s, cp.stride_w));
+  const int64_t last = cp.W - 1 + cp.pad_w - s;  // q * sw <= last
+  const int64_t hi = last < 0 ? 0 : std::min(cp.Q, last / cp.stride_w + 1);
+  return {lo, std::max(lo, hi)};
+}
+
+// dxn is one image (C, H, W), overwritten; dcol is (C*R*S, P*Q). The adjoint of im2col:
+// every column entry is added back to the input pixel it was read from.
+void col2im(float* dxn, const float* dcol, const Conv2dParams& cp) {
+  const int64_t PQ = cp.P * cp.Q;
+  for (int64_t c = 0; c < cp.C; ++c) {
+    float* dxc = dxn + c * cp.H * cp.W;
+    std::fill(dxc, dxc + cp.H * cp.W, 0.0f);
+    for (int64_t r = 0; r < cp.R; ++r) {
+      for (int64_t s = 0; s < cp.S; ++s) {
+        const float* row = dcol + ((c * cp.R + r) * cp.S + s) * PQ;
+        const Span qs = valid_q(cp, s);
+        if (qs.lo == qs.hi) continue;
+        const int64_t iw0 = qs.lo * cp.stride_w - cp.pad_w + s;
+        for (int64_t p = 0; p < cp.P; ++p) {
+          const int64_t ih = p * cp.stride_h - cp.pad_h + r;
+          if (ih < 0 || ih >= cp.H) continue;
+          float* out = dxc + ih * cp.W + iw0;
+          const float* in = row + p * cp.Q;
+          for (int64_t q = qs.lo; q < qs.hi; ++q) out[(q - qs.lo) * cp.stride_w] += in[q];
+        }
+      }
+    }
+  }
+}
+
+struct GemmDxScratch {
+  float* dcols;  // per worker
+  float* gemms;  // per worker
+  int64_t dcol_stride, gemm_stride;
+};
+
+GemmDxScratch carve_gemm_dx(Carver& cv, const Conv2dParams& cp, int nthreads) {
+  const int64_t CRS = cp.C * cp.R * cp.S, PQ = cp.P * cp.Q;
+  const int workers = std::max(1, nthreads);
+  GemmDxScratch s{};
+  s.dcol_stride = round_up(CRS * PQ, kAlignFloats);
+  s.gemm_stride = round_up(gemm_workspace_floats(CRS, PQ, cp.K, 1) + kAlignFloats, kAlignFloats);
+  s.dcols = cv.floats(s.dcol_stride * workers);
+  s.gemms = cv.floats(s.gemm_stride * workers);
+  return s;
+}
+
+void gemm_dx(float* dx, const float* dy, const float* w, const Conv2dParams& cp,
+             const GemmDxScratch& s, int nthreads) {
+  const int64_t CRS = cp.C * cp.R * cp.S, PQ = cp.P * cp.Q;
+  const int workers = static_cast<int>(std::min<int64_t>(std::max(1, nthreads), cp.N));
+#pragma omp parallel for schedule(static) num_threads(workers) if (workers > 1)
+  for (int wk = 0; wk < workers; ++wk) {
+    float* dcol = s.dcols + wk * s.dcol_stride;
+    for (int64_t n = cp.N * wk / workers; n < cp.N * (wk + 1) / workers; ++n) {
+      // dcol (CRS, PQ) = w^T @ dy[n]; w is stored (K, CRS).
+      gemm(dcol, w, dy + n * cp.K * PQ, CRS, PQ, cp.K, PQ, CRS, PQ, true, false, 1.0f, 0.0f,
+           s.gemms + wk * s.gemm_stride, 1);
+      col2im(dx + n * cp.C * cp.H * cp.W, dcol, cp);
+    }
+  }
+}
+
+// ---- workspace plans (the same calls size the workspace and carve it) ----
+
+struct ForwardPlan {
+  C1Scratch c1;
+  ForwardScratch fw;
+};
+
+ForwardPlan carve_forward_plan(Carver& cv, const Conv2dParams& cp, int64_t nr, int nthreads) {
+  ForwardPlan p{};
+  if (use_c1(cp)) {
+    p.c1 = carve_c1(cv, cp, std::max(1, nthreads), false);
+  } else {
+    p.fw = carve_forward(cv, forward_geometry(cp), nr, std::max(1, nthreads));
+  }
+  return p;
+}
+
+struct BackwardPlan {
+  C1Scratch c1;
+  DwScratch dw;
+  ForwardScratch dx_fw;
+  float* w_flipped;
+  GemmDxScratch dx_gemm;
+};
+
+BackwardPlan carve_backward_plan(Carver& cv, const Conv2dParams& cp, int64_t mr, int64_t nr,
+                                 bool need_dx, bool need_dw, int nthreads) {
+  BackwardPlan p{};
+  if (need_dw) {
+    if (use_c1(cp)) {
+      p.c1 = carve_c1(cv, cp, std::max(1, nthreads), true);
+    } else {
+      p.dw = carve_dw(cv, cp, mr, nr, nthreads);
+    }
+  }
+  if (need_dx) {
+    if (dx_as_forward(cp)) {
+      p.w_flipped = cv.floats(cp.K * cp.C * cp.R * cp.S);
+      p.dx_fw = carve_forward(cv, dx_geometry(cp), nr, std::max(1, nthreads));
+    } else {
+      p.dx_gemm = carve_gemm_dx(cv, cp, nthreads);
+    }
+  }
+  return p;
+}
+
+// The largest workspace any ISA build's tile needs (see gemm.h on switching ISAs).
+template <typename Carve>
+int64_t most_floats(Carve carve) {
+  int64_t most = 0;
+  for (const Conv2dKernels* kr : kKernels) {
+    Carver sizer(nullptr);
+    carve(sizer, *kr);
+    most = std::max(most, sizer.size());
+  }
+  return most;
+}
+
 }  // namespace
 
 int64_t conv2d_forward_workspace_floats(const Conv2dParams& cp, int nthreads) {
   if (cp.N == 0) return 0;
-  const Split sp = split_for(cp, nthreads);
-  return sp.workers * forward_scratch(cp, sp.gemm_threads).total() + kAlignFloats;
+  return most_floats([&](Carver& cv, const Conv2dKernels& kr) {
+    carve_forward_plan(cv, cp, kr.nr, nthreads);
+  });
 }
 
 // y (N, K, P, Q); x (N, C, H, W); w (K, C, R, S); b (K,) or nullptr.
 void conv2d_forward(float* y, const float* x, const float* w, const float* b,
                     const Conv2dParams& cp, float* workspace, int nthreads) {
   if (cp.N == 0) return;
-  const Split sp = split_for(cp, nthreads);
-  const Scratch sc = forward_scratch(cp, sp.gemm_threads);
-  const int64_t CRS = cp.C * cp.R * cp.S, PQ = cp.P * cp.Q;
-  float* base = align64(workspace);
-
-  // Image n on a worker whose scratch starts at ws, with gemm_threads threads inside the GEMM.
-  auto image = [&](int64_t n, float* ws, int gemm_threads) {
-    float* yn = y + n * cp.K * PQ;
-    const float* xn = x + n * cp.C * cp.H * cp.W;
-    const float* col = xn;
-    if (sc.col > 0) {
-      im2col(ws, xn, cp, gemm_threads);
-      col = ws;
-    }
-    float beta = 0.0f;
-    if (b != nullptr) {  // start from the bias and let the GEMM add to it
-      for (int64_t k = 0; k < cp.K; ++k) std::fill(yn + k * PQ, yn + (k + 1) * PQ, b[k]);
-      beta = 1.0f;
-    }
-    gemm(yn, w, col, cp.K, PQ, CRS, PQ, CRS, PQ, false, false, 1.0f, beta, ws + sc.col,
-         gemm_threads);
-  };
-
-  if (sp.workers == 1) {
-    for (int64_t n = 0; n < cp.N; ++n) image(n, base, sp.gemm_threads);
-    return;
-  }
-#pragma omp parallel for schedule(static) num_threads(sp.workers)
-  for (int wk = 0; wk < sp.workers; ++wk) {
-    float* ws = base + wk * sc.total();
-    for (int64_t n = cp.N * wk / sp.workers; n < cp.N * (wk + 1) / sp.workers; ++n) image(n, ws, 1);
+  const Conv2dKernels& kr = active();
+  Carver cv(workspace);
+  const ForwardPlan plan = carve_forward_plan(cv, cp, kr.nr, nthreads);
+  if (use_c1(cp)) {
+    forward_c1(y, x, w, b, cp, plan.c1, kr, nthreads);
+  } else {
+    implicit_forward(y, x, w, b, forward_geometry(cp), plan.fw, kr, nthreads);
   }
 }
 
 int64_t conv2d_backward_workspace_floats(const Conv2dParams& cp, bool need_dx, bool need_dw,
                                          int nthreads) {
   if (cp.N == 0) return 0;
-  const Split sp = split_for(cp, nthreads);
-  const Scratch sc = backward_scratch(cp, need_dx, need_dw, sp.workers > 1, sp.gemm_threads);
-  return sp.workers * sc.total() + kAlignFloats;
+  return most_floats([&](Carver& cv, const Conv2dKernels& kr) {
+    carve_backward_plan(cv, cp, kr.mr, kr.nr, need_dx, need_dw, nthreads);
+  });
 }
 
 // dx (N, C, H, W), dw (K, C, R, S), db (K,) each optional; dy (N, K, P, Q); x; w.
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                      const float* w, const Conv2dParams& cp, float* workspace, int nthreads) {
   nthreads = std::max(1, nthreads);
-  const int64_t CRS = cp.C * cp.R * cp.S, PQ = cp.P * cp.Q;
-  if (db != nullptr) bias_backward(db, dy, cp, nthreads);
-  if (dx == nullptr && dw == nullptr) return;
-  if (cp.N == 0) {  // no images: dw is an empty sum (dx has no elements)
+  const int64_t CRS = cp.C * cp.R * cp.S;
+  if (cp.N == 0) {  // no images: dw and db are empty sums (dx has no elements)
     if (dw != nullptr) std::fill(dw, dw + cp.K * CRS, 0.0f);
+    if (db != nullptr) std::fill(db, db + cp.K, 0.0f);
     return;
   }
-  const Split sp = split_for(cp, nthreads);
-  const bool dw_private = sp.workers > 1;
-  const Scratch sc = backward_scratch(cp, dx != nullptr, dw != nullptr, dw_private, sp.gemm_threads);
-  float* base = align64(workspace);
-
-  // Image n on a worker whose scratch starts at ws; dw_dst is this worker's dw accumulator and
-  // `first` says whether image n is the first it adds there (beta = 0 overwrites).
-  auto image = [&](int64_t n, float* ws, int gemm_threads, float* dw_dst, bool first) {
-    float* col = ws;
-    float* dcol = col + sc.col;
-    float* gemm_ws = dcol + sc.dcol + sc.dw_acc;
-    const float* xn = x + n * cp.C * cp.H * cp.W;
-    const float* dyn = dy + n * cp.K * PQ;
-    if (dw != nullptr) {
-      const float* cols = xn;
-      if (sc.col > 0) {
-        im2col(col, xn, cp, gemm_threads);
-        cols = col;
+  if (CRS == 0) {  // no input channels: dw and dx are empty, db still sums dy
+    if (db != nullptr) bias_backward(db, dy, cp, nthreads);
+    return;
+  }
+  const Conv2dKernels& kr = active();
+  Carver cv(workspace);
+  const BackwardPlan plan =
+      carve_backward_plan(cv, cp, kr.mr, kr.nr, dx != nullptr, dw != nullptr, nthreads);
+  bool db_done = false;
+  if (dw != nullptr) {
+    if (use_c1(cp)) {
+      dw_c1(dw, db != nullptr, dy, x, cp, plan.c1, kr, nthreads);
+      if (db != nullptr) db_from_sums(db, plan.c1.sums, cp);
+    } else {
+      implicit_dw(dw, db != nullptr, dy, x, cp, plan.dw, kr, nthreads);
+      if (db != nullptr) db_from_sums(db, plan.dw.sums, cp);
+    }
+    db_done = db != nullptr;
+  }
+  if (db != nullptr && !db_done) bias_backward(db, dy, cp, nthreads);
+  if (dx != nullptr) {
+    if (dx_as_forward(cp)) {
+      // wf (C, K, R, S): wf[c][k][r][s] = w[k][c][R-1-r][S-1-s].
+      const int64_t RS = cp.R * cp.S;
+      for (int64_t k = 0; k < cp.K; ++k) {
+        for (int64_t c = 0; c < cp.C; ++c) {
+          const float* src = w + (k * cp.C + c) * RS;
+          float* dst = plan.w_flipped + (c * cp.K + k) * RS;
+          for (int64_t i = 0; i < RS; ++i) dst[i] = src[RS - 1 - i];
+        }
       }
-      // dw (K, CRS) (+)= dy[n] (K, PQ) @ col^T; col is stored (CRS, PQ).
-      gemm(dw_dst, dyn, cols, cp.K, CRS, PQ, CRS, PQ, PQ, false, true, 1.0f, first ? 0.0f : 1.0f,
-           gemm_ws, gemm_threads);
+      implicit_forward(dx, dy, plan.w_flipped, nullptr, dx_geometry(cp), plan.dx_fw, kr,
+                       nthreads);
+    } else {
+      gemm_dx(dx, dy, w, cp, plan.dx_gemm, nthreads);
     }
-    if (dx != nullptr) {
-      float* dxn = dx + n * cp.C * cp.H * cp.W;
-      // dcol (CRS, PQ) = w^T @ dy[n]; w is stored (K, CRS). Pointwise: dcol is dx[n] itself.
-      float* out = sc.dcol > 0 ? dcol : dxn;
-      gemm(out, w, dyn, CRS, PQ, cp.K, PQ, CRS, PQ, true, false, 1.0f, 0.0f, gemm_ws,
-           gemm_threads);
-      if (sc.dcol > 0) col2im(dxn, dcol, cp, gemm_threads);
-    }
-  };
-
-  if (!dw_private) {
-    for (int64_t n = 0; n < cp.N; ++n) image(n, base, sp.gemm_threads, dw, n == 0);
-    return;
-  }
-#pragma omp parallel for schedule(static) num_threads(sp.workers)
-  for (int wk = 0; wk < sp.workers; ++wk) {
-    float* ws = base + wk * sc.total();
-    // Worker 0 accumulates straight into dw, the others into their private block.
-    float* dw_dst = wk == 0 ? dw : ws + sc.col + sc.dcol;
-    const int64_t n_lo = cp.N * wk / sp.workers, n_hi = cp.N * (wk + 1) / sp.workers;
-    for (int64_t n = n_lo; n < n_hi; ++n) image(n, ws, 1, dw_dst, n == n_lo);
-  }
-  if (dw == nullptr) return;
-  // Reduce the private dw accumulators into dw (every worker had at least one image).
-  const int64_t size = cp.K * CRS;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (size >= (1 << 14))
-  for (int64_t i = 0; i < size; ++i) {
-    float sum = dw[i];
-    for (int wk = 1; wk < sp.workers; ++wk) sum += base[wk * sc.total() + sc.col + sc.dcol + i];
-    dw[i] = sum;
   }
 }
 

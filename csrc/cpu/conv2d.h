@@ -1,13 +1,17 @@
 // conv2d: 2-D cross-correlation with zero padding, forward and backward, float32
-// (csrc/cpu/conv2d.cpp), on top of the GEMM in csrc/cpu/gemm.h.
+// (csrc/cpu/conv2d.cpp, bodies in csrc/cpu/conv2d_kernels.cpp compiled per ISA).
 //
 // Shapes: x is (N, C, H, W), w is (K, C, R, S), b is (K,), y and dy are (N, K, P, Q) with
 // P = (H + 2 pad_h - R) / stride_h + 1 and Q = (W + 2 pad_w - S) / stride_w + 1.
-// Variants: im2col + GEMM (the general case); a 1x1 / stride 1 / no padding kernel skips
-// im2col and multiplies the input directly.
-// Tests: tests/test_kernels_conv2d.py. Bench: bench/ (conv2d).
+// Variants: an implicit GEMM on the GEMM micro-kernel, reading the im2col matrix straight from
+// the padded image (forward, weight gradient, and the input gradient of stride-1 convolutions
+// as a forward with the flipped weight); a direct vectorised path for one input channel; and
+// im2col + GEMM + col2im for the input gradient of strided convolutions.
+// Tests: tests/test_kernels_conv2d.py, tests/test_kernels_simd.py. Bench: bench/ (conv2d).
 #pragma once
 #include <cstdint>
+
+#include "cpu/dispatch.h"
 
 namespace fastdl::cpu {
 
@@ -40,3 +44,40 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      const float* w, const Conv2dParams& cp, float* workspace, int nthreads);
 
 }  // namespace fastdl::cpu
+
+namespace fastdl::cpu {
+
+// Kernels with at most this many taps (R * S) and one input channel take the direct path.
+constexpr int kConv2dMaxTapsC1 = 16;
+
+// One ISA build's conv2d bodies (conv2d_kernels.cpp, which documents each in full).
+struct Conv2dKernels {
+  int64_t mr, nr;  // the micro-kernel's register tile (rows are pixels or weight taps)
+  // xpad (C, H + 2 pad_h, W + 2 pad_w) then kW zeros = xn (C, H, W) zero-padded.
+  void (*pad_image)(float* xpad, const float* xn, int64_t C, int64_t H, int64_t W,
+                    int64_t pad_h, int64_t pad_w);
+  // wt: ceil(K / NR) panels of CRS x NR from w (K, CRS).
+  void (*pack_weight_t)(float* wt, const float* w, int64_t K, int64_t CRS);
+  // dyt: ceil(K / NR) panels of PQ x NR from dyn (K, PQ); sums (K,) or null gets row sums.
+  void (*pack_dy_t)(float* dyt, float* sums, const float* dyn, int64_t K, int64_t PQ);
+  // yn (K, PQ), pixels [m0, m1), taps [t0, t0 + kc); first: start from the bias, else add.
+  void (*forward_block)(float* yn, const float* xpad, const int64_t* pix_off,
+                        const int64_t* crs_off, const float* wt, const float* bias, int64_t K,
+                        int64_t PQ, int64_t CRS, int64_t m0, int64_t m1, int64_t t0, int64_t kc,
+                        bool first);
+  // dwt (round_up(CRS, MR), ldw) += taps [r0, r1) x pixels [m0, m0 + kc) of one image.
+  void (*dw_block)(float* dwt, int64_t ldw, const float* xpad, const int64_t* crs_off,
+                   const int64_t* pix_off, const float* dyt, int64_t K, int64_t PQ, int64_t CRS,
+                   int64_t r0, int64_t r1, int64_t m0, int64_t kc);
+  // C = 1, stride (sh, 1): yn (K, P, Q) output rows [p0, p1).
+  void (*forward_c1)(float* yn, const float* xpad, int64_t Wp, const float* w, const float* bias,
+                     int64_t K, int64_t R, int64_t S, int64_t P, int64_t Q, int64_t sh,
+                     int64_t p0, int64_t p1);
+  // C = 1, stride (sh, 1): dwk (K, R * S) += one image's weight gradient; sums (K,) or null.
+  void (*dw_c1)(float* dwk, float* sums, const float* xpad, int64_t Wp, const float* dyn,
+                int64_t K, int64_t R, int64_t S, int64_t P, int64_t Q, int64_t sh);
+};
+
+}  // namespace fastdl::cpu
+
+FASTDL_PER_ISA(const Conv2dKernels& conv2d_kernels())

@@ -1,30 +1,50 @@
-// GEMM: C = alpha * op(A) @ op(B) + beta * C, float32, row-major, all four transpose cases.
+// GEMM: C = alpha * op(A) @ op(B) + beta * C, float32, row-major, all four transpose cases --
+// the blocking loops and the threads (compiled once; the ISA-specific pieces are in
+// gemm_kernels.cpp, picked per call through gemm_kernel()).
 //
 // Shapes: op(A) is (M, K), op(B) is (K, N), C is (M, N), with leading dimensions (see gemm.h).
-// Structure (BLIS; STYLE.md "GEMM speaks BLIS"):
+// Two paths, chosen by size alone (so results never depend on the thread count):
+// * direct (M * N * K <= kDirectMaxMacs): A read in place, one kc x NR panel of B packed at a
+//   time (the ISA's `direct`). One or two workers split the NR panels of C (or its MR row
+//   tiles when there are few panels).
+// * blocked (BLIS; STYLE.md "GEMM speaks BLIS"):
 //   jc over N in steps of NC          B block kc x nc packed once, shared by all workers (L3)
 //    pc over K in steps of KC         beta applies on the first pc only, later blocks add
 //     ic over M in steps of MC        A block mc x kc packed per worker (L2)
 //      jr over nc in steps of NR      one kc x NR micro-panel of B stays in L1 ...
 //       ir over mc in steps of MR     ... while the MR x NR micro-kernel streams A panels
-// Packed panels are zero-padded to MR / NR, so the micro-kernel always runs a full tile and
-// only its store is clipped at the edges of C.
-// Threads: one OpenMP team per call; B is packed cooperatively, then workers split the ic loop
-// (when M has enough MC blocks) and/or the jr loop. Each C element sums over K in the same order
-// whatever the thread count, so results do not depend on it.
-// Variants: `ukernel_portable_6x8` (any x86-64 / any ISA: GCC vectorizes the float[MR][NR]
-// accumulator over NR and keeps it in registers). SIMD variants plug in through gemm_kernel().
-// Tests: tests/test_kernels_gemm.py. Bench: bench/ (gemm).
+//   Packed panels are zero-padded to MR / NR, so the micro-kernel always runs a full tile and
+//   only its store is clipped at the edges of C. The jr / ir loops are the ISA's macro_kernel.
+// Threads: one OpenMP team per call. Direct: each thread takes a fixed share of C's NR panels
+// (or MR row tiles): the same share every call, so C's cache lines do not move between cores
+// (first come, first served costs a third more at n = 128). Blocked: B is packed cooperatively,
+// then threads take units of (ic block, range of jr panels) first come, first served, so one
+// slowed by another process's load on its core does not hold the others up. Both paths cut K
+// into the same balanced kc blocks and sum each C element over K in the same order whatever the
+// thread count and the schedule.
+// Tests: tests/test_kernels_gemm.py, tests/test_kernels_simd.py. Bench: bench/ (gemm).
 #include "cpu/gemm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace fastdl::cpu {
 
 namespace {
 
-// Below this many multiply-adds a second thread costs more than it saves (fork/join ~ µs).
+// Products up to this many multiply-adds take the direct path (n = 128 cubed).
+constexpr double kDirectMaxMacs = 1 << 21;
+// Direct products below this many multiply-adds (80 cubed, ~30 us on one core) stay on one
+// thread. A second thread would save ~5 us when the OpenMP team is hot, but a parallel region
+// that finds its worker asleep or sharing a core (the main thread landing on the core where
+// the worker spins) costs 0.1 to 8 ms on the shared benchmark VMs, which no small product
+// repays.
+constexpr double kDirectParallelMinMacs = 1 << 19;
 constexpr double kParallelMinMacs = 1 << 18;
 // gemm_batched runs whole matrices per worker when each is at most this many multiply-adds.
 constexpr double kBatchPerWorkerMaxMacs = 1 << 24;
@@ -34,145 +54,95 @@ constexpr int64_t kAlignFloats = 16;
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
+int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 float* align64(float* p) {
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   return reinterpret_cast<float*>((addr + 63) & ~std::uintptr_t{63});
 }
 
-// ---- micro-kernel ----
+const GemmKernel* const kKernels[kIsaCount] = {&baseline::gemm_kernels(), &avx2::gemm_kernels(),
+                                               &avx512::gemm_kernels()};
 
-// c is (m, n) <= (MR, NR) with row stride ldc; a is a packed MR x kc panel, b a packed kc x NR
-// panel. The accumulator is a local array that GCC keeps in MR * NR / vector-width registers.
-template <int MR, int NR>
-void ukernel_portable(float* __restrict c, int64_t ldc, const float* __restrict a,
-                      const float* __restrict b, int64_t kc, int64_t m, int64_t n, float alpha,
-                      float beta) {
-  float acc[MR][NR] = {};
-  for (int64_t p = 0; p < kc; ++p) {
-    const float* ap = a + p * MR;
-    const float* bp = b + p * NR;
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-#pragma omp simd
-      for (int j = 0; j < NR; ++j) acc[i][j] += ap[i] * bp[j];
-    }
-  }
-  if (m == MR && n == NR) {
-    if (beta == 0.0f) {
-#pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i) {
-#pragma omp simd
-        for (int j = 0; j < NR; ++j) c[i * ldc + j] = alpha * acc[i][j];
-      }
-    } else {
-#pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i) {
-#pragma omp simd
-        for (int j = 0; j < NR; ++j) c[i * ldc + j] = alpha * acc[i][j] + beta * c[i * ldc + j];
-      }
-    }
-    return;
-  }
-  // Edge tile: only the valid part of C is touched.
-  for (int64_t i = 0; i < m; ++i) {
-    for (int64_t j = 0; j < n; ++j) {
-      const float old = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-      c[i * ldc + j] = alpha * acc[i][j] + old;
-    }
-  }
+double macs_of(int64_t M, int64_t N, int64_t K) {
+  return static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
 }
 
-// ---- packing ----
+// ---- the split of work across threads ----
 
-// dst is a kc x W panel (dst[p * W + i]); lane i < count reads src[i * ld + p], the rest are 0.
-template <int W>
-void pack_panel_rows(float* __restrict dst, const float* __restrict src, int64_t ld,
-                     int64_t count, int64_t kc) {
-  if (count == W) {
-    for (int64_t p = 0; p < kc; ++p) {
-#pragma GCC unroll 16
-      for (int i = 0; i < W; ++i) dst[p * W + i] = src[i * ld + p];
-    }
-    return;
-  }
-  for (int64_t p = 0; p < kc; ++p) {
-    for (int64_t i = 0; i < count; ++i) dst[p * W + i] = src[i * ld + p];
-    for (int64_t i = count; i < W; ++i) dst[p * W + i] = 0.0f;
-  }
-}
-
-// dst is a kc x W panel (dst[p * W + i]); lane i < count reads src[p * ld + i], the rest are 0.
-template <int W>
-void pack_panel_cols(float* __restrict dst, const float* __restrict src, int64_t ld,
-                     int64_t count, int64_t kc) {
-  if (count == W) {
-    for (int64_t p = 0; p < kc; ++p) {
-#pragma omp simd
-      for (int i = 0; i < W; ++i) dst[p * W + i] = src[p * ld + i];
-    }
-    return;
-  }
-  for (int64_t p = 0; p < kc; ++p) {
-    for (int64_t i = 0; i < count; ++i) dst[p * W + i] = src[p * ld + i];
-    for (int64_t i = count; i < W; ++i) dst[p * W + i] = 0.0f;
-  }
-}
-
-// The portable kernel: 6 x 8 = 12 four-wide accumulators on baseline SSE2 (16 registers), leaving
-// two for the B row and one for the broadcast A value. mc x kc = 144 x 320 floats (180 KiB) sits
-// in L2; a kc x NR micro-panel (10 KiB) in L1; kc x nc = 320 x 3072 (3.75 MiB) in L3. KC = 320
-// keeps the CNN's K = 9 * 32 = 288 in one pass over C.
-// NOTE: on SSE2 (two-operand mulps/addps, no FMA) this loop is bound by instruction issue at
-// about 9 flops/cycle; the AVX2 / AVX-512 variants are the real fix, not retuning this one.
-constexpr GemmUkernel ukernel_portable_6x8 = ukernel_portable<6, 8>;
-constexpr GemmKernel kPortable = {
-    "portable_6x8",     6, 8, 144, 320, 3072, ukernel_portable_6x8,
-    pack_panel_rows<6>, pack_panel_cols<6>,
-    pack_panel_rows<8>, pack_panel_cols<8>,
-};
-
-// ---- blocking and the split of work across threads ----
+// The blocked path cuts its work into more units than threads, handed out dynamically (first
+// come, first served), so a thread slowed by another process on its core does not hold the
+// others up; the units partition C, and each element is summed the same way whichever thread
+// runs it.
+constexpr int kUnitsPerWorker = 4;
 
 struct Plan {
-  int64_t mc, kc, nc;      // effective block sizes (balanced so no block is a thin sliver)
-  int64_t m_blocks;        // number of ic blocks
+  bool direct;
   int workers;             // threads actually used (<= the caller's nthreads)
-  int ic_ways, jr_ways;    // workers = ic_ways * jr_ways
-  int64_t a_floats;        // one worker's packed A block (rounded to the alignment)
-  int64_t b_floats;        // the shared packed B block
-  int64_t workspace_floats(int nthreads) const {
-    return b_floats + static_cast<int64_t>(nthreads) * a_floats + kAlignFloats;
+  // direct path: units are NR panels of C (split_n) or MR row tiles, split evenly
+  bool split_n;
+  int64_t units;
+  // blocked path: effective block sizes (balanced so no block is a thin sliver)
+  int64_t mc, kc, nc;
+  int64_t m_blocks;        // ic blocks
+  int64_t jr_splits;       // each ic block's NR panels are cut into this many ranges
+  int64_t a_floats;        // one worker's packed A block, or direct B panel (rounded)
+  int64_t b_floats;        // the shared packed B block (blocked path)
+  int64_t workspace_floats() const {
+    return b_floats + static_cast<int64_t>(workers) * a_floats + kAlignFloats;
   }
 };
 
 // M, N, K >= 1. Same inputs give the same plan, so gemm_workspace_floats matches gemm.
 Plan make_plan(const GemmKernel& kr, int64_t M, int64_t N, int64_t K, int nthreads) {
   Plan pl{};
+  const double macs = macs_of(M, N, K);
+  int workers = std::max(1, nthreads);
+  if (macs <= kDirectMaxMacs) {
+    pl.direct = true;
+    if (macs < kDirectParallelMinMacs) workers = 1;
+    const int64_t n_panels = ceil_div(N, kr.nr), m_tiles = ceil_div(M, kr.mr);
+    pl.split_n = n_panels >= 2 * workers || n_panels >= m_tiles;
+    pl.units = pl.split_n ? n_panels : m_tiles;
+    pl.workers = static_cast<int>(std::min<int64_t>(workers, pl.units));
+    pl.a_floats = round_up(kr.kc * kr.nr, kAlignFloats);
+    return pl;
+  }
+  if (macs < kParallelMinMacs) workers = 1;
+  pl.workers = workers;
   pl.kc = ceil_div(K, ceil_div(K, kr.kc));
   pl.nc = N <= kr.nc ? N : round_up(ceil_div(N, ceil_div(N, kr.nc)), kr.nr);
-  const double macs = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  int workers = std::max(1, nthreads);
-  if (macs < kParallelMinMacs) workers = 1;
-  // Split M across as many workers as it has MC blocks (a divisor of workers), the rest split N.
-  int64_t m_blocks = ceil_div(M, kr.mc);
-  int ic_ways = 1;
-  for (int d = workers; d >= 1; --d) {
-    if (workers % d == 0 && d <= m_blocks) {
-      ic_ways = d;
-      break;
-    }
+  // ic blocks: a multiple of the workers, so the units share out evenly (an odd unit left over
+  // would idle a thread for its whole length), each within about a third of MC.
+  int64_t blocks = ceil_div(M, kr.mc);
+  if (workers > 1) {
+    const int64_t per_worker = std::llround(static_cast<double>(M) / (kr.mc * workers));
+    blocks = std::min(std::max<int64_t>(1, per_worker) * workers, ceil_div(M, kr.mr));
   }
-  pl.mc = std::min(kr.mc, round_up(M, kr.mr));
-  if (ic_ways > 1) {
-    // Re-cut M into a multiple of ic_ways equal blocks so every worker gets the same rows.
-    const int64_t blocks = round_up(m_blocks, ic_ways);
-    pl.mc = round_up(ceil_div(M, blocks), kr.mr);
-  }
+  pl.mc = round_up(ceil_div(M, blocks), kr.mr);
   pl.m_blocks = ceil_div(M, pl.mc);
-  pl.workers = workers;
-  pl.ic_ways = ic_ways;
-  pl.jr_ways = workers / ic_ways;
-  pl.a_floats = round_up(round_up(pl.mc, kr.mr) * pl.kc, kAlignFloats);
+  // Too few ic blocks to go round (M of a few MR): also cut each block's panels. (Otherwise
+  // not: the workers taking ranges of one block would each pack its A.)
+  pl.jr_splits = 1;
+  if (pl.m_blocks < workers) {
+    const int64_t want = int64_t{kUnitsPerWorker} * workers;
+    pl.jr_splits = std::min(ceil_div(want, pl.m_blocks), ceil_div(pl.nc, kr.nr));
+  }
+  pl.a_floats = round_up(pl.mc * pl.kc, kAlignFloats);
   pl.b_floats = round_up(round_up(pl.nc, kr.nr) * pl.kc, kAlignFloats);
   return pl;
 }
@@ -190,7 +160,25 @@ void scale_c(float* c, int64_t M, int64_t N, int64_t ldc, float beta) {
   }
 }
 
-// Everything a worker needs to run its share of one (jc, pc) step.
+// The direct path's units [u_lo, u_hi): NR panels of C's columns (split_n) or MR row tiles.
+void run_direct(const GemmKernel& kr, const Plan& pl, int64_t u_lo, int64_t u_hi, float* c,
+                const float* a, const float* b, int64_t M, int64_t N, int64_t K, int64_t ldc,
+                int64_t lda, int64_t ldb, bool trans_a, bool trans_b, float alpha, float beta,
+                float* b_buf) {
+  const int64_t rs_a = trans_a ? 1 : lda, cs_a = trans_a ? lda : 1;
+  const int64_t rs_b = trans_b ? 1 : ldb, cs_b = trans_b ? ldb : 1;
+  if (pl.split_n) {
+    const int64_t lo = u_lo * kr.nr, hi = std::min(N, u_hi * kr.nr);
+    kr.direct(c + lo, ldc, a, rs_a, cs_a, b + lo * cs_b, rs_b, cs_b, M, hi - lo, K, alpha, beta,
+              b_buf);
+  } else {
+    const int64_t lo = u_lo * kr.mr, hi = std::min(M, u_hi * kr.mr);
+    kr.direct(c + lo * ldc, ldc, a + lo * rs_a, rs_a, cs_a, b, rs_b, cs_b, hi - lo, N, K, alpha,
+              beta, b_buf);
+  }
+}
+
+// Everything a unit needs to run its share of one (jc, pc) step.
 struct Step {
   float* c;
   const float* a;
@@ -201,21 +189,22 @@ struct Step {
   float alpha, beta;
 };
 
-// Worker w of the plan: packs each of its ic blocks of A into a_buf (mc x kc) and multiplies it
-// by its share of the packed B block's NR panels.
-void run_worker(const GemmKernel& kr, const Plan& pl, const Step& s, int w, float* a_buf) {
+// Unit u of a (jc, pc) step: ic block ib = u / jr_splits times the js-th range of the packed B
+// block's NR panels. The worker's A buffer keeps its last packed block (*packed_ib), so
+// consecutive units of the same block pack it once.
+void run_unit(const GemmKernel& kr, const Plan& pl, const Step& s, int64_t u, float* a_buf,
+              int64_t* packed_ib) {
   const int64_t MR = kr.mr, NR = kr.nr;
+  const int64_t ib = u / pl.jr_splits, js = u % pl.jr_splits;
   const int64_t n_panels = ceil_div(s.nc, NR);
-  const int js = w % pl.jr_ways;
-  const int64_t jp_lo = n_panels * js / pl.jr_ways;
-  const int64_t jp_hi = n_panels * (js + 1) / pl.jr_ways;
+  const int64_t jp_lo = n_panels * js / pl.jr_splits;
+  const int64_t jp_hi = n_panels * (js + 1) / pl.jr_splits;
   if (jp_lo == jp_hi) return;
-  for (int64_t ib = w / pl.jr_ways; ib < pl.m_blocks; ib += pl.ic_ways) {
-    const int64_t ic = ib * pl.mc;
-    const int64_t mc = std::min(pl.mc, s.M - ic);
-    const int64_t m_panels = ceil_div(mc, MR);
-    // pack_a: op(A)[ic : ic + mc, pc : pc + kc] into m_panels zero-padded MR x kc panels.
-    for (int64_t ip = 0; ip < m_panels; ++ip) {
+  const int64_t ic = ib * pl.mc;
+  const int64_t mc = std::min(pl.mc, s.M - ic);
+  if (*packed_ib != ib) {
+    // pack_a: op(A)[ic : ic + mc, pc : pc + kc] into zero-padded MR x kc panels.
+    for (int64_t ip = 0; ip < ceil_div(mc, MR); ++ip) {
       const int64_t i0 = ic + ip * MR;
       const int64_t rows = std::min(MR, mc - ip * MR);
       float* dst = a_buf + ip * s.kc * MR;
@@ -225,27 +214,24 @@ void run_worker(const GemmKernel& kr, const Plan& pl, const Step& s, int w, floa
         kr.pack_a_rows(dst, s.a + i0 * s.lda + s.pc, s.lda, rows, s.kc);
       }
     }
-    for (int64_t jp = jp_lo; jp < jp_hi; ++jp) {
-      const int64_t n = std::min(NR, s.nc - jp * NR);
-      const float* b_panel = s.b_packed + jp * s.kc * NR;
-      float* c_col = s.c + ic * s.ldc + s.jc + jp * NR;
-      for (int64_t ip = 0; ip < m_panels; ++ip) {
-        const int64_t m = std::min(MR, mc - ip * MR);
-        kr.ukernel(c_col + ip * MR * s.ldc, s.ldc, a_buf + ip * s.kc * MR, b_panel, s.kc, m, n,
-                   s.alpha, s.beta);
-      }
-    }
+    *packed_ib = ib;
   }
+  const int64_t n_lo = jp_lo * NR, n_hi = std::min(s.nc, jp_hi * NR);
+  kr.macro_kernel(s.c + ic * s.ldc + s.jc + n_lo, s.ldc, a_buf, s.b_packed + jp_lo * s.kc * NR,
+                  mc, n_hi - n_lo, s.kc, s.alpha, s.beta);
 }
 
 }  // namespace
 
-const GemmKernel& gemm_kernel() { return kPortable; }
+const GemmKernel& gemm_kernel() { return for_active_isa(kKernels); }
 
 int64_t gemm_workspace_floats(int64_t M, int64_t N, int64_t K, int nthreads) {
   if (M <= 0 || N <= 0 || K <= 0) return 0;
-  const Plan pl = make_plan(gemm_kernel(), M, N, K, nthreads);
-  return pl.workspace_floats(pl.workers);
+  int64_t most = 0;  // enough for any ISA (see gemm.h)
+  for (const GemmKernel* kr : kKernels) {
+    most = std::max(most, make_plan(*kr, M, N, K, nthreads).workspace_floats());
+  }
+  return most;
 }
 
 // c (M, N), a (M, K) or (K, M), b (K, N) or (N, K); see gemm.h.
@@ -263,8 +249,24 @@ void gemm(float* c, const float* a, const float* b, int64_t M, int64_t N, int64_
   float* a_bufs = b_buf + pl.b_floats;
   const int64_t NR = kr.nr;
 
+  if (pl.direct) {
+    if (pl.workers == 1) {
+      run_direct(kr, pl, 0, pl.units, c, a, b, M, N, K, ldc, lda, ldb, trans_a, trans_b, alpha,
+                 beta, a_bufs);
+      return;
+    }
+#pragma omp parallel num_threads(pl.workers)
+    {
+      const int w = thread_index(), team = team_size();  // (the team may be smaller)
+      run_direct(kr, pl, pl.units * w / team, pl.units * (w + 1) / team, c, a, b, M, N, K, ldc,
+                 lda, ldb, trans_a, trans_b, alpha, beta, a_bufs + w * pl.a_floats);
+    }
+    return;
+  }
+
 #pragma omp parallel num_threads(pl.workers) if (pl.workers > 1)
   {
+    float* a_buf = a_bufs + (pl.workers > 1 ? thread_index() : 0) * pl.a_floats;
     for (int64_t jc = 0; jc < N; jc += pl.nc) {
       const int64_t nc = std::min(pl.nc, N - jc);
       const int64_t n_panels = ceil_div(nc, NR);
@@ -282,11 +284,14 @@ void gemm(float* c, const float* a, const float* b, int64_t M, int64_t N, int64_
             kr.pack_b_cols(dst, b + pc * ldb + j0, ldb, cols, kc);
           }
         }
-        // (implicit barrier: B is packed) -- then the ic / jr loops, one worker per thread.
+        // (implicit barrier: B is packed) -- then the ic / jr units, first come first served.
         const Step step{c,  a,  b_buf, M,     ldc, lda, trans_a, jc, nc, pc,
                         kc, alpha, pc == 0 ? beta : 1.0f};
-#pragma omp for schedule(static)
-        for (int w = 0; w < pl.workers; ++w) run_worker(kr, pl, step, w, a_bufs + w * pl.a_floats);
+        int64_t packed_ib = -1;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < pl.m_blocks * pl.jr_splits; ++u) {
+          run_unit(kr, pl, step, u, a_buf, &packed_ib);
+        }
         // (implicit barrier: nobody still reads B when the next pc repacks it)
       }
     }
@@ -295,8 +300,7 @@ void gemm(float* c, const float* a, const float* b, int64_t M, int64_t N, int64_
 
 namespace {
 bool batch_per_worker(int64_t batch, int64_t M, int64_t N, int64_t K, int nthreads) {
-  const double macs = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  return nthreads > 1 && batch >= nthreads && macs <= kBatchPerWorkerMaxMacs;
+  return nthreads > 1 && batch >= nthreads && macs_of(M, N, K) <= kBatchPerWorkerMaxMacs;
 }
 }  // namespace
 

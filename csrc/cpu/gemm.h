@@ -5,20 +5,19 @@
 // (M, K) or, when trans_a, (K, M); B is stored (K, N) or, when trans_b, (N, K)).
 // NOTE: as in BLAS, C is not read when beta == 0 (so NaN or garbage in C does not leak in).
 //
-// Variants: one register-tile micro-kernel per instruction set behind `GemmKernel` (today the
-// portable one, `ukernel_portable_6x8`); `gemm_kernel()` is the seam where runtime dispatch
-// (AVX-512, AVX2) plugs in. Blocking (MR, NR, MC, KC, NC) lives in the kernel descriptor.
-// Tests: tests/test_kernels_gemm.py (and tests/test_kernels_conv2d.py, which runs on it).
-// Bench: bench/ (gemm).
+// Variants: one micro-kernel per instruction set (gemm_ukernel.h: portable_6x8, avx2_6x16,
+// avx512_14x32), each in the per-ISA build of gemm_kernels.cpp with the blocking that suits it;
+// gemm_kernel() returns the active ISA's (dispatch.h). Two paths: small products (at most
+// kDirectMaxMacs multiply-adds, see gemm.cpp) read A and B in place (the "direct" path); larger
+// ones run BLIS's five loops over packed blocks.
+// Tests: tests/test_kernels_gemm.py (and tests/test_kernels_conv2d.py, which runs on it),
+// tests/test_kernels_simd.py (every ISA). Bench: bench/ (gemm).
 #pragma once
 #include <cstdint>
 
-namespace fastdl::cpu {
+#include "cpu/dispatch.h"
 
-// c is an (m, n) tile of C (m <= MR, n <= NR) with row stride ldc; a is a packed MR x kc panel
-// (a[p * MR + i]), b a packed kc x NR panel (b[p * NR + j]); c = alpha * a @ b + beta * c.
-using GemmUkernel = void (*)(float* c, int64_t ldc, const float* a, const float* b, int64_t kc,
-                             int64_t m, int64_t n, float alpha, float beta);
+namespace fastdl::cpu {
 
 // Packs `count` (<= width) rows of a strided matrix into one zero-padded panel of kc x width
 // floats. Two flavours: `rows` reads src[i * ld + p] (a row per panel lane), `cols` reads
@@ -27,21 +26,37 @@ using GemmUkernel = void (*)(float* c, int64_t ldc, const float* a, const float*
 using GemmPackPanel = void (*)(float* dst, const float* src, int64_t ld, int64_t count,
                                int64_t kc);
 
-// One micro-kernel and the blocking that suits it (all sizes in elements).
+// c is an (m, n) block of C with row stride ldc; a holds ceil(m / MR) packed MR x kc panels
+// (panel ip at a + ip * kc * MR, a[p * MR + i]), b ceil(n / NR) packed kc x NR panels.
+// c = alpha * a @ b + beta * c (c is not read when beta == 0).
+using GemmMacroKernel = void (*)(float* c, int64_t ldc, const float* a, const float* b,
+                                 int64_t m, int64_t n, int64_t kc, float alpha, float beta);
+
+// The unpacked path: c (m, n) with row stride ldc = alpha * op(A) @ op(B) + beta * c, where
+// op(A)[i][p] = a[i * rs_a + p * cs_a] and op(B)[p][j] = b[p * rs_b + j * cs_b] (cs_b == 1 or
+// rs_b == 1). b_buf holds KC * NR floats for the B panels that cannot be read in place.
+using GemmDirectKernel = void (*)(float* c, int64_t ldc, const float* a, int64_t rs_a,
+                                  int64_t cs_a, const float* b, int64_t rs_b, int64_t cs_b,
+                                  int64_t m, int64_t n, int64_t k, float alpha, float beta,
+                                  float* b_buf);
+
+// One ISA build's GEMM pieces and the blocking that suits its micro-kernel (sizes in elements).
 struct GemmKernel {
-  const char* name;
+  const char* name;        // ISA and register tile, e.g. "avx2_6x16"
   int64_t mr, nr;          // register tile
   int64_t mc, kc, nc;      // cache blocks: A block mc x kc (L2), B block kc x nc (L3)
-  GemmUkernel ukernel;
   GemmPackPanel pack_a_rows, pack_a_cols;  // panels of mr lanes
   GemmPackPanel pack_b_rows, pack_b_cols;  // panels of nr lanes
+  GemmMacroKernel macro_kernel;
+  GemmDirectKernel direct;
 };
 
-// The micro-kernel every gemm call uses, chosen once (today: the portable one).
+// The active ISA's kernel (dispatch.h): the one the next gemm call runs.
 const GemmKernel& gemm_kernel();
 
-// Floats of scratch that gemm needs for these sizes when run with nthreads workers
-// (packed B block shared by all workers plus one packed A block per worker, and alignment slack).
+// Floats of scratch that gemm needs for these sizes when run with nthreads workers (packed B
+// block shared by all workers plus one packed A block per worker, and alignment slack), enough
+// for whichever ISA is active when gemm runs.
 int64_t gemm_workspace_floats(int64_t M, int64_t N, int64_t K, int nthreads);
 
 // c is (M, N) with row stride ldc; a is (M, K) or (K, M) when trans_a, row stride lda; b is (K, N)
@@ -63,3 +78,5 @@ void gemm_batched(float* c, const float* a, const float* b, int64_t batch, int64
                   float beta, float* workspace, int nthreads);
 
 }  // namespace fastdl::cpu
+
+FASTDL_PER_ISA(const GemmKernel& gemm_kernels())

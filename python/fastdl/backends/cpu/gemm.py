@@ -22,6 +22,13 @@ def matmul(
     a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False
 ) -> np.ndarray:
     # a is (M,K) or (K,M) if trans_a, b is (K,N) or (N,K) if trans_b; each may carry a leading B.
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.ndim == 2 and b.ndim == 2:
+        # Fast path (a small product costs a few microseconds, so every attribute check counts):
+        # C-contiguous float32 goes straight to _C, which checks the rest.
+        try:
+            return _C.gemm(a, b, trans_a, trans_b)
+        except (ValueError, TypeError):
+            pass  # another dtype or layout: the general path below converts it (or re-raises)
     a, b = np.asarray(a), np.asarray(b)
     if a.ndim not in (2, 3) or a.ndim != b.ndim:
         raise ValueError(

@@ -1,0 +1,269 @@
+// conv2d bodies, compiled once per ISA (see dispatch.h): the implicit GEMM on the micro-kernel
+// of gemm_ukernel.h, and a direct vectorised path for one input channel. conv2d.cpp holds the
+// plan, the threads and the general fallback, and calls the active ISA's table.
+//
+// Shapes: x (N, C, H, W), w (K, C, R, S), y / dy (N, K, P, Q); per image, xpad is x[n] with its
+// zero padding made explicit, (C, Hp, Wp) with Hp = H + 2 pad_h, Wp = W + 2 pad_w, followed by
+// kW zeros of slack. Two offset tables turn it into the im2col matrix without building it:
+//   pix_off[m] = (p * sh) * Wp + q * sw       for output pixel m = p * Q + q
+//   crs_off[t] = (c * Hp + r) * Wp + s         for weight tap t = (c * R + r) * S + s
+//   col[t][m]  = xpad[pix_off[m] + crs_off[t]]
+// Variants:
+//   forward_block  y[n] (pixels x K, stored NCHW) = col^T (pixels x CRS) @ W^T (CRS x K):
+//                  rows of the micro-tile are MR output pixels, broadcast straight from xpad;
+//                  W^T is packed once into NR-wide panels; bias is added in the store.
+//                  (The input gradient of a stride-1 convolution is this same forward on dy
+//                  with the flipped, transposed weight; conv2d.cpp sets that up.)
+//   dw_block       dw^T (CRS x K) += col (CRS x pixels) @ dy[n]^T (pixels x K): rows of the
+//                  micro-tile are MR weight taps, broadcast from xpad; dy[n]^T is packed per
+//                  image (pack_dy_t, which also sums each channel for db).
+//   forward_c1 / dw_c1   one input channel, stride_w 1 (the founding CNN's first layer): no
+//                  GEMM (K = R * S is tiny); vectors run along an output row, the R * S shifted
+//                  input rows are loaded once per vector and reused by every output channel.
+// Tests: tests/test_kernels_conv2d.py, tests/test_kernels_simd.py. Bench: bench/ (conv2d).
+#include "cpu/conv2d.h"
+#include "cpu/gemm_ukernel.h"
+
+namespace fastdl::cpu::FASTDL_ISA {
+
+namespace {
+
+// ---- padding and packing ----
+
+// xpad (C, Hp, Wp) + kW floats of slack = x[n] (C, H, W) zero-padded by (pad_h, pad_w).
+void pad_image(float* xpad, const float* xn, int64_t C, int64_t H, int64_t W, int64_t pad_h,
+               int64_t pad_w) {
+  const int64_t Hp = H + 2 * pad_h, Wp = W + 2 * pad_w;
+  float* out = xpad;
+  for (int64_t c = 0; c < C; ++c) {
+    std::memset(out, 0, sizeof(float) * pad_h * Wp);
+    out += pad_h * Wp;
+    for (int64_t h = 0; h < H; ++h) {
+      std::memset(out, 0, sizeof(float) * pad_w);
+      std::memcpy(out + pad_w, xn + (c * H + h) * W, sizeof(float) * W);
+      std::memset(out + pad_w + W, 0, sizeof(float) * pad_w);
+      out += Wp;
+    }
+    std::memset(out, 0, sizeof(float) * pad_h * Wp);
+    out += pad_h * Wp;
+  }
+  std::memset(out, 0, sizeof(float) * kW);
+  (void)Hp;
+}
+
+// wt holds ceil(K / NR) panels of CRS x NR floats: wt[(jp * CRS + t) * NR + j] = w[jp * NR + j][t]
+// (0 past K); w is (K, CRS).
+void pack_weight_t(float* wt, const float* w, int64_t K, int64_t CRS) {
+  for (int64_t jp = 0; jp * kNR < K; ++jp) {
+    float* panel = wt + jp * CRS * kNR;
+    const int64_t cols = min64(kNR, K - jp * kNR);
+    for (int64_t t = 0; t < CRS; ++t) {
+      for (int64_t j = 0; j < cols; ++j) panel[t * kNR + j] = w[(jp * kNR + j) * CRS + t];
+      for (int64_t j = cols; j < kNR; ++j) panel[t * kNR + j] = 0.0f;
+    }
+  }
+}
+
+// dyt holds ceil(K / NR) panels of PQ x NR floats:
+// dyt[(jp * PQ + m) * NR + j] = dyn[jp * NR + j][m]
+// (0 past K); dyn is (K, PQ). When sums is not null, sums[k] = the sum of dyn[k] (for db).
+void pack_dy_t(float* dyt, float* sums, const float* dyn, int64_t K, int64_t PQ) {
+  for (int64_t jp = 0; jp * kNR < K; ++jp) {
+    float* panel = dyt + jp * PQ * kNR;
+    const int64_t cols = min64(kNR, K - jp * kNR);
+    for (int64_t j = 0; j < cols; ++j) {
+      const float* src = dyn + (jp * kNR + j) * PQ;
+      double sum = 0.0;  // (a plane can hold many pixels: sum in double)
+      for (int64_t m = 0; m < PQ; ++m) {
+        panel[m * kNR + j] = src[m];
+        sum += src[m];
+      }
+      if (sums != nullptr) sums[jp * kNR + j] = static_cast<float>(sum);
+    }
+    for (int64_t j = cols; j < kNR; ++j) {
+      for (int64_t m = 0; m < PQ; ++m) panel[m * kNR + j] = 0.0f;
+    }
+  }
+}
+
+// ---- the implicit GEMM ----
+
+// yn (K, PQ) for the pixels [m0, m1) of one image and the taps [t0, t0 + kc):
+// yn[k][m] = (first ? (bias ? bias[k] : 0) : yn[k][m]) + sum_t xpad[pix_off[m] + crs_off[t]] *
+// w[k][t], where wt is pack_weight_t's (K, CRS) weight.
+void forward_block(float* yn, const float* xpad, const int64_t* pix_off, const int64_t* crs_off,
+                   const float* wt, const float* bias, int64_t K, int64_t PQ, int64_t CRS,
+                   int64_t m0, int64_t m1, int64_t t0, int64_t kc, bool first) {
+  const int64_t* offs = crs_off + t0;
+  const auto off = [offs](int64_t p) { return offs[p]; };
+  alignas(64) float tile[kMR][kNR];
+  for (int64_t i0 = m0; i0 < m1; i0 += kMR) {
+    const int64_t mr = min64(kMR, m1 - i0);
+    const float* rows[kMR];
+    for (int i = 0; i < kMR; ++i) rows[i] = xpad + pix_off[i0 + min64(i, mr - 1)];
+    for (int64_t jp = 0; jp * kNR < K; ++jp) {
+      Acc acc;
+      zero(acc);
+      ukernel(acc, rows, off, wt + (jp * CRS + t0) * kNR, kNR, kc);
+      for (int i = 0; i < kMR; ++i) {
+        for (int v = 0; v < kNV; ++v) store(&tile[i][v * kW], acc[i][v]);
+      }
+      // The NCHW store: channel k's MR pixels are contiguous in yn.
+      const int64_t nr = min64(kNR, K - jp * kNR);
+      for (int64_t j = 0; j < nr; ++j) {
+        float* out = yn + (jp * kNR + j) * PQ + i0;
+        if (first) {
+          const float b = bias != nullptr ? bias[jp * kNR + j] : 0.0f;
+          for (int64_t i = 0; i < mr; ++i) out[i] = tile[i][j] + b;
+        } else {
+          for (int64_t i = 0; i < mr; ++i) out[i] += tile[i][j];
+        }
+      }
+    }
+  }
+}
+
+// dwt (CRS rounded up to MR) x ldw, ldw = NR * ceil(K / NR), for the taps [r0, r1) (r0 a
+// multiple of MR): dwt[t][k] += sum over pixels m in [m0, m0 + kc) of
+// xpad[crs_off[t] + pix_off[m]] * dyn[k][m], where dyt is pack_dy_t's dyn. Rows of dwt past CRS
+// receive garbage and are never read.
+void dw_block(float* dwt, int64_t ldw, const float* xpad, const int64_t* crs_off,
+              const int64_t* pix_off, const float* dyt, int64_t K, int64_t PQ, int64_t CRS,
+              int64_t r0, int64_t r1, int64_t m0, int64_t kc) {
+  const int64_t* offs = pix_off + m0;
+  const auto off = [offs](int64_t p) { return offs[p]; };
+  for (int64_t i0 = r0; i0 < r1; i0 += kMR) {
+    const float* rows[kMR];
+    for (int i = 0; i < kMR; ++i) rows[i] = xpad + crs_off[min64(i0 + i, CRS - 1)];
+    for (int64_t jp = 0; jp * kNR < K; ++jp) {
+      float* c = dwt + i0 * ldw + jp * kNR;
+      Acc acc;
+      for (int i = 0; i < kMR; ++i) {
+        for (int v = 0; v < kNV; ++v) acc[i][v] = load(c + i * ldw + v * kW);
+      }
+      ukernel(acc, rows, off, dyt + (jp * PQ + m0) * kNR, kNR, kc);
+      for (int i = 0; i < kMR; ++i) {
+        for (int v = 0; v < kNV; ++v) store(c + i * ldw + v * kW, acc[i][v]);
+      }
+    }
+  }
+}
+
+// ---- one input channel ----
+
+constexpr int kMaxTapsC1 = kConv2dMaxTapsC1;
+
+// yn (K, P, Q) rows [p0, p1) of one image with C = 1, stride (sh, 1):
+// yn[k][p][q] = bias[k] + sum_{r,s} w[k][r][s] * xpad[(p * sh + r) * Wp + q + s]; xpad is
+// pad_image's (1, Hp, Wp) image with its slack. Each output channel's R * S weights are
+// broadcast once and stay in registers while its rows are computed (the shifted input rows are
+// reloaded from L1: loads are cheaper than broadcasts). kR, kS: the kernel size when known at
+// compile time (the weights then stay in registers), else 0 and R, S at run time.
+template <int kR, int kS>
+void forward_c1_rs(float* yn, const float* xpad, int64_t Wp, const float* w, const float* bias,
+                   int64_t K, int64_t R, int64_t S, int64_t P, int64_t Q, int64_t sh, int64_t p0,
+                   int64_t p1) {
+  if constexpr (kR > 0) R = kR, S = kS;
+  const int64_t taps = R * S, q_full = Q / kW * kW;
+  const int tail = static_cast<int>(Q - q_full);
+  for (int64_t k = 0; k < K; ++k) {
+    vf wk[kMaxTapsC1];
+    for (int64_t t = 0; t < taps; ++t) wk[t] = splat(w[k * taps + t]);
+    const vf b = splat(bias != nullptr ? bias[k] : 0.0f);
+    // One output vector at q0 of row p; lanes past Q (tail) compute garbage, never stored.
+    auto vector_at = [&](int64_t p, int64_t q0) {
+      vf acc = b;
+      for (int64_t r = 0; r < R; ++r) {
+        const float* xrow = xpad + (p * sh + r) * Wp + q0;
+        for (int64_t s = 0; s < S; ++s) acc = fmadd(wk[r * S + s], load(xrow + s), acc);
+      }
+      return acc;
+    };
+    for (int64_t p = p0; p < p1; ++p) {
+      float* out = yn + (k * P + p) * Q;
+      for (int64_t q0 = 0; q0 < q_full; q0 += kW) store(out + q0, vector_at(p, q0));
+      if (tail == 0) continue;
+      // The tail vector's extra lanes may spill into the rows after p when this call writes
+      // them next (a full store is much cheaper than a masked one); else mask.
+      if ((p1 - 1 - p) * Q >= kW - tail) {
+        store(out + q_full, vector_at(p, q_full));
+      } else {
+        store_first(out + q_full, vector_at(p, q_full), tail);
+      }
+    }
+  }
+}
+
+void forward_c1(float* yn, const float* xpad, int64_t Wp, const float* w, const float* bias,
+                int64_t K, int64_t R, int64_t S, int64_t P, int64_t Q, int64_t sh, int64_t p0,
+                int64_t p1) {
+  if (R == 3 && S == 3) {
+    forward_c1_rs<3, 3>(yn, xpad, Wp, w, bias, K, R, S, P, Q, sh, p0, p1);
+  } else {
+    forward_c1_rs<0, 0>(yn, xpad, Wp, w, bias, K, R, S, P, Q, sh, p0, p1);
+  }
+}
+
+// dwk (K, R * S) += the weight gradient of one image with C = 1, stride (sh, 1):
+// dwk[k][r * S + s] += sum_{p,q} dyn[k][p][q] * xpad[(p * sh + r) * Wp + q + s], and, when sums
+// is not null, sums[k] = sum_{p,q} dyn[k][p][q] (for db). kR, kS as in forward_c1_rs.
+template <int kR, int kS>
+void dw_c1_rs(float* dwk, float* sums, const float* xpad, int64_t Wp, const float* dyn,
+              int64_t K, int64_t R, int64_t S, int64_t P, int64_t Q, int64_t sh) {
+  if constexpr (kR > 0) R = kR, S = kS;
+  const int64_t taps = R * S, q_full = Q / kW * kW;
+  const int tail = static_cast<int>(Q - q_full);
+  for (int64_t k = 0; k < K; ++k) {
+    vf acc[kMaxTapsC1];
+    for (int64_t t = 0; t < taps; ++t) acc[t] = vf{};
+    vf total = vf{};
+    for (int64_t p = 0; p < P; ++p) {
+      const float* dyrow = dyn + (k * P + p) * Q;
+      for (int64_t q0 = 0; q0 < q_full; q0 += kW) {
+        const vf d = load(dyrow + q0);
+        total += d;
+        for (int64_t r = 0; r < R; ++r) {
+          const float* xrow = xpad + (p * sh + r) * Wp + q0;
+          for (int64_t s = 0; s < S; ++s) acc[r * S + s] = fmadd(d, load(xrow + s), acc[r * S + s]);
+        }
+      }
+      if (tail > 0) {
+        // Lanes past Q are zero in both factors (not just dy), so an inf or NaN read past the
+        // row end never turns 0 * x into NaN. (Masking x with an and is much cheaper than
+        // masked loads; the reads stay inside xpad and its slack.)
+        const vi valid = lane_index() < tail;
+        const vf d = load_first(dyrow + q_full, tail);
+        total += d;
+        for (int64_t r = 0; r < R; ++r) {
+          const float* xrow = xpad + (p * sh + r) * Wp + q_full;
+          for (int64_t s = 0; s < S; ++s) {
+            const vf xv = (vf)(valid & (vi)load(xrow + s));
+            acc[r * S + s] = fmadd(d, xv, acc[r * S + s]);
+          }
+        }
+      }
+    }
+    for (int64_t t = 0; t < taps; ++t) dwk[k * taps + t] += reduce_add(acc[t]);
+    if (sums != nullptr) sums[k] = reduce_add(total);
+  }
+}
+
+void dw_c1(float* dwk, float* sums, const float* xpad, int64_t Wp, const float* dyn, int64_t K,
+           int64_t R, int64_t S, int64_t P, int64_t Q, int64_t sh) {
+  if (R == 3 && S == 3) {
+    dw_c1_rs<3, 3>(dwk, sums, xpad, Wp, dyn, K, R, S, P, Q, sh);
+  } else {
+    dw_c1_rs<0, 0>(dwk, sums, xpad, Wp, dyn, K, R, S, P, Q, sh);
+  }
+}
+
+constexpr Conv2dKernels kKernels = {
+    kMR,       kNR,           pad_image, pack_weight_t, pack_dy_t,
+    forward_block, dw_block, forward_c1, dw_c1,
+};
+
+}  // namespace
+
+const Conv2dKernels& conv2d_kernels() { return kKernels; }
+
+}  // namespace fastdl::cpu::FASTDL_ISA

@@ -1,0 +1,88 @@
+// The GEMM register-tile micro-kernel, for the per-ISA kernel bodies (gemm_kernels.cpp and
+// conv2d_kernels.cpp, which runs its implicit GEMM on it).
+//
+// One source for every ISA: an MR x NR tile of C held in MR * NV vector registers (NR = NV * kW
+// floats), each step p broadcasting MR values of A and multiplying them by one row of B:
+//   ukernel_portable_6x8   baseline  kW = 4,  MR = 6,  NV = 2  (12 SSE2 accumulators of 16)
+//   ukernel_avx2_6x16      avx2      kW = 8,  MR = 6,  NV = 2  (12 ymm accumulators of 16)
+//   ukernel_avx512_14x32   avx512    kW = 16, MR = 14, NV = 2  (28 zmm accumulators of 32)
+// Each keeps 2 registers for the B row and 1 for the broadcast; the accumulators hide the FMA
+// latency (4-5 cycles x 2 pipes needs >= 8-10 independent chains).
+// A is read through row pointers and a per-step offset, which covers a packed panel (offset
+// p * MR), a matrix read in place (p * cs) and the implicit im2col of conv2d (a table of offsets
+// into the padded image). B is always a panel of rows rs_b floats apart, NR contiguous floats
+// each (packed, or read in place).
+// Tests: tests/test_kernels_gemm.py, tests/test_kernels_conv2d.py, tests/test_kernels_simd.py.
+#pragma once
+
+#include "cpu/simd.h"
+
+namespace fastdl::cpu::FASTDL_ISA {
+
+#if defined(FASTDL_ISA_AVX512)
+constexpr int kMR = 14, kNV = 2;
+#else
+constexpr int kMR = 6, kNV = 2;
+#endif
+constexpr int kNR = kNV * kW;
+
+using Acc = vf[kMR][kNV];
+
+// acc[i][v] += sum over p < kc of rows[i][off(p)] * b[p * rs_b + v * kW ...]: the MR x NR tile.
+// off(p) gives the offset of step p in every row of A (the same for all rows).
+template <typename Off>
+inline void ukernel(Acc& acc, const float* const (&rows)[kMR], Off off, const float* b,
+                    int64_t rs_b, int64_t kc) {
+#pragma GCC unroll 2
+  for (int64_t p = 0; p < kc; ++p) {
+    const int64_t o = off(p);
+    const float* bp = b + p * rs_b;
+    vf bv[kNV];
+#pragma GCC unroll 4
+    for (int v = 0; v < kNV; ++v) bv[v] = load(bp + v * kW);
+#pragma GCC unroll 16
+    for (int i = 0; i < kMR; ++i) {
+      const vf ai = splat(rows[i][o]);
+#pragma GCC unroll 4
+      for (int v = 0; v < kNV; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
+    }
+  }
+}
+
+inline void zero(Acc& acc) {
+#pragma GCC unroll 16
+  for (int i = 0; i < kMR; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < kNV; ++v) acc[i][v] = vf{};
+  }
+}
+
+// c (m, n) <= (MR, NR) with row stride ldc: c = alpha * acc + beta * c (c not read if beta == 0).
+inline void store_tile(float* c, int64_t ldc, const Acc& acc, int64_t m, int64_t n, float alpha,
+                       float beta) {
+  if (m == kMR && n == kNR) {
+#pragma GCC unroll 16
+    for (int i = 0; i < kMR; ++i) {
+#pragma GCC unroll 4
+      for (int v = 0; v < kNV; ++v) {
+        float* cp = c + i * ldc + v * kW;
+        vf out = alpha * acc[i][v];
+        if (beta != 0.0f) out = fmadd(splat(beta), load(cp), out);
+        store(cp, out);
+      }
+    }
+    return;
+  }
+  for (int64_t i = 0; i < m; ++i) {
+    for (int v = 0; v < kNV; ++v) {
+      const int cols = static_cast<int>(max64(0, min64(kW, n - v * kW)));
+      if (cols == 0) break;
+      float* cp = c + i * ldc + v * kW;
+      vf out = alpha * acc[i][v];
+      if (beta != 0.0f) out = fmadd(splat(beta), load_first(cp, cols), out);
+      store_first(cp, out, cols);
+    }
+  }
+}
+
+}  // namespace fastdl::cpu::FASTDL_ISA

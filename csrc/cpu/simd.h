@@ -1,0 +1,154 @@
+// The SIMD vocabulary of the per-ISA kernel bodies (csrc/cpu/*_kernels.cpp): one float vector
+// type `vf` of kW lanes and a few helpers, written once with GCC vector extensions and compiled
+// per ISA (see dispatch.h), so the AVX2 build that runs in CI proves the source of the AVX-512
+// build, which differs only in width and flags.
+//
+//   baseline  kW = 4   SSE2 (any x86-64), mul + add
+//   avx2      kW = 8   AVX2 + FMA
+//   avx512    kW = 16  AVX-512 F/VL/BW/DQ + FMA
+//
+// NOTE: everything here lives in the per-ISA namespace (fastdl::cpu::FASTDL_ISA), so the linker
+// never merges differently compiled copies of an inline function (ODR). For the same reason the
+// kernel bodies avoid std:: function templates (std::min, std::fill...): an out-of-line copy
+// instantiated in the AVX-512 build could be picked for every caller.
+#pragma once
+
+#ifndef FASTDL_ISA
+#error "cpu/simd.h is for per-ISA kernel bodies only (compiled with -DFASTDL_ISA=<isa>)"
+#endif
+
+#include <cstdint>
+#include <cstring>
+
+#if defined(FASTDL_ISA_AVX2) || defined(FASTDL_ISA_AVX512)
+#include <immintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace fastdl::cpu::FASTDL_ISA {
+
+#if defined(FASTDL_ISA_AVX512)
+constexpr int kW = 16;
+#elif defined(FASTDL_ISA_AVX2)
+constexpr int kW = 8;
+#else
+constexpr int kW = 4;
+#endif
+
+using vf = float __attribute__((vector_size(kW * sizeof(float))));
+using vi = int32_t __attribute__((vector_size(kW * sizeof(int32_t))));
+
+// Every lane x (a broadcast). NOTE: not vf{} + x, which turns -0.0f into +0.0f.
+inline vf splat(float x) {
+#if defined(FASTDL_ISA_AVX512)
+  return _mm512_set1_ps(x);
+#elif defined(FASTDL_ISA_AVX2)
+  return _mm256_set1_ps(x);
+#elif defined(__SSE2__)
+  return _mm_set1_ps(x);
+#else
+  vf v = {};
+  for (int i = 0; i < kW; ++i) v[i] = x;
+  return v;
+#endif
+}
+
+inline vf load(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+
+// a * b + c, fused where the ISA has FMA (one rounding), else multiply then add.
+inline vf fmadd(vf a, vf b, vf c) {
+#if defined(FASTDL_ISA_AVX512)
+  return _mm512_fmadd_ps(a, b, c);
+#elif defined(FASTDL_ISA_AVX2)
+  return _mm256_fmadd_ps(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+// x clamped to [lo, hi]; NaN stays NaN (x86 max/min return their second operand when either is
+// NaN, so x goes second).
+inline vf clamp(vf x, float lo, float hi) {
+#if defined(FASTDL_ISA_AVX512)
+  return _mm512_min_ps(splat(hi), _mm512_max_ps(splat(lo), x));
+#elif defined(FASTDL_ISA_AVX2)
+  return _mm256_min_ps(splat(hi), _mm256_max_ps(splat(lo), x));
+#elif defined(__SSE2__)
+  return _mm_min_ps(splat(hi), _mm_max_ps(splat(lo), x));
+#else
+  x = x < lo ? splat(lo) : x;  // (comparisons with NaN are false)
+  return x > hi ? splat(hi) : x;
+#endif
+}
+
+// max(x, lo); NaN stays NaN (see clamp).
+inline vf clamp_low(vf x, float lo) {
+#if defined(FASTDL_ISA_AVX512)
+  return _mm512_max_ps(splat(lo), x);
+#elif defined(FASTDL_ISA_AVX2)
+  return _mm256_max_ps(splat(lo), x);
+#elif defined(__SSE2__)
+  return _mm_max_ps(splat(lo), x);
+#else
+  return x < lo ? splat(lo) : x;
+#endif
+}
+
+// Lane-wise select: mask lanes are all ones (true) or all zeros, as vector comparisons give.
+inline vf select(vi mask, vf a, vf b) {
+#if defined(FASTDL_ISA_AVX2)
+  return _mm256_blendv_ps(b, a, (__m256)mask);
+#else
+  return (vf)((mask & (vi)a) | (~mask & (vi)b));
+#endif
+}
+
+inline vi lane_index() {
+  vi v;
+  for (int i = 0; i < kW; ++i) v[i] = i;
+  return v;
+}
+
+// The first n lanes (0 <= n <= kW) of p; the others are 0. Reads only those n floats.
+inline vf load_first(const float* p, int n) {
+#if defined(FASTDL_ISA_AVX512)
+  return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1u), p);
+#elif defined(FASTDL_ISA_AVX2)
+  return _mm256_maskload_ps(p, (__m256i)(lane_index() < n));
+#else
+  vf v = {};
+  for (int i = 0; i < n; ++i) v[i] = p[i];
+  return v;
+#endif
+}
+
+// Writes the first n lanes (0 <= n <= kW) of v to p; touches nothing else.
+inline void store_first(float* p, vf v, int n) {
+#if defined(FASTDL_ISA_AVX512)
+  _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), v);
+#elif defined(FASTDL_ISA_AVX2)
+  _mm256_maskstore_ps(p, (__m256i)(lane_index() < n), v);
+#else
+  for (int i = 0; i < n; ++i) p[i] = v[i];
+#endif
+}
+
+inline float reduce_add(vf v) {
+  float s = 0.0f;
+  for (int i = 0; i < kW; ++i) s += v[i];
+  return s;
+}
+
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+}  // namespace fastdl::cpu::FASTDL_ISA
