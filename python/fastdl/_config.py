@@ -27,6 +27,7 @@ def info() -> dict:
         "gemm_kernel": _C.gemm_config()["kernel"],
         "cpu_features": ", ".join(k for k, v in features.items() if v) or "none detected",
         "machine": platform.machine(),
+        "malloc_tuning": cfg["malloc_tuning"],  # FASTDL_MALLOC_TUNING=0 turns it off
         "cuda_built": cfg["cuda_built"],
         "cuda_devices": _C.cuda_device_count(),
     }
