@@ -97,13 +97,19 @@ struct Plan {
   bool split_n;
   int64_t units;
   // blocked path: effective block sizes (balanced so no block is a thin sliver)
-  int64_t mc, kc, nc;
+  int64_t mc, kc, nc;      // (mc: the largest ic block)
   int64_t m_blocks;        // ic blocks
   int64_t jr_splits;       // each ic block's NR panels are cut into this many ranges
   int64_t a_floats;        // one worker's packed A block, or direct B panel (rounded)
   int64_t b_floats;        // the shared packed B block (blocked path)
   int64_t workspace_floats() const {
     return b_floats + static_cast<int64_t>(workers) * a_floats + kAlignFloats;
+  }
+  // The first row of ic block ib (ib <= m_blocks) of an M-row C: a multiple of mr.
+  int64_t ic_of(int64_t ib, int64_t M, int64_t mr) const {
+    if (ib >= m_blocks) return M;
+    const int64_t rows = ib * (M / m_blocks) + ib * (M % m_blocks) / m_blocks;  // ib M / m_blocks
+    return rows / mr * mr;
   }
 };
 
@@ -133,8 +139,10 @@ Plan make_plan(const GemmKernel& kr, int64_t M, int64_t N, int64_t K, int nthrea
     const int64_t per_worker = std::llround(static_cast<double>(M) / (kr.mc * workers));
     blocks = std::min(std::max<int64_t>(1, per_worker) * workers, ceil_div(M, kr.mr));
   }
-  pl.mc = round_up(ceil_div(M, blocks), kr.mr);
-  pl.m_blocks = ceil_div(M, pl.mc);
+  pl.m_blocks = blocks;
+  // Block ib holds rows [ic_of(ib), ic_of(ib + 1)): sizes differ by at most MR (a short last
+  // block would leave its thread idle), so mc bounds them all.
+  pl.mc = round_up(ceil_div(M, blocks), kr.mr) + kr.mr;
   // Too few ic blocks to go round (M of a few MR): also cut each block's panels. (Otherwise
   // not: the workers taking ranges of one block would each pack its A.)
   pl.jr_splits = 1;
@@ -200,8 +208,8 @@ void run_unit(const GemmKernel& kr, const Plan& pl, const Step& s, int64_t u, fl
   const int64_t jp_lo = n_panels * js / pl.jr_splits;
   const int64_t jp_hi = n_panels * (js + 1) / pl.jr_splits;
   if (jp_lo == jp_hi) return;
-  const int64_t ic = ib * pl.mc;
-  const int64_t mc = std::min(pl.mc, s.M - ic);
+  const int64_t ic = pl.ic_of(ib, s.M, kr.mr);
+  const int64_t mc = pl.ic_of(ib + 1, s.M, kr.mr) - ic;
   if (*packed_ib != ib) {
     // pack_a: op(A)[ic : ic + mc, pc : pc + kc] into zero-padded MR x kc panels.
     for (int64_t ip = 0; ip < ceil_div(mc, MR); ++ip) {
