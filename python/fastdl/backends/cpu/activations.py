@@ -11,6 +11,8 @@ __all__ = [
 
 
 def _f32(a):
+    if a.dtype == np.float32 and a.flags.c_contiguous:
+        return a  # the common case, without np.require's ~2 us
     # NOTE: np.require keeps a 0-d array 0-d (np.ascontiguousarray would make it (1,)).
     return np.require(a, np.float32, "C")
 
