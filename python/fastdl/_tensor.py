@@ -13,6 +13,7 @@ from numbers import Number
 
 import numpy as np
 
+from . import _backend
 from . import _functions as fn
 from .autograd import engine
 from .autograd import function as function_module
@@ -684,14 +685,22 @@ class Tensor:
 
     clip = clamp
 
+    def _activation(self, op_cls, name):
+        x = self._float_input(name)
+        if x._requires_grad and _grad_enabled.get():
+            return op_cls.apply(x)
+        # No graph to record: call the kernel directly (the inference path).
+        data = x._data
+        return Tensor._make(getattr(_backend.get(data.dtype), name + "_forward")(data))
+
     def relu(self):
-        return fn.ReLU.apply(self._float_input("relu"))
+        return self._activation(fn.ReLU, "relu")
 
     def sigmoid(self):
-        return fn.Sigmoid.apply(self._float_input("sigmoid"))
+        return self._activation(fn.Sigmoid, "sigmoid")
 
     def tanh(self):
-        return fn.Tanh.apply(self._float_input("tanh"))
+        return self._activation(fn.Tanh, "tanh")
 
     def softmax(self, dim):
         return fn.Softmax.apply(self._float_input("softmax"), dim=_dim(dim, self.ndim, "softmax"))
