@@ -12,26 +12,9 @@ import pytest
 import fastdl
 import fastdl.nn as nn
 import fastdl.optim as optim
+from fastdl.models import CNN
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class CNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, kernel_size=3, stride=1, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, kernel_size=3, stride=1, padding=1)
-        self.fc1 = nn.Linear(64 * 7 * 7, 128)
-        self.fc2 = nn.Linear(128, 10)
-        self.relu = nn.ReLU()
-        self.max_pool = nn.MaxPool2d(kernel_size=2, stride=2)
-        self.flatten = nn.Flatten()
-
-    def forward(self, x):
-        x = self.max_pool(self.relu(self.conv1(x)))
-        x = self.max_pool(self.relu(self.conv2(x)))
-        x = self.flatten(x)
-        return self.fc2(self.relu(self.fc1(x)))
 
 
 def train(backend, steps=3, batch=8, seed=0, threads=None, target_kind="probs"):

@@ -11,6 +11,7 @@ import numpy as np
 from .. import _functions as fn
 from .._random import generator
 from .._tensor import Tensor
+from ..autograd.grad_mode import is_grad_enabled
 
 __all__ = [
     "linear", "conv2d", "max_pool2d", "relu", "sigmoid", "tanh", "leaky_relu", "softmax",
@@ -145,19 +146,19 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     h, w = input.shape[2] + 2 * padding[0], input.shape[3] + 2 * padding[1]
     if kernel[0] > h or kernel[1] > w:
         raise ValueError(f"[{op}] kernel size {kernel} is larger than the padded input ({h}, {w})")
-    y = fn.MaxPool2d.apply(input, kernel_size=kernel, stride=stride, padding=padding)
+    if return_indices and not (input.requires_grad and is_grad_enabled()):
+        # No graph: run the op's forward directly and keep the indices it computes.
+        op = fn.MaxPool2d()
+        y = Tensor._make(op.forward(input._data, kernel, stride, padding))
+        indices = Tensor._make(op.indices)
+    else:
+        y = fn.MaxPool2d.apply(input, kernel_size=kernel, stride=stride, padding=padding)
+        indices = Tensor._make(y._node.indices) if return_indices else None
     if return_indices:
-        indices = Tensor._make(y._node.indices if y._node is not None else _indices_of(input, kernel, stride, padding))
         if unbatched:
             return y.squeeze(0), indices.squeeze(0)
         return y, indices
     return y.squeeze(0) if unbatched else y
-
-
-def _indices_of(input, kernel, stride, padding):
-    from .. import _backend
-
-    return _backend.get(input.dtype).maxpool2d_forward(input._data, kernel, stride, padding)[1]
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
