@@ -10,7 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from . import _backend
+from .autograd import function as function_module
 from .autograd.function import Op
+from .autograd.grad_mode import _enabled
+
+
+def _crosswise(needs):
+    """What a product saves: each operand is needed only for the other operand's gradient."""
+    return tuple(i for i, other in ((0, 1), (1, 0)) if needs[other])
 
 
 def unbroadcast(grad, shape):
@@ -38,6 +45,8 @@ class Neg(Op):
 
 
 class Exp(Op):
+    saves_output = True
+
     def forward(self, x):
         self.y = np.exp(x)
         return self.y
@@ -47,6 +56,8 @@ class Exp(Op):
 
 
 class Log(Op):
+    saves = (0,)
+
     def forward(self, x):
         self.x = x
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -58,6 +69,8 @@ class Log(Op):
 
 
 class Log1p(Op):
+    saves = (0,)
+
     def forward(self, x):
         self.x = x
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -69,6 +82,8 @@ class Log1p(Op):
 
 
 class Sqrt(Op):
+    saves_output = True
+
     def forward(self, x):
         with np.errstate(invalid="ignore"):
             self.y = np.sqrt(x)
@@ -80,6 +95,8 @@ class Sqrt(Op):
 
 
 class Abs(Op):
+    saves = (0,)
+
     def forward(self, x):
         self.x = x
         return np.abs(x)
@@ -89,6 +106,8 @@ class Abs(Op):
 
 
 class Sin(Op):
+    saves = (0,)
+
     def forward(self, x):
         self.x = x
         return np.sin(x)
@@ -98,6 +117,8 @@ class Sin(Op):
 
 
 class Cos(Op):
+    saves = (0,)
+
     def forward(self, x):
         self.x = x
         return np.cos(x)
@@ -107,6 +128,8 @@ class Cos(Op):
 
 
 class PowScalar(Op):
+    saves = (0,)
+
     def forward(self, x, exponent):
         self.x, self.exponent = x, exponent
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -121,6 +144,8 @@ class PowScalar(Op):
 
 
 class Clamp(Op):
+    saves = (0,)
+
     def forward(self, x, lo, hi):
         y = x
         if lo is not None:
@@ -149,6 +174,8 @@ class Cast(Op):
 
 
 class ReLU(Op):
+    saves_output = True
+
     def forward(self, x):
         self.y = _backend.get(x.dtype).relu_forward(x)
         return self.y
@@ -158,6 +185,8 @@ class ReLU(Op):
 
 
 class Sigmoid(Op):
+    saves_output = True
+
     def forward(self, x):
         self.y = _backend.get(x.dtype).sigmoid_forward(x)
         return self.y
@@ -167,6 +196,8 @@ class Sigmoid(Op):
 
 
 class Tanh(Op):
+    saves_output = True
+
     def forward(self, x):
         self.y = _backend.get(x.dtype).tanh_forward(x)
         return self.y
@@ -176,6 +207,8 @@ class Tanh(Op):
 
 
 class LeakyReLU(Op):
+    saves = (0,)
+
     def forward(self, x, slope):
         self.mask, self.slope = x > 0, slope
         return np.where(self.mask, x, x * x.dtype.type(slope)).astype(x.dtype, copy=False)
@@ -185,6 +218,8 @@ class LeakyReLU(Op):
 
 
 class Softmax(Op):
+    saves_output = True
+
     def forward(self, x, dim):
         self.dim = dim
         e = np.exp(x - x.max(axis=dim, keepdims=True))
@@ -197,6 +232,8 @@ class Softmax(Op):
 
 
 class LogSoftmax(Op):
+    saves_output = True
+
     def forward(self, x, dim):
         self.dim = dim
         shifted = x - x.max(axis=dim, keepdims=True)
@@ -237,6 +274,10 @@ class Sub(Op):
 class Mul(Op):
     ufunc = np.multiply
 
+    @classmethod
+    def saved_inputs(cls, needs):
+        return _crosswise(needs)
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return a * b
@@ -249,6 +290,10 @@ class Mul(Op):
 
 
 class Div(Op):
+    @classmethod
+    def saved_inputs(cls, needs):
+        return (0, 1) if needs[1] else (1,)  # b always (da = g / b); a only for db
+
     def forward(self, a, b):
         self.a, self.b = a, b
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -263,6 +308,9 @@ class Div(Op):
 
 
 class Pow(Op):
+    saves = (0, 1)
+    saves_output = True
+
     def forward(self, a, b):
         self.a, self.b = a, b
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -282,6 +330,8 @@ class Pow(Op):
 
 
 class Maximum(Op):
+    saves = (0, 1)
+
     ufunc = np.maximum
 
     def forward(self, a, b):
@@ -296,6 +346,8 @@ class Maximum(Op):
 
 
 class Minimum(Op):
+    saves = (0, 1)
+
     ufunc = np.minimum
 
     def forward(self, a, b):
@@ -309,6 +361,8 @@ class Minimum(Op):
 
 
 class Where(Op):
+    saves = (0,)
+
     def forward(self, cond, a, b):
         self.cond, self.shapes = cond, (a.shape, b.shape)
         return np.where(cond, a, b)
@@ -330,6 +384,10 @@ def _batched(x, batch_shape):
 class MatMul(Op):
     """a @ b with NumPy's rules: 1-D operands are promoted and the added dim removed; leading
     (batch) dims broadcast. 2-D @ 2-D and N-D @ 2-D run as one GEMM."""
+
+    @classmethod
+    def saved_inputs(cls, needs):
+        return _crosswise(needs)
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -421,6 +479,8 @@ class Mean(Op):
 
 
 class Var(Op):
+    saves = (0,)
+
     def forward(self, x, dim, correction, keepdim):
         self.x, self.axes, self.keepdim = x, _axes(dim, x.ndim), keepdim
         n = x.size if self.axes is None else int(np.prod([x.shape[a] for a in self.axes]))
@@ -439,6 +499,8 @@ class Var(Op):
 class MaxMin(Op):
     """max or min over all elements (ties share the gradient evenly) or along one dim
     (the gradient goes to the returned index)."""
+    saves = (0,)
+    saves_output = True
 
     def forward(self, x, dim, keepdim, is_max):
         self.shape, self.dim, self.keepdim = x.shape, dim, keepdim
@@ -465,6 +527,9 @@ class MaxMin(Op):
 
 
 class LogSumExp(Op):
+    saves = (0,)
+    saves_output = True
+
     def forward(self, x, dim, keepdim):
         self.axes, self.keepdim, self.shape = _axes(dim, x.ndim), keepdim, x.shape
         m = x.max(axis=self.axes, keepdims=True)
@@ -480,7 +545,28 @@ class LogSumExp(Op):
 # ---------------------------------------------------------------- movement
 
 
-class Reshape(Op):
+class ViewOp(Op):
+    """An op whose output can share its input's memory (PyTorch's views). When it does, the
+    output becomes a view: it shares the base's storage and version counter, and remembers the
+    steps from the base, so an in-place write through it can update the base's history."""
+
+    @classmethod
+    def apply(cls, x, **params):
+        out = super().apply(x, **params)
+        if np.may_share_memory(out._data, x._data):
+            base = x if x._base is None else x._base
+            out._base = base
+            out._vc = x._vc
+            out._view_steps = (x._view_steps if x._base is not None else ()) + ((cls, params),)
+            # The base's history when this view's own history was made (see refresh_view).
+            out._view_src = base._node if _enabled.get() else NO_GRAD_VIEW
+        return out
+
+
+NO_GRAD_VIEW = object()  # a view made under no_grad: its history is never regenerated
+
+
+class Reshape(ViewOp):
     def forward(self, x, shape):
         self.shape = x.shape
         return x.reshape(shape)
@@ -489,7 +575,7 @@ class Reshape(Op):
         return (g.reshape(self.shape),)
 
 
-class Permute(Op):
+class Permute(ViewOp):
     def forward(self, x, dims):
         self.inverse = tuple(np.argsort(dims))
         return x.transpose(dims)
@@ -498,7 +584,7 @@ class Permute(Op):
         return (g.transpose(self.inverse),)
 
 
-class Expand(Op):
+class Expand(ViewOp):
     def forward(self, x, shape):
         self.shape = x.shape
         return np.broadcast_to(x, shape)
@@ -507,15 +593,92 @@ class Expand(Op):
         return (unbroadcast(g, self.shape),)
 
 
-class Index(Op):
+class Index(ViewOp):
+    """x[index]: basic indices (ints, slices, None, ...) give a view, others a copy."""
+
     def forward(self, x, index):
         self.shape, self.index = x.shape, index
-        return x[index]
+        y = x[index]
+        if not isinstance(y, np.ndarray):  # every dim indexed by an int: a 0-d view, not a scalar
+            y = x[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]
+        return y
 
     def backward(self, g):
         dx = np.zeros(self.shape, g.dtype)
         np.add.at(dx, self.index, g)
         return (dx,)
+
+
+class ViewReplay(Op):
+    """base -> the view that `steps` (a view's (op class, params) chain) make of it. Gives a view
+    its history anew after its base was modified in place (PyTorch's AsStridedBackward)."""
+
+    def forward(self, x, steps):
+        self.ops = []
+        for cls, params in steps:
+            op = cls()
+            x = op.forward(x, **params)
+            self.ops.append(op)
+        return x
+
+    def backward(self, g):
+        for op in reversed(self.ops):
+            (g,) = op.backward(g)
+        return (g,)
+
+
+class CopySlices(Op):
+    """The base's history after an in-place write into its view `steps`: the view's region
+    comes from `value` (the written tensor), everything else from the base's old history.
+    The data was written already; forward only returns it."""
+
+    def forward(self, base, value, steps):
+        self.steps = steps
+        return base
+
+    def backward(self, g):
+        replay = ViewReplay()
+        g_value = np.ascontiguousarray(replay.forward(g, self.steps))
+        (region,) = replay.backward(np.ones(g_value.shape, g.dtype))
+        g_base = np.where(region != 0, g.dtype.type(0), g)
+        return g_base, g_value
+
+
+class IndexPut(Op):
+    """x with x[index] = value (advanced indices: masks, index arrays); value broadcasts."""
+
+    def forward(self, x, value, index):
+        self.index, self.value_shape = index, value.shape
+        y = x.copy()
+        y[index] = value
+        return y
+
+    def backward(self, g):
+        dx = g.copy()
+        dx[self.index] = 0
+        dvalue = g[self.index]
+        if dvalue.shape != self.value_shape:
+            dvalue = unbroadcast(dvalue, self.value_shape)
+        return dx, dvalue
+
+
+def refresh_view(t):
+    """Bring a view's history up to date: if its base got a new history (an in-place write into
+    the base or into another view of it) since the view's history was made, the view's history
+    becomes "this region of the base's new history"."""
+    base = t._base
+    src = t._view_src
+    if src is NO_GRAD_VIEW or base._node is src:
+        return
+    if base._requires_grad:
+        replay = ViewReplay()
+        replay.forward(base._data, t._view_steps)
+        function_module.prepare_record(replay, (base,))
+        t._node, t._out_idx, t._requires_grad = replay, 0, True
+    t._view_src = base._node
+
+
+function_module.refresh_view = refresh_view
 
 
 class Cat(Op):
@@ -543,6 +706,10 @@ class Stack(Op):
 class Linear(Op):
     """y = x @ w.T + b; x is (..., in), w is (out, in), b is (out,) or None."""
 
+    @classmethod
+    def saved_inputs(cls, needs):
+        return _crosswise(needs)
+
     def forward(self, x, w, b):
         self.x, self.w = x, w
         x2 = x.reshape(-1, x.shape[-1])
@@ -563,6 +730,7 @@ class Linear(Op):
 
 class Conv2d(Op):
     """x is (N, C, H, W), w is (K, C, R, S), b is (K,) or None; y is (N, K, P, Q)."""
+    saves = (0, 1)
 
     def forward(self, x, w, b, stride, padding):
         self.x, self.w, self.stride, self.padding = x, w, stride, padding
@@ -578,6 +746,8 @@ class Conv2d(Op):
 class MaxPool2d(Op):
     """x is (N, C, H, W); y is (N, C, P, Q); saves only the argmax indices."""
 
+    saves = (0,)  # PyTorch saves the input too, and checks its version
+
     def forward(self, x, kernel_size, stride, padding):
         self.shape = x.shape
         y, self.indices = _backend.get(x.dtype).maxpool2d_forward(x, kernel_size, stride, padding)
@@ -592,6 +762,7 @@ class CrossEntropy(Op):
 
     NOTE: with probability targets the target gets a gradient too (-w * log_softmax), as in
     PyTorch, so a target that requires grad is differentiated."""
+    saves = (0, 1)
 
     def forward(self, logits, target, weight, reduction, ignore_index):
         be = _backend.get(logits.dtype)
@@ -622,6 +793,7 @@ class CrossEntropy(Op):
 
 class NLLLoss(Op):
     """Per-sample loss -w[t] * x[i, t] (0 where t == ignore_index); x (N, C), target (N,)."""
+    saves = (0, 1)
 
     def forward(self, x, target, weight, ignore_index):
         self.shape = x.shape
@@ -643,6 +815,7 @@ class NLLLoss(Op):
 
 class BinaryCrossEntropy(Op):
     """Elementwise -(y log p + (1-y) log(1-p)), logs clamped at -100 as in PyTorch."""
+    saves = (0, 1)
 
     def forward(self, p, y):
         self.p, self.y = p, y
@@ -662,6 +835,7 @@ class BinaryCrossEntropy(Op):
 
 class BinaryCrossEntropyWithLogits(Op):
     """Elementwise -(pw y log s(x) + (1-y) log(1-s(x))), computed without overflow."""
+    saves = (0, 1)
 
     def forward(self, x, y, pos_weight):
         self.x, self.y = x, y

@@ -153,7 +153,13 @@ class Tensor:
             [6., 8.]])
     """
 
-    __slots__ = ("_data", "_requires_grad", "grad", "_node", "_out_idx", "__weakref__", "__dict__")
+    # _vc: the storage's version counter, shared by every view and detach() of it.
+    # _base: for a view, the tensor that owns its storage (None otherwise); _view_steps and
+    # _view_src say how the view was made and from which history of the base (views only).
+    __slots__ = (
+        "_data", "_requires_grad", "grad", "_node", "_out_idx", "_vc", "_base", "_view_steps",
+        "_view_src", "__weakref__", "__dict__",
+    )
     __array_priority__ = 1000  # NumPy defers to Tensor's reflected operators
 
     def __init__(self, data=None, *, dtype=None, requires_grad=False):
@@ -167,6 +173,8 @@ class Tensor:
         self._data = arr
         self._node = None
         self._out_idx = 0
+        self._vc = [0]
+        self._base = None
         self.grad = None
         self._requires_grad = False
         self.requires_grad = requires_grad
@@ -178,6 +186,8 @@ class Tensor:
         t._data = data if type(data) is np.ndarray else np.asarray(data)
         t._node = node
         t._out_idx = out_idx
+        t._vc = [0]
+        t._base = None
         t.grad = None
         t._requires_grad = node is not None
         return t
@@ -186,6 +196,8 @@ class Tensor:
 
     @property
     def requires_grad(self) -> bool:
+        if self._base is not None:
+            fn.refresh_view(self)
         return self._requires_grad
 
     @requires_grad.setter
@@ -212,6 +224,8 @@ class Tensor:
 
     @property
     def grad_fn(self):
+        if self._base is not None:
+            fn.refresh_view(self)
         return self._node
 
     @property
@@ -314,7 +328,9 @@ class Tensor:
         return int(self.item())
 
     def detach(self) -> "Tensor":
-        return Tensor._make(self._data)
+        t = Tensor._make(self._data)
+        t._vc = self._vc  # shares the storage, so its version too (PyTorch's rule)
+        return t
 
     def detach_(self) -> "Tensor":
         self._node, self._requires_grad = None, False
@@ -378,6 +394,8 @@ class Tensor:
             raise NotImplementedError("[backward] create_graph=True (higher-order gradients) is not supported")
         if inputs is not None:
             raise NotImplementedError("[backward] the inputs= argument is not supported")
+        if self._base is not None:
+            fn.refresh_view(self)
         if not self._requires_grad:
             raise RuntimeError(
                 "[backward] element 0 of tensors does not require grad and does not have a grad_fn"
@@ -405,82 +423,319 @@ class Tensor:
     def register_hook(self, hook):
         raise NotImplementedError("[register_hook] tensor hooks are not supported")
 
-    # ---- in-place (for no_grad code: init, optimizers, data preparation) ----
+    # ---- in-place ops ----
+    # PyTorch's rules: the write goes into the storage, so every alias and view sees it; the
+    # storage's version counter goes up, so backward can refuse a saved tensor that changed;
+    # under grad mode the written tensor's history becomes the op's (and, through a view, the
+    # base's history becomes "old history, this region replaced": CopySlices).
 
-    def _check_inplace(self, op):
-        if is_grad_enabled() and (self._requires_grad or self._node is not None):
+    @property
+    def _version(self) -> int:
+        return self._vc[0]
+
+    def _inplace(self, name, compute, fast=None, operand=None, keeps_old=False, casts=False):
+        """Write `compute(self)` into this tensor's storage, by PyTorch's in-place rules.
+
+        compute(src) -> Tensor: the new value, computed out of place (recorded if anything
+            requires grad); src is this tensor or, when `keeps_old` (the op saves its input),
+            a copy of its old value, as PyTorch keeps the original.
+        fast(array): the same write straight into the storage, when nothing is recorded.
+        operand: the other tensor taking part, if any.
+        casts: any result dtype is cast (copy_, fill_); otherwise an in-place result must not
+            need a higher kind than the tensor's (float into int, int into bool), as in PyTorch.
+        """
+        other_views = isinstance(operand, Tensor) and (
+            operand._requires_grad or operand._base is not None
+        )
+        record = _grad_enabled.get() and (
+            self._requires_grad or self._base is not None or other_views
+        )
+        if record:
+            self._check_inplace_graph(name)
+            record = self._requires_grad or other_views
+        data = self._data
+        if not data.flags.writeable:
+            _raise_read_only(name, data)
+        if not record and fast is not None:
+            fast(data)
+            self._vc[0] += 1
+            return self
+        result = compute(self._snapshot() if record and keeps_old else self)
+        r = result._data
+        if r.dtype != data.dtype and not casts:
+            _check_inplace_cast(name, r.dtype, data.dtype)
+        if r.shape != data.shape:
+            _check_inplace_shape(name, r.shape, data.shape)
+        np.copyto(data, r, casting="unsafe")
+        self._vc[0] += 1
+        if result._requires_grad or (record and self._requires_grad):
+            self._rebase(result)
+        return self
+
+    def _check_inplace_graph(self, name):
+        base = self._base
+        if base is None:
+            if self._requires_grad and self._node is None:
+                raise RuntimeError(
+                    f"[{name}] a leaf Variable that requires grad is being used in an in-place "
+                    "operation; modify it under fastdl.no_grad(), or work on a clone()"
+                )
+            return
+        if self._view_src is fn.NO_GRAD_VIEW:
+            if base._requires_grad:
+                raise RuntimeError(
+                    f"[{name}] a view was created in no_grad mode and is being modified in place "
+                    "with grad mode enabled; clone() the view, or modify it under no_grad"
+                )
+            return
+        fn.refresh_view(self)
+        if base._requires_grad and base._node is None:
             raise RuntimeError(
-                f"[{op}] a leaf tensor that requires grad (or a tensor in the graph) can't be "
-                "modified in place while recording; wrap it in fastdl.no_grad()"
+                f"[{name}] a view of a leaf Variable that requires grad is being used in an "
+                "in-place operation; modify it under fastdl.no_grad(), or work on a clone()"
             )
 
-    def _other_array(self, other):
-        return other._data if isinstance(other, Tensor) else other
+    def _snapshot(self) -> "Tensor":
+        """This tensor's value now, in fresh memory, with its history."""
+        t = Tensor._make(self._data.copy(), self._node, self._out_idx)
+        t._requires_grad = self._requires_grad
+        return t
 
-    def zero_(self):
-        self._check_inplace("zero_")
-        self._data[...] = 0
-        return self
+    def _rebase(self, result):
+        """After writing `result` into this tensor: its history (or its base's) moves on."""
+        base = self._base
+        if base is None:
+            if result._requires_grad:
+                self._node, self._out_idx = result._node, result._out_idx
+            else:  # overwritten by a constant: the old history gets a zero gradient
+                self._node, self._out_idx = fn.CopySlices.apply(self, result, steps=())._node, 0
+            self._requires_grad = True
+        else:
+            written = fn.CopySlices.apply(base, result, steps=self._view_steps)
+            if written._node is None:
+                return
+            base._node, base._out_idx, base._requires_grad = written._node, 0, True
+            fn.refresh_view(self)
+        node = result._node
+        if node is not None and node.saved_versions:
+            # A saved output of the op is this tensor now, at its new version.
+            node.saved_versions = tuple(
+                (self._vc, self._vc[0], a) if c is result._vc else (c, v, a)
+                for c, v, a in node.saved_versions
+            )
 
-    def fill_(self, value):
-        self._check_inplace("fill_")
-        self._data[...] = self._other_array(value)
-        return self
+    def _inplace_binary(self, name, other, method, ufunc, keeps_old=False):
+        """self <op>= other, as `method(self, other)` (the out-of-place op) or `ufunc`."""
 
-    def copy_(self, src):
-        self._check_inplace("copy_")
-        src = src._data if isinstance(src, Tensor) else np.asarray(src)
-        try:
-            np.copyto(self._data, np.broadcast_to(src, self._data.shape), casting="unsafe")
-        except ValueError:
-            raise RuntimeError(
-                f"[copy_] source of shape {src.shape} does not broadcast to {self._data.shape}"
-            ) from None
-        return self
+        def fast(data):
+            b = other._data if isinstance(other, Tensor) else other
+            if isinstance(b, (list, tuple)):
+                b = _from_data(b)
+            rt = _result_dtype(data.dtype, other)
+            if ufunc is np.true_divide and rt.kind != "f":
+                rt = float32
+            if rt != data.dtype:
+                _check_inplace_cast(name, rt, data.dtype)
+            if ufunc in (np.floor_divide, np.remainder) and rt.kind in "iub":
+                _check_int_divisor(name, b)
+            try:
+                ufunc(data, b, out=data, casting="unsafe")
+            except ValueError:
+                _check_inplace_shape(name, np.broadcast_shapes(data.shape, np.shape(b)), data.shape)
+                raise
+
+        return self._inplace(name, lambda src: method(src, other), fast, other, keeps_old)
 
     def add_(self, other, alpha=1):
-        self._check_inplace("add_")
-        other = self._other_array(other)
-        self._data += other if alpha == 1 else np.multiply(other, alpha)
-        return self
+        if alpha != 1:
+            other = other * alpha
+        return self._inplace_binary("add_", other, Tensor.__add__, np.add)
 
     def sub_(self, other, alpha=1):
-        return self.add_(other, alpha=-alpha)
+        if alpha != 1:
+            other = other * alpha
+        return self._inplace_binary("sub_", other, Tensor.__sub__, np.subtract)
 
     def mul_(self, other):
-        self._check_inplace("mul_")
-        self._data *= self._other_array(other)
-        return self
+        return self._inplace_binary("mul_", other, Tensor.__mul__, np.multiply, keeps_old=True)
 
     def div_(self, other):
-        self._check_inplace("div_")
-        self._data /= self._other_array(other)
-        return self
+        return self._inplace_binary("div_", other, Tensor.__truediv__, np.true_divide, keeps_old=True)
+
+    def floor_divide_(self, other):
+        return self._inplace_binary("floor_divide_", other, Tensor.__floordiv__, np.floor_divide)
+
+    def remainder_(self, other):
+        return self._inplace_binary("remainder_", other, Tensor.__mod__, np.remainder)
+
+    def pow_(self, exponent):
+        return self._inplace_binary("pow_", exponent, Tensor.__pow__, np.power, keeps_old=True)
+
+    def _inplace_bitwise(self, name, other, ufunc):
+        if self._data.dtype.kind not in "iub":
+            raise NotImplementedError(
+                f"[{name}] expected an integer or bool tensor, got {self._data.dtype}"
+            )
+        return self._inplace_binary(name, other, lambda a, b: a._compare(b, ufunc), ufunc)
+
+    __iadd__ = add_
+    __isub__ = sub_
+    __imul__ = mul_
+    __itruediv__ = div_
+    __ifloordiv__ = floor_divide_
+    __imod__ = remainder_
+    __ipow__ = pow_
+
+    def __iand__(self, other):
+        return self._inplace_bitwise("bitwise_and_", other, np.bitwise_and)
+
+    def __ior__(self, other):
+        return self._inplace_bitwise("bitwise_or_", other, np.bitwise_or)
+
+    def __ixor__(self, other):
+        return self._inplace_bitwise("bitwise_xor_", other, np.bitwise_xor)
+
+    def _inplace_unary(self, name, method, fast=None, keeps_old=False):
+        return self._inplace(name, method, fast, keeps_old=keeps_old)
+
+    def relu_(self):
+        return self._inplace_unary("relu_", Tensor.relu, lambda d: np.maximum(d, 0, out=d))
+
+    def sigmoid_(self):
+        return self._inplace_unary("sigmoid_", Tensor.sigmoid)
+
+    def tanh_(self):
+        return self._inplace_unary("tanh_", Tensor.tanh)
+
+    def exp_(self):
+        return self._inplace_unary("exp_", Tensor.exp)
+
+    def log_(self):
+        return self._inplace_unary("log_", Tensor.log, keeps_old=True)
+
+    def sqrt_(self):
+        return self._inplace_unary("sqrt_", Tensor.sqrt)
+
+    def abs_(self):
+        return self._inplace_unary("abs_", Tensor.abs, lambda d: np.abs(d, out=d), keeps_old=True)
+
+    def neg_(self):
+        return self._inplace_unary("neg_", Tensor.__neg__, lambda d: np.negative(d, out=d))
 
     def clamp_(self, min=None, max=None):
-        self._check_inplace("clamp_")
-        np.clip(self._data, min, max, out=self._data)
-        return self
+        if min is None and max is None:
+            raise RuntimeError("[clamp_] at least one of min or max must be given")
+        return self._inplace_unary(
+            "clamp_", lambda src: src.clamp(min, max),
+            lambda d: np.clip(d, min, max, out=d), keeps_old=True,
+        )
+
+    clip_ = clamp_
+
+    def copy_(self, src, non_blocking=False):
+        value = src if isinstance(src, Tensor) else Tensor._make(_from_data(src))
+
+        def fast(data):
+            np.copyto(data, _broadcast_value("copy_", value._data, data.shape), casting="unsafe")
+
+        def compute(_):
+            _broadcast_value("copy_", value._data, self._data.shape)  # the error, if any
+            v = value if value._data.dtype == self._data.dtype else value.to(self._data.dtype)
+            return v.expand(self._data.shape)
+
+        return self._inplace("copy_", compute, fast, value, casts=True)
+
+    def fill_(self, value):
+        if isinstance(value, Tensor):
+            if value.ndim != 0:
+                raise RuntimeError(
+                    f"[fill_] only supports a 0-dimension value tensor, got one with "
+                    f"{value.ndim} dimensions"
+                )
+            return self.copy_(value)
+        return self._inplace(
+            "fill_", lambda _: Tensor._make(np.full(self._data.shape, value, self._data.dtype)),
+            lambda d: d.fill(value), casts=True,
+        )
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def masked_fill_(self, mask, value):
+        mask_t = _as_mask(mask, "masked_fill_")
+        _broadcast_value("masked_fill_", mask_t._data, self._data.shape)
+        value_t = _fill_value(value, self._data.dtype, "masked_fill_")
+
+        def fast(data):
+            np.copyto(data, value_t._data, where=mask_t._data, casting="unsafe")
+
+        def compute(src):
+            return fn.Where.apply(mask_t, value_t, src)
+
+        return self._inplace("masked_fill_", compute, fast, value_t, casts=True)
+
+    def masked_fill(self, mask, value):
+        mask_t = _as_mask(mask, "masked_fill")
+        _broadcast_value("masked_fill", mask_t._data, self._data.shape)
+        value_t = _fill_value(value, self._data.dtype, "masked_fill")
+        out = fn.Where.apply(mask_t, value_t, self)
+        return out if out._data.shape == self._data.shape else out.expand(self._data.shape)
+
+    def index_put_(self, indices, values, accumulate=False):
+        if accumulate:
+            raise NotImplementedError("[index_put_] accumulate=True is not supported")
+        index = _index(tuple(indices) if isinstance(indices, list) else indices)
+        value = values if isinstance(values, Tensor) else Tensor._make(
+            np.asarray(values, self._data.dtype)
+        )
+
+        def fast(data):
+            try:
+                data[index] = value._data
+            except ValueError as e:
+                raise RuntimeError(f"[index_put_] {e}") from None
+
+        def compute(src):
+            v = value if value._data.dtype == src._data.dtype else value.to(src._data.dtype)
+            try:
+                return fn.IndexPut.apply(src, v, index=index)
+            except ValueError as e:
+                raise RuntimeError(f"[index_put_] {e}") from None
+
+        return self._inplace("index_put_", compute, fast, value, casts=True)
 
     def uniform_(self, a=0.0, b=1.0, generator=None):
         from ._random import generator as default
 
-        self._check_inplace("uniform_")
         g = generator or default()
-        self._data[...] = g.uniform(a, b, self._data.shape)
-        return self
+        return self.copy_(g.uniform(a, b, self._data.shape))
 
     def normal_(self, mean=0.0, std=1.0, generator=None):
         from ._random import generator as default
 
-        self._check_inplace("normal_")
         g = generator or default()
-        self._data[...] = g.normal(mean, std, self._data.shape)
-        return self
+        return self.copy_(g.normal(mean, std, self._data.shape))
 
     def __setitem__(self, index, value):
-        self._check_inplace("setitem")
-        self._data[_index(index)] = value._data if isinstance(value, Tensor) else value
+        index = _index(index)
+        if not _is_basic_index(index):
+            self.index_put_(index, value)
+            return
+        value_t = value if isinstance(value, Tensor) else None
+        if _grad_enabled.get() and (
+            self._requires_grad or self._base is not None
+            or (value_t is not None and value_t._requires_grad)
+        ):
+            self[index].copy_(value)  # PyTorch's rule: a write into the view x[index]
+            return
+        data = self._data
+        if not data.flags.writeable:
+            _raise_read_only("setitem", data)
+        try:
+            data[index] = value._data if value_t is not None else value
+        except ValueError as e:
+            raise RuntimeError(f"[setitem] {e}") from None
+        self._vc[0] += 1
 
     # ---- arithmetic ----
 
@@ -509,7 +764,8 @@ class Tensor:
             a, b = b, a
         ufunc = op_cls.ufunc
         if ufunc is not None and not (
-            (a._requires_grad or b._requires_grad) and _grad_enabled.get()
+            (a._requires_grad or b._requires_grad or a._base is not None or b._base is not None)
+            and _grad_enabled.get()
         ):
             # No graph to record: skip the op object (the common inference and no_grad path).
             try:
@@ -559,11 +815,19 @@ class Tensor:
 
     def __floordiv__(self, other):
         a, b = self._operands(other, "floor_divide")
-        return Tensor._make(np.floor_divide(a._data, b._data))
+        return Tensor._make(_int_safe(np.floor_divide, "floor_divide", a._data, b._data))
+
+    def __rfloordiv__(self, other):
+        b, a = self._operands(other, "floor_divide")
+        return Tensor._make(_int_safe(np.floor_divide, "floor_divide", a._data, b._data))
 
     def __mod__(self, other):
         a, b = self._operands(other, "remainder")
-        return Tensor._make(np.mod(a._data, b._data))
+        return Tensor._make(_int_safe(np.mod, "remainder", a._data, b._data))
+
+    def __rmod__(self, other):
+        b, a = self._operands(other, "remainder")
+        return Tensor._make(_int_safe(np.mod, "remainder", a._data, b._data))
 
     def __pow__(self, exponent):
         if isinstance(exponent, (Number, np.generic)) and not isinstance(exponent, bool):
@@ -687,7 +951,7 @@ class Tensor:
 
     def _activation(self, op_cls, name):
         x = self._float_input(name)
-        if x._requires_grad and _grad_enabled.get():
+        if (x._requires_grad or x._base is not None) and _grad_enabled.get():
             return op_cls.apply(x)
         # No graph to record: call the kernel directly (the inference path).
         data = x._data
@@ -794,17 +1058,44 @@ class Tensor:
     # ---- movement ----
 
     def reshape(self, *shape):
+        """A view when the strides allow one, else a copy (PyTorch's rule)."""
         new_shape = _resolve_shape(_shape_arg(shape), self._data.size, "reshape")
-        if new_shape == self._data.shape:
-            return self
         return fn.Reshape.apply(self, shape=new_shape)
 
-    view = reshape
+    def view(self, *shape):
+        """Always a view: raises where the strides allow none (use reshape, which copies)."""
+        out = fn.Reshape.apply(self, shape=_resolve_shape(_shape_arg(shape), self._data.size, "view"))
+        if out._base is None and out._data.size:
+            raise RuntimeError(
+                f"[view] view size is not compatible with input tensor's size and stride (at "
+                f"least one dimension spans across two contiguous subspaces): shape "
+                f"{list(self._data.shape)} to {list(out._data.shape)}. Use .reshape(...) instead."
+            )
+        return out
 
     def view_as(self, other):
+        return self.view(other.shape)
+
+    def reshape_as(self, other):
         return self.reshape(other.shape)
 
-    reshape_as = view_as
+    def select(self, dim, index):
+        d = _dim(dim, self.ndim, "select")
+        n = self._data.shape[d]
+        if not -n <= index < n:
+            raise IndexError(f"[select] index {index} is out of range for dim {dim} of size {n}")
+        return self[(slice(None),) * d + (int(index),)]
+
+    def narrow(self, dim, start, length):
+        d = _dim(dim, self.ndim, "narrow")
+        n = self._data.shape[d]
+        start = int(start) + (n if start < 0 else 0)
+        if not (0 <= start <= n and 0 <= length and start + length <= n):
+            raise IndexError(
+                f"[narrow] start {start} and length {length} are out of range for dim {dim} "
+                f"of size {n}"
+            )
+        return self[(slice(None),) * d + (slice(start, start + length),)]
 
     def flatten(self, start_dim=0, end_dim=-1):
         nd = self.ndim
@@ -898,6 +1189,111 @@ class Tensor:
         return (_rebuild, (self._data, self._requires_grad))
 
 
+# ---- in-place helpers ----
+
+_TORCH_TYPE_NAMES = {
+    "float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int", "int16": "Short",
+    "int8": "Char", "uint8": "Byte", "bool": "Bool",
+}
+
+
+def _kind_rank(dt: np.dtype) -> int:
+    return {"b": 0, "u": 1, "i": 1, "f": 2}.get(dt.kind, 3)
+
+
+def _check_inplace_cast(name, result: np.dtype, out: np.dtype):
+    """PyTorch's rule: an in-place op may cast its result down within a kind (float64 into
+    float32), never to a lower kind (float into int, int into bool)."""
+    if _kind_rank(result) > _kind_rank(out):
+        r = _TORCH_TYPE_NAMES.get(str(result), str(result))
+        o = _TORCH_TYPE_NAMES.get(str(out), str(out))
+        raise RuntimeError(f"[{name}] result type {r} can't be cast to the desired output type {o}")
+
+
+def _check_inplace_shape(name, result_shape, out_shape):
+    try:
+        shape = np.broadcast_shapes(result_shape, out_shape)
+    except ValueError:
+        shape = result_shape
+    if tuple(shape) != tuple(out_shape):
+        raise RuntimeError(
+            f"[{name}] output with shape {list(out_shape)} doesn't match the broadcast shape "
+            f"{list(shape)}"
+        )
+
+
+def _raise_read_only(name, data: np.ndarray):
+    if any(st == 0 and n > 1 for st, n in zip(data.strides, data.shape)):
+        raise RuntimeError(
+            f"[{name}] unsupported operation: more than one element of the written-to tensor "
+            "refers to a single memory location (an expanded tensor); clone() it first"
+        )
+    raise RuntimeError(f"[{name}] the tensor's memory is read-only; clone() it first")
+
+
+def _result_dtype(dtype: np.dtype, other) -> np.dtype:
+    """The dtype of `tensor(dtype) <op> other` by PyTorch's promotion rules."""
+    if isinstance(other, Tensor):
+        return _promote(dtype, other._data.dtype)
+    if isinstance(other, (Number, np.generic)):
+        return _scalar_dtype(other, dtype)
+    return _promote(dtype, _from_data(other).dtype)
+
+
+def _int_safe(ufunc, name, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """floor_divide / remainder; integer division by zero raises, as in PyTorch."""
+    if a.dtype.kind in "iub":
+        _check_int_divisor(name, b)
+        return ufunc(a, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ufunc(a, b)
+
+
+def _check_int_divisor(name, divisor):
+    if np.any(np.asarray(divisor) == 0):
+        raise RuntimeError(f"[{name}] ZeroDivisionError: integer division by zero")
+
+
+def _broadcast_value(name, value: np.ndarray, shape) -> np.ndarray:
+    try:
+        return np.broadcast_to(value, shape)
+    except ValueError:
+        raise RuntimeError(
+            f"[{name}] a value of shape {list(np.shape(value))} does not broadcast to the "
+            f"tensor's shape {list(shape)}"
+        ) from None
+
+
+def _as_mask(mask, name) -> "Tensor":
+    m = mask if isinstance(mask, Tensor) else Tensor._make(_from_data(mask))
+    if m._data.dtype != bool_:
+        raise RuntimeError(f"[{name}] expected a bool mask, got dtype {m._data.dtype}")
+    return m
+
+
+def _fill_value(value, dtype, name) -> "Tensor":
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(
+                f"[{name}] only supports a 0-dimension value tensor, got one with "
+                f"{value.ndim} dimensions"
+            )
+        return value if value._data.dtype == dtype else value.to(dtype)
+    if not isinstance(value, (Number, np.generic)):
+        raise TypeError(f"[{name}] expected a number or a 0-d tensor, got {type(value).__name__}")
+    return Tensor._make(np.asarray(value, dtype))
+
+
+def _is_basic_index(index) -> bool:
+    """Ints, slices, None and Ellipsis only: the index gives a view (PyTorch's and NumPy's)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(
+        i is None or i is Ellipsis or isinstance(i, slice)
+        or (isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)))
+        for i in items
+    )
+
+
 def _format_array(a: np.ndarray) -> str:
     """PyTorch's print style: integral floats as `1.`, others with 4 decimals, scientific
     notation when the magnitudes span more than 1000x or leave [1e-4, 1e8)."""
@@ -922,7 +1318,7 @@ function_module._make = Tensor._make
 
 
 def _rebuild(data, requires_grad):
-    t = Tensor._make(data)
+    t = Tensor._make(data)  # a fresh storage and version counter
     t._requires_grad = requires_grad
     return t
 

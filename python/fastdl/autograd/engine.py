@@ -27,9 +27,9 @@ def _topological_order(root_nodes):
             continue
         visited.add(id(node))
         stack.append((node, True))
-        for t in node.inputs:
-            if t is not None and t._node is not None and id(t._node) not in visited:
-                stack.append((t._node, False))
+        for edge in node.edges:
+            if edge is not None and edge[0] is not None and id(edge[0]) not in visited:
+                stack.append((edge[0], False))
     post_order.reverse()
     return post_order
 
@@ -42,6 +42,24 @@ def _accumulate_leaf(tensor, grad):
         tensor.grad = type(tensor)._make(np.array(grad, dtype=tensor._data.dtype, order="C"))
     else:
         tensor.grad._data += grad
+
+
+_TYPE_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
+               "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _check_saved_versions(node):
+    """PyTorch's rule: a tensor saved for backward must not have been modified in place since."""
+    for counter, version, array in node.saved_versions:
+        if counter[0] != version:
+            kind = _TYPE_NAMES.get(str(array.dtype), str(array.dtype))
+            raise RuntimeError(
+                "[backward] one of the variables needed for gradient computation has been "
+                f"modified by an inplace operation: [fastdl.{kind}Tensor {list(array.shape)}], "
+                f"which is saved by {type(node).__name__}Backward, is at version {counter[0]}; "
+                f"expected version {version} instead. Hint: clone() the tensor before modifying "
+                "it in place, or modify it out of place."
+            )
 
 
 def run_backward(roots, grads, retain_graph=False):
@@ -65,20 +83,25 @@ def run_backward(roots, grads, retain_graph=False):
                 "buffers were freed after the first backward. Pass retain_graph=True to the "
                 "first backward() to keep them."
             )
+        if node.saved_versions:
+            _check_saved_versions(node)
         for i, t in node.retained.items():
             if grads_out[i] is not None:
                 t.grad = type(t)._make(np.array(grads_out[i], dtype=t._data.dtype, order="C"))
         grads_in = node.backward_all(grads_out)
+        edges = node.edges
         if not retain_graph:
             node.release()
-        for t, g in zip(node.inputs, grads_in):
-            if g is None or t is None or not t._requires_grad:
+        for edge, g in zip(edges, grads_in):
+            if g is None or edge is None:
                 continue
-            if g.dtype != t._data.dtype:
-                g = g.astype(t._data.dtype)
-            if t._node is None:
-                _accumulate_leaf(t, g)
+            target, i, dtype_or_leaf = edge
+            if target is None:
+                if g.dtype != dtype_or_leaf._data.dtype:
+                    g = g.astype(dtype_or_leaf._data.dtype)
+                _accumulate_leaf(dtype_or_leaf, g)
             else:
-                slots = pending.setdefault(id(t._node), [None] * t._node.n_outputs)
-                i = t._out_idx
+                if g.dtype != dtype_or_leaf:
+                    g = g.astype(dtype_or_leaf)
+                slots = pending.setdefault(id(target), [None] * target.n_outputs)
                 slots[i] = g if slots[i] is None else slots[i] + g

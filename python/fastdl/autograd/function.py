@@ -20,6 +20,15 @@ class Op:
     `apply(*tensors, **params)` runs forward on the tensors' arrays and, when any input needs a
     gradient and grad mode is on, records the op as the output's node. Inputs may be None
     (an absent bias); they get no gradient.
+
+    Recording captures, per input, the edge its gradient flows along: the input's node (and
+    which output of it) at this moment, or the leaf itself. An in-place op that later gives the
+    input a new node does not reroute this op's gradient (PyTorch's graph is made of edges too).
+
+    `saves` lists the inputs whose arrays forward keeps for backward and `saves_output` says
+    whether it keeps its output; `saved_inputs` may narrow that by which inputs need gradients.
+    Their versions are noted when recorded, and backward refuses to run if one was modified in
+    place since (PyTorch's rule).
     """
 
     n_outputs = 1
@@ -27,7 +36,15 @@ class Op:
     released = False
     retained = _EMPTY
     needs_input_grad: tuple = ()
-    inputs: tuple = ()
+    edges: tuple = ()
+    saves: tuple = ()
+    saves_output = False
+    saved_versions: tuple = ()
+
+    @classmethod
+    def saved_inputs(cls, needs):
+        """The inputs forward saved, given which inputs need gradients."""
+        return cls.saves
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -36,31 +53,67 @@ class Op:
         record = False
         if _enabled.get():
             for t in inputs:
-                if t is not None and t._requires_grad:
-                    record = True
-                    op.needs_input_grad = tuple([t is not None and t._requires_grad for t in inputs])
+                if t is not None and (t._requires_grad or t._base is not None):
+                    record = prepare_record(op, inputs)
                     break
         arrays = [None if t is None else t._data for t in inputs]
         out = op.forward(*arrays, **params) if params else op.forward(*arrays)
         if not record:
             return _make(out)
-        op.inputs = inputs
-        return _make(out, op)
+        result = _make(out, op)
+        if cls.saves_output:
+            op.saved_versions += ((result._vc, 0, out),)
+        return result
 
     def backward_all(self, grads_out):
         return self.backward(grads_out[0])
 
     def release(self):
-        """Drop what forward saved; keep the graph's shape (inputs) for error reporting."""
-        inputs = self.inputs
+        """Drop what forward saved; keep the graph's shape (edges) to report a second backward."""
+        edges = self.edges
         self.__dict__.clear()
-        self.inputs = inputs
+        self.edges = edges
         self.released = True
 
     def retain(self, index, tensor):
         if self.retained is _EMPTY:
             self.retained = {}
         self.retained[index] = tensor
+
+
+def edge_of(t):
+    """Where a gradient for tensor `t` goes now: (node, output index, dtype) for a tensor made by
+    an op, (None, 0, t) for a leaf (the gradient accumulates into t.grad), None without grad.
+    Only leaves are held, so an intermediate tensor is freed once nothing else holds it."""
+    if t is None or not t._requires_grad:
+        return None
+    node = t._node
+    if node is None:
+        return (None, 0, t)
+    return (node, t._out_idx, t._data.dtype)
+
+
+def prepare_record(op, inputs) -> bool:
+    """Fill op's edges, needs_input_grad and saved versions; False if nothing needs a gradient.
+    A view whose base gained a new history since the view was made is brought up to date first."""
+    for t in inputs:
+        if t is not None and t._base is not None:
+            refresh_view(t)
+    needs = tuple([t is not None and t._requires_grad for t in inputs])
+    if True not in needs:
+        return False
+    op.needs_input_grad = needs
+    op.edges = tuple([edge_of(t) for t in inputs])
+    saved = op.saved_inputs(needs)
+    if saved:
+        op.saved_versions = tuple(
+            [(inputs[i]._vc, inputs[i]._vc[0], inputs[i]._data) for i in saved if inputs[i] is not None]
+        )
+    return True
+
+
+# fastdl._tensor injects the view refresher here (it needs the view ops; avoids an import cycle).
+refresh_view = None
 
 
 class FunctionCtx:
@@ -118,11 +171,11 @@ class _FunctionNode(Op, FunctionCtx):
                 arrays.append(g._data)
             else:
                 arrays.append(np.asarray(g))
-        for t, g in zip(self.inputs, arrays):
-            if g is not None and g.shape != t._data.shape:
+        for shape, g in zip(self.in_shapes, arrays):
+            if g is not None and g.shape != shape:
                 raise RuntimeError(
                     f"[{self.fn_cls.__name__}.backward] gradient has shape {g.shape}, "
-                    f"expected {t._data.shape}"
+                    f"expected {shape}"
                 )
         return arrays
 
@@ -178,7 +231,14 @@ class Function:
         record = is_grad_enabled() and any(t._requires_grad for t in tensors)
         if not record:
             return out
-        node.inputs = tensors
+        for t in tensors:
+            if t._base is not None:
+                refresh_view(t)
+        node.edges = tuple(edge_of(t) for t in tensors)
+        node.in_shapes = [t._data.shape for t in tensors]
+        node.saved_versions = tuple(
+            (t._vc, t._vc[0], t._data) for t in getattr(node, "_saved", ()) if isinstance(t, Tensor)
+        )
         node.n_outputs = len(outs)
         node.out_shapes = [o._data.shape for o in outs]
         node.out_dtypes = [o._data.dtype for o in outs]
@@ -186,7 +246,9 @@ class Function:
         results = []
         for i, o in enumerate(outs):
             if id(o) in non_diff or o._data.dtype.kind != "f":
-                results.append(Tensor._make(o._data))
+                r = Tensor._make(o._data)
             else:
-                results.append(Tensor._make(o._data, node, i))
+                r = Tensor._make(o._data, node, i)
+            r._vc = o._vc  # an output saved with save_for_backward keeps its version counter
+            results.append(r)
         return results[0] if single else tuple(results)

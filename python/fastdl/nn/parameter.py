@@ -34,6 +34,8 @@ class Parameter(Tensor):
         self._data = np.ascontiguousarray(array)
         self._node = None
         self._out_idx = 0
+        self._vc = [0]
+        self._base = None
         self.grad = None
         self._requires_grad = False
         self.requires_grad = requires_grad
