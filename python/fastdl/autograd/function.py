@@ -41,6 +41,13 @@ class Op:
     saves_output = False
     saved_versions: tuple = ()
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Whether recording must ask saved_inputs (skipped for ops that save no input).
+        cls.saves_some = bool(cls.saves) or cls.saved_inputs.__func__ is not Op.saved_inputs.__func__
+
+    saves_some = False
+
     @classmethod
     def saved_inputs(cls, needs):
         """The inputs forward saved, given which inputs need gradients."""
@@ -96,15 +103,26 @@ def edge_of(t):
 def prepare_record(op, inputs) -> bool:
     """Fill op's edges, needs_input_grad and saved versions; False if nothing needs a gradient.
     A view whose base gained a new history since the view was made is brought up to date first."""
-    for t in inputs:
-        if t is not None and t._base is not None:
+    needs, edges = [], []
+    for t in inputs:  # NOTE: edge_of inlined; this runs for every recorded op
+        if t is None:
+            needs.append(False)
+            edges.append(None)
+            continue
+        if t._base is not None:
             refresh_view(t)
-    needs = tuple([t is not None and t._requires_grad for t in inputs])
+        if t._requires_grad:
+            needs.append(True)
+            node = t._node
+            edges.append((None, 0, t) if node is None else (node, t._out_idx, t._data.dtype))
+        else:
+            needs.append(False)
+            edges.append(None)
     if True not in needs:
         return False
-    op.needs_input_grad = needs
-    op.edges = tuple([edge_of(t) for t in inputs])
-    saved = op.saved_inputs(needs)
+    op.needs_input_grad = needs = tuple(needs)
+    op.edges = tuple(edges)
+    saved = op.saved_inputs(needs) if op.saves_some else ()
     if saved:
         op.saved_versions = tuple(
             [(inputs[i]._vc, inputs[i]._vc[0], inputs[i]._data) for i in saved if inputs[i] is not None]
