@@ -466,6 +466,31 @@ class Sum(Op):
         return (_expand_to(g, self.shape, self.axes, self.keepdim),)
 
 
+class Prod(Op):
+    """Product over all elements (dim None) or along one dim."""
+
+    saves = (0,)
+
+    def forward(self, x, dim, keepdim):
+        self.x, self.dim, self.keepdim = x, dim, keepdim
+        return np.asarray(x.prod(axis=dim, keepdims=keepdim))
+
+    def backward(self, g):
+        x = self.x
+        # d prod / d x_i is the product of the others: exclusive products from both sides
+        # (exact where x has zeros, unlike prod / x_i).
+        xm = x.reshape(-1) if self.dim is None else np.moveaxis(x, self.dim, -1)
+        ones = np.ones(xm.shape[:-1] + (1,), x.dtype)
+        left = np.cumprod(np.concatenate([ones, xm[..., :-1]], axis=-1), axis=-1)
+        right = np.cumprod(np.concatenate([ones, xm[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+        others = left * right
+        if self.dim is None:
+            return ((g * others).reshape(x.shape),)
+        if self.keepdim:
+            g = np.squeeze(g, self.dim)
+        return (np.moveaxis(g[..., None] * others, -1, self.dim),)
+
+
 class Mean(Op):
     def forward(self, x, dim, keepdim):
         self.shape, self.axes, self.keepdim = x.shape, _axes(dim, x.ndim), keepdim

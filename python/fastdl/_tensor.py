@@ -20,32 +20,95 @@ from .autograd import function as function_module
 from .autograd.grad_mode import _enabled as _grad_enabled
 from .autograd.grad_mode import is_grad_enabled
 
-float32 = np.dtype(np.float32)
-float64 = np.dtype(np.float64)
-float16 = np.dtype(np.float16)
-int64 = np.dtype(np.int64)
-int32 = np.dtype(np.int32)
-int16 = np.dtype(np.int16)
-int8 = np.dtype(np.int8)
-uint8 = np.dtype(np.uint8)
-bool_ = np.dtype(np.bool_)
+class dtype:
+    """A tensor's element type, as `torch.dtype`: `fastdl.float32`, `fastdl.int64`, ...
+
+    It prints as `fastdl.float32`, compares equal to the NumPy dtype it stands for (and to
+    NumPy's type objects and names: `fastdl.float32 == np.float32`), hashes like it, and
+    NumPy accepts it wherever a dtype goes (`np.zeros(3, fastdl.float32)`).
+    """
+
+    __slots__ = ("dtype", "_name")
+
+    def __init__(self, np_dtype, name: str):
+        self.dtype = np.dtype(np_dtype)  # NumPy reads this attribute to convert it
+        self._name = name
+
+    @property
+    def is_floating_point(self) -> bool:
+        return self.dtype.kind == "f"
+
+    @property
+    def is_complex(self) -> bool:
+        return False
+
+    @property
+    def is_signed(self) -> bool:
+        return self.dtype.kind in "fi"
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    def __getattr__(self, name):  # kind, char, type, ...: NumPy's
+        return getattr(object.__getattribute__(self, "dtype"), name)
+
+    def __eq__(self, other):
+        if isinstance(other, dtype):
+            return self.dtype == other.dtype
+        try:
+            return self.dtype == np.dtype(other)
+        except TypeError:
+            return False
+
+    def __hash__(self):
+        return hash(self.dtype)
+
+    def __repr__(self):
+        return f"fastdl.{self._name}"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        return (_dtype_named, (self._name,))
+
+
+def _dtype_named(name: str) -> dtype:
+    return globals()[name]
+
+
+float32 = dtype(np.float32, "float32")
+float64 = dtype(np.float64, "float64")
+float16 = dtype(np.float16, "float16")
+int64 = dtype(np.int64, "int64")
+int32 = dtype(np.int32, "int32")
+int16 = dtype(np.int16, "int16")
+int8 = dtype(np.int8, "int8")
+uint8 = dtype(np.uint8, "uint8")
+bool_ = dtype(np.bool_, "bool")
 SUPPORTED_DTYPES = (float32, float64, int64, int32, int16, int8, uint8, bool_)
+# The fastdl dtype of each NumPy dtype a tensor can hold.
+_FASTDL_DTYPES = {d.dtype: d for d in SUPPORTED_DTYPES + (float16,)}
 
 _PY_DTYPES = {builtins.float: float32, builtins.int: int64, builtins.bool: bool_}
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
 
-def as_dtype(dtype) -> np.dtype:
-    """fastdl dtypes are NumPy dtypes; Python's float/int/bool map as in PyTorch."""
-    if dtype in _PY_DTYPES:
-        return _PY_DTYPES[dtype]
+def as_dtype(spec) -> np.dtype:
+    """The NumPy dtype of a fastdl dtype (or NumPy dtype, or Python's float/int/bool, which map
+    as in PyTorch)."""
+    if spec in _PY_DTYPES:
+        return _PY_DTYPES[spec].dtype
     try:
-        d = np.dtype(dtype)
+        d = np.dtype(spec)
     except TypeError:
-        raise TypeError(f"[dtype] expected a dtype such as fastdl.float32, got {dtype!r}") from None
+        raise TypeError(f"[dtype] expected a dtype such as fastdl.float32, got {spec!r}") from None
     if d not in SUPPORTED_DTYPES:
-        raise TypeError(f"[dtype] unsupported dtype {d}; supported: {[str(x) for x in SUPPORTED_DTYPES]}")
+        raise TypeError(
+            f"[dtype] unsupported dtype {_FASTDL_DTYPES.get(d, d)}; supported: "
+            f"{[str(x) for x in SUPPORTED_DTYPES]}"
+        )
     return d
 
 
@@ -244,8 +307,8 @@ class Tensor:
         return self.shape if dim is None else self._data.shape[dim]
 
     @property
-    def dtype(self) -> np.dtype:
-        return self._data.dtype
+    def dtype(self) -> dtype:
+        return _FASTDL_DTYPES[self._data.dtype]
 
     @property
     def device(self) -> device:
@@ -360,7 +423,7 @@ class Tensor:
 
     def type(self, dtype=None):
         if dtype is None:
-            return f"fastdl.{self.dtype}"
+            return f"fastdl.{_TORCH_TYPE_NAMES[str(self._data.dtype)]}Tensor"
         return self.to(dtype)
 
     def cpu(self):
@@ -982,6 +1045,13 @@ class Tensor:
             x = x.to(int64)
         return fn.Sum.apply(x, dim=_dims(dim, self.ndim, "sum"), keepdim=keepdim)
 
+    def prod(self, dim=None, keepdim=False, dtype=None):
+        x = self if dtype is None else self.to(dtype)
+        if x._data.dtype.kind in "iub" and dtype is None:
+            x = x.to(int64)  # PyTorch's rule: integer and bool products are int64
+        d = None if dim is None else _dim(dim, self.ndim, "prod")
+        return fn.Prod.apply(x, dim=d, keepdim=keepdim)
+
     def mean(self, dim=None, keepdim=False, dtype=None):
         x = self if dtype is None else self.to(dtype)
         if x._data.dtype.kind != "f":
@@ -1408,7 +1478,10 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             raise RuntimeError(
                 f"[matmul] batch dims of {tuple(a.shape)} and {tuple(b.shape)} do not broadcast"
             ) from None
-    a, b = a._operands(b, "matmul")
+    if a._data.dtype != b._data.dtype:  # PyTorch's rule: no promotion inside matmul
+        raise RuntimeError(
+            f"[matmul] expected both operands to have the same dtype, got {a.dtype} and {b.dtype}"
+        )
     if a._data.dtype.kind != "f":
         return Tensor._make(np.matmul(a._data, b._data))
     return fn.MatMul.apply(a, b)

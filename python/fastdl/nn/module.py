@@ -10,6 +10,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from .._tensor import Tensor
+from .._tensor import dtype as fastdl_dtype
 from ..autograd import no_grad
 from .parameter import Parameter
 
@@ -534,5 +535,6 @@ def _is_dtype(value: Any) -> bool:
     if isinstance(value, str):
         return False
     return bool(
-        isinstance(value, np.dtype) or isinstance(value, type) and issubclass(value, np.generic)
+        isinstance(value, (np.dtype, fastdl_dtype))
+        or isinstance(value, type) and issubclass(value, np.generic)
     )

@@ -1,0 +1,16 @@
+"""fastdl's exception classes for bad arguments.
+
+PyTorch raises most argument errors (shapes, dtypes, sizes) as RuntimeError, while Python code
+expects ValueError and TypeError. fastdl's argument errors are both, so code written for either
+catches them: `except RuntimeError` (ported from PyTorch) and `except ValueError` alike.
+"""
+
+from __future__ import annotations
+
+
+class ArgumentError(ValueError, RuntimeError):
+    """A bad argument value (a shape, a size, an option): a ValueError and a RuntimeError."""
+
+
+class ArgumentTypeError(TypeError, RuntimeError):
+    """An argument of the wrong type or dtype: a TypeError and a RuntimeError."""
