@@ -336,6 +336,21 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self._data.dtype.kind == "f"
 
+    def stride(self, dim=None):
+        """Strides in elements, as PyTorch's (NumPy's byte strides / itemsize)."""
+        item = self._data.itemsize
+        strides = tuple(st // item for st in self._data.strides)
+        return strides if dim is None else strides[_dim(dim, self.ndim, "stride")]
+
+    def data_ptr(self) -> int:
+        return self._data.ctypes.data
+
+    def storage_offset(self) -> int:
+        """Elements from the start of the base's memory (0 for a tensor that is no view)."""
+        if self._base is None:
+            return 0
+        return (self._data.ctypes.data - self._base._data.ctypes.data) // self._data.itemsize
+
     def is_contiguous(self) -> bool:
         return self._data.flags.c_contiguous
 

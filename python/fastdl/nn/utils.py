@@ -100,5 +100,6 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     offset = 0
     for p in params:
         n = p._data.size
-        p._data[...] = vec._data[offset : offset + n].reshape(p._data.shape)
+        with no_grad():
+            p.copy_(vec._data[offset : offset + n].reshape(p._data.shape))
         offset += n

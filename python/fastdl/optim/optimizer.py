@@ -120,6 +120,7 @@ class Optimizer:
             if p.grad is None:
                 continue
             g = p.grad._data
+            p._vc[0] += 1  # the step writes p in place: a graph that saved p must not reuse it
             if g.shape != p._data.shape:
                 raise RuntimeError(
                     f"[{type(self).__name__}.step] gradient has shape {g.shape}, but its "
