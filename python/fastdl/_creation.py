@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 import numpy as np
 
 from . import _functions as fn
-from ._random import generator
+from ._random import GeneratorLike, numpy_generator
 from ._tensor import Tensor, _check_device, _from_data, _shape_arg, as_dtype, float32, int64
 
 
@@ -49,6 +51,13 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 def _dtype(dtype, default=float32):
     return default if dtype is None else as_dtype(dtype)
+
+
+def _float_dtype(dtype: Any, op: str) -> np.dtype:
+    dt = _dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"[{op}] expected a floating point dtype, got {dt}")
+    return dt
 
 
 def _size(size, op):
@@ -95,30 +104,110 @@ def empty_like(t, dtype=None, requires_grad=False) -> Tensor:
     return zeros_like(t, dtype, requires_grad)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Standard normal samples from fastdl's global generator (seed with fastdl.manual_seed)."""
-    arr = generator().standard_normal(_size(size, "randn"), dtype=np.float64)
-    return _finish(arr.astype(_dtype(dtype)), requires_grad, device)
+def randn(
+    *size: Any,
+    generator: GeneratorLike = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Standard normal samples, from `generator` (a fastdl.Generator) or fastdl's global
+    generator (seed it with fastdl.manual_seed).
+
+    >>> import fastdl
+    >>> g = fastdl.Generator().manual_seed(1)
+    >>> fastdl.randn(2, 3, generator=g).shape
+    fastdl.Size([2, 3])
+    """
+    rng = numpy_generator(generator, "randn")
+    dt = _float_dtype(dtype, "randn")
+    arr = rng.standard_normal(_size(size, "randn"), dtype=np.float64)
+    return _finish(arr.astype(dt), requires_grad, device)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
-    arr = generator().random(_size(size, "rand"))
-    return _finish(arr.astype(_dtype(dtype)), requires_grad, device)
+def rand(
+    *size: Any,
+    generator: GeneratorLike = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Uniform samples in [0, 1), from `generator` or fastdl's global generator."""
+    rng = numpy_generator(generator, "rand")
+    dt = _float_dtype(dtype, "rand")
+    return _finish(rng.random(_size(size, "rand")).astype(dt), requires_grad, device)
 
 
-def randint(low, high=None, size=None, dtype=None, device=None) -> Tensor:
+def randint(
+    low: int = 0,
+    high: Optional[int] = None,
+    size: Any = None,
+    *,
+    generator: GeneratorLike = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Integers drawn uniformly from [low, high): `randint(high, size)` or
+    `randint(low, high, size)`, int64 unless `dtype` says otherwise."""
+    if size is None and isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high  # randint(high, size)
     if high is None:
         low, high = 0, low
     if size is None:
         raise TypeError("[randint] size is required, e.g. randint(0, 10, (3,))")
     if high <= low:
         raise ValueError(f"[randint] expected low < high, got low={low}, high={high}")
-    arr = generator().integers(low, high, _size((size,), "randint"))
-    return _finish(arr.astype(_dtype(dtype, int64)), False, device)
+    rng = numpy_generator(generator, "randint")
+    arr = rng.integers(low, high, _size((size,), "randint"))
+    return _finish(arr.astype(_dtype(dtype, int64)), requires_grad, device)
 
 
-def randperm(n, dtype=None, device=None) -> Tensor:
-    return _finish(generator().permutation(int(n)).astype(_dtype(dtype, int64)), False, device)
+def randperm(
+    n: int,
+    *,
+    generator: GeneratorLike = None,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """A random permutation of 0..n-1 (int64)."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"[randperm] n must be an int >= 0, got {n!r}")
+    rng = numpy_generator(generator, "randperm")
+    return _finish(rng.permutation(int(n)).astype(_dtype(dtype, int64)), requires_grad, device)
+
+
+def randn_like(
+    input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """randn with `input`'s shape (and dtype, unless `dtype` is given)."""
+    return randn(input.shape, dtype=dtype or input.dtype, device=device,
+                 requires_grad=requires_grad)
+
+
+def rand_like(
+    input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
+) -> Tensor:
+    """rand with `input`'s shape (and dtype, unless `dtype` is given)."""
+    return rand(input.shape, dtype=dtype or input.dtype, device=device,
+                requires_grad=requires_grad)
+
+
+def randint_like(
+    input: Tensor,
+    low: int = 0,
+    high: Optional[int] = None,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """randint with `input`'s shape: `randint_like(x, high)` or `randint_like(x, low, high)`."""
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, device=device,
+                   requires_grad=requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:
