@@ -15,21 +15,35 @@ imported when one is passed.
 """
 
 from ._base import Preprocessor
-from .dataloader import DataLoader, default_collate
-from .dataset import ConcatDataset, Dataset, Subset, TensorDataset
+from .dataloader import DataLoader, default_collate, default_convert, get_worker_info
+from .dataset import ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset
 from .encoding import OneHotEncoder, one_hot
 from .impute import SimpleImputer
 from .preprocessing import MinMaxScaler, StandardScaler
+from .sampler import (
+    BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 from .split import random_split, train_test_split
 from .transforms import Compose, Normalize
 
 __all__ = [
     "Dataset",
+    "IterableDataset",
     "TensorDataset",
     "Subset",
     "ConcatDataset",
+    "ChainDataset",
     "DataLoader",
     "default_collate",
+    "default_convert",
+    "get_worker_info",
+    "Sampler",
+    "SequentialSampler",
+    "RandomSampler",
+    "SubsetRandomSampler",
+    "WeightedRandomSampler",
+    "BatchSampler",
     "random_split",
     "train_test_split",
     "Preprocessor",

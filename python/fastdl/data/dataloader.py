@@ -7,14 +7,15 @@ import math
 import queue
 import threading
 from numbers import Number
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
-from .. import _random
 from .._tensor import Tensor
-
-Seed = Union[int, np.random.Generator, None]
+from .dataset import IterableDataset
+from .sampler import (
+    BatchSampler, RandomSampler, Sampler, Seed, SequentialSampler, check_generator,
+)
 
 
 def _stack(arrays: list) -> np.ndarray:
@@ -60,6 +61,27 @@ def default_collate(batch: list) -> Any:
         f"[default_collate] don't know how to batch samples of type {type(elem).__name__}; "
         "pass a collate_fn"
     )
+
+
+def default_convert(data: Any) -> Any:
+    """Turn NumPy arrays and scalars into fastdl Tensors, inside dicts, lists and tuples too
+    (numbers, strings and Tensors stay as they are), as PyTorch's default_convert.
+
+    >>> import numpy as np
+    >>> default_convert({"x": np.zeros(2), "name": "a"})["x"].shape
+    fastdl.Size([2])
+    """
+    if isinstance(data, Tensor):
+        return data
+    if isinstance(data, (np.ndarray, np.generic)) and np.asarray(data).dtype.kind in "fiub":
+        return Tensor._make(np.array(data))
+    if isinstance(data, dict):
+        return {k: default_convert(v) for k, v in data.items()}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, (list, tuple)):
+        return type(data)(default_convert(d) for d in data)
+    return data
 
 
 def _produce(source: Iterator, out: queue.Queue, stop: threading.Event) -> None:
@@ -126,18 +148,27 @@ class _Prefetcher:
 
 
 class DataLoader:
-    """Iterate over `dataset` in batches of fastdl Tensors.
+    """Iterate over `dataset` in batches of fastdl Tensors, with PyTorch's arguments.
 
-    - shuffle: a new order every epoch, drawn from `generator`: an int seed (epoch e uses the
-      order seeded by (seed, e), so a resumed run sees the same orders; see `set_epoch`), a
-      np.random.Generator (drawn from in turn), or None (fastdl's global generator, which
-      `fastdl.manual_seed` seeds).
+    - shuffle: a new order every epoch (a RandomSampler over the dataset), drawn from
+      `generator`: a fastdl.Generator or np.random.Generator (drawn from in turn), an int seed
+      (epoch e uses the order seeded by (seed, e), so a resumed run sees the same orders; see
+      `set_epoch`), or None (fastdl's global generator, which `fastdl.manual_seed` seeds).
+    - sampler / batch_sampler: which indices, in which order / in which batches (see
+      fastdl.data.sampler); mutually exclusive with shuffle (and batch_sampler with batch_size,
+      sampler and drop_last) as in PyTorch.
     - drop_last: drop the last batch when it is smaller than batch_size.
     - collate_fn: turns a list of samples into a batch (default: `default_collate`). Datasets
       with `get_batch(indices)` (TensorDataset, MNIST) are batched in one step when no
       collate_fn is given.
+    - IterableDataset: batches samples in the order the dataset yields them (no shuffle or
+      sampler allowed).
     - prefetch: how many batches a background thread prepares ahead (0: none).
-      `num_workers > 0` (PyTorch's knob) turns on prefetching with one thread.
+      `num_workers > 0` (PyTorch's knob) turns on prefetching with one thread (prefetch_factor
+      batches ahead, default 2); there are no worker processes, so `worker_init_fn` is not
+      called and `get_worker_info()` is None. timeout, pin_memory and multiprocessing_context
+      are accepted and have no effect.
+    - NOTE: batch_size=None (PyTorch's "no automatic batching") is not supported.
 
     >>> import numpy as np
     >>> from fastdl.data import TensorDataset
@@ -149,82 +180,170 @@ class DataLoader:
     def __init__(
         self,
         dataset: Any,
-        batch_size: int = 1,
-        shuffle: bool = False,
-        *,
-        drop_last: bool = False,
-        collate_fn: Optional[Callable[[list], Any]] = None,
-        generator: Seed = None,
-        prefetch: int = 0,
+        batch_size: Optional[int] = 1,
+        shuffle: Optional[bool] = None,
+        sampler: Optional[Union[Sampler, Iterable]] = None,
+        batch_sampler: Optional[Union[Sampler, Iterable]] = None,
         num_workers: int = 0,
+        collate_fn: Optional[Callable[[list], Any]] = None,
         pin_memory: bool = False,
+        drop_last: bool = False,
+        timeout: float = 0,
+        worker_init_fn: Optional[Callable[[int], None]] = None,
+        multiprocessing_context: Any = None,
+        generator: Seed = None,
+        *,
+        prefetch_factor: Optional[int] = None,
+        persistent_workers: bool = False,
+        pin_memory_device: str = "",
+        in_order: bool = True,
+        prefetch: int = 0,
     ) -> None:
+        op = "[DataLoader]"
         if (
             not isinstance(batch_size, (int, np.integer))
             or isinstance(batch_size, bool)
             or batch_size < 1
         ):
-            raise ValueError(f"[DataLoader] batch_size must be a positive int, got {batch_size!r}")
+            raise ValueError(f"{op} batch_size must be a positive int, got {batch_size!r}")
         if not isinstance(prefetch, int) or prefetch < 0:
-            raise ValueError(f"[DataLoader] prefetch must be an int >= 0, got {prefetch!r}")
+            raise ValueError(f"{op} prefetch must be an int >= 0, got {prefetch!r}")
         if not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"[DataLoader] num_workers must be an int >= 0, got {num_workers!r}")
-        if generator is not None and not isinstance(
-            generator, (int, np.integer, np.random.Generator)
+            raise ValueError(
+                f"{op} num_workers option should be non-negative; use num_workers=0 to disable "
+                f"multiprocessing (got {num_workers!r})"
+            )
+        if timeout < 0:
+            raise ValueError(f"{op} timeout option should be non-negative, got {timeout!r}")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError(
+                f"{op} prefetch_factor option could only be specified with num_workers > 0, "
+                f"got prefetch_factor={prefetch_factor!r} and num_workers=0"
+            )
+        if prefetch_factor is not None and (
+            not isinstance(prefetch_factor, int) or prefetch_factor < 1
+        ):
+            raise ValueError(f"{op} prefetch_factor must be an int >= 1, got {prefetch_factor!r}")
+        if persistent_workers and num_workers == 0:
+            raise ValueError(f"{op} persistent_workers option needs num_workers > 0")
+        check_generator(generator, "DataLoader")
+
+        iterable = isinstance(dataset, IterableDataset)
+        if iterable:
+            for name, value, unset in (
+                ("shuffle", shuffle, shuffle in (None, False)),
+                ("sampler", sampler, sampler is None),
+                ("batch_sampler", batch_sampler, batch_sampler is None),
+            ):
+                if not unset:
+                    raise ValueError(
+                        f"{op} DataLoader with IterableDataset: expected unspecified {name} "
+                        f"option, but got {name}={value!r}"
+                    )
+        elif not hasattr(dataset, "__getitem__") or (
+            sampler is None and batch_sampler is None and not hasattr(dataset, "__len__")
         ):
             raise TypeError(
-                "[DataLoader] generator must be an int seed, a np.random.Generator or None, "
-                f"got {type(generator).__name__}"
-            )
-        if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
-            raise TypeError(
-                "[DataLoader] expected a dataset with __len__ and __getitem__, "
+                f"{op} expected a dataset with __len__ and __getitem__ (or an IterableDataset), "
                 f"got {type(dataset).__name__}"
             )
+        if sampler is not None and shuffle:
+            raise ValueError(f"{op} sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError(
+                    f"{op} batch_sampler option is mutually exclusive with batch_size, shuffle, "
+                    f"sampler, and drop_last (got batch_size={batch_size!r}, shuffle={shuffle!r}, "
+                    f"sampler={sampler!r}, drop_last={drop_last!r})"
+                )
+            batch_size, drop_last = None, False
+
+        self._auto_shuffle = None
+        if not iterable and sampler is None:
+            if shuffle:
+                sampler = self._auto_shuffle = RandomSampler(dataset, generator=generator)
+            else:
+                sampler = SequentialSampler(dataset)
+        if not iterable and batch_sampler is None:
+            batch_sampler = BatchSampler(sampler, int(batch_size), bool(drop_last))
+
         self.dataset = dataset
-        self.batch_size = int(batch_size)
+        self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
+        self.sampler = sampler
+        self.batch_sampler = batch_sampler
+        self.num_workers = num_workers
         self.collate_fn = collate_fn
+        self.pin_memory = pin_memory
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
         self.generator = generator
-        self.prefetch = prefetch if prefetch else (2 if num_workers > 0 else 0)
+        self.prefetch_factor = prefetch_factor
+        self.persistent_workers = persistent_workers
+        self.pin_memory_device = pin_memory_device
+        self.in_order = in_order
+        self.prefetch = prefetch if prefetch else (
+            (prefetch_factor or 2) if num_workers > 0 else 0
+        )
         self.epoch = 0
 
     def __len__(self) -> int:
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        if isinstance(self.dataset, IterableDataset):
+            try:
+                n = len(self.dataset)
+            except (TypeError, NotImplementedError):
+                raise TypeError(
+                    f"[DataLoader] the IterableDataset {type(self.dataset).__name__} has no "
+                    "__len__, so neither has this DataLoader"
+                ) from None
+            return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        return len(self.batch_sampler)
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration use epoch `epoch`'s order (with an int seed as generator)."""
         self.epoch = int(epoch)
 
-    def _order(self) -> np.ndarray:
-        n = len(self.dataset)
-        if not self.shuffle:
-            return np.arange(n)
-        if isinstance(self.generator, np.random.Generator):
-            rng = self.generator
-        elif self.generator is not None:
-            rng = np.random.default_rng((int(self.generator) & 0xFFFF_FFFF_FFFF_FFFF, self.epoch))
-        else:
-            rng = _random.generator()
-        return rng.permutation(n)
-
-    def _batches(self, order: np.ndarray) -> Iterator[Any]:
-        stop = len(self) * self.batch_size if self.drop_last else len(order)
-        fast = self.collate_fn is None and hasattr(self.dataset, "get_batch")
+    def _collate_samples(self, indices: Any) -> Any:
+        if self.collate_fn is None and hasattr(self.dataset, "get_batch"):
+            idx = np.asarray(indices, dtype=np.int64)
+            return [Tensor._make(np.ascontiguousarray(a)) for a in self.dataset.get_batch(idx)]
         collate = self.collate_fn or default_collate
-        for start in range(0, stop, self.batch_size):
-            indices = order[start : start + self.batch_size]
-            if fast:
-                yield [
-                    Tensor._make(np.ascontiguousarray(a)) for a in self.dataset.get_batch(indices)
-                ]
-            else:
-                yield collate([self.dataset[int(i)] for i in indices])
+        return collate([self.dataset[int(i)] for i in indices])
+
+    def _map_batches(self, index_batches: Iterator[Any]) -> Iterator[Any]:
+        for indices in index_batches:
+            yield self._collate_samples(indices)
+
+    def _iterable_batches(self) -> Iterator[Any]:
+        collate = self.collate_fn or default_collate
+        batch: list = []
+        for sample in self.dataset:
+            batch.append(sample)
+            if len(batch) == self.batch_size:
+                yield collate(batch)
+                batch = []
+        if batch and not self.drop_last:
+            yield collate(batch)
 
     def __iter__(self) -> Iterator[Any]:
-        order = self._order()
+        if isinstance(self.dataset, IterableDataset):
+            batches = self._iterable_batches()
+        else:
+            if self._auto_shuffle is not None:
+                self._auto_shuffle.set_epoch(self.epoch)
+            # The order is drawn here, in the caller's thread, before any prefetching starts.
+            if isinstance(self.batch_sampler, BatchSampler):
+                index_batches = self.batch_sampler._index_batches()
+            else:
+                index_batches = iter(self.batch_sampler)
+            batches = self._map_batches(index_batches)
         self.epoch += 1
-        batches = self._batches(order)
         return _Prefetcher(batches, self.prefetch) if self.prefetch else batches
+
+
+def get_worker_info() -> None:
+    """Information about the current DataLoader worker process: always None in fastdl, whose
+    DataLoader has no worker processes (as PyTorch's returns None in the main process)."""
+    return None

@@ -4,6 +4,7 @@ and DataFrames, scikit-learn's API, with optional stratification)."""
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -13,52 +14,76 @@ from .._tensor import Tensor
 from ._convert import is_pandas, to_numpy
 from .dataset import Subset
 
-Seed = Union[int, np.random.Generator, None]
+Seed = Union[int, "_random.Generator", np.random.Generator, None]
 
 
-def _rng(seed: Seed) -> np.random.Generator:
-    if seed is None:
-        return _random.generator()
-    if isinstance(seed, np.random.Generator):
-        return seed
+def _rng(seed: Seed, op: str = "train_test_split") -> np.random.Generator:
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         return np.random.default_rng(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
+    if seed is None or isinstance(seed, (_random.Generator, np.random.Generator)):
+        return _random.numpy_generator(seed, op)
     raise TypeError(
-        f"expected an int seed, a np.random.Generator or None, got {type(seed).__name__}"
+        f"[{op}] expected an int seed, a fastdl.Generator, a np.random.Generator or None, "
+        f"got {type(seed).__name__}"
     )
 
 
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
 def _lengths(lengths: Sequence[Union[int, float]], n: int) -> list:
-    """Integer lengths summing to n; fractions summing to 1 are rounded down and the remainder
-    handed out one by one from the first split, as PyTorch does."""
-    if all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in lengths):
-        if any(x < 0 for x in lengths) or sum(lengths) != n:
-            raise ValueError(
-                f"[random_split] lengths {list(lengths)} must be >= 0 and sum to the dataset's "
-                f"length {n}"
-            )
-        return [int(x) for x in lengths]
-    if any(not 0 <= float(x) <= 1 for x in lengths) or not math.isclose(sum(lengths), 1.0):
-        raise ValueError(f"[random_split] fractions {list(lengths)} must be in [0, 1] and sum to 1")
-    counts = [int(math.floor(n * float(f))) for f in lengths]
-    for i in range(n - sum(counts)):
-        counts[i % len(counts)] += 1
-    return counts
+    """Integer lengths summing to n, or fractions summing to 1 (PyTorch's rule: each count is
+    rounded down and the remainder handed out one by one from the first split)."""
+    lengths = list(lengths)
+    total = sum(float(x) for x in lengths)
+    if math.isclose(total, 1.0) and total <= 1.0:
+        for i, f in enumerate(lengths):
+            if not 0.0 <= float(f) <= 1.0:
+                raise ValueError(
+                    f"[random_split] fractions must be in [0, 1]; fraction at index {i} is {f}"
+                )
+        counts = [int(math.floor(n * float(f))) for f in lengths]
+        for i in range(n - sum(counts)):
+            counts[i % len(counts)] += 1
+        for i, c in enumerate(counts):
+            if c == 0:
+                warnings.warn(
+                    f"[random_split] length of split at index {i} is 0 (fraction {lengths[i]} "
+                    f"of {n} samples): that subset is empty",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        return counts
+    if not all(_is_int(x) for x in lengths):
+        raise ValueError(
+            f"[random_split] fractions {lengths} must be in [0, 1] and sum to 1 (they sum to "
+            f"{total:g})"
+        )
+    if any(x < 0 for x in lengths) or sum(lengths) != n:
+        raise ValueError(
+            f"[random_split] lengths {lengths} must be >= 0 and sum to the dataset's length {n}"
+        )
+    return [int(x) for x in lengths]
 
 
 def random_split(
     dataset: Any, lengths: Sequence[Union[int, float]], generator: Seed = None
 ) -> list:
-    """Split `dataset` into non-overlapping Subsets of the given lengths (or fractions).
+    """Split `dataset` into non-overlapping Subsets of the given lengths, or fractions summing
+    to 1. `generator`: a fastdl.Generator, a np.random.Generator, an int seed, or None
+    (fastdl's global generator).
 
     >>> import numpy as np
+    >>> import fastdl
     >>> from fastdl.data import TensorDataset
-    >>> train, val = random_split(TensorDataset(np.arange(10)), [0.8, 0.2], generator=0)
+    >>> g = fastdl.Generator().manual_seed(42)
+    >>> train, val = random_split(TensorDataset(np.arange(10)), [0.8, 0.2], generator=g)
     >>> len(train), len(val)
     (8, 2)
     """
     counts = _lengths(lengths, len(dataset))
-    order = _rng(generator).permutation(len(dataset))
+    order = _rng(generator, "random_split").permutation(len(dataset))
     bounds = np.cumsum([0] + counts)
     return [Subset(dataset, order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
