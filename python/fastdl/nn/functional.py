@@ -10,13 +10,15 @@ import numpy as np
 
 from .. import _functions as fn
 from .._random import generator
+from .._errors import ArgumentError, ArgumentTypeError
 from .._tensor import Tensor
 from ..autograd.grad_mode import is_grad_enabled
 
 __all__ = [
     "linear", "conv2d", "max_pool2d", "relu", "sigmoid", "tanh", "leaky_relu", "softmax",
     "log_softmax", "dropout", "flatten", "cross_entropy", "nll_loss", "mse_loss", "l1_loss",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "one_hot",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "one_hot", "relu_",
+    "leaky_relu_", "max_pool2d_with_indices",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -24,14 +26,14 @@ _REDUCTIONS = ("none", "mean", "sum")
 
 def _tensor_arg(x, op, name):
     if not isinstance(x, Tensor):
-        raise TypeError(f"[{op}] {name} must be a Tensor, got {type(x).__name__}")
+        raise ArgumentTypeError(f"[{op}] {name} must be a Tensor, got {type(x).__name__}")
     return x
 
 
 def _float_arg(x, op, name):
     _tensor_arg(x, op, name)
     if x.dtype.kind != "f":
-        raise TypeError(f"[{op}] {name} must be a floating point tensor, got {x.dtype}")
+        raise ArgumentTypeError(f"[{op}] {name} must be a floating point tensor, got {x.dtype}")
     return x
 
 
@@ -40,7 +42,7 @@ def _pair(v, op, name):
         return (int(v), int(v))
     if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(i, (int, np.integer)) for i in v):
         return (int(v[0]), int(v[1]))
-    raise TypeError(f"[{op}] {name} must be an int or a pair of ints, got {v!r}")
+    raise ArgumentTypeError(f"[{op}] {name} must be an int or a pair of ints, got {v!r}")
 
 
 def _reduce(loss, reduction, op):
@@ -50,11 +52,17 @@ def _reduce(loss, reduction, op):
         return loss.sum()
     if reduction == "none":
         return loss
-    raise ValueError(f"[{op}] reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    raise ArgumentError(f"[{op}] reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
-def _same_dtype(x, other):
-    return other if other is None or other.dtype == x.dtype else other.to(x.dtype)
+def _same_dtype(x, other, op, name):
+    """PyTorch's rule: a layer's input and its weight/bias share one dtype (no silent cast)."""
+    if other is not None and other.dtype != x.dtype:
+        raise ArgumentTypeError(
+            f"[{op}] input and {name} must have the same dtype, got input {x.dtype} and "
+            f"{name} {other.dtype}; convert one (e.g. input.float(), or model.double())"
+        )
+    return other
 
 
 # ---------------------------------------------------------------- layers
@@ -65,15 +73,18 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     _float_arg(input, "linear", "input")
     _float_arg(weight, "linear", "weight")
     if weight.ndim != 2:
-        raise ValueError(f"[linear] weight must be 2-D (out, in), got shape {tuple(weight.shape)}")
+        raise ArgumentError(f"[linear] weight must be 2-D (out, in), got shape {tuple(weight.shape)}")
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
-        raise ValueError(
+        raise ArgumentError(
             f"[linear] input has {input.shape[-1] if input.ndim else 0} features in its last dim, "
             f"weight expects {weight.shape[1]} (input {tuple(input.shape)}, weight {tuple(weight.shape)})"
         )
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
-        raise ValueError(f"[linear] bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
-    return fn.Linear.apply(input, _same_dtype(input, weight), _same_dtype(input, bias))
+        raise ArgumentError(f"[linear] bias must have shape ({weight.shape[0]},), got {tuple(bias.shape)}")
+    return fn.Linear.apply(
+        input, _same_dtype(input, weight, "linear", "weight"),
+        _same_dtype(input, bias, "linear", "bias"),
+    )
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
@@ -87,15 +98,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     if unbatched:
         input = input.unsqueeze(0)
     if input.ndim != 4:
-        raise ValueError(f"[{op}] expected a 3-D or 4-D input (N, C, H, W), got shape {tuple(input.shape)}")
+        raise ArgumentError(f"[{op}] expected a 3-D or 4-D input (N, C, H, W), got shape {tuple(input.shape)}")
     if weight.ndim != 4:
-        raise ValueError(f"[{op}] expected a 4-D weight (K, C, R, S), got shape {tuple(weight.shape)}")
+        raise ArgumentError(f"[{op}] expected a 4-D weight (K, C, R, S), got shape {tuple(weight.shape)}")
     n, c, h, w = input.shape
     k, wc, r, s = weight.shape
     if wc != c:
-        raise ValueError(f"[{op}] weight has {wc} input channels, input has {c}")
+        raise ArgumentError(f"[{op}] weight has {wc} input channels, input has {c}")
     if bias is not None and tuple(bias.shape) != (k,):
-        raise ValueError(f"[{op}] bias must have shape ({k},), got {tuple(bias.shape)}")
+        raise ArgumentError(f"[{op}] bias must have shape ({k},), got {tuple(bias.shape)}")
     stride = _pair(stride, op, "stride")
     if isinstance(padding, str):
         if padding == "valid":
@@ -105,19 +116,20 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
                 raise NotImplementedError(f"[{op}] padding='same' needs stride 1 and an odd kernel")
             padding = (r // 2, s // 2)
         else:
-            raise ValueError(f"[{op}] padding must be 'valid', 'same', an int or a pair, got {padding!r}")
+            raise ArgumentError(f"[{op}] padding must be 'valid', 'same', an int or a pair, got {padding!r}")
     padding = _pair(padding, op, "padding")
     if min(stride) < 1:
-        raise ValueError(f"[{op}] stride must be >= 1, got {stride}")
+        raise ArgumentError(f"[{op}] stride must be >= 1, got {stride}")
     if min(padding) < 0:
-        raise ValueError(f"[{op}] padding must be >= 0, got {padding}")
+        raise ArgumentError(f"[{op}] padding must be >= 0, got {padding}")
     if r > h + 2 * padding[0] or s > w + 2 * padding[1]:
-        raise ValueError(
+        raise ArgumentError(
             f"[{op}] kernel size ({r}, {s}) is larger than the padded input "
             f"({h + 2 * padding[0]}, {w + 2 * padding[1]})"
         )
     y = fn.Conv2d.apply(
-        input, _same_dtype(input, weight), _same_dtype(input, bias), stride=stride, padding=padding
+        input, _same_dtype(input, weight, op, "weight"), _same_dtype(input, bias, op, "bias"),
+        stride=stride, padding=padding,
     )
     return y.squeeze(0) if unbatched else y
 
@@ -133,19 +145,19 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if _pair(dilation, op, "dilation") != (1, 1) or ceil_mode:
         raise NotImplementedError(f"[{op}] dilation != 1 and ceil_mode=True are not supported")
     if min(kernel) < 1 or min(stride) < 1:
-        raise ValueError(f"[{op}] kernel_size and stride must be >= 1, got {kernel} and {stride}")
+        raise ArgumentError(f"[{op}] kernel_size and stride must be >= 1, got {kernel} and {stride}")
     if min(padding) < 0 or padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-        raise ValueError(
+        raise ArgumentError(
             f"[{op}] padding must be >= 0 and at most half the kernel size {kernel}, got {padding}"
         )
     unbatched = input.ndim == 3
     if unbatched:
         input = input.unsqueeze(0)
     if input.ndim != 4:
-        raise ValueError(f"[{op}] expected a 3-D or 4-D input (N, C, H, W), got shape {tuple(input.shape)}")
+        raise ArgumentError(f"[{op}] expected a 3-D or 4-D input (N, C, H, W), got shape {tuple(input.shape)}")
     h, w = input.shape[2] + 2 * padding[0], input.shape[3] + 2 * padding[1]
     if kernel[0] > h or kernel[1] > w:
-        raise ValueError(f"[{op}] kernel size {kernel} is larger than the padded input ({h}, {w})")
+        raise ArgumentError(f"[{op}] kernel size {kernel} is larger than the padded input ({h}, {w})")
     if return_indices and not (input.requires_grad and is_grad_enabled()):
         # No graph: run the op's forward directly and keep the indices it computes.
         op = fn.MaxPool2d()
@@ -161,8 +173,22 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return y.squeeze(0) if unbatched else y
 
 
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, return_indices=False) -> tuple:
+    """max_pool2d that always returns (output, indices) (PyTorch's name for it)."""
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode,
+                      return_indices=True)
+
+
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    if inplace:
+        return _tensor_arg(input, "relu", "input").relu_()
     return _tensor_arg(input, "relu", "input").relu()
+
+
+def relu_(input: Tensor) -> Tensor:
+    """relu written into `input`'s storage (PyTorch's in-place rules); returns `input`."""
+    return _tensor_arg(input, "relu_", "input").relu_()
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -174,7 +200,27 @@ def tanh(input: Tensor) -> Tensor:
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    if inplace:
+        return leaky_relu_(input, negative_slope)
     return fn.LeakyReLU.apply(_float_arg(input, "leaky_relu", "input"), slope=negative_slope)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """leaky_relu written into `input`'s storage (PyTorch's in-place rules); returns `input`."""
+    _float_arg(input, "leaky_relu_", "input")
+    method = getattr(input, "leaky_relu_", None)
+    if method is not None:
+        return method(negative_slope)
+
+    def fast(data):
+        np.multiply(data, data.dtype.type(negative_slope), out=data, where=data < 0)
+
+    return input._inplace(
+        "leaky_relu_",
+        lambda src: fn.LeakyReLU.apply(src, slope=negative_slope),
+        fast,
+        keeps_old=True,
+    )
 
 
 def _softmax_dim(dim, ndim):
@@ -194,9 +240,16 @@ def log_softmax(input: Tensor, dim=None, dtype=None) -> Tensor:
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"[dropout] probability must be in [0, 1], got {p}")
+        raise ArgumentError(f"[dropout] probability must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return input
+    if inplace:
+        # The same draws as the out-of-place op, multiplied into the storage (recorded as an
+        # in-place multiplication when autograd needs it).
+        _float_arg(input, "dropout", "input")
+        keep = generator().random(input.shape) >= p
+        scale = (keep / (1 - p)).astype(input.dtype) if p < 1 else np.zeros(input.shape, input.dtype)
+        return input.mul_(Tensor._make(scale))
     return fn.Dropout.apply(_float_arg(input, "dropout", "input"), p=p, generator=generator())
 
 
@@ -208,11 +261,11 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """(...,) int64 class indices -> (..., num_classes) int64 one-hot rows."""
     labels = tensor._data if isinstance(tensor, Tensor) else np.asarray(tensor)
     if labels.dtype.kind not in "iu":
-        raise TypeError(f"[one_hot] expected integer class indices, got {labels.dtype}")
+        raise ArgumentTypeError(f"[one_hot] expected integer class indices, got {labels.dtype}")
     if num_classes == -1:
         num_classes = int(labels.max()) + 1 if labels.size else 0
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(
+        raise ArgumentError(
             f"[one_hot] class values must be in [0, {num_classes}), got min {labels.min()}, max {labels.max()}"
         )
     return Tensor._make((labels[..., None] == np.arange(num_classes)).astype(np.int64))
@@ -231,11 +284,18 @@ def _class_targets(input, target, op, ignore_index):
     else:
         dims = (0,) + tuple(range(2, input.ndim)) + (1,)
         logits = input.permute(*dims).reshape(-1, c)
+    expected = (input.shape[0],) + tuple(input.shape[2:]) if input.ndim > 1 else ()
     if target.dtype.kind == "f":
         if tuple(target.shape) != tuple(input.shape):
-            raise ValueError(
+            if tuple(target.shape) == expected:
+                raise ArgumentError(
+                    f"[{op}] a {target.dtype} target of shape {expected} looks like class labels: "
+                    "targets must be int64 class indices (use target.long()) or class "
+                    f"probabilities of the input's shape {tuple(input.shape)}"
+                )
+            raise ArgumentError(
                 f"[{op}] probability target must have the input's shape {tuple(input.shape)}, "
-                f"got {tuple(target.shape)}"
+                f"got {tuple(target.shape)} (class-index targets are int64 of shape {expected})"
             )
         t = target.to(input.dtype)
         if input.ndim == 1:
@@ -244,17 +304,16 @@ def _class_targets(input, target, op, ignore_index):
             t = t.permute(*((0,) + tuple(range(2, input.ndim)) + (1,))).reshape(-1, c)
         return logits, t, None
     if target.dtype.kind not in "iu":
-        raise TypeError(f"[{op}] target must hold class indices (int64) or probabilities, got {target.dtype}")
-    expected = (input.shape[0],) + tuple(input.shape[2:]) if input.ndim > 1 else ()
+        raise ArgumentTypeError(f"[{op}] target must hold class indices (int64) or probabilities, got {target.dtype}")
     if tuple(target.shape) != expected:
-        raise ValueError(
+        raise ArgumentError(
             f"[{op}] class-index target must have shape {expected} for input {tuple(input.shape)}, "
             f"got {tuple(target.shape)}"
         )
     labels = np.ascontiguousarray(target._data.reshape(-1), dtype=np.int64)
     bad = (labels != ignore_index) & ((labels < 0) | (labels >= c))
     if bad.any():
-        raise ValueError(f"[{op}] target {int(labels[bad][0])} is out of range for {c} classes")
+        raise ArgumentError(f"[{op}] target {int(labels[bad][0])} is out of range for {c} classes")
     return logits, Tensor._make(labels), expected
 
 
@@ -266,16 +325,16 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     _float_arg(input, op, "input")
     _tensor_arg(target, op, "target")
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"[{op}] reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        raise ArgumentError(f"[{op}] reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"[{op}] label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise ArgumentError(f"[{op}] label_smoothing must be in [0, 1], got {label_smoothing}")
     if input.ndim == 0:
-        raise ValueError(f"[{op}] input must have at least 1 dimension (classes), got a 0-d tensor")
+        raise ArgumentError(f"[{op}] input must have at least 1 dimension (classes), got a 0-d tensor")
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
     w = None
     if weight is not None:
         if tuple(weight.shape) != (c,):
-            raise ValueError(f"[{op}] weight must have shape ({c},), got {tuple(weight.shape)}")
+            raise ArgumentError(f"[{op}] weight must have shape ({c},), got {tuple(weight.shape)}")
         w = weight.detach().to(input.dtype)._data
     logits, tgt, index_shape = _class_targets(input, target, op, ignore_index)
     w_tensor = None if w is None else Tensor._make(np.ascontiguousarray(w))
@@ -317,17 +376,17 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     _float_arg(input, op, "input")
     _tensor_arg(target, op, "target")
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"[{op}] reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        raise ArgumentError(f"[{op}] reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if input.ndim < 1:
-        raise ValueError(f"[{op}] input must have at least 1 dimension")
+        raise ArgumentError(f"[{op}] input must have at least 1 dimension")
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
     logp, tgt, index_shape = _class_targets(input, target, op, ignore_index)
     if index_shape is None:
-        raise TypeError(f"[{op}] target must hold class indices (int64), got {target.dtype}")
+        raise ArgumentTypeError(f"[{op}] target must hold class indices (int64), got {target.dtype}")
     w = None
     if weight is not None:
         if tuple(weight.shape) != (c,):
-            raise ValueError(f"[{op}] weight must have shape ({c},), got {tuple(weight.shape)}")
+            raise ArgumentError(f"[{op}] weight must have shape ({c},), got {tuple(weight.shape)}")
         w = weight.detach().to(input.dtype)._data
     per_sample = fn.NLLLoss.apply(logp, tgt, weight=w, ignore_index=ignore_index)
     if reduction == "none":
@@ -344,22 +403,42 @@ def _loss_pair(input, target, op):
     _float_arg(input, op, "input")
     _tensor_arg(target, op, "target")
     if tuple(input.shape) != tuple(target.shape):
-        raise ValueError(
+        raise ArgumentError(
             f"[{op}] input and target must have the same shape, got {tuple(input.shape)} "
             f"and {tuple(target.shape)}"
         )
     return input, target.to(input.dtype)
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction="mean") -> Tensor:
+def _weighted_reduce(loss, weight, reduction, op):
+    """PyTorch's rule for an elementwise `weight` (same shape as the input): 'mean' divides
+    the weighted sum by the sum of the weights."""
+    if weight is None:
+        return _reduce(loss, reduction, op)
+    _tensor_arg(weight, op, "weight")
+    if tuple(weight.shape) != tuple(loss.shape):
+        raise ArgumentError(
+            f"[{op}] weight and input must have the same size, got {tuple(weight.shape)} and "
+            f"{tuple(loss.shape)}"
+        )
+    weight = weight.to(loss.dtype)
+    weighted = loss * weight
+    if reduction == "mean":
+        return weighted.sum() / weight.sum()
+    return _reduce(weighted, reduction, op)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean",
+             weight=None) -> Tensor:
     input, target = _loss_pair(input, target, "mse_loss")
     diff = input - target
-    return _reduce(diff * diff, reduction, "mse_loss")
+    return _weighted_reduce(diff * diff, weight, reduction, "mse_loss")
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean") -> Tensor:
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
+            weight=None) -> Tensor:
     input, target = _loss_pair(input, target, "l1_loss")
-    return _reduce((input - target).abs(), reduction, "l1_loss")
+    return _weighted_reduce((input - target).abs(), weight, reduction, "l1_loss")
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
@@ -369,7 +448,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     input, target = _loss_pair(input, target, op)
     p = input._data
     if p.size and not ((p >= 0) & (p <= 1)).all():
-        raise ValueError(f"[{op}] all elements of input should be between 0 and 1")
+        raise ArgumentError(f"[{op}] all elements of input should be between 0 and 1")
     loss = fn.BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
