@@ -1,10 +1,12 @@
 """Checkpoints: round trips of nested state dicts, bit-identical resumed training, atomic writes
 under simulated crashes, and clear errors for truncated, corrupted or foreign files."""
 
+import io
 import os
 import pickle
 import subprocess
 import sys
+import zipfile
 from collections import OrderedDict
 
 import numpy as np
@@ -278,3 +280,430 @@ def test_map_location(good_file):
     assert fastdl.load(good_file, map_location="cpu")["epoch"] == 2
     with pytest.raises(RuntimeError, match="CPU only"):
         fastdl.load(good_file, map_location="cuda")
+
+
+# ---------------------------------------------------------------- file objects and map_location
+
+
+def test_bytesio_and_open_file_roundtrip(tmp_path):
+    state = {"model": small_model().state_dict(), "epoch": 4, "tags": ["a", None]}
+    buffer = io.BytesIO()
+    fastdl.save(state, buffer)
+    buffer.seek(0)
+    back = fastdl.load(buffer)
+    assert back["epoch"] == 4 and back["tags"] == ["a", None]
+    assert arrays_equal(back["model"], state["model"])
+    with open(tmp_path / "ckpt.bin", "wb") as f:
+        fastdl.save(state, f)
+    with open(tmp_path / "ckpt.bin", "rb") as f:
+        assert fastdl.load(f)["epoch"] == 4
+    assert (tmp_path / "ckpt.bin").read_bytes() == buffer.getvalue()
+
+
+def test_file_object_errors(tmp_path):
+    with open(tmp_path / "t.txt", "w") as f:
+        with pytest.raises(TypeError, match=r"\[save\] .*binary mode"):
+            fastdl.save({"a": 1}, f)
+    with pytest.raises(TypeError, match=r"\[save\] expected a path or a binary file object"):
+        fastdl.save({"a": 1}, 42)
+    (tmp_path / "t.txt").write_text("hello")
+    with open(tmp_path / "t.txt") as f:
+        with pytest.raises(TypeError, match=r"\[load\] .*text mode"):
+            fastdl.load(f)
+
+
+def test_map_location_forms(good_file):
+    calls = []
+
+    def keep(storage, location):
+        calls.append(location)
+        return storage
+
+    for where in ("cpu", "cpu:0", fastdl.device("cpu"), {"cuda:0": "cpu"}, keep, None):
+        assert fastdl.load(good_file, map_location=where)["epoch"] == 2
+    assert calls and set(calls) == {"cpu"}
+    assert fastdl.load(good_file, map_location=lambda s, loc: None)["epoch"] == 2
+    for flag in (True, False, None):
+        assert fastdl.load(good_file, weights_only=flag)["epoch"] == 2
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["cuda", "cuda:1", fastdl.device("cuda"), {"cpu": "cuda:0"}, lambda s, loc: s.cuda()],
+)
+def test_map_location_other_devices_raise(good_file, where):
+    with pytest.raises(RuntimeError, match=r"\[load\] .*cuda.*CPU only"):
+        fastdl.load(good_file, map_location=where)
+
+
+# ---------------------------------------------------------------- hand-made PyTorch-style files
+# These build torch.save's zip layout with zipfile and write the pickle opcodes by hand, so they
+# run without torch.
+
+
+def _plain(value):
+    """Pickle opcodes (protocol 2, no memo) of a plain value, without PROTO and STOP."""
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=2)
+    pickler.fast = True
+    pickler.dump(value)
+    return out.getvalue()[2:-1]
+
+
+def _global(module, name):
+    return b"c" + f"{module}\n{name}\n".encode()
+
+
+def _tensor_ops(key, storage_type, numel, offset, size, stride, requires_grad=False, at="cpu"):
+    storage = (
+        b"(" + _plain("storage") + _global("torch", storage_type) + _plain(key) + _plain(at)
+        + _plain(numel) + b"tQ"
+    )
+    return (
+        _global("torch._utils", "_rebuild_tensor_v2") + b"(" + storage + _plain(offset)
+        + _plain(tuple(size)) + _plain(tuple(stride)) + _plain(requires_grad)
+        + _global("collections", "OrderedDict") + b")R" + b"tR"
+    )
+
+
+def _dict_ops(items):
+    """A dict from (key, opcodes) pairs."""
+    return b"}(" + b"".join(_plain(k) + ops for k, ops in items) + b"u"
+
+
+def _torch_zip(path, pickled, storages=(), byteorder=b"little", prefix="archive"):
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(f"{prefix}/data.pkl", b"\x80\x02" + pickled + b".")
+        if byteorder is not None:
+            zf.writestr(f"{prefix}/byteorder", byteorder)
+        for key, data in storages:
+            zf.writestr(f"{prefix}/data/{key}", data)
+        zf.writestr(f"{prefix}/version", b"3\n")
+    return path
+
+
+def test_handmade_torch_zip_strides_offsets_and_dtypes(tmp_path):
+    base = np.arange(12, dtype=np.float32)
+    longs = np.array([-5, 7, 2**40], np.int64)
+    pickled = _dict_ops(
+        [
+            ("t", _tensor_ops("0", "FloatStorage", 12, 1, (3, 2), (1, 4))),  # transposed slice
+            ("row", _tensor_ops("0", "FloatStorage", 12, 8, (4,), (1,))),  # shares storage 0
+            ("wide", _tensor_ops("0", "FloatStorage", 12, 0, (2, 3), (0, 1))),  # expand
+            ("scalar", _tensor_ops("0", "FloatStorage", 12, 5, (), ())),
+            ("empty", _tensor_ops("0", "FloatStorage", 12, 0, (0, 3), (3, 1))),
+            ("long", _tensor_ops("1", "LongStorage", 3, 0, (3,), (1,))),
+            ("mask", _tensor_ops("2", "BoolStorage", 3, 0, (3,), (1,))),
+            ("grad", _tensor_ops("0", "FloatStorage", 12, 0, (2,), (1,), requires_grad=True)),
+            ("n", _plain(3)),
+            ("nested", _plain({"lr": 0.5, "names": ["a", "b"], "none": None, "ok": True})),
+        ]
+    )
+    storages = [("0", base.tobytes()), ("1", longs.tobytes()), ("2", bytes([1, 0, 1]))]
+    back = fastdl.load(_torch_zip(tmp_path / "hand.pt", pickled, storages))
+    strided = np.lib.stride_tricks.as_strided
+    assert np.array_equal(back["t"].numpy(), strided(base[1:], (3, 2), (4, 16)))
+    assert np.array_equal(back["row"].numpy(), base[8:12])
+    assert np.array_equal(back["wide"].numpy(), np.tile(base[:3], (2, 1)))
+    assert back["scalar"].shape == () and back["scalar"].item() == 5.0
+    assert back["empty"].shape == (0, 3)
+    assert back["long"].dtype == fastdl.int64 and back["long"].tolist() == longs.tolist()
+    assert back["mask"].dtype == fastdl.bool and back["mask"].tolist() == [True, False, True]
+    assert back["grad"].requires_grad and not back["t"].requires_grad
+    assert back["n"] == 3
+    assert back["nested"] == {"lr": 0.5, "names": ["a", "b"], "none": None, "ok": True}
+    assert all(isinstance(back[k], fastdl.Tensor) for k in ("t", "row", "long", "mask"))
+
+
+def test_handmade_big_endian_torch_zip(tmp_path):
+    values = np.array([1.5, -2.0, 3.25], np.float32)
+    longs = np.array([1, -2, 3], np.int64)
+    pickled = _dict_ops(
+        [
+            ("f", _tensor_ops("0", "FloatStorage", 3, 0, (3,), (1,))),
+            ("i", _tensor_ops("1", "LongStorage", 3, 0, (3,), (1,))),
+        ]
+    )
+    storages = [("0", values.astype(">f4").tobytes()), ("1", longs.astype(">i8").tobytes())]
+    back = fastdl.load(_torch_zip(tmp_path / "be.pt", pickled, storages, byteorder=b"big"))
+    assert back["f"].tolist() == values.tolist() and back["f"].dtype == fastdl.float32
+    assert back["i"].tolist() == longs.tolist() and back["i"].dtype == fastdl.int64
+
+
+def test_handmade_gpu_saved_tensors_load_onto_the_cpu(tmp_path):
+    pickled = _dict_ops([("w", _tensor_ops("0", "FloatStorage", 2, 0, (2,), (1,), at="cuda:0"))])
+    path = _torch_zip(tmp_path / "g.pt", pickled, [("0", np.ones(2, np.float32).tobytes())])
+    seen = []
+    for where in (None, "cpu", {"cuda:0": "cpu"}, lambda s, loc: seen.append(loc) or s):
+        assert fastdl.load(path, map_location=where)["w"].tolist() == [1.0, 1.0]
+    assert seen == ["cuda:0"]
+
+    def fail(storage, location):
+        raise KeyError("mine")
+
+    with pytest.raises(KeyError, match="mine"):  # the callable's own error passes through
+        fastdl.load(path, map_location=fail)
+
+
+def test_handmade_torch_zip_reader_does_not_need_torch(tmp_path):
+    pickled = _dict_ops([("w", _tensor_ops("0", "FloatStorage", 2, 0, (2,), (1,)))])
+    path = _torch_zip(tmp_path / "w.pt", pickled, [("0", np.ones(2, np.float32).tobytes())])
+    script = (
+        "import sys\n"
+        "sys.modules['torch'] = None  # any 'import torch' now fails\n"
+        "import fastdl\n"
+        f"print(fastdl.load({str(path)!r})['w'].tolist())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[1.0, 1.0]"
+
+
+@pytest.mark.parametrize("storage_type, dtype", [("HalfStorage", "float16"),
+                                                 ("BFloat16Storage", "bfloat16"),
+                                                 ("ComplexFloatStorage", "complex64")])
+def test_handmade_unsupported_dtype_names_key_and_dtype(tmp_path, storage_type, dtype):
+    pickled = _dict_ops([("layer.weight", _tensor_ops("0", storage_type, 2, 0, (2,), (1,)))])
+    path = _torch_zip(tmp_path / "h.pt", pickled, [("0", bytes(16))])
+    with pytest.raises(CheckpointError, match=rf"'layer\.weight' has dtype torch\.{dtype}"):
+        fastdl.load(path)
+
+
+def test_handmade_out_of_bounds_tensor_is_refused(tmp_path):
+    pickled = _dict_ops([("w", _tensor_ops("0", "FloatStorage", 4, 2, (2, 2), (2, 1)))])
+    path = _torch_zip(tmp_path / "oob.pt", pickled, [("0", np.ones(4, np.float32).tobytes())])
+    with pytest.raises(CheckpointError, match="reaches element 5 of storage '0', which holds 4"):
+        fastdl.load(path)
+
+
+def test_handmade_missing_storage_and_bad_pickle(tmp_path):
+    pickled = _dict_ops([("w", _tensor_ops("7", "FloatStorage", 2, 0, (2,), (1,)))])
+    with pytest.raises(CheckpointError, match="storage '7' is missing"):
+        fastdl.load(_torch_zip(tmp_path / "m.pt", pickled))
+    cases = [
+        (b"}q", "malformed"),  # truncated
+        (b"}r\xff\xff\xff\xff", "malformed .*memo index 4294967295"),  # a 32 GiB memo table
+        (b"}K\x01u", "does not unpickle"),  # SETITEMS without a MARK
+    ]
+    for pickled, message in cases:
+        with pytest.raises(CheckpointError, match="corrupted PyTorch checkpoint: its data.pkl"):
+            fastdl.load(_torch_zip(tmp_path / "b.pt", pickled))
+        with pytest.raises(CheckpointError, match=message):
+            fastdl.load(_torch_zip(tmp_path / "b.pt", pickled))
+
+
+def test_build_opcode_cannot_plant_attributes(tmp_path):
+    """BUILD after a rebuilt tensor sets attributes on it; the loaded tensor is rebuilt clean."""
+    tensor = _tensor_ops("0", "FloatStorage", 2, 0, (2,), (1,))
+    planted = tensor + _plain((None, {"_node": "boom", "grad": "x", "extra": 1})) + b"b"
+    path = _torch_zip(tmp_path / "p.pt", _dict_ops([("w", planted)]),
+                      [("0", np.ones(2, np.float32).tobytes())])
+    w = fastdl.load(path)["w"]
+    assert w._node is None and w.grad is None and not hasattr(w, "extra")
+    assert w.tolist() == [1.0, 1.0]
+
+
+class _Evil:
+    def __init__(self, func, args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _evil_payloads(target):
+    command = f"echo pwned > {target}"
+    return [
+        (_Evil(os.system, (command,)), os.system.__module__ + ".system"),
+        (_Evil(subprocess.Popen, (["sh", "-c", command],)), "subprocess.Popen"),
+        (_Evil(eval, (f"__import__('os').system({command!r})",)), "builtins.eval"),
+        (_Evil(exec, (f"__import__('os').system({command!r})",)), "builtins.exec"),
+    ]
+
+
+@pytest.mark.parametrize("which", range(4))
+def test_malicious_pickle_in_torch_zip_is_refused(tmp_path, which):
+    target = tmp_path / "pwned"
+    evil, name = _evil_payloads(target)[which]
+    payload = pickle.dumps({"weight": [1.0, 2.0], "x": evil}, protocol=2)
+    path = _torch_zip(tmp_path / "evil.pt", payload[2:-1])
+    with pytest.raises(pickle.UnpicklingError, match=rf"\[load\] refusing to load '{name}'"):
+        fastdl.load(path)
+    with pytest.raises(CheckpointError, match="only tensors, storages and plain containers"):
+        fastdl.load(path)
+    assert not target.exists()
+
+
+def test_malicious_global_inside_tensor_rebuild_is_refused(tmp_path):
+    target = tmp_path / "pwned"
+    ops = (
+        _global("torch._tensor", "_rebuild_from_type_v2") + b"(" + _global("posix", "system")
+        + _global("torch", "Tensor") + _plain((f"echo pwned > {target}",)) + _plain({}) + b"tR"
+    )
+    with pytest.raises(CheckpointError, match="refusing to load 'posix.system'"):
+        fastdl.load(_torch_zip(tmp_path / "evil.pt", _dict_ops([("w", ops)])))
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_malicious_raw_pickle_is_refused_without_unpickling(tmp_path, protocol):
+    target = tmp_path / "pwned"
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps(_Evil(os.system, (f"echo pwned > {target}",)), protocol))
+    with pytest.raises(CheckpointError, match=r"\[load\] '.*evil.pkl' is a raw pickle"):
+        fastdl.load(path)
+    with pytest.raises(CheckpointError, match="never unpickles"):
+        fastdl.load(io.BytesIO(path.read_bytes()))
+    assert not target.exists()
+
+
+def test_legacy_torch_format_is_refused_with_a_way_out(tmp_path):
+    magic = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+    path = tmp_path / "old.pt"
+    path.write_bytes(b"\x80\x02\x8a\n" + magic + b"." + pickle.dumps({"a": 1}, 2))
+    with pytest.raises(CheckpointError, match=r"legacy .* re-save it with a current PyTorch"):
+        fastdl.load(path)
+
+
+def test_neither_format_says_what_and_how_much_was_read(tmp_path):
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"this is not a checkpoint at all")
+    message = (
+        r"\[load\] '.*x\.bin' is not a safetensors checkpoint, nor a PyTorch zip checkpoint "
+        r"\(read 31 bytes\)"
+    )
+    with pytest.raises(CheckpointError, match=message):
+        fastdl.load(path)
+    with pytest.raises(CheckpointError, match=r"<BytesIO> is not a safetensors .*\(read 5 bytes\)"):
+        fastdl.load(io.BytesIO(b"hello"))
+    np.savez(tmp_path / "arrays.npz", a=np.ones(2))
+    with pytest.raises(CheckpointError, match=r"zip archive but not a PyTorch checkpoint"):
+        fastdl.load(tmp_path / "arrays.npz")
+    (tmp_path / "empty").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"is empty \(read 0 bytes\)"):
+        fastdl.load(tmp_path / "empty")
+
+
+# ---------------------------------------------------------------- files written by torch.save
+
+
+def _torch_and_fastdl_models():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    ref = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8, 3)
+    )
+    mine = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 3))
+    return torch, ref, mine
+
+
+def test_torch_state_dict_loads_into_fastdl_model(tmp_path):
+    torch, ref, mine = _torch_and_fastdl_models()
+    torch.save(ref.state_dict(), tmp_path / "model.pt")
+    state = fastdl.load(tmp_path / "model.pt")
+    assert isinstance(state, OrderedDict) and list(state) == list(ref.state_dict())
+    for key, value in ref.state_dict().items():
+        assert state[key].shape == tuple(value.shape) and state[key].dtype == fastdl.float32
+        assert np.array_equal(state[key].numpy(), value.numpy())
+    mine.load_state_dict(state)
+    x = np.random.default_rng(0).standard_normal((2, 1, 4, 4)).astype(np.float32)
+    expected = ref(torch.from_numpy(x)).detach().numpy()
+    got = mine(fastdl.tensor(x)).detach().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    buffer = io.BytesIO()
+    torch.save(ref.state_dict(), buffer)
+    buffer.seek(0)
+    assert list(fastdl.load(buffer, map_location="cpu")) == list(state)
+
+
+def test_torch_nested_dict_of_values(tmp_path):
+    torch = pytest.importorskip("torch")
+    obj = {
+        "w": torch.randn(3, 4),
+        "step": 7,
+        "lr": 0.25,
+        "name": "run-1",
+        "flags": (True, None),
+        "history": [1.5, {"t": torch.arange(3), "deep": [torch.ones(2, dtype=torch.float64)]}],
+        "scalar": torch.tensor(2.5),
+        "empty": torch.zeros(0, 5),
+        "size": torch.Size([2, 3]),
+    }
+    torch.save(obj, tmp_path / "obj.pt")
+    back = fastdl.load(tmp_path / "obj.pt", weights_only=True)
+    assert back["step"] == 7 and back["lr"] == 0.25 and back["name"] == "run-1"
+    assert back["flags"] == (True, None) and back["size"] == (2, 3)
+    assert np.array_equal(back["w"].numpy(), obj["w"].numpy())
+    assert back["history"][0] == 1.5
+    assert back["history"][1]["t"].dtype == fastdl.int64
+    assert back["history"][1]["t"].tolist() == [0, 1, 2]
+    assert back["history"][1]["deep"][0].dtype == fastdl.float64
+    assert back["scalar"].shape == () and back["scalar"].item() == 2.5
+    assert back["empty"].shape == (0, 5)
+
+
+def test_torch_non_contiguous_and_shared_storage(tmp_path):
+    torch = pytest.importorskip("torch")
+    base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+    obj = {
+        "t": base.t(),
+        "slice": base[1:, 2:5],
+        "step": base[::2, ::3],
+        "row": base[2],
+        "expanded": torch.arange(3.0).expand(4, 3),
+        "base": base,
+    }
+    torch.save(obj, tmp_path / "views.pt")
+    back = fastdl.load(tmp_path / "views.pt")
+    for key, value in obj.items():
+        assert back[key].shape == tuple(value.shape), key
+        assert np.array_equal(back[key].numpy(), value.numpy()), key
+
+
+@pytest.mark.parametrize(
+    "dtype", ["float32", "float64", "int64", "int32", "int16", "int8", "uint8", "bool"]
+)
+def test_torch_dtypes(tmp_path, dtype):
+    torch = pytest.importorskip("torch")
+    values = torch.tensor([[0, 1, 3], [5, 0, 7]]).to(getattr(torch, dtype))
+    torch.save({"x": values, "t": values.t()}, tmp_path / "d.pt")
+    back = fastdl.load(tmp_path / "d.pt")
+    for key in ("x", "t"):
+        assert back[key].dtype == getattr(fastdl, dtype if dtype != "bool" else "bool")
+        assert np.array_equal(back[key].numpy(), {"x": values, "t": values.t()}[key].numpy())
+
+
+def test_torch_parameters(tmp_path):
+    torch = pytest.importorskip("torch")
+    obj = {
+        "p": torch.nn.Parameter(torch.randn(2, 3)),
+        "frozen": torch.nn.Parameter(torch.randn(3), requires_grad=False),
+        "t": torch.randn(2, requires_grad=True),
+    }
+    torch.save(obj, tmp_path / "p.pt")
+    back = fastdl.load(tmp_path / "p.pt")
+    assert isinstance(back["p"], nn.Parameter) and back["p"].requires_grad
+    assert isinstance(back["frozen"], nn.Parameter) and not back["frozen"].requires_grad
+    assert not isinstance(back["t"], nn.Parameter) and back["t"].requires_grad
+    for key in obj:
+        assert np.array_equal(back[key].detach().numpy(), obj[key].detach().numpy())
+
+
+def test_torch_unsupported_dtype_and_map_location(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.save({"head": {"w": torch.ones(2, dtype=torch.float16)}}, tmp_path / "h.pt")
+    with pytest.raises(CheckpointError, match=r"'head\.w' has dtype torch\.float16"):
+        fastdl.load(tmp_path / "h.pt")
+    torch.save({"w": torch.ones(2)}, tmp_path / "w.pt")
+    seen = []
+    back = fastdl.load(tmp_path / "w.pt", map_location=lambda s, loc: seen.append(loc) or s)
+    assert seen == ["cpu"] and back["w"].tolist() == [1.0, 1.0]
+    with pytest.raises(RuntimeError, match="CPU only"):
+        fastdl.load(tmp_path / "w.pt", map_location="cuda:0")
+
+
+def test_torch_model_object_is_refused(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "whole.pt")
+    with pytest.raises(pickle.UnpicklingError, match=r"refusing to load 'torch\.nn\.modules"):
+        fastdl.load(tmp_path / "whole.pt")

@@ -1,4 +1,5 @@
-"""Checkpoints: `fastdl.save(obj, path)` and `fastdl.load(path)` in the safetensors format.
+"""Checkpoints: `fastdl.save(obj, f)` and `fastdl.load(f)` in the safetensors format; `load` also
+reads PyTorch's `torch.save` files. `f` is a path or a binary file object (io.BytesIO, open(...)).
 
 `obj` is a state dict: nested dicts, lists and tuples whose leaves are Tensors, NumPy arrays,
 numbers, strings, bools or None (a model's, an optimizer's, a preprocessor's, or a dict of
@@ -12,9 +13,15 @@ them). The file is a plain safetensors file:
   structure and every tensor (which `load` checks) in the one metadata entry
   "fastdl.checkpoint". Identical contents give byte-identical files.
 
-Writes are atomic: a temporary file in the same folder, flushed and fsync'ed, then renamed
-over the target (and the folder fsync'ed), so a crash mid-save leaves the previous file whole.
-Loading never unpickles: it parses JSON and raw tensor bytes only, and validates the file.
+Writes to a path are atomic: a temporary file in the same folder, flushed and fsync'ed, then
+renamed over the target (and the folder fsync'ed), so a crash mid-save leaves the previous file
+whole. A file object gets the same bytes written at its current position.
+
+Loading a safetensors file parses JSON and raw tensor bytes only, and validates the file. Loading
+a PyTorch zip checkpoint (`.pt`/`.pth`) goes through a restricted unpickler
+(fastdl/_torch_pickle.py) that can only rebuild tensors, storages, OrderedDicts and plain
+containers and refuses anything else: PyTorch's `weights_only=True` rule, always. Raw pickles
+(including PyTorch's legacy pre-1.6 format) are refused without being unpickled.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import struct
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import IO, Any, Union
 
 import numpy as np
 
@@ -37,10 +44,12 @@ META_KEY = "fastdl.checkpoint"
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
 PathLike = Union[str, os.PathLike]
+FileLike = Union[str, os.PathLike, IO[bytes]]
 
 
-class CheckpointError(ValueError):
-    """A file that is not a valid checkpoint: truncated, corrupted, or not safetensors."""
+class CheckpointError(ValueError, RuntimeError):
+    """A file that is not a valid checkpoint: truncated, corrupted, unsafe or of an unknown
+    format. Both a ValueError and a RuntimeError (what PyTorch raises for a bad file)."""
 
 
 # ---------------------------------------------------------------- encoding
@@ -106,25 +115,45 @@ def _digest(tree: str, arrays: dict) -> str:
     return h.hexdigest()
 
 
-def save(obj: Any, path: PathLike) -> None:
-    """Write `obj` (a state dict, possibly nested) to `path` atomically, in safetensors format.
+def save(
+    obj: Any,
+    f: FileLike,
+    pickle_module: Any = None,
+    pickle_protocol: Any = None,
+    _use_new_zipfile_serialization: bool = True,
+) -> None:
+    """Write `obj` (a state dict, possibly nested) to `f`, a path (atomically) or a binary file
+    object, in safetensors format. The other arguments are torch.save's, accepted and ignored
+    (nothing is pickled).
 
-    >>> import fastdl, fastdl.nn as nn, os, tempfile
-    >>> net = nn.Linear(2, 1)
-    >>> path = os.path.join(tempfile.mkdtemp(), "net.safetensors")
-    >>> fastdl.save({"model": net.state_dict(), "epoch": 3}, path)
-    >>> fastdl.load(path)["epoch"]
+    >>> import fastdl, fastdl.nn as nn, io
+    >>> buffer = io.BytesIO()
+    >>> fastdl.save({"model": nn.Linear(2, 1).state_dict(), "epoch": 3}, buffer)
+    >>> _ = buffer.seek(0)
+    >>> fastdl.load(buffer)["epoch"]
     3
     """
     from safetensors.numpy import save as st_save
 
+    if not isinstance(f, (str, os.PathLike)) and not hasattr(f, "write"):
+        raise TypeError(
+            f"[save] expected a path or a binary file object to write to, got {type(f).__name__}"
+        )
     encoder = _Encoder()
     tree = json.dumps(encoder.encode(obj, []), separators=(",", ":"))
     # One metadata key: safetensors writes metadata in hash order, and a single key keeps the
     # bytes of a checkpoint a function of its contents (identical runs give identical files).
     meta = {"format_version": FORMAT_VERSION, "sha256": _digest(tree, encoder.arrays), "tree": tree}
     payload = st_save(encoder.arrays, metadata={META_KEY: json.dumps(meta, separators=(",", ":"))})
-    _atomic_write(Path(path), payload)
+    if isinstance(f, (str, os.PathLike)):
+        _atomic_write(Path(f), payload)
+    else:
+        try:
+            f.write(payload)
+        except TypeError:
+            raise TypeError(
+                f"[save] {_describe(f)} does not accept bytes; open it in binary mode ('wb')"
+            ) from None
 
 
 def _atomic_write(path: Path, payload: bytes) -> None:
@@ -156,18 +185,24 @@ def _atomic_write(path: Path, payload: bytes) -> None:
 # ---------------------------------------------------------------- decoding
 
 
+def _neither(data: bytes, where: str) -> CheckpointError:
+    return CheckpointError(
+        f"[load] {where} is not a safetensors checkpoint, nor a PyTorch zip checkpoint "
+        f"(read {len(data)} bytes)"
+    )
+
+
 def _header(data: bytes, where: str) -> dict:
     """The safetensors JSON header, checked against the file's length."""
-    if len(data) < 8:
-        raise CheckpointError(
-            f"[load] {where} is not a checkpoint: {len(data)} bytes is too short for a "
-            "safetensors header (empty or truncated file)"
-        )
+    if not data:
+        raise CheckpointError(f"[load] {where} is empty (read 0 bytes)")
+    if len(data) < 9 or data[8:9] != b"{":  # a safetensors header is a JSON object
+        raise _neither(data, where)
     (n,) = struct.unpack("<Q", data[:8])
     if n > MAX_HEADER_BYTES or 8 + n > len(data):
         raise CheckpointError(
-            f"[load] {where} is not a safetensors checkpoint (or is truncated): the header "
-            f"length field says {n} bytes, the file has {len(data)}"
+            f"[load] {where} looks like a safetensors file but is truncated or corrupted: its "
+            f"header length field says {n} bytes, the file has {len(data)}"
         )
     try:
         header = json.loads(data[8 : 8 + n])
@@ -232,29 +267,91 @@ class _Decoder:
         raise self.fail(f"unknown node kind {kind!r}")
 
 
-def load(path: PathLike, map_location: Any = None, weights_only: bool = True) -> Any:
-    """Read a checkpoint written by `save` (or any safetensors file, returned as a flat dict of
-    Tensors). Raises FileNotFoundError for a missing file and CheckpointError for a file that
-    is truncated, corrupted or not a checkpoint. Nothing in the file is ever executed;
-    map_location (CPU only) and weights_only are accepted for PyTorch compatibility.
+def _describe(f: Any) -> str:
+    name = getattr(f, "name", None)
+    return repr(name) if isinstance(name, str) else f"<{type(f).__name__}>"
+
+
+def _check_map_location(map_location: Any) -> None:
+    """Refuse up front a map_location (string, device, or dict values) that is not the CPU."""
+    if map_location is None or (callable(map_location) and not isinstance(map_location, str)):
+        return
+    targets = map_location.values() if isinstance(map_location, Mapping) else [map_location]
+    for target in targets:
+        if str(target).split(":")[0] != "cpu":
+            raise RuntimeError(
+                f"[load] map_location={map_location!r} asks for device {str(target)!r}: this "
+                "fastdl loads onto the CPU only (use map_location='cpu' or leave it out)"
+            )
+
+
+def _read(f: FileLike) -> tuple:
+    """(bytes, where) of a path or a binary file object (read from its current position)."""
+    if isinstance(f, (str, os.PathLike)):
+        where = repr(str(f))
+        p = Path(f)
+        if not p.exists():
+            raise FileNotFoundError(f"[load] no checkpoint at {where}")
+        if p.is_dir():
+            raise IsADirectoryError(f"[load] {where} is a folder, not a checkpoint file")
+        return p.read_bytes(), where
+    if not hasattr(f, "read"):
+        raise TypeError(
+            f"[load] expected a path or a binary file object, got {type(f).__name__}"
+        )
+    data = f.read()
+    if isinstance(data, str):
+        raise TypeError(f"[load] {_describe(f)} is open in text mode; open it with 'rb'")
+    return bytes(data), _describe(f)
+
+
+def load(
+    f: FileLike,
+    map_location: Any = None,
+    pickle_module: Any = None,
+    *,
+    weights_only: bool | None = None,
+    mmap: bool | None = None,
+    **pickle_load_args: Any,
+) -> Any:
+    """Read a checkpoint from `f`, a path or a binary file object (io.BytesIO, open(p, "rb")):
+
+    - a file written by `fastdl.save` gives back the saved structure;
+    - any other safetensors file gives a flat dict of Tensors;
+    - a PyTorch zip checkpoint (`torch.save`, PyTorch >= 1.6) of a state_dict or of nested
+      dicts/lists/tuples of tensors, numbers, strings, bools and None gives the same structure
+      with fastdl Tensors (a Parameter comes back as fastdl.nn.Parameter). torch is not needed.
+
+    Nothing in the file is ever executed. PyTorch files are read by a restricted unpickler that
+    can only rebuild tensors, storages, OrderedDicts and plain containers; anything else (a
+    model class, `os.system`, ...) raises an UnpicklingError naming it. `weights_only` is
+    accepted for PyTorch compatibility, but weights_only=False does NOT enable arbitrary
+    unpickling: fastdl always applies the weights-only rule. Raw pickles and PyTorch's legacy
+    (pre-1.6) format are refused. `map_location` may be None, 'cpu', a device, a dict or a
+    callable as in PyTorch; anything that targets a device other than the CPU raises a
+    RuntimeError, and tensors saved on a GPU are loaded onto the CPU. Tensors that shared a
+    storage in PyTorch come back as separate copies. `pickle_module`, `mmap` and other keyword
+    arguments are accepted and ignored.
+
+    Raises FileNotFoundError for a missing path and CheckpointError (a ValueError and a
+    RuntimeError) for a file that is truncated, corrupted, unsafe or of another format.
 
     >>> state = fastdl.load("model.safetensors")     # doctest: +SKIP
     >>> model.load_state_dict(state)                 # doctest: +SKIP
+    >>> state = fastdl.load("resnet.pth", map_location="cpu")  # doctest: +SKIP
     """
     from safetensors import SafetensorError
     from safetensors.numpy import load as st_load
 
-    if map_location is not None and str(map_location).split(":")[0] != "cpu":
-        raise RuntimeError(
-            f"[load] map_location={map_location!r}: this fastdl loads onto the CPU only"
-        )
-    where = repr(str(path))
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"[load] no checkpoint at {where}")
-    if p.is_dir():
-        raise IsADirectoryError(f"[load] {where} is a folder, not a checkpoint file")
-    data = p.read_bytes()
+    from . import _torch_pickle
+
+    _check_map_location(map_location)
+    data, where = _read(f)
+    if _torch_pickle.is_zip(data):
+        return _torch_pickle.load_zip(data, where, map_location)
+    why = _torch_pickle.describe_pickle(data)
+    if why is not None:
+        raise CheckpointError(f"[load] {where} {why} (read {len(data)} bytes)")
     header = _header(data, where)
     try:
         arrays = st_load(data)
@@ -262,6 +359,9 @@ def load(path: PathLike, map_location: Any = None, weights_only: bool = True) ->
         raise CheckpointError(
             f"[load] {where} is not a valid safetensors checkpoint: {e}"
         ) from None
+    for name in arrays:  # a map_location callable sees every tensor, as in PyTorch
+        storage = _torch_pickle._Storage(name, str(arrays[name].dtype), "cpu", b"")
+        _torch_pickle.apply_map_location(map_location, storage, where)
     meta = header.get("__metadata__") or {}
     if not isinstance(meta, dict) or META_KEY not in meta:
         order = sorted(arrays, key=lambda k: header[k]["data_offsets"][0])
