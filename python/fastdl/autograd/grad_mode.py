@@ -99,12 +99,24 @@ class _DecoratorContext:
 
 
 class _NoParamContext(_DecoratorContext):
-    """Usable as `with cls():`, `@cls()` and the bare `@cls`."""
+    """Sets the grad mode to `_mode`; usable as `with cls():`, `@cls()` and the bare `@cls`."""
+
+    _mode = True
 
     def __new__(cls, orig_func: Any = None) -> Any:
-        if orig_func is None:
-            return super().__new__(cls)
-        return cls()(orig_func)
+        if orig_func is not None:
+            return cls()(orig_func)
+        self = super().__new__(cls)
+        self._tokens = []
+        return self
+
+    # NOTE: the hot form (`with no_grad():`) sets one variable, without the generic machinery.
+    def __enter__(self) -> None:
+        self._tokens.append(_enabled.set(self._mode))
+
+    def __exit__(self, *exc: Any) -> bool:
+        _enabled.reset(self._tokens.pop())
+        return False
 
 
 class no_grad(_NoParamContext):
@@ -122,8 +134,7 @@ class no_grad(_NoParamContext):
     False
     """
 
-    def _set(self) -> tuple:
-        return ((_enabled, _enabled.set(False)),)
+    _mode = False
 
 
 class enable_grad(_NoParamContext):
@@ -136,8 +147,7 @@ class enable_grad(_NoParamContext):
     True
     """
 
-    def _set(self) -> tuple:
-        return ((_enabled, _enabled.set(True)),)
+    _mode = True
 
 
 class set_grad_enabled(_DecoratorContext):
