@@ -13,17 +13,26 @@ from __future__ import annotations
 from . import _C
 from ._backend import backend
 from ._config import info, show_config
+from . import _random, _tensor as _tensor_module
+import numpy as _np
 from ._creation import (
     arange, as_tensor, cat, concat, empty, empty_like, eye, from_numpy, full, full_like, linspace,
-    ones, ones_like, rand, randint, randn, randperm, stack, tensor, where, zeros, zeros_like,
+    ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm, stack,
+    tensor, where, zeros, zeros_like,
 )
-from ._random import manual_seed, seed
+from ._random import (
+    Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state,
+)
 from ._tensor import (
     Size, Tensor, bool_, device, float16, float32, float64, int8, int16, int32, int64, matmul,
     uint8,
 )
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import (
+    enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+    set_grad_enabled,
+)
 from . import autograd  # noqa: E402
+from .backends import cudnn as _cudnn, mps as _mps  # noqa: E402,F401  (fastdl.backends.cudnn)
 from .checkpoint import load, save
 from .summary import summary
 from . import nn, optim  # noqa: E402
@@ -32,10 +41,53 @@ __version__ = _C.build_config["version"]
 
 float = float32  # noqa: A001  (PyTorch's aliases)
 double = float64
+half = float16  # NOTE: float16 tensors are not supported: making one raises TypeError
 long = int64
 int = int32  # noqa: A001
+short = int16
 bool = bool_  # noqa: A001
 FloatTensor = Tensor
+
+
+class _UnsupportedDtype:
+    """A PyTorch dtype name that fastdl has no tensors of: using it as a dtype raises
+    TypeError (fastdl's dtype check rejects it)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"fastdl.{self.name} (not supported by fastdl)"
+
+
+bfloat16 = getattr(_tensor_module, "bfloat16", None) or _UnsupportedDtype("bfloat16")
+dtype = getattr(_tensor_module, "dtype", None) or _np.dtype  # the class of fastdl's dtypes
+
+
+def get_default_dtype() -> "dtype":
+    """The dtype of floating point tensors made without a dtype: float32 in fastdl."""
+    return float32
+
+
+def set_default_dtype(d) -> None:
+    """PyTorch's default-dtype switch. fastdl's default is float32 and stays float32:
+    `set_default_dtype(fastdl.float32)` is accepted; float64 raises NotImplementedError (pass
+    `dtype=fastdl.float64` where you create tensors instead); non-float dtypes raise TypeError."""
+    from ._tensor import as_dtype
+
+    name = _np.dtype(as_dtype(d)).name
+    if _np.dtype(name).kind != "f":
+        raise TypeError(
+            "[set_default_dtype] only floating point types are supported as the default type, "
+            f"got fastdl.{name}"
+        )
+    if name != "float32":
+        raise NotImplementedError(
+            f"[set_default_dtype] fastdl's default dtype is float32 and cannot change; got "
+            f"fastdl.{name}. Pass dtype=fastdl.{name} to the functions that create tensors instead"
+        )
 
 
 def set_num_threads(n: int) -> None:
@@ -100,7 +152,10 @@ def is_tensor(obj) -> bool:
 
 
 class cuda:
-    """CUDA availability (a build without the CUDA backend reports none)."""
+    """`torch.cuda`'s queries and seeding. fastdl computes on the CPU: `is_available()` is
+    False unless a CUDA build finds a device; `manual_seed`, `manual_seed_all`,
+    `synchronize` and `empty_cache` are accepted and do nothing (as PyTorch's do on a machine
+    without a GPU; nothing random runs on a GPU here)."""
 
     @staticmethod
     def is_available() -> bool:
@@ -110,8 +165,32 @@ class cuda:
     def device_count() -> int:
         return _C.cuda_device_count()
 
+    @staticmethod
+    def manual_seed(seed: int) -> None:
+        _random._check_seed(seed, "cuda.manual_seed")
 
-_LAZY_SUBMODULES = ("data", "datasets", "explain", "models")
+    @staticmethod
+    def manual_seed_all(seed: int) -> None:
+        _random._check_seed(seed, "cuda.manual_seed_all")
+
+    @staticmethod
+    def seed() -> None:
+        return None
+
+    @staticmethod
+    def seed_all() -> None:
+        return None
+
+    @staticmethod
+    def synchronize(device=None) -> None:
+        return None
+
+    @staticmethod
+    def empty_cache() -> None:
+        return None
+
+
+_LAZY_SUBMODULES = ("data", "datasets", "explain", "models", "utils")
 
 
 def __getattr__(name):

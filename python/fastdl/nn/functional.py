@@ -248,7 +248,10 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         # in-place multiplication when autograd needs it).
         _float_arg(input, "dropout", "input")
         keep = generator().random(input.shape) >= p
-        scale = (keep / (1 - p)).astype(input.dtype) if p < 1 else np.zeros(input.shape, input.dtype)
+        if p < 1:
+            scale = (keep / (1 - p)).astype(input.dtype)
+        else:
+            scale = np.zeros(input.shape, input.dtype)
         return input.mul_(Tensor._make(scale))
     return fn.Dropout.apply(_float_arg(input, "dropout", "input"), p=p, generator=generator())
 
