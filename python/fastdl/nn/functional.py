@@ -6,6 +6,8 @@ applies one differentiable op from fastdl/_functions.py.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import _functions as fn
@@ -43,6 +45,22 @@ def _pair(v, op, name):
     if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(i, (int, np.integer)) for i in v):
         return (int(v[0]), int(v[1]))
     raise ArgumentTypeError(f"[{op}] {name} must be an int or a pair of ints, got {v!r}")
+
+
+def _legacy_reduction(size_average, reduce, reduction):
+    """PyTorch's rule for the deprecated size_average/reduce arguments: either given overrides
+    `reduction` (reduce=False -> 'none'; else size_average=False -> 'sum'; else 'mean')."""
+    if size_average is None and reduce is None:
+        return reduction
+    if reduce is None or reduce:
+        reduction = "mean" if size_average is None or size_average else "sum"
+    else:
+        reduction = "none"
+    warnings.warn(
+        f"size_average and reduce args will be deprecated, please use reduction='{reduction}' "
+        "instead.", UserWarning, stacklevel=3,
+    )
+    return reduction
 
 
 def _reduce(loss, reduction, op):
@@ -208,9 +226,6 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     """leaky_relu written into `input`'s storage (PyTorch's in-place rules); returns `input`."""
     _float_arg(input, "leaky_relu_", "input")
-    method = getattr(input, "leaky_relu_", None)
-    if method is not None:
-        return method(negative_slope)
 
     def fast(data):
         np.multiply(data, data.dtype.type(negative_slope), out=data, where=data < 0)
@@ -228,12 +243,12 @@ def _softmax_dim(dim, ndim):
     return dim if dim is not None else (0 if ndim in (0, 1, 3) else 1)
 
 
-def softmax(input: Tensor, dim=None, dtype=None) -> Tensor:
+def softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
     x = input if dtype is None else input.to(dtype)
     return x.softmax(_softmax_dim(dim, x.ndim))
 
 
-def log_softmax(input: Tensor, dim=None, dtype=None) -> Tensor:
+def log_softmax(input: Tensor, dim=None, _stacklevel: int = 3, dtype=None) -> Tensor:
     x = input if dtype is None else input.to(dtype)
     return x.log_softmax(_softmax_dim(dim, x.ndim))
 
@@ -324,6 +339,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                   reduction="mean", label_smoothing=0.0) -> Tensor:
     """Softmax cross-entropy on logits (N, C) or (N, C, d1, ...) or (C,), with class-index
     targets (int64) or class-probability targets (float, same shape as input), as in PyTorch."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "cross_entropy"
     _float_arg(input, op, "input")
     _tensor_arg(target, op, "target")
@@ -375,6 +391,7 @@ def _uniform_smoothing_loss(logits, labels, w, reduction, ignore_index):
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean") -> Tensor:
     """Negative log-likelihood on log-probabilities (N, C) or (N, C, d1, ...), int64 targets."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "nll_loss"
     _float_arg(input, op, "input")
     _tensor_arg(target, op, "target")
@@ -433,6 +450,7 @@ def _weighted_reduce(loss, weight, reduction, op):
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean",
              weight=None) -> Tensor:
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     input, target = _loss_pair(input, target, "mse_loss")
     diff = input - target
     return _weighted_reduce(diff * diff, weight, reduction, "mse_loss")
@@ -440,6 +458,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean",
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
             weight=None) -> Tensor:
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     input, target = _loss_pair(input, target, "l1_loss")
     return _weighted_reduce((input - target).abs(), weight, reduction, "l1_loss")
 
@@ -447,6 +466,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
                          reduction="mean") -> Tensor:
     """BCE on probabilities in [0, 1] (logs clamped at -100, as in PyTorch)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "binary_cross_entropy"
     input, target = _loss_pair(input, target, op)
     p = input._data
@@ -461,6 +481,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None) -> Tensor:
     """Sigmoid + BCE in one stable op (no overflow for logits of any magnitude)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "binary_cross_entropy_with_logits"
     input, target = _loss_pair(input, target, op)
     pw = None
