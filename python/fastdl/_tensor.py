@@ -308,7 +308,8 @@ class Tensor:
 
     @property
     def dtype(self) -> dtype:
-        return _FASTDL_DTYPES[self._data.dtype]
+        d = self._data.dtype
+        return _FASTDL_DTYPES[d] if d in _FASTDL_DTYPES else dtype(d, str(d))
 
     @property
     def device(self) -> device:
@@ -1056,8 +1057,8 @@ class Tensor:
 
     def sum(self, dim=None, keepdim=False, dtype=None):
         x = self if dtype is None else self.to(dtype)
-        if x._data.dtype.kind in "ib" and dtype is None:
-            x = x.to(int64)
+        if x._data.dtype.kind in "iub" and dtype is None:
+            x = x.to(int64)  # PyTorch's rule: integer and bool sums are int64
         return fn.Sum.apply(x, dim=_dims(dim, self.ndim, "sum"), keepdim=keepdim)
 
     def prod(self, dim=None, keepdim=False, dtype=None):

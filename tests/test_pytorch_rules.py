@@ -1,0 +1,195 @@
+"""PyTorch's dtype and error rules (issue "PyTorch-exact semantics", part 3): dtype objects, integer
+reductions, no silent float64 compute in float32 layers, integer division by zero, errors that
+are catchable as PyTorch's RuntimeError, the deprecated loss arguments, and versions bumped by
+optimizer steps. Each test checks fastdl's own numbers or messages; where PyTorch is installed,
+the same call in PyTorch must behave alike."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+import fastdl
+import fastdl.nn as nn
+import fastdl.nn.functional as F
+
+try:
+    import torch
+except ImportError:  # the parity halves of these tests need PyTorch
+    torch = None
+
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+
+
+def test_dtypes_print_compare_and_pickle_like_torch_dtypes():
+    assert str(fastdl.float32) == "fastdl.float32" and repr(fastdl.int64) == "fastdl.int64"
+    assert str(fastdl.ones(2).dtype) == "fastdl.float32"
+    assert fastdl.float32 == np.float32 and fastdl.float32 == np.dtype("float32")
+    assert fastdl.float == fastdl.float32 and fastdl.long == fastdl.int64
+    assert fastdl.float32 != fastdl.float64
+    assert np.zeros(2, fastdl.float64).dtype == np.float64  # NumPy takes it as a dtype
+    assert pickle.loads(pickle.dumps(fastdl.int32)) is fastdl.int32
+    assert fastdl.float32.is_floating_point and not fastdl.int64.is_floating_point
+    assert fastdl.ones(2).type() == "fastdl.FloatTensor"
+    assert {fastdl.float32: "f"}[fastdl.ones(1).dtype] == "f"
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int32", "uint8"])
+def test_integer_and_bool_sum_and_prod_are_int64(dtype):
+    data = np.array([1, 0, 1, 1]).astype(dtype)
+    x = fastdl.tensor(data)
+    assert x.sum().dtype == fastdl.int64 and x.sum().item() == 3
+    assert x.prod().dtype == fastdl.int64 and x.prod().item() == 0
+    if torch is not None:
+        t = torch.tensor(data)
+        assert str(t.sum().dtype) == "torch.int64" and str(t.prod().dtype) == "torch.int64"
+
+
+@pytest.mark.parametrize("dim,keepdim", [(None, False), (0, False), (1, True), (-1, False)])
+def test_prod_values_and_gradient_with_zeros(dim, keepdim):
+    data = np.array([[1.0, 0.0, 3.0], [2.0, 5.0, 0.5], [0.0, 0.0, 2.0]])
+    x = fastdl.tensor(data, requires_grad=True)
+    y = x.prod() if dim is None else x.prod(dim, keepdim=keepdim)
+    (y * y).sum().backward()
+    # d(prod^2)/dx_i = 2 prod * (product of the others), by hand:
+    if dim is None:
+        expected = np.zeros_like(data)  # two zeros: every product of the others is 0
+    else:
+        d = dim % 2
+        moved = np.moveaxis(data, d, -1)
+        others = np.stack(
+            [np.prod(np.delete(moved, i, axis=-1), axis=-1) for i in range(3)], axis=-1
+        )
+        expected = np.moveaxis(2 * np.prod(moved, -1, keepdims=True) * others, -1, d)
+    np.testing.assert_allclose(x.grad.numpy(), expected)
+    if torch is not None:
+        t = torch.tensor(data, requires_grad=True)
+        u = t.prod() if dim is None else t.prod(dim, keepdim=keepdim)
+        (u * u).sum().backward()
+        np.testing.assert_allclose(y.detach().numpy(), u.detach().numpy())
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy())
+
+
+def test_float64_input_into_float32_layers_raises_runtime_error():
+    lin, conv = nn.Linear(3, 2), nn.Conv2d(1, 2, 3)
+    with pytest.raises(RuntimeError, match=r"\[linear\].*same dtype.*float64.*float32"):
+        lin(fastdl.ones(2, 3, dtype=fastdl.float64))
+    with pytest.raises(RuntimeError, match=r"\[conv2d\].*same dtype"):
+        conv(fastdl.ones(1, 1, 5, 5, dtype=fastdl.float64))
+    with pytest.raises(RuntimeError, match=r"\[matmul\].*same dtype"):
+        fastdl.ones(2, 3) @ fastdl.ones(3, 2, dtype=fastdl.float64)
+    assert lin.double()(fastdl.ones(2, 3, dtype=fastdl.float64)).dtype == fastdl.float64
+    if torch is not None:
+        with pytest.raises(RuntimeError):
+            torch.nn.Linear(3, 2)(torch.ones(2, 3, dtype=torch.float64))
+        with pytest.raises(RuntimeError):
+            torch.ones(2, 3) @ torch.ones(3, 2, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("op", ["floordiv", "mod", "ifloordiv", "imod"])
+def test_integer_division_by_zero_raises(op):
+    def run(lib):
+        x = lib.tensor([4, 5, 6])
+        d = lib.tensor([1, 0, 2])
+        if op == "floordiv":
+            return x // d
+        if op == "mod":
+            return x % d
+        if op == "ifloordiv":
+            x //= d
+        else:
+            x %= d
+        return x
+
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        run(fastdl)
+    if torch is not None:
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+            run(torch)
+    # float division by zero is IEEE's, as in PyTorch
+    assert fastdl.tensor([1.0, -1.0]).__floordiv__(0.0).tolist() == [float("inf"), -float("inf")]
+
+
+def test_float_class_labels_in_cross_entropy_say_what_is_expected():
+    logits = fastdl.randn(4, 3)
+    with pytest.raises(RuntimeError, match=r"int64 class indices.*target\.long\(\)"):
+        F.cross_entropy(logits, fastdl.tensor([0.0, 1.0, 2.0, 1.0]))
+    with pytest.raises(ValueError, match="probability target must have the input's shape"):
+        F.cross_entropy(logits, fastdl.rand(4, 5))
+
+
+def test_argument_errors_are_catchable_as_runtime_error_and_value_error():
+    for call in (
+        lambda: F.linear(fastdl.ones(2, 4), fastdl.ones(3, 5)),
+        lambda: F.cross_entropy(fastdl.randn(4, 3), fastdl.tensor([0, 1])),
+        lambda: F.conv2d(fastdl.ones(1, 2, 5, 5), fastdl.ones(3, 1, 3, 3)),
+    ):
+        with pytest.raises(RuntimeError) as caught:
+            call()
+        assert isinstance(caught.value, ValueError)
+    with pytest.raises(TypeError) as caught:
+        F.linear(fastdl.ones(2, 3), fastdl.ones(2, 3, dtype=fastdl.float64))
+    assert isinstance(caught.value, RuntimeError)
+
+
+@pytest.mark.parametrize(
+    "legacy", [{"size_average": False}, {"reduce": False}, {"size_average": True, "reduce": True},
+               {"size_average": False, "reduce": False}],
+)
+def test_deprecated_size_average_and_reduce_follow_pytorch(legacy):
+    rng = np.random.default_rng(0)
+    p = rng.random((4, 3)).astype(np.float32)
+    t = rng.random((4, 3)).astype(np.float32)
+    with pytest.warns(UserWarning, match="size_average and reduce"):
+        mse = nn.MSELoss(**legacy)(fastdl.tensor(p), fastdl.tensor(t))
+    with pytest.warns(UserWarning, match="size_average and reduce"):
+        bce = F.binary_cross_entropy(fastdl.tensor(p), fastdl.tensor(t), **legacy)
+    squared = (p - t) ** 2
+    if legacy.get("reduce") is False:
+        expected = squared
+    elif legacy.get("size_average") is False:
+        expected = squared.sum()
+    else:
+        expected = squared.mean()
+    np.testing.assert_allclose(mse.numpy(), expected, rtol=1e-6)
+    assert bce.shape == np.shape(expected)
+    if torch is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = torch.nn.functional.binary_cross_entropy(
+                torch.tensor(p), torch.tensor(t), **legacy
+            )
+        np.testing.assert_allclose(bce.numpy(), theirs.numpy(), rtol=1e-5)
+
+
+def test_loss_modules_take_pytorch_positional_order():
+    ce = nn.CrossEntropyLoss(None, None, 1)  # weight, size_average, ignore_index
+    assert ce.ignore_index == 1 and ce.reduction == "mean"
+    assert nn.NLLLoss(None, None, 2).ignore_index == 2
+
+
+def test_backward_after_an_optimizer_step_on_its_weights_raises():
+    def run(lib):
+        model = lib.nn.Linear(2, 1)
+        opt = lib.optim.SGD(model.parameters(), lr=0.1)
+        x = lib.ones(3, 2, requires_grad=True)
+        loss = model(x).sum()
+        loss.backward(retain_graph=True)
+        opt.step()
+        loss.backward()
+
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        run(fastdl)
+    if torch is not None:
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            run(torch)
+
+
+def test_strides_and_storage_offset_of_views_match_torch():
+    x = fastdl.arange(12).reshape(3, 4)
+    v = x[1:, 1:].t()
+    assert v.stride() == (1, 4) and v.storage_offset() == 5 and not v.is_contiguous()
+    if torch is not None:
+        t = torch.arange(12).reshape(3, 4)[1:, 1:].t()
+        assert v.stride() == t.stride() and v.storage_offset() == t.storage_offset()
