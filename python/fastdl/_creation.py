@@ -275,4 +275,6 @@ def where(condition, input, other) -> Tensor:
             np.array(input, dtype=other.dtype)
         )
     a, b = input._operands(other, "where")
+    if isinstance(condition, Tensor) and cond.dtype == np.bool_:
+        return fn.Where.apply(condition, a, b)  # saved as is: its version is checked
     return fn.Where.apply(Tensor._make(cond.astype(bool)), a, b)

@@ -217,6 +217,22 @@ class LeakyReLU(Op):
         return (np.where(self.mask, g, g * g.dtype.type(self.slope)),)
 
 
+class LeakyReLUInplace(LeakyReLU):
+    """leaky_relu_: PyTorch saves the result (the written tensor), not the old input."""
+
+    saves = ()
+    saves_output = True
+
+
+class Sign(Op):
+    def forward(self, x):
+        self.shape = x.shape
+        return np.sign(x)
+
+    def backward(self, g):
+        return (np.zeros(self.shape, g.dtype),)
+
+
 class Softmax(Op):
     saves_output = True
 
@@ -327,6 +343,51 @@ class Pow(Op):
                 log_a = np.where(a > 0, np.log(np.where(a > 0, a, 1)), 0)
                 db = unbroadcast(g * self.y * log_a, b.shape)
         return da, db
+
+
+class Remainder(Op):
+    """a % b with the sign of b (Python's and PyTorch's remainder); d/da = 1, d/db = -floor(a/b)."""
+
+    saves = (0, 1)
+
+    def forward(self, a, b):
+        self.a, self.b = a, b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.mod(a, b)
+
+    def backward(self, g):
+        need_a, need_b = self.needs_input_grad
+        da = unbroadcast(g, self.a.shape) if need_a else None
+        db = None
+        if need_b:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                db = unbroadcast(-g * np.floor_divide(self.a, self.b), self.b.shape)
+        return da, db
+
+
+class FloorDivide(Op):
+    """a // b: recorded so that backward can say it has no derivative, as PyTorch does."""
+
+    def forward(self, a, b):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.floor_divide(a, b)
+
+    def backward(self, g):
+        raise RuntimeError("[backward] the derivative for floor_divide is not implemented")
+
+
+class SquaredError(Op):
+    """(a - b)^2 elementwise, one op as PyTorch's mse_loss (it saves both inputs)."""
+
+    saves = (0, 1)
+
+    def forward(self, a, b):
+        self.diff = a - b
+        return self.diff * self.diff
+
+    def backward(self, g):
+        d = 2 * g * self.diff
+        return d, -d
 
 
 class Maximum(Op):
@@ -524,6 +585,7 @@ class Var(Op):
 class MaxMin(Op):
     """max or min over all elements (ties share the gradient evenly) or along one dim
     (the gradient goes to the returned index)."""
+
     saves = (0,)
     saves_output = True
 
@@ -549,6 +611,13 @@ class MaxMin(Op):
             g = np.expand_dims(g, self.dim)
         np.put_along_axis(dx, self.index, g, axis=self.dim)
         return (dx,)
+
+
+class MaxMinDim(MaxMin):
+    """max/min along a dim saves only the indices (PyTorch's rule for the version check)."""
+
+    saves = ()
+    saves_output = False
 
 
 class LogSumExp(Op):
@@ -663,7 +732,7 @@ class CopySlices(Op):
 
     def backward(self, g):
         replay = ViewReplay()
-        g_value = np.ascontiguousarray(replay.forward(g, self.steps))
+        g_value = np.array(replay.forward(g, self.steps), order="C")  # keeps 0-d shapes
         (region,) = replay.backward(np.ones(g_value.shape, g.dtype))
         g_base = np.where(region != 0, g.dtype.type(0), g)
         return g_base, g_value
@@ -755,6 +824,7 @@ class Linear(Op):
 
 class Conv2d(Op):
     """x is (N, C, H, W), w is (K, C, R, S), b is (K,) or None; y is (N, K, P, Q)."""
+
     saves = (0, 1)
 
     def forward(self, x, w, b, stride, padding):
@@ -787,7 +857,8 @@ class CrossEntropy(Op):
 
     NOTE: with probability targets the target gets a gradient too (-w * log_softmax), as in
     PyTorch, so a target that requires grad is differentiated."""
-    saves = (0, 1)
+
+    saves = (1,)  # the log-probabilities it keeps are its own; PyTorch checks only the target
 
     def forward(self, logits, target, weight, reduction, ignore_index):
         be = _backend.get(logits.dtype)
@@ -818,6 +889,7 @@ class CrossEntropy(Op):
 
 class NLLLoss(Op):
     """Per-sample loss -w[t] * x[i, t] (0 where t == ignore_index); x (N, C), target (N,)."""
+
     saves = (0, 1)
 
     def forward(self, x, target, weight, ignore_index):
@@ -840,6 +912,7 @@ class NLLLoss(Op):
 
 class BinaryCrossEntropy(Op):
     """Elementwise -(y log p + (1-y) log(1-p)), logs clamped at -100 as in PyTorch."""
+
     saves = (0, 1)
 
     def forward(self, p, y):
@@ -860,6 +933,7 @@ class BinaryCrossEntropy(Op):
 
 class BinaryCrossEntropyWithLogits(Op):
     """Elementwise -(pw y log s(x) + (1-y) log(1-s(x))), computed without overflow."""
+
     saves = (0, 1)
 
     def forward(self, x, y, pos_weight):

@@ -512,7 +512,9 @@ class Tensor:
     def _version(self) -> int:
         return self._vc[0]
 
-    def _inplace(self, name, compute, fast=None, operand=None, keeps_old=False, casts=False):
+    def _inplace(
+        self, name, compute, fast=None, operand=None, keeps_old=False, casts=False, overwrites=False
+    ):
         """Write `compute(self)` into this tensor's storage, by PyTorch's in-place rules.
 
         compute(src) -> Tensor: the new value, computed out of place (recorded if anything
@@ -522,6 +524,8 @@ class Tensor:
         operand: the other tensor taking part, if any.
         casts: any result dtype is cast (copy_, fill_); otherwise an in-place result must not
             need a higher kind than the tensor's (float into int, int into bool), as in PyTorch.
+        overwrites: the result does not depend on the old value (copy_, fill_): the old history
+            still gets its (zero) gradient, as PyTorch's CopyBackwards gives it.
         """
         other_views = isinstance(operand, Tensor) and (
             operand._requires_grad or operand._base is not None
@@ -548,7 +552,7 @@ class Tensor:
         np.copyto(data, r, casting="unsafe")
         self._vc[0] += 1
         if result._requires_grad or (record and self._requires_grad):
-            self._rebase(result)
+            self._rebase(result, overwrites)
         return self
 
     def _check_inplace_graph(self, name):
@@ -580,13 +584,14 @@ class Tensor:
         t._requires_grad = self._requires_grad
         return t
 
-    def _rebase(self, result):
+    def _rebase(self, result, overwrites=False):
         """After writing `result` into this tensor: its history (or its base's) moves on."""
         base = self._base
+        old_node, old_idx = self._node, self._out_idx
         if base is None:
-            if result._requires_grad:
+            if result._requires_grad and not (overwrites and self._requires_grad):
                 self._node, self._out_idx = result._node, result._out_idx
-            else:  # overwritten by a constant: the old history gets a zero gradient
+            else:  # overwritten: the old history gets a zero gradient
                 self._node, self._out_idx = fn.CopySlices.apply(self, result, steps=())._node, 0
             self._requires_grad = True
         else:
@@ -595,6 +600,10 @@ class Tensor:
                 return
             base._node, base._out_idx, base._requires_grad = written._node, 0, True
             fn.refresh_view(self)
+        if old_node is not None and old_node.retained.get(old_idx) is self:
+            # retain_grad() keeps following the tensor: its grad is for its current value
+            del old_node.retained[old_idx]
+            self._node.retain(self._out_idx, self)
         node = result._node
         if node is not None and node.saved_versions:
             # A saved output of the op is this tensor now, at its new version.
@@ -722,7 +731,7 @@ class Tensor:
             v = value if value._data.dtype == self._data.dtype else value.to(self._data.dtype)
             return v.expand(self._data.shape)
 
-        return self._inplace("copy_", compute, fast, value, casts=True)
+        return self._inplace("copy_", compute, fast, value, casts=True, overwrites=True)
 
     def fill_(self, value):
         if isinstance(value, Tensor):
@@ -734,7 +743,7 @@ class Tensor:
             return self.copy_(value)
         return self._inplace(
             "fill_", lambda _: Tensor._make(np.full(self._data.shape, value, self._data.dtype)),
-            lambda d: d.fill(value), casts=True,
+            lambda d: d.fill(value), casts=True, overwrites=True,
         )
 
     def zero_(self):
@@ -892,21 +901,28 @@ class Tensor:
     def __rtruediv__(self, other):
         return self._true_div(other, reverse=True)
 
+    def _int_or_float_op(self, other, name, op_cls, ufunc, reverse=False):
+        """floor_divide / remainder: integer division by zero raises (PyTorch's rule); on
+        floats they are recorded ops."""
+        a, b = self._operands(other, name)
+        if reverse:
+            a, b = b, a
+        if a._data.dtype.kind in "iub":
+            _check_int_divisor(name, b._data)
+            return Tensor._make(ufunc(a._data, b._data))
+        return op_cls.apply(a, b)
+
     def __floordiv__(self, other):
-        a, b = self._operands(other, "floor_divide")
-        return Tensor._make(_int_safe(np.floor_divide, "floor_divide", a._data, b._data))
+        return self._int_or_float_op(other, "floor_divide", fn.FloorDivide, np.floor_divide)
 
     def __rfloordiv__(self, other):
-        b, a = self._operands(other, "floor_divide")
-        return Tensor._make(_int_safe(np.floor_divide, "floor_divide", a._data, b._data))
+        return self._int_or_float_op(other, "floor_divide", fn.FloorDivide, np.floor_divide, True)
 
     def __mod__(self, other):
-        a, b = self._operands(other, "remainder")
-        return Tensor._make(_int_safe(np.mod, "remainder", a._data, b._data))
+        return self._int_or_float_op(other, "remainder", fn.Remainder, np.mod)
 
     def __rmod__(self, other):
-        b, a = self._operands(other, "remainder")
-        return Tensor._make(_int_safe(np.mod, "remainder", a._data, b._data))
+        return self._int_or_float_op(other, "remainder", fn.Remainder, np.mod, True)
 
     def __pow__(self, exponent):
         if isinstance(exponent, (Number, np.generic)) and not isinstance(exponent, bool):
@@ -1019,7 +1035,7 @@ class Tensor:
         return 1 / self
 
     def sign(self):
-        return Tensor._make(np.sign(self._data))
+        return fn.Sign.apply(self)
 
     def clamp(self, min=None, max=None):
         if min is None and max is None:
@@ -1095,7 +1111,7 @@ class Tensor:
         if isinstance(dim, Tensor):
             return self.maximum(dim) if is_max else self.minimum(dim)
         d = _dim(dim, self.ndim, name)
-        values = fn.MaxMin.apply(self, dim=d, keepdim=keepdim, is_max=is_max)
+        values = fn.MaxMinDim.apply(self, dim=d, keepdim=keepdim, is_max=is_max)
         arg = np.argmax if is_max else np.argmin
         idx = arg(self._data, axis=d)
         if keepdim:
@@ -1324,15 +1340,6 @@ def _result_dtype(dtype: np.dtype, other) -> np.dtype:
     if isinstance(other, (Number, np.generic)):
         return _scalar_dtype(other, dtype)
     return _promote(dtype, _from_data(other).dtype)
-
-
-def _int_safe(ufunc, name, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """floor_divide / remainder; integer division by zero raises, as in PyTorch."""
-    if a.dtype.kind in "iub":
-        _check_int_divisor(name, b)
-        return ufunc(a, b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return ufunc(a, b)
 
 
 def _check_int_divisor(name, divisor):

@@ -232,9 +232,8 @@ def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
 
     return input._inplace(
         "leaky_relu_",
-        lambda src: fn.LeakyReLU.apply(src, slope=negative_slope),
+        lambda src: fn.LeakyReLUInplace.apply(src, slope=negative_slope),
         fast,
-        keeps_old=True,
     )
 
 
@@ -452,8 +451,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean",
              weight=None) -> Tensor:
     reduction = _legacy_reduction(size_average, reduce, reduction)
     input, target = _loss_pair(input, target, "mse_loss")
-    diff = input - target
-    return _weighted_reduce(diff * diff, weight, reduction, "mse_loss")
+    return _weighted_reduce(fn.SquaredError.apply(input, target), weight, reduction, "mse_loss")
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
