@@ -348,7 +348,9 @@ class Pow(Op):
 class Remainder(Op):
     """a % b with the sign of b (Python's and PyTorch's remainder); d/da = 1, d/db = -floor(a/b)."""
 
-    saves = (0, 1)
+    @classmethod
+    def saved_inputs(cls, needs):
+        return (0, 1) if needs[1] else ()  # only db needs them
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -365,15 +367,17 @@ class Remainder(Op):
         return da, db
 
 
-class FloorDivide(Op):
-    """a // b: recorded so that backward can say it has no derivative, as PyTorch does."""
+class NoDerivative(Op):
+    """An op PyTorch defines no derivative for (a // b, scalar % tensor): recorded, so that
+    backward through it raises as PyTorch's does."""
 
-    def forward(self, a, b):
+    def forward(self, a, b, ufunc):
+        self.name = ufunc.__name__
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.floor_divide(a, b)
+            return ufunc(a, b)
 
     def backward(self, g):
-        raise RuntimeError("[backward] the derivative for floor_divide is not implemented")
+        raise RuntimeError(f"[backward] the derivative for {self.name} is not implemented")
 
 
 class SquaredError(Op):
@@ -681,7 +685,12 @@ class Permute(ViewOp):
 class Expand(ViewOp):
     def forward(self, x, shape):
         self.shape = x.shape
-        return np.broadcast_to(x, shape)
+        y = np.broadcast_to(x, shape)
+        if x.flags.writeable:
+            # NOTE: writable, as PyTorch's: a write into a part without repeated elements
+            # (e[0] of b.expand(3, 3)) reaches the base; the in-place ops refuse the rest.
+            y = np.lib.stride_tricks.as_strided(x, shape=y.shape, strides=y.strides)
+        return y
 
     def backward(self, g):
         return (unbroadcast(g, self.shape),)
@@ -739,17 +748,22 @@ class CopySlices(Op):
 
 
 class IndexPut(Op):
-    """x with x[index] = value (advanced indices: masks, index arrays); value broadcasts."""
+    """x with x[index] = value (advanced indices: masks, index arrays); value broadcasts.
+    With accumulate, values add at their positions (repeated indices add up)."""
 
-    def forward(self, x, value, index):
-        self.index, self.value_shape = index, value.shape
+    def forward(self, x, value, index, accumulate):
+        self.index, self.value_shape, self.accumulate = index, value.shape, accumulate
         y = x.copy()
-        y[index] = value
+        if accumulate:
+            np.add.at(y, index, np.broadcast_to(value, y[index].shape))
+        else:
+            y[index] = value
         return y
 
     def backward(self, g):
         dx = g.copy()
-        dx[self.index] = 0
+        if not self.accumulate:
+            dx[self.index] = 0
         dvalue = g[self.index]
         if dvalue.shape != self.value_shape:
             dvalue = unbroadcast(dvalue, self.value_shape)

@@ -513,7 +513,8 @@ class Tensor:
         return self._vc[0]
 
     def _inplace(
-        self, name, compute, fast=None, operand=None, keeps_old=False, casts=False, overwrites=False
+        self, name, compute, fast=None, operand=None, keeps_old=False, casts=False, overwrites=False,
+        repeats_ok=False,
     ):
         """Write `compute(self)` into this tensor's storage, by PyTorch's in-place rules.
 
@@ -526,6 +527,8 @@ class Tensor:
             need a higher kind than the tensor's (float into int, int into bool), as in PyTorch.
         overwrites: the result does not depend on the old value (copy_, fill_): the old history
             still gets its (zero) gradient, as PyTorch's CopyBackwards gives it.
+        repeats_ok: the write may go into an expanded tensor, whose repeated elements are one
+            memory location (fill_ writes one value: PyTorch allows it).
         """
         other_views = isinstance(operand, Tensor) and (
             operand._requires_grad or operand._base is not None
@@ -537,8 +540,10 @@ class Tensor:
             self._check_inplace_graph(name)
             record = self._requires_grad or other_views
         data = self._data
-        if not data.flags.writeable:
+        if not data.flags.writeable or (_has_repeats(data) and not repeats_ok):
             _raise_read_only(name, data)
+        if not overwrites and isinstance(operand, Tensor):
+            _check_no_partial_overlap(name, data, operand._data)
         if not record and fast is not None:
             fast(data)
             self._vc[0] += 1
@@ -654,7 +659,9 @@ class Tensor:
         return self._inplace_binary("floor_divide_", other, Tensor.__floordiv__, np.floor_divide)
 
     def remainder_(self, other):
-        return self._inplace_binary("remainder_", other, Tensor.__mod__, np.remainder)
+        return self._inplace_binary(
+            "remainder_", other, Tensor.__mod__, np.remainder, keeps_old=isinstance(other, Tensor)
+        )
 
     def pow_(self, exponent):
         return self._inplace_binary("pow_", exponent, Tensor.__pow__, np.power, keeps_old=True)
@@ -743,7 +750,7 @@ class Tensor:
             return self.copy_(value)
         return self._inplace(
             "fill_", lambda _: Tensor._make(np.full(self._data.shape, value, self._data.dtype)),
-            lambda d: d.fill(value), casts=True, overwrites=True,
+            lambda d: d.fill(value), casts=True, overwrites=True, repeats_ok=True,
         )
 
     def zero_(self):
@@ -770,8 +777,6 @@ class Tensor:
         return out if out._data.shape == self._data.shape else out.expand(self._data.shape)
 
     def index_put_(self, indices, values, accumulate=False):
-        if accumulate:
-            raise NotImplementedError("[index_put_] accumulate=True is not supported")
         index = _index(tuple(indices) if isinstance(indices, list) else indices)
         value = values if isinstance(values, Tensor) else Tensor._make(
             np.asarray(values, self._data.dtype)
@@ -779,14 +784,17 @@ class Tensor:
 
         def fast(data):
             try:
-                data[index] = value._data
+                if accumulate:
+                    np.add.at(data, index, np.broadcast_to(value._data, data[index].shape))
+                else:
+                    data[index] = value._data
             except ValueError as e:
                 raise RuntimeError(f"[index_put_] {e}") from None
 
         def compute(src):
             v = value if value._data.dtype == src._data.dtype else value.to(src._data.dtype)
             try:
-                return fn.IndexPut.apply(src, v, index=index)
+                return fn.IndexPut.apply(src, v, index=index, accumulate=bool(accumulate))
             except ValueError as e:
                 raise RuntimeError(f"[index_put_] {e}") from None
 
@@ -817,7 +825,7 @@ class Tensor:
             self[index].copy_(value)  # PyTorch's rule: a write into the view x[index]
             return
         data = self._data
-        if not data.flags.writeable:
+        if not data.flags.writeable or (_has_repeats(data) and _has_repeats(data[index])):
             _raise_read_only("setitem", data)
         try:
             data[index] = value._data if value_t is not None else value
@@ -910,19 +918,23 @@ class Tensor:
         if a._data.dtype.kind in "iub":
             _check_int_divisor(name, b._data)
             return Tensor._make(ufunc(a._data, b._data))
+        if op_cls is fn.NoDerivative:
+            return op_cls.apply(a, b, ufunc=ufunc)
         return op_cls.apply(a, b)
 
     def __floordiv__(self, other):
-        return self._int_or_float_op(other, "floor_divide", fn.FloorDivide, np.floor_divide)
+        return self._int_or_float_op(other, "floor_divide", fn.NoDerivative, np.floor_divide)
 
     def __rfloordiv__(self, other):
-        return self._int_or_float_op(other, "floor_divide", fn.FloorDivide, np.floor_divide, True)
+        return self._int_or_float_op(other, "floor_divide", fn.NoDerivative, np.floor_divide, True)
 
     def __mod__(self, other):
         return self._int_or_float_op(other, "remainder", fn.Remainder, np.mod)
 
     def __rmod__(self, other):
-        return self._int_or_float_op(other, "remainder", fn.Remainder, np.mod, True)
+        # NOTE: PyTorch has no derivative for a number % tensor (backward raises).
+        op = fn.Remainder if isinstance(other, Tensor) else fn.NoDerivative
+        return self._int_or_float_op(other, "remainder", op, np.mod, True)
 
     def __pow__(self, exponent):
         if isinstance(exponent, (Number, np.generic)) and not isinstance(exponent, bool):
@@ -1324,13 +1336,34 @@ def _check_inplace_shape(name, result_shape, out_shape):
         )
 
 
+def _has_repeats(data) -> bool:
+    """Whether several elements of `data` are one memory location (an expanded tensor)."""
+    return 0 in data.strides and any(st == 0 and n > 1 for st, n in zip(data.strides, data.shape))
+
+
 def _raise_read_only(name, data: np.ndarray):
-    if any(st == 0 and n > 1 for st, n in zip(data.strides, data.shape)):
+    if _has_repeats(data):
         raise RuntimeError(
             f"[{name}] unsupported operation: more than one element of the written-to tensor "
             "refers to a single memory location (an expanded tensor); clone() it first"
         )
     raise RuntimeError(f"[{name}] the tensor's memory is read-only; clone() it first")
+
+
+def _check_no_partial_overlap(name, out: np.ndarray, operand: np.ndarray):
+    """PyTorch's rule: an operand may be the written tensor itself, but may not share only part
+    of its memory (the result would depend on the order of the writes)."""
+    if not np.may_share_memory(out, operand):
+        return
+    same = (
+        out.__array_interface__["data"][0] == operand.__array_interface__["data"][0]
+        and out.strides == operand.strides and out.shape == operand.shape
+    )
+    if not same and np.shares_memory(out, operand):
+        raise RuntimeError(
+            f"[{name}] unsupported operation: some elements of the input tensor and the "
+            "written-to tensor refer to a single memory location; clone() the input first"
+        )
 
 
 def _result_dtype(dtype: np.dtype, other) -> np.dtype:
