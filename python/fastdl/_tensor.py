@@ -619,25 +619,25 @@ class Tensor:
 
     def _inplace_binary(self, name, other, method, ufunc, keeps_old=False):
         """self <op>= other, as `method(self, other)` (the out-of-place op) or `ufunc`."""
-
-        def fast(data):
-            b = other._data if isinstance(other, Tensor) else other
-            if isinstance(b, (list, tuple)):
-                b = _from_data(b)
-            rt = _result_dtype(data.dtype, other)
-            if ufunc is np.true_divide and rt.kind != "f":
-                rt = float32
-            if rt != data.dtype:
-                _check_inplace_cast(name, rt, data.dtype)
-            if ufunc in (np.floor_divide, np.remainder) and rt.kind in "iub":
-                _check_int_divisor(name, b)
-            try:
-                ufunc(data, b, out=data, casting="unsafe")
-            except ValueError:
-                _check_inplace_shape(name, np.broadcast_shapes(data.shape, np.shape(b)), data.shape)
-                raise
-
-        return self._inplace(name, lambda src: method(src, other), fast, other, keeps_old)
+        other_t = isinstance(other, Tensor)
+        if _grad_enabled.get() and (
+            self._requires_grad or self._base is not None
+            or (other_t and (other._requires_grad or other._base is not None))
+        ):
+            return self._inplace(
+                name, lambda src: method(src, other),
+                lambda data: _binary_into(name, data, other, ufunc), other, keeps_old,
+            )
+        # Nothing to record (no_grad, or no tensor that requires grad): one ufunc call into
+        # the storage. The same checks as _inplace's, inlined: this is the optimizer-loop path.
+        data = self._data
+        if not data.flags.writeable or _has_repeats(data):
+            _raise_read_only(name, data)
+        if other_t:
+            _check_no_partial_overlap(name, data, other._data)
+        _binary_into(name, data, other, ufunc)
+        self._vc[0] += 1
+        return self
 
     def add_(self, other, alpha=1):
         if alpha != 1:
@@ -1348,6 +1348,28 @@ def _raise_read_only(name, data: np.ndarray):
             "refers to a single memory location (an expanded tensor); clone() it first"
         )
     raise RuntimeError(f"[{name}] the tensor's memory is read-only; clone() it first")
+
+
+def _binary_into(name, data: np.ndarray, other, ufunc):
+    """data <ufunc>= other in place, by PyTorch's dtype, shape and integer-division rules."""
+    b = other._data if isinstance(other, Tensor) else other
+    if isinstance(b, (list, tuple)):
+        b = _from_data(b)
+    if type(other) is Tensor and b.dtype == data.dtype:
+        rt = data.dtype
+    else:
+        rt = _result_dtype(data.dtype, other)
+    if ufunc is np.true_divide and rt.kind != "f":
+        rt = float32
+    if rt != data.dtype:
+        _check_inplace_cast(name, rt, data.dtype)
+    if ufunc in (np.floor_divide, np.remainder) and rt.kind in "iub":
+        _check_int_divisor(name, b)
+    try:
+        ufunc(data, b, out=data, casting="unsafe")
+    except ValueError:
+        _check_inplace_shape(name, np.broadcast_shapes(data.shape, np.shape(b)), data.shape)
+        raise
 
 
 def _check_no_partial_overlap(name, out: np.ndarray, operand: np.ndarray):
