@@ -28,11 +28,12 @@ class dtype:
     NumPy accepts it wherever a dtype goes (`np.zeros(3, fastdl.float32)`).
     """
 
-    __slots__ = ("dtype", "_name")
+    __slots__ = ("dtype", "_name", "kind", "itemsize")
 
     def __init__(self, np_dtype, name: str):
         self.dtype = np.dtype(np_dtype)  # NumPy reads this attribute to convert it
         self._name = name
+        self.kind, self.itemsize = self.dtype.kind, self.dtype.itemsize  # read often: no lookup
 
     @property
     def is_floating_point(self) -> bool:
@@ -45,10 +46,6 @@ class dtype:
     @property
     def is_signed(self) -> bool:
         return self.dtype.kind in "fi"
-
-    @property
-    def itemsize(self) -> int:
-        return self.dtype.itemsize
 
     def __getattr__(self, name):  # kind, char, type, ...: NumPy's
         return getattr(object.__getattribute__(self, "dtype"), name)

@@ -34,7 +34,7 @@ def _tensor_arg(x, op, name):
 
 def _float_arg(x, op, name):
     _tensor_arg(x, op, name)
-    if x.dtype.kind != "f":
+    if x._data.dtype.kind != "f":
         raise ArgumentTypeError(f"[{op}] {name} must be a floating point tensor, got {x.dtype}")
     return x
 
@@ -75,7 +75,7 @@ def _reduce(loss, reduction, op):
 
 def _same_dtype(x, other, op, name):
     """PyTorch's rule: a layer's input and its weight/bias share one dtype (no silent cast)."""
-    if other is not None and other.dtype != x.dtype:
+    if other is not None and other._data.dtype != x._data.dtype:
         raise ArgumentTypeError(
             f"[{op}] input and {name} must have the same dtype, got input {x.dtype} and "
             f"{name} {other.dtype}; convert one (e.g. input.float(), or model.double())"
