@@ -798,15 +798,15 @@ class Tensor:
         return self._inplace("index_put_", compute, fast, value, casts=True)
 
     def uniform_(self, a=0.0, b=1.0, generator=None):
-        from ._random import generator as default
+        from ._random import numpy_generator
 
-        g = generator or default()
+        g = numpy_generator(generator, "uniform_")
         return self.copy_(g.uniform(a, b, self._data.shape))
 
     def normal_(self, mean=0.0, std=1.0, generator=None):
-        from ._random import generator as default
+        from ._random import numpy_generator
 
-        g = generator or default()
+        g = numpy_generator(generator, "normal_")
         return self.copy_(g.normal(mean, std, self._data.shape))
 
     def __setitem__(self, index, value):
