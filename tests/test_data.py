@@ -185,8 +185,12 @@ def test_custom_collate_fn_sees_samples():
 
 def test_default_collate_rules():
     out = default_collate([(1, 0.5, True), (2, 1.5, False)])
-    assert out[0].dtype == fastdl.int64 and out[1].dtype == fastdl.float32
+    # PyTorch's dtypes: Python ints int64, Python floats float64, bools bool
+    assert out[0].dtype == fastdl.int64 and out[1].dtype == fastdl.float64
     assert out[2].dtype == fastdl.bool
+    assert out[1].tolist() == [0.5, 1.5]
+    scalars = default_collate([np.float32(0.5), np.float32(2.0)])  # NumPy scalars keep theirs
+    assert scalars.dtype == fastdl.float32 and scalars.tolist() == [0.5, 2.0]
     with pytest.raises(ValueError, match="same shape"):
         default_collate([np.zeros(2), np.zeros(3)])
     with pytest.raises(TypeError, match="collate_fn"):

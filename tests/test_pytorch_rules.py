@@ -193,3 +193,55 @@ def test_strides_and_storage_offset_of_views_match_torch():
     if torch is not None:
         t = torch.arange(12).reshape(3, 4)[1:, 1:].t()
         assert v.stride() == t.stride() and v.storage_offset() == t.storage_offset()
+
+
+@pytest.mark.parametrize(
+    "name,flip,expected",
+    [("mse_loss", False, "float64"), ("mse_loss", True, "float64"), ("l1_loss", False, "float64"),
+     ("binary_cross_entropy", False, None), ("binary_cross_entropy_with_logits", False, "float64"),
+     ("binary_cross_entropy_with_logits", True, "float32")],
+)
+def test_loss_dtype_rules_for_mixed_input_and_target(name, flip, expected):
+    """PyTorch's per-loss rules when input and target dtypes differ: mse/l1 promote,
+    binary_cross_entropy refuses, binary_cross_entropy_with_logits takes the target's dtype."""
+    rng = np.random.default_rng(1)
+    p, t = rng.random(3).astype(np.float32), rng.random(3)  # float32 input, float64 target
+    if flip:
+        p, t = p.astype(np.float64), t.astype(np.float32)
+
+    def run(lib):
+        return getattr(lib.nn.functional, name)(lib.tensor(p), lib.tensor(t))
+
+    if expected is None:
+        with pytest.raises(RuntimeError, match="same dtype"):
+            run(fastdl)
+        if torch is not None:
+            with pytest.raises(RuntimeError):
+                run(torch)
+        return
+    ours = run(fastdl)
+    assert str(ours.dtype) == f"fastdl.{expected}"
+    hand = {
+        "mse_loss": np.mean((p.astype(np.float64) - t) ** 2),
+        "l1_loss": np.mean(np.abs(p.astype(np.float64) - t)),
+        "binary_cross_entropy_with_logits": np.mean(
+            np.logaddexp(0, p.astype(np.float64)) - t * p.astype(np.float64)
+        ),
+    }[name]
+    np.testing.assert_allclose(ours.item(), hand, rtol=1e-5)
+    if torch is not None:
+        theirs = run(torch)
+        assert str(theirs.dtype) == f"torch.{expected}"
+        np.testing.assert_allclose(ours.item(), theirs.item(), rtol=1e-6)
+
+
+def test_python_float_samples_collate_to_float64_like_pytorch():
+    from fastdl.utils.data import default_collate
+
+    batch = default_collate([(0.5, 1), (1.5, 2)])
+    assert batch[0].dtype == fastdl.float64 and batch[1].dtype == fastdl.int64
+    if torch is not None:
+        from torch.utils.data import default_collate as torch_collate
+
+        theirs = torch_collate([(0.5, 1), (1.5, 2)])
+        assert str(theirs[0].dtype) == "torch.float64" and str(theirs[1].dtype) == "torch.int64"

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
-from .._tensor import Tensor
+from .._tensor import Tensor, _from_data
 from .dataset import IterableDataset
 from .sampler import (
     BatchSampler, RandomSampler, Sampler, Seed, SequentialSampler, check_generator,
@@ -31,24 +31,27 @@ def _stack(arrays: list) -> np.ndarray:
 def default_collate(batch: list) -> Any:
     """Stack a list of samples into a batch, field by field (PyTorch's rules).
 
-    Tensors and arrays are stacked along a new first axis; ints become an int64 Tensor and
-    floats a float32 Tensor (NOTE: PyTorch makes float64; the kernels here are float32);
-    tuples and lists collate per position (giving a list), dicts per key; strings stay a list.
+    Tensors and arrays are stacked along a new first axis; Python ints become an int64 Tensor
+    and Python floats a float64 Tensor (as in PyTorch: convert with `.float()` for a float32
+    model); NumPy scalars keep their dtype; tuples and lists collate per position (giving a
+    list), dicts per key; strings stay a list.
 
     >>> default_collate([(1, 0.5), (2, 1.5)])
-    [tensor([1, 2]), tensor([0.5000, 1.5000])]
+    [tensor([1, 2]), tensor([0.5000, 1.5000], dtype=fastdl.float64)]
     """
     elem = batch[0]
     if isinstance(elem, Tensor):
         return Tensor._make(_stack([b._data for b in batch]))
     if isinstance(elem, np.ndarray):
         return Tensor._make(_stack(list(batch)))
-    if isinstance(elem, (bool, np.bool_)):
+    if isinstance(elem, np.generic):  # NumPy scalars keep their dtype, as in PyTorch
+        return Tensor._make(_from_data(np.array(batch)))
+    if isinstance(elem, bool):
         return Tensor._make(np.array(batch, dtype=np.bool_))
-    if isinstance(elem, (int, np.integer)):
+    if isinstance(elem, int):
         return Tensor._make(np.array(batch, dtype=np.int64))
     if isinstance(elem, Number):
-        return Tensor._make(np.array(batch, dtype=np.float32))
+        return Tensor._make(np.array(batch, dtype=np.float64))
     if isinstance(elem, (str, bytes)):
         return list(batch)
     if isinstance(elem, dict):

@@ -13,7 +13,7 @@ import numpy as np
 from .. import _functions as fn
 from .._random import generator
 from .._errors import ArgumentError, ArgumentTypeError
-from .._tensor import Tensor
+from .._tensor import Tensor, _promote
 from ..autograd.grad_mode import is_grad_enabled
 
 __all__ = [
@@ -314,7 +314,10 @@ def _class_targets(input, target, op, ignore_index):
                 f"[{op}] probability target must have the input's shape {tuple(input.shape)}, "
                 f"got {tuple(target.shape)} (class-index targets are int64 of shape {expected})"
             )
-        t = target.to(input.dtype)
+        dt = _promote(input._data.dtype, target._data.dtype)  # PyTorch promotes here
+        if dt != input._data.dtype:
+            logits = logits.to(dt)
+        t = target.to(dt)
         if input.ndim == 1:
             t = t.unsqueeze(0)
         elif input.ndim > 2:
@@ -418,7 +421,10 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return per_sample.sum() / denom if denom else per_sample.sum() * float("nan")
 
 
-def _loss_pair(input, target, op):
+def _loss_pair(input, target, op, dtypes="promote"):
+    """(input, target) of one shape and one dtype, by the loss's PyTorch rule: "promote" (to
+    the common dtype: mse, l1), "same" (must match: binary_cross_entropy) or "target" (the
+    target's float dtype: binary_cross_entropy_with_logits, a PyTorch quirk kept)."""
     _float_arg(input, op, "input")
     _tensor_arg(target, op, "target")
     if tuple(input.shape) != tuple(target.shape):
@@ -426,7 +432,19 @@ def _loss_pair(input, target, op):
             f"[{op}] input and target must have the same shape, got {tuple(input.shape)} "
             f"and {tuple(target.shape)}"
         )
-    return input, target.to(input.dtype)
+    a, b = input._data.dtype, target._data.dtype
+    if a == b:
+        return input, target
+    if dtypes == "promote":
+        dt = _promote(a, b)
+    elif dtypes == "target" and b.kind == "f":
+        dt = b
+    else:
+        raise ArgumentTypeError(
+            f"[{op}] input and target must have the same dtype, got {input.dtype} and "
+            f"{target.dtype}"
+        )
+    return input.to(dt), target.to(dt)
 
 
 def _weighted_reduce(loss, weight, reduction, op):
@@ -466,7 +484,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     """BCE on probabilities in [0, 1] (logs clamped at -100, as in PyTorch)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "binary_cross_entropy"
-    input, target = _loss_pair(input, target, op)
+    input, target = _loss_pair(input, target, op, dtypes="same")
     p = input._data
     if p.size and not ((p >= 0) & (p <= 1)).all():
         raise ArgumentError(f"[{op}] all elements of input should be between 0 and 1")
@@ -481,7 +499,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     """Sigmoid + BCE in one stable op (no overflow for logits of any magnitude)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "binary_cross_entropy_with_logits"
-    input, target = _loss_pair(input, target, op)
+    input, target = _loss_pair(input, target, op, dtypes="target")
     pw = None
     if pos_weight is not None:
         pw = np.asarray(pos_weight._data if isinstance(pos_weight, Tensor) else pos_weight, input.dtype)
