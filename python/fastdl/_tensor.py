@@ -687,37 +687,34 @@ class Tensor:
     def __ixor__(self, other):
         return self._inplace_bitwise("bitwise_xor_", other, np.bitwise_xor)
 
-    def _inplace_unary(self, name, method, fast=None, keeps_old=False):
-        return self._inplace(name, method, fast, keeps_old=keeps_old)
-
     def relu_(self):
-        return self._inplace_unary("relu_", Tensor.relu, lambda d: np.maximum(d, 0, out=d))
+        return self._inplace("relu_", Tensor.relu, lambda d: np.maximum(d, 0, out=d))
 
     def sigmoid_(self):
-        return self._inplace_unary("sigmoid_", Tensor.sigmoid)
+        return self._inplace("sigmoid_", Tensor.sigmoid)
 
     def tanh_(self):
-        return self._inplace_unary("tanh_", Tensor.tanh)
+        return self._inplace("tanh_", Tensor.tanh)
 
     def exp_(self):
-        return self._inplace_unary("exp_", Tensor.exp)
+        return self._inplace("exp_", Tensor.exp)
 
     def log_(self):
-        return self._inplace_unary("log_", Tensor.log, keeps_old=True)
+        return self._inplace("log_", Tensor.log, keeps_old=True)
 
     def sqrt_(self):
-        return self._inplace_unary("sqrt_", Tensor.sqrt)
+        return self._inplace("sqrt_", Tensor.sqrt)
 
     def abs_(self):
-        return self._inplace_unary("abs_", Tensor.abs, lambda d: np.abs(d, out=d), keeps_old=True)
+        return self._inplace("abs_", Tensor.abs, lambda d: np.abs(d, out=d), keeps_old=True)
 
     def neg_(self):
-        return self._inplace_unary("neg_", Tensor.__neg__, lambda d: np.negative(d, out=d))
+        return self._inplace("neg_", Tensor.__neg__, lambda d: np.negative(d, out=d))
 
     def clamp_(self, min=None, max=None):
         if min is None and max is None:
             raise RuntimeError("[clamp_] at least one of min or max must be given")
-        return self._inplace_unary(
+        return self._inplace(
             "clamp_", lambda src: src.clamp(min, max),
             lambda d: np.clip(d, min, max, out=d), keeps_old=True,
         )
