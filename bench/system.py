@@ -246,10 +246,12 @@ def overhead(ctx: Context) -> None:
         "add": ("x + y on 4 floats", lambda lib, x, y: lambda: x + y),
         "relu": ("relu(x) on 4 floats", lambda lib, x, y: lambda: lib.relu(x)),
         "add_grad": ("x + y on 4 floats, x requires grad", lambda lib, x, y: lambda: x + y),
+        # In place: the storage is written, the version counter bumped (y.add_(x) is y += x).
+        "iadd": ("y += x on 4 floats", lambda lib, x, y: lambda: y.add_(x)),
     }
     for op, (what, make) in ops.items():
-        # The requires-grad variant is extra (autograd recording); G10 is about plain ops.
-        checks = () if op == "add_grad" else (goals.ratio("G10", 1.0),)
+        # The requires-grad and in-place variants are extra; G10 is about plain ops.
+        checks = () if op in ("add_grad", "iadd") else (goals.ratio("G10", 1.0),)
         row = new_row(SECTION, f"overhead.{op}", what, "us", peer="torch", checks=checks)
 
         def factory(library, op=op, make=make):

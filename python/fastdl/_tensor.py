@@ -1369,6 +1369,8 @@ def _binary_into(name, data: np.ndarray, other, ufunc):
 def _check_no_partial_overlap(name, out: np.ndarray, operand: np.ndarray):
     """PyTorch's rule: an operand may be the written tensor itself, but may not share only part
     of its memory (the result would depend on the order of the writes)."""
+    if out is operand or (out.base is None and operand.base is None):
+        return  # one array, or two that each own their memory
     if not np.may_share_memory(out, operand):
         return
     same = (
