@@ -245,3 +245,94 @@ def test_python_float_samples_collate_to_float64_like_pytorch():
 
         theirs = torch_collate([(0.5, 1), (1.5, 2)])
         assert str(theirs[0].dtype) == "torch.float64" and str(theirs[1].dtype) == "torch.int64"
+
+
+# Expressions a prober found giving other numbers, dtypes or shapes than PyTorch, with no error.
+# Each: (expression over `lib`, expected dtype name, expected values by hand).
+SILENT_CASES = {
+    "zero_d_does_not_promote": ("lib.ones(2) / lib.tensor(np.float64(2.0))", "float32", [0.5, 0.5]),
+    "zero_d_int64_keeps_uint8": (
+        "lib.tensor([1, 2, 3], dtype=lib.uint8) - lib.tensor(2)", "uint8", [255, 0, 1]),
+    "zero_d_int64_keeps_int32": ("lib.tensor([1, 2], dtype=lib.int32) + lib.tensor(2)", "int32",
+                                 [3, 4]),
+    "zero_d_float_lifts_ints": (
+        "lib.tensor([1, 2]) + lib.tensor(0.5, dtype=lib.float64)", "float64", [1.5, 2.5]),
+    "bool_plus_zero_d_int": ("lib.tensor([True, False]) + lib.tensor(2)", "int64", [3, 2]),
+    "cat_int_and_float": ("lib.cat([lib.tensor([]), lib.tensor([1, 2])])", "float32", [1.0, 2.0]),
+    "stack_int_and_float": ("lib.stack([lib.tensor(1), lib.tensor(2.5)])", "float32", [1.0, 2.5]),
+    "tensor_of_numpy_float64": (
+        "lib.tensor([np.float64(0.1), np.float64(0.2)])", "float64", [0.1, 0.2]),
+    "int_clamp_float_bound": ("lib.tensor([-3, 2, 9]).clamp(0.5, 5.5)", "float32",
+                              [0.5, 2.0, 5.5]),
+    "int_then_list_index": (
+        "lib.arange(24.).reshape(2, 3, 4)[0, :, [1, 2]]", "float32",
+        [[1.0, 2.0], [5.0, 6.0], [9.0, 10.0]]),
+    "uint8_index_is_a_mask": (
+        "lib.tensor([-1., 2., -3., 4.])[lib.tensor([0, 1, 0, 1], dtype=lib.uint8)]", "float32",
+        [2.0, 4.0]),
+    "bool_pow_int": ("lib.tensor([True, False]) ** 2", "int64", [1, 0]),
+    "bool_xor": ("lib.tensor([True, False]) ^ lib.tensor([True, True])", "bool", [False, True]),
+}
+
+
+@pytest.mark.parametrize("name", list(SILENT_CASES))
+def test_dtype_shape_and_values_match_pytorch(name):
+    expr, dtype, values = SILENT_CASES[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the uint8 index warns, in both libraries
+        ours = eval(expr, {"lib": fastdl, "np": np})
+    assert str(ours.dtype) == f"fastdl.{dtype}"
+    np.testing.assert_allclose(np.asarray(ours.tolist(), dtype=float), values, rtol=1e-6)
+    if torch is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = eval(expr, {"lib": torch, "np": np})
+        assert str(theirs.dtype) == f"torch.{dtype}"
+        assert list(ours.shape) == list(theirs.shape)
+        np.testing.assert_allclose(np.asarray(ours.tolist()), np.asarray(theirs.tolist()))
+
+
+def test_contiguous_softmax_and_masked_fill_give_contiguous_results():
+    x = fastdl.zeros(2, 3, requires_grad=True)
+    c = x.t().contiguous()
+    assert c.is_contiguous() and c.stride() == (2, 1) and c.view(-1).shape == (6,)
+    a = fastdl.arange(6.0).reshape(2, 3).t()
+    assert F.softmax(a, 1).is_contiguous() and F.log_softmax(a, 0).is_contiguous()
+    assert a.masked_fill(a > 2, 0.0).is_contiguous()
+    assert a.clone().stride() == (1, 3)  # clone keeps the layout (PyTorch's preserve_format)
+    c.sum().backward()
+    assert x.grad.tolist() == [[1.0] * 3] * 2
+
+
+def test_amax_along_a_dim_shares_the_gradient_of_ties():
+    x = fastdl.tensor([[3.0, 3.0, 1.0], [0.0, 2.0, 2.0]], requires_grad=True)
+    x.amax(dim=1).sum().backward()
+    assert x.grad.tolist() == [[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]]
+    y = fastdl.tensor([[3.0, 3.0, 1.0]], requires_grad=True)
+    y.amin(dim=(0, 1)).backward()
+    assert y.grad.tolist() == [[0.0, 0.0, 1.0]]
+
+
+def test_setitem_with_int_and_list_index_writes_pytorchs_positions():
+    x = fastdl.arange(24.0).reshape(2, 3, 4)
+    x[0, :, [1, 2]] = fastdl.zeros(3, 2)
+    assert x[0].tolist() == [[0.0, 0.0, 0.0, 3.0], [4.0, 0.0, 0.0, 7.0], [8.0, 0.0, 0.0, 11.0]]
+
+
+def test_format_spec_on_one_element_tensors():
+    assert f"{fastdl.tensor(1.23456):.3f}" == "1.235"
+    assert f"{fastdl.tensor([2.5]):.1f}" == "2.5"
+    with pytest.raises(TypeError, match="format"):
+        f"{fastdl.ones(2):.2f}"
+
+
+@pytest.mark.parametrize("expr", [
+    "lib.tensor([True]) - lib.tensor([True])", "-lib.tensor([True])", "lib.tensor([2]) ** -1",
+    "lib.where(lib.tensor([True, False]), lib.ones(3), lib.zeros(3))",
+])
+def test_refused_like_pytorch_with_runtime_error(expr):
+    with pytest.raises(RuntimeError):
+        eval(expr, {"lib": fastdl})
+    if torch is not None:
+        with pytest.raises(RuntimeError):
+            eval(expr, {"lib": torch})

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _functions as fn
 from ._random import GeneratorLike, numpy_generator
-from ._tensor import Tensor, _check_device, _from_data, _shape_arg, as_dtype, float32, int64
+from ._tensor import Tensor, _check_device, _promote, _from_data, _shape_arg, as_dtype, float32, int64
 
 
 def _finish(arr, requires_grad=False, device=None):
@@ -236,11 +236,11 @@ def _tensors(tensors, op):
     for t in tensors:
         if not isinstance(t, Tensor):
             raise TypeError(f"[{op}] expected tensors, got {type(t).__name__}")
-    dt = tensors[0].dtype
+    dt = tensors[0]._data.dtype
     for t in tensors[1:]:
-        if t.dtype != dt:
-            dt = np.result_type(dt, t.dtype)
-    return [t if t.dtype == dt else t.to(dt) for t in tensors]
+        if t._data.dtype != dt:
+            dt = _promote(dt, t._data.dtype)  # PyTorch's categories: int64 with float32 is float32
+    return [t if t._data.dtype == dt else t.to(dt) for t in tensors]
 
 
 def cat(tensors, dim=0) -> Tensor:
@@ -275,6 +275,13 @@ def where(condition, input, other) -> Tensor:
             np.array(input, dtype=other.dtype)
         )
     a, b = input._operands(other, "where")
+    try:
+        np.broadcast_shapes(np.shape(cond), a._data.shape, b._data.shape)
+    except ValueError:
+        raise RuntimeError(
+            f"[where] condition, input and other of shapes {list(np.shape(cond))}, "
+            f"{list(a._data.shape)} and {list(b._data.shape)} do not broadcast"
+        ) from None
     if isinstance(condition, Tensor) and cond.dtype == np.bool_:
         return fn.Where.apply(condition, a, b)  # saved as is: its version is checked
     return fn.Where.apply(Tensor._make(cond.astype(bool)), a, b)

@@ -164,6 +164,16 @@ class Clamp(Op):
         return (np.where(self.mask, g, 0).astype(g.dtype, copy=False),)
 
 
+class Contiguous(Op):
+    """A C-contiguous copy (`contiguous()` of a strided tensor); the gradient passes through."""
+
+    def forward(self, x):
+        return np.ascontiguousarray(x)
+
+    def backward(self, g):
+        return (g,)
+
+
 class Cast(Op):
     def forward(self, x, dtype):
         self.dtype = x.dtype
@@ -239,7 +249,7 @@ class Softmax(Op):
     def forward(self, x, dim):
         self.dim = dim
         e = np.exp(x - x.max(axis=dim, keepdims=True))
-        self.y = e / e.sum(axis=dim, keepdims=True)
+        self.y = np.ascontiguousarray(e / e.sum(axis=dim, keepdims=True))  # PyTorch's layout
         return self.y
 
     def backward(self, g):
@@ -253,7 +263,7 @@ class LogSoftmax(Op):
     def forward(self, x, dim):
         self.dim = dim
         shifted = x - x.max(axis=dim, keepdims=True)
-        self.y = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        self.y = np.ascontiguousarray(shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True)))
         return self.y
 
     def backward(self, g):
@@ -622,6 +632,25 @@ class MaxMinDim(MaxMin):
 
     saves = ()
     saves_output = False
+
+
+class AMaxMin(Op):
+    """amax/amin over `dims`: every tied extreme gets an equal share of the gradient."""
+
+    saves = (0,)
+    saves_output = True
+
+    def forward(self, x, dims, keepdim, is_max):
+        y = x.max(axis=dims, keepdims=True) if is_max else x.min(axis=dims, keepdims=True)
+        self.mask = (x == y) | (np.isnan(x) & np.isnan(y))
+        self.count = self.mask.sum(axis=dims, keepdims=True)
+        self.dims, self.keepdim = dims, keepdim
+        return y if keepdim else np.squeeze(y, axis=dims)
+
+    def backward(self, g):
+        if not self.keepdim:
+            g = np.expand_dims(g, self.dims)
+        return (np.where(self.mask, g / self.count, 0).astype(g.dtype, copy=False),)
 
 
 class LogSumExp(Op):

@@ -8,12 +8,14 @@ PyTorch's names and semantics; the math lives in fastdl/_functions.py, one class
 from __future__ import annotations
 
 import builtins
+import warnings
 from collections import namedtuple
 from numbers import Number
 
 import numpy as np
 
 from . import _backend
+from ._errors import ArgumentError
 from . import _functions as fn
 from .autograd import engine
 from .autograd import function as function_module
@@ -155,6 +157,14 @@ def _check_device(dev):
         )
 
 
+def _has_float64(data) -> bool:
+    """Whether a nested sequence holds a float64 NumPy value or array (PyTorch then infers
+    float64; Python floats alone give float32)."""
+    if isinstance(data, (list, tuple)):
+        return any(_has_float64(x) for x in data)
+    return isinstance(data, (np.ndarray, np.generic)) and data.dtype == np.float64
+
+
 def _from_data(data, dtype=None) -> np.ndarray:
     """Build a NumPy array from nested sequences, numbers, arrays or Tensors (PyTorch's
     inference: Python floats -> float32, ints -> int64, bools -> bool)."""
@@ -169,7 +179,7 @@ def _from_data(data, dtype=None) -> np.ndarray:
             arr = np.array(data)
         except ValueError as e:
             raise ValueError(f"[tensor] expected a rectangular nested sequence of numbers: {e}") from None
-        if arr.dtype == np.float64 and not isinstance(data, np.generic):
+        if arr.dtype == np.float64 and not isinstance(data, np.generic) and not _has_float64(data):
             arr = arr.astype(np.float32)  # Python floats default to float32, as in PyTorch
     if arr.dtype.kind not in "fiub":
         raise TypeError(
@@ -190,6 +200,31 @@ def _scalar_dtype(value, like: np.dtype) -> np.dtype:
     if isinstance(value, (int, np.integer)):
         return like if like != bool_ else int64
     return like if like.kind == "f" else float32
+
+
+def _check_bool_sub(a, b):
+    """PyTorch refuses subtraction with a bool tensor (it is almost always a mask mistake)."""
+    if a._data.dtype == np.bool_ or (isinstance(b, Tensor) and b._data.dtype == np.bool_):
+        raise RuntimeError(
+            "[sub] subtraction, the `-` operator, with a bool tensor is not supported; use `^` "
+            "or logical_xor() for two masks, `~` or logical_not() to invert one"
+        )
+
+
+def _promote_arrays(a: np.ndarray, b: np.ndarray) -> np.dtype:
+    """PyTorch's result type of two tensors: a 0-d tensor does not change the dtype of one with
+    dimensions unless it is of a higher category (bool < integer < float)."""
+    da, db = a.dtype, b.dtype
+    if da == db:
+        return da
+    if (a.ndim == 0) == (b.ndim == 0):
+        return _promote(da, db)
+    dim, zero = (db, da) if a.ndim == 0 else (da, db)
+    if dim.kind == "f":
+        return dim
+    if dim.kind == "b" or zero.kind == "f":
+        return _promote(dim, zero)
+    return dim
 
 
 def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
@@ -385,6 +420,17 @@ class Tensor:
     def tolist(self):
         return self._data.tolist()
 
+    def __format__(self, spec):
+        """f"{loss:.4f}" formats a one-element tensor's value, as in PyTorch."""
+        if self._data.ndim == 0 or (spec and self._data.size == 1):
+            return format(self.item(), spec)
+        if spec:
+            raise TypeError(
+                f"[format] unsupported format string {spec!r} for a tensor of shape "
+                f"{list(self._data.shape)}; format .item() of a one-element tensor"
+            )
+        return repr(self)
+
     def __float__(self):
         return float(self.item())
 
@@ -418,7 +464,9 @@ class Tensor:
     def contiguous(self) -> "Tensor":
         if self._data.flags.c_contiguous:
             return self
-        return _clone(self)
+        if self._requires_grad and is_grad_enabled():
+            return fn.Contiguous.apply(self)
+        return Tensor._make(np.ascontiguousarray(self._data))
 
     def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
         for a in args:
@@ -642,6 +690,7 @@ class Tensor:
         return self._inplace_binary("add_", other, Tensor.__add__, np.add)
 
     def sub_(self, other, alpha=1):
+        _check_bool_sub(self, other)
         if alpha != 1:
             other = other * alpha
         return self._inplace_binary("sub_", other, Tensor.__sub__, np.subtract)
@@ -767,8 +816,7 @@ class Tensor:
         mask_t = _as_mask(mask, "masked_fill")
         _broadcast_value("masked_fill", mask_t._data, self._data.shape)
         value_t = _fill_value(value, self._data.dtype, "masked_fill")
-        out = fn.Where.apply(mask_t, value_t, self)
-        return out if out._data.shape == self._data.shape else out.expand(self._data.shape)
+        return fn.Where.apply(mask_t, value_t, self).contiguous()  # PyTorch's layout
 
     def index_put_(self, indices, values, accumulate=False):
         index = _index(tuple(indices) if isinstance(indices, list) else indices)
@@ -808,6 +856,10 @@ class Tensor:
 
     def __setitem__(self, index, value):
         index = _index(index)
+        split = _split_int_and_advanced(index)
+        if split is not None:  # as in __getitem__: the ints select first (a view)
+            self[split[0]][split[1]] = value
+            return
         if not _is_basic_index(index):
             self.index_put_(index, value)
             return
@@ -832,7 +884,7 @@ class Tensor:
     def _operands(self, other, op):
         """(self, other) as tensors of one dtype, by PyTorch's promotion rules."""
         if isinstance(other, Tensor):
-            dt = _promote(self._data.dtype, other._data.dtype)
+            dt = _promote_arrays(self._data, other._data)
         elif isinstance(other, (Number, np.generic)):
             dt = _scalar_dtype(other, self._data.dtype)
             other = Tensor._make(np.array(other, dtype=dt))
@@ -878,9 +930,11 @@ class Tensor:
         return self._binary(fn.Add, other, "add", reverse=True)
 
     def __sub__(self, other):
+        _check_bool_sub(self, other)
         return self._binary(fn.Sub, other, "sub")
 
     def __rsub__(self, other):
+        _check_bool_sub(self, other)
         return self._binary(fn.Sub, other, "sub", reverse=True)
 
     def __mul__(self, other):
@@ -932,8 +986,16 @@ class Tensor:
 
     def __pow__(self, exponent):
         if isinstance(exponent, (Number, np.generic)) and not isinstance(exponent, bool):
-            if self._data.dtype.kind != "f" and isinstance(exponent, float):
+            kind = self._data.dtype.kind
+            if kind != "f" and isinstance(exponent, float):
                 return self.to(float32) ** exponent
+            if kind == "b":
+                return self.to(int64) ** exponent  # PyTorch: bool ** int is int64
+            if kind in "iu" and exponent < 0:
+                raise ArgumentError(
+                    f"[pow] integers to negative integer powers are not allowed (exponent "
+                    f"{exponent})"
+                )
             return fn.PowScalar.apply(self, exponent=exponent)
         return self._binary(fn.Pow, exponent, "pow")
 
@@ -941,6 +1003,11 @@ class Tensor:
         return self._binary(fn.Pow, base, "pow", reverse=True)
 
     def __neg__(self):
+        if self._data.dtype == np.bool_:
+            raise RuntimeError(
+                "[neg] negation, the `-` operator, on a bool tensor is not supported; use "
+                "`~` or logical_not() instead"
+            )
         return fn.Neg.apply(self)
 
     def __pos__(self):
@@ -978,12 +1045,34 @@ class Tensor:
         return self._compare(other, np.greater_equal)
 
     def __and__(self, other):
-        return self._compare(other, np.logical_and if self.dtype == bool_ else np.bitwise_and)
+        return self._bitwise(other, np.bitwise_and, "bitwise_and")
 
     def __or__(self, other):
-        return self._compare(other, np.logical_or if self.dtype == bool_ else np.bitwise_or)
+        return self._bitwise(other, np.bitwise_or, "bitwise_or")
+
+    def __xor__(self, other):
+        return self._bitwise(other, np.bitwise_xor, "bitwise_xor")
+
+    def __rand__(self, other):
+        return self.__and__(other)
+
+    def __ror__(self, other):
+        return self.__or__(other)
+
+    def __rxor__(self, other):
+        return self.__xor__(other)
+
+    def _bitwise(self, other, ufunc, name):
+        a, b = self._operands(other, name)
+        if a._data.dtype.kind not in "iub":
+            raise NotImplementedError(
+                f"[{name}] expected integer or bool tensors, got {a.dtype}"
+            )
+        return Tensor._make(ufunc(a._data, b._data))
 
     def __invert__(self):
+        if self._data.dtype.kind not in "iub":
+            raise NotImplementedError(f"[bitwise_not] expected an integer or bool tensor, got {self.dtype}")
         return Tensor._make(~self._data)
 
     __hash__ = object.__hash__
@@ -1046,7 +1135,10 @@ class Tensor:
     def clamp(self, min=None, max=None):
         if min is None and max is None:
             raise RuntimeError("[clamp] at least one of min or max must be given")
-        return fn.Clamp.apply(self, lo=min, hi=max)
+        x = self
+        if x._data.dtype.kind != "f" and any(isinstance(b, float) for b in (min, max)):
+            x = x.to(float32)  # PyTorch's promotion: an int tensor with a float bound is float
+        return fn.Clamp.apply(x, lo=min, hi=max)
 
     clip = clamp
 
@@ -1131,14 +1223,20 @@ class Tensor:
         return self._max_min(dim, keepdim, False, "min")
 
     def amax(self, dim=None, keepdim=False):
-        if dim is None:
-            return self.max()
-        return self.max(dim, keepdim).values
+        """max over dims (one or several); ties share the gradient evenly, as in PyTorch."""
+        return self._amax_amin(dim, keepdim, True, "amax")
 
     def amin(self, dim=None, keepdim=False):
-        if dim is None:
-            return self.min()
-        return self.min(dim, keepdim).values
+        return self._amax_amin(dim, keepdim, False, "amin")
+
+    def _amax_amin(self, dim, keepdim, is_max, name):
+        if self._data.size == 0:
+            raise RuntimeError(f"[{name}] expected a non-empty tensor")
+        if dim is None or dim == ():
+            return self.max() if is_max else self.min()
+        dims = _dims(dim, self.ndim, name)
+        dims = dims if isinstance(dims, tuple) else (dims,)
+        return fn.AMaxMin.apply(self, dims=dims, keepdim=keepdim, is_max=is_max)
 
     def argmax(self, dim=None, keepdim=False):
         if dim is None:
@@ -1279,7 +1377,14 @@ class Tensor:
         return self.expand(other.shape)
 
     def __getitem__(self, index):
-        return fn.Index.apply(self, index=_index(index))
+        index = _index(index)
+        split = _split_int_and_advanced(index)
+        if split is not None:  # PyTorch applies the ints first: x[0, :, [1, 2]] is (3, 2)
+            return self[split[0]][split[1]]
+        try:
+            return fn.Index.apply(self, index=index)
+        except IndexError as e:
+            raise IndexError(f"[index] {e} (tensor of shape {list(self._data.shape)})") from None
 
     # ---- misc ----
 
@@ -1387,7 +1492,7 @@ def _check_no_partial_overlap(name, out: np.ndarray, operand: np.ndarray):
 def _result_dtype(dtype: np.dtype, other) -> np.dtype:
     """The dtype of `tensor(dtype) <op> other` by PyTorch's promotion rules."""
     if isinstance(other, Tensor):
-        return _promote(dtype, other._data.dtype)
+        return _promote_arrays(np.empty((1,), dtype), other._data)
     if isinstance(other, (Number, np.generic)):
         return _scalar_dtype(other, dtype)
     return _promote(dtype, _from_data(other).dtype)
@@ -1471,7 +1576,7 @@ def _clone(t: Tensor) -> Tensor:
     """A differentiable copy (Cast to the same dtype copies, and its backward passes g on)."""
     if t._requires_grad and is_grad_enabled():
         return fn.Cast.apply(t, dtype=t._data.dtype)
-    return Tensor._make(t._data.copy())
+    return Tensor._make(t._data.copy(order="K"))  # clone keeps the layout, as PyTorch's
 
 
 class Size(tuple):
@@ -1524,12 +1629,46 @@ def _resolve_shape(shape, size, op):
 def _index(index):
     """Tensors inside an index become arrays (bool masks and int64 index lists alike)."""
     if isinstance(index, Tensor):
-        return index._data
+        return _index_array(index._data)
     if isinstance(index, tuple):
-        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
+        return tuple(_index_array(i._data) if isinstance(i, Tensor) else i for i in index)
     if isinstance(index, list):
-        return np.asarray(index)
+        return _index_array(np.asarray(index))
     return index
+
+
+def _index_array(a: np.ndarray) -> np.ndarray:
+    if a.dtype == np.uint8:
+        warnings.warn(
+            "indexing with dtype uint8 is deprecated, please use a dtype bool instead",
+            UserWarning, stacklevel=4,
+        )
+        return a.astype(bool)  # PyTorch reads a uint8 index as a mask
+    if a.dtype.kind not in "iub":
+        raise IndexError(
+            f"[index] tensors used as indices must be long, int, byte or bool tensors, got {a.dtype}"
+        )
+    return a
+
+
+def _is_advanced(i) -> bool:
+    return isinstance(i, (np.ndarray, list))
+
+
+def _split_int_and_advanced(index):
+    """(ints part, rest) when an index mixes ints with advanced indices, else None. NumPy moves
+    the advanced dims first when a slice separates them; PyTorch applies each int first as a
+    select, so the int and the arrays are never "separated"."""
+    if not isinstance(index, tuple) or not any(_is_advanced(i) for i in index):
+        return None
+    is_int = [
+        isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in index
+    ]
+    if not any(is_int):
+        return None
+    first = tuple(i if it or i is None or i is Ellipsis else slice(None) for i, it in zip(index, is_int))
+    rest = tuple(slice(None) if i is None else i for i, it in zip(index, is_int) if not it)
+    return first, rest
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
