@@ -336,3 +336,13 @@ def test_refused_like_pytorch_with_runtime_error(expr):
     if torch is not None:
         with pytest.raises(RuntimeError):
             eval(expr, {"lib": torch})
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+def test_class_target_out_of_range_is_an_index_error(loss):
+    with pytest.raises(IndexError, match="out of range for 3 classes") as caught:
+        getattr(F, loss)(fastdl.randn(2, 3), fastdl.tensor([0, 5]))
+    assert isinstance(caught.value, (ValueError, RuntimeError))
+    if torch is not None:
+        with pytest.raises(IndexError):
+            getattr(torch.nn.functional, loss)(torch.randn(2, 3), torch.tensor([0, 5]))

@@ -14,3 +14,8 @@ class ArgumentError(ValueError, RuntimeError):
 
 class ArgumentTypeError(TypeError, RuntimeError):
     """An argument of the wrong type or dtype: a TypeError and a RuntimeError."""
+
+
+class ArgumentIndexError(IndexError, ValueError, RuntimeError):
+    """An index argument out of range (class targets): an IndexError as PyTorch's, and a
+    ValueError and RuntimeError like fastdl's other argument errors."""

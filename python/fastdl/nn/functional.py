@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _functions as fn
 from .._random import generator
-from .._errors import ArgumentError, ArgumentTypeError
+from .._errors import ArgumentError, ArgumentIndexError, ArgumentTypeError
 from .._tensor import Tensor, _promote
 from ..autograd.grad_mode import is_grad_enabled
 
@@ -333,7 +333,9 @@ def _class_targets(input, target, op, ignore_index):
     labels = np.ascontiguousarray(target._data.reshape(-1), dtype=np.int64)
     bad = (labels != ignore_index) & ((labels < 0) | (labels >= c))
     if bad.any():
-        raise ArgumentError(f"[{op}] target {int(labels[bad][0])} is out of range for {c} classes")
+        raise ArgumentIndexError(
+            f"[{op}] target {int(labels[bad][0])} is out of range for {c} classes"
+        )
     return logits, Tensor._make(labels), expected
 
 
