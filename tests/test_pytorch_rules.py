@@ -346,3 +346,16 @@ def test_class_target_out_of_range_is_an_index_error(loss):
     if torch is not None:
         with pytest.raises(IndexError):
             getattr(torch.nn.functional, loss)(torch.randn(2, 3), torch.tensor([0, 5]))
+
+
+def test_legacy_tensor_constructor_takes_sizes_or_data_and_is_float32():
+    assert fastdl.Tensor(2, 3).shape == (2, 3) and fastdl.Tensor(2, 3).dtype == fastdl.float32
+    assert fastdl.Tensor(fastdl.Size([2, 2])).shape == (2, 2)
+    assert fastdl.Tensor().shape == (0,)
+    assert fastdl.Tensor(np.array([1, 2])).dtype == fastdl.float32
+    assert fastdl.Tensor([1.5, 2]).tolist() == [1.5, 2.0]
+    with pytest.raises(TypeError, match=r"\[Tensor\]"):
+        fastdl.Tensor(2.5)
+    if torch is not None:
+        assert str(torch.Tensor(np.array([1, 2])).dtype) == "torch.float32"
+        assert tuple(torch.Tensor(2, 3).shape) == (2, 3)

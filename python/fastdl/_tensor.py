@@ -257,13 +257,24 @@ class Tensor:
     )
     __array_priority__ = 1000  # NumPy defers to Tensor's reflected operators
 
-    def __init__(self, data=None, *, dtype=None, requires_grad=False):
-        if data is None:
+    def __init__(self, *args, dtype=None, requires_grad=False):
+        # torch.Tensor(data), torch.Tensor(*sizes) or torch.Tensor(size): always float32
+        # (a fresh tensor of sizes is zero-filled here, where PyTorch leaves it uninitialised).
+        if not args:
             data = np.zeros((0,), np.float32)
-        elif isinstance(data, (int, np.integer)) and not isinstance(data, bool):
-            data = np.zeros((data,), np.float32)  # torch.Tensor(3): an uninitialised 1-D tensor
+        elif all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in args):
+            data = np.zeros(tuple(int(a) for a in args), np.float32)
+        elif len(args) == 1 and isinstance(args[0], Size):
+            data = np.zeros(tuple(args[0]), np.float32)
+        elif len(args) == 1 and (args[0] is None or isinstance(args[0], (list, tuple, np.ndarray, Tensor))):
+            data = np.zeros((0,), np.float32) if args[0] is None else args[0]
+        else:
+            raise TypeError(
+                f"[Tensor] expected data (a sequence, array or tensor) or sizes (ints), got "
+                f"{', '.join(type(a).__name__ for a in args)}"
+            )
         arr = _from_data(data, dtype)
-        if dtype is None and arr.dtype.kind != "f" and not isinstance(data, np.ndarray):
+        if dtype is None and arr.dtype != np.float32:
             arr = arr.astype(np.float32)  # torch.Tensor(...) is always float32
         self._data = arr
         self._node = None
