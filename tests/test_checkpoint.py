@@ -218,6 +218,203 @@ def test_save_errors(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+# ---------------------------------------------------------------- files that start like a pickle
+
+
+def _header_length(data):
+    return int.from_bytes(data[:8], "little")
+
+
+def _check_state_dict_roundtrip(model, where):
+    state = model.state_dict()
+    back = fastdl.load(where)
+    assert type(back) is OrderedDict and list(back) == list(state)
+    for key, value in state.items():
+        assert isinstance(back[key], fastdl.Tensor)
+        assert back[key].dtype == value.dtype and np.array_equal(back[key].numpy(), value.numpy())
+    result = model.load_state_dict(back)  # strict
+    assert not result.missing_keys and not result.unexpected_keys
+
+
+def test_every_small_linear_state_dict_roundtrips_through_path_and_bytesio(tmp_path):
+    # A safetensors header of 128 + 256*k bytes (k <= 5) makes a file start with 0x80 0x0k,
+    # the first two bytes of a protocol-k pickle: such files were refused as "raw pickles"
+    # (18 of these 400 with format version 1). Which sizes hit it depends on the header's exact
+    # bytes, so the tests below also craft every such header length on purpose.
+    for i in range(1, 21):
+        for j in range(1, 21):
+            model = nn.Linear(i, j)
+            buffer = io.BytesIO()
+            fastdl.save(model.state_dict(), buffer)
+            data = buffer.getvalue()
+            buffer.seek(0)
+            _check_state_dict_roundtrip(model, buffer)
+            path = tmp_path / f"linear_{i}_{j}.safetensors"
+            fastdl.save(model.state_dict(), path)
+            assert path.read_bytes() == data
+            _check_state_dict_roundtrip(model, path)
+
+
+def _pad_to_header_start(make_bytes, first_two):
+    """The bytes make_bytes(pad) for the first pad length that starts with first_two."""
+    for pad in range(0, 2000):
+        data = make_bytes(pad)
+        if data[:2] == first_two:
+            return pad, data
+    raise AssertionError(f"no padding gives a header starting with {first_two!r}")
+
+
+@pytest.mark.parametrize("k", range(6))
+def test_plain_safetensors_header_starting_like_a_pickle_loads(tmp_path, k):
+    from safetensors.numpy import save
+
+    weight = np.arange(6, dtype=np.float32).reshape(2, 3)
+    pad, data = _pad_to_header_start(lambda n: save({"w" + "x" * n: weight}), bytes([0x80, k]))
+    assert _header_length(data) == 128 + 256 * k
+    path = tmp_path / "plain.safetensors"
+    path.write_bytes(data)
+    for source in (path, io.BytesIO(data)):
+        back = fastdl.load(source)
+        assert list(back) == ["w" + "x" * pad]
+        assert np.array_equal(back["w" + "x" * pad].numpy(), weight)
+
+
+@pytest.mark.parametrize("k", range(1, 6))
+def test_fastdl_checkpoint_header_starting_like_a_pickle_loads(tmp_path, k):
+    state = OrderedDict(w=fastdl.from_numpy(np.arange(4, dtype=np.float32)))
+
+    def make(n):
+        buffer = io.BytesIO()
+        fastdl.save({"state": state, "note": "x" * n, "step": 7}, buffer)
+        return buffer.getvalue()
+
+    pad, data = _pad_to_header_start(make, bytes([0x80, k]))
+    assert _header_length(data) == 128 + 256 * k
+    path = tmp_path / "ckpt.safetensors"
+    fastdl.save({"state": state, "note": "x" * pad, "step": 7}, path)
+    assert path.read_bytes() == data
+    for source in (path, io.BytesIO(data)):
+        back = fastdl.load(source)
+        assert back["note"] == "x" * pad and back["step"] == 7
+        assert back["state"]["w"].tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("k", range(6))
+def test_truncated_safetensors_starting_like_a_pickle_says_truncated(tmp_path, k):
+    from safetensors.numpy import save
+
+    _, data = _pad_to_header_start(
+        lambda n: save({"w" + "x" * n: np.ones(3, np.float32)}), bytes([0x80, k])
+    )
+    path = tmp_path / "cut.safetensors"
+    path.write_bytes(data[:100])
+    with pytest.raises(CheckpointError, match="truncated or corrupted") as info:
+        fastdl.load(path)
+    assert "pickle" not in str(info.value)
+
+
+class _Planted:
+    """Unpickling it would create the file `target`."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (os.system, (f"echo pwned > {self.target}",))
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+@pytest.mark.parametrize(
+    "payload",
+    ["a{", "\x00{", b"\x00\x00\x00{", "{" * 300, {"w": [1.0] * 200}, OrderedDict(a=1)],
+    ids=["a-brace", "nul-brace", "bytes-nul-brace", "braces", "dict", "odict"],
+)
+def test_raw_pickles_are_still_refused_unread(tmp_path, protocol, payload):
+    target = tmp_path / "pwned"
+    data = pickle.dumps((payload, _Planted(target)), protocol)
+    path = tmp_path / "raw.pkl"
+    path.write_bytes(data)
+    for source in (path, io.BytesIO(data)):
+        with pytest.raises(CheckpointError) as info:
+            fastdl.load(source)
+        if protocol >= 2 and not data[4:8] == bytes(4):
+            assert "raw pickle" in str(info.value)
+    assert not target.exists()
+
+
+# ---------------------------------------------------------------- OrderedDicts and old files
+
+
+def test_ordered_dicts_come_back_ordered_and_dicts_plain(tmp_path):
+    model = small_model()
+    state = model.state_dict()
+    assert type(state) is OrderedDict
+    obj = {"model": state, "nested": {"o": OrderedDict(b=1, a=2), "d": {"b": 1, "a": 2}}}
+    fastdl.save(obj, tmp_path / "c")
+    back = fastdl.load(tmp_path / "c")
+    assert type(back) is dict and type(back["nested"]["d"]) is dict
+    assert type(back["model"]) is OrderedDict and list(back["model"]) == list(state)
+    assert type(back["nested"]["o"]) is OrderedDict and list(back["nested"]["o"]) == ["b", "a"]
+    fastdl.save(state, tmp_path / "s")
+    assert type(fastdl.load(tmp_path / "s")) is OrderedDict
+
+
+def test_load_returns_the_saved_mapping_type_like_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    ref = torch.nn.Linear(2, 3)
+    buffer = io.BytesIO()
+    torch.save(ref.state_dict(), buffer)
+    buffer.seek(0)
+    theirs = torch.load(buffer)
+    fastdl.save(nn.Linear(2, 3).state_dict(), tmp_path / "m")
+    ours = fastdl.load(tmp_path / "m")
+    assert type(ours) is type(theirs) is OrderedDict and list(ours) == list(theirs)
+
+
+def _format_version(path):
+    import json
+
+    data = path.read_bytes()
+    header = json.loads(data[8 : 8 + _header_length(data)])
+    return json.loads(header["__metadata__"]["fastdl.checkpoint"])["format_version"]
+
+
+def test_format_version_is_the_lowest_that_holds_the_file(tmp_path):
+    fastdl.save({"a": np.ones(2), "b": [1, (2, None)]}, tmp_path / "plain")
+    assert _format_version(tmp_path / "plain") == 1  # readable by fastdl before OrderedDicts
+    fastdl.save({"m": small_model().state_dict()}, tmp_path / "ordered")
+    assert _format_version(tmp_path / "ordered") == 2
+
+
+def test_version_1_file_of_a_state_dict_still_loads(tmp_path):
+    # What fastdl wrote before OrderedDicts were recorded: a state_dict as a "dict" node.
+    import json
+
+    from safetensors.numpy import save
+
+    from fastdl.checkpoint import _digest
+
+    model = nn.Linear(3, 2)
+    arrays = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    tree = json.dumps({"dict": [[k, {"tensor": k}] for k in arrays]}, separators=(",", ":"))
+    meta = {"format_version": 1, "sha256": _digest(tree, arrays), "tree": tree}
+    data = save(arrays, metadata={"fastdl.checkpoint": json.dumps(meta, separators=(",", ":"))})
+    (tmp_path / "old").write_bytes(data)
+    back = fastdl.load(tmp_path / "old")
+    assert type(back) is dict and list(back) == ["weight", "bias"]
+    fresh = nn.Linear(3, 2)
+    fresh.load_state_dict(back)
+    assert arrays_equal(fresh.state_dict(), model.state_dict())
+    # ... and it is byte for byte what fastdl.save still writes for a plain dict
+    fastdl.save(dict(model.state_dict()), tmp_path / "new")
+    assert (tmp_path / "new").read_bytes() == data
+    meta["format_version"] = 3
+    data = save(arrays, metadata={"fastdl.checkpoint": json.dumps(meta, separators=(",", ":"))})
+    (tmp_path / "future").write_bytes(data)
+    with pytest.raises(CheckpointError, match="format version 3; .* up to 2 .upgrade fastdl"):
+        fastdl.load(tmp_path / "future")
+
+
 # ---------------------------------------------------------------- bad files
 
 

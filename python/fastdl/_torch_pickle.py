@@ -34,7 +34,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from ._tensor import SUPPORTED_DTYPES, Tensor
-from .checkpoint import CheckpointError
+from .checkpoint import CheckpointError, looks_like_safetensors
 
 # torch.<X>Storage -> the dtype it holds (torch's names, canonical spelling)
 _STORAGE_DTYPES = {
@@ -539,8 +539,12 @@ def is_zip(data: bytes) -> bool:
 
 
 def describe_pickle(data: bytes) -> str | None:
-    """If `data` is a raw pickle, why fastdl will not read it; else None."""
+    """If `data` is a raw pickle, why fastdl will not read it; else None (in particular for
+    anything shaped like a safetensors file, whose header length 128 + 256*k makes it start with
+    the same two bytes 0x80 0x0k as a pickle of protocol k)."""
     if data[:1] != _PICKLE_PREFIX or len(data) < 2 or data[1] > 5:
+        return None
+    if looks_like_safetensors(data):
         return None
     if data[2:4] == b"\x8a\n" and data[4:14] == _LEGACY_MAGIC:
         return (

@@ -8,10 +8,12 @@ them). The file is a plain safetensors file:
 - every Tensor and array is one safetensors tensor, named by its path in `obj` joined by "."
   (`model.conv1.weight`, `optimizer.state.0.exp_avg`), so a model's state_dict saved alone has
   exactly its state_dict keys and other safetensors tools can read it;
-- the structure (dict keys with their types, lists, tuples, the non-tensor leaves) is JSON,
-  with references to the tensors by name, kept with a format version and a SHA-256 of the
-  structure and every tensor (which `load` checks) in the one metadata entry
-  "fastdl.checkpoint". Identical contents give byte-identical files.
+- the structure (dict keys with their types, which dicts are OrderedDicts, lists, tuples, the
+  non-tensor leaves) is JSON, with references to the tensors by name, kept with a format
+  version and a SHA-256 of the structure and every tensor (which `load` checks) in the one
+  metadata entry "fastdl.checkpoint". Identical contents give byte-identical files. `load`
+  gives back the same containers: an OrderedDict (what `Module.state_dict()` returns) comes
+  back as an OrderedDict, a dict as a dict, a tuple as a tuple.
 
 Writes to a path are atomic: a temporary file in the same folder, flushed and fsync'ed, then
 renamed over the target (and the folder fsync'ed), so a crash mid-save leaves the previous file
@@ -32,6 +34,7 @@ import json
 import os
 import struct
 import tempfile
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, Union
@@ -41,7 +44,9 @@ import numpy as np
 from ._tensor import Tensor
 
 META_KEY = "fastdl.checkpoint"
-FORMAT_VERSION = 1
+# Version 2 added OrderedDicts (node "odict"). A file is written with the lowest version that
+# can hold it (1 when it has no OrderedDict), so older fastdl versions still read what they can.
+FORMAT_VERSION = 2
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
 PathLike = Union[str, os.PathLike]
 FileLike = Union[str, os.PathLike, IO[bytes]]
@@ -60,6 +65,7 @@ class _Encoder:
 
     def __init__(self) -> None:
         self.arrays: dict = {}
+        self.version = 1  # the lowest format version that can hold what was encoded
 
     def _name(self, path: list) -> str:
         base = ".".join(path) or "_"
@@ -95,6 +101,9 @@ class _Encoder:
                         f"[save] dict keys must be str or int, got {key!r} at {where!r}"
                     )
                 items.append([key, self.encode(value, path + [str(key)])])
+            if isinstance(obj, OrderedDict):  # load gives back an OrderedDict, as torch.load
+                self.version = max(self.version, 2)
+                return {"odict": items}
             return {"dict": items}
         if isinstance(obj, (list, tuple)):
             kind = "tuple" if isinstance(obj, tuple) else "list"
@@ -143,7 +152,8 @@ def save(
     tree = json.dumps(encoder.encode(obj, []), separators=(",", ":"))
     # One metadata key: safetensors writes metadata in hash order, and a single key keeps the
     # bytes of a checkpoint a function of its contents (identical runs give identical files).
-    meta = {"format_version": FORMAT_VERSION, "sha256": _digest(tree, encoder.arrays), "tree": tree}
+    digest = _digest(tree, encoder.arrays)
+    meta = {"format_version": encoder.version, "sha256": digest, "tree": tree}
     payload = st_save(encoder.arrays, metadata={META_KEY: json.dumps(meta, separators=(",", ":"))})
     if isinstance(f, (str, os.PathLike)):
         _atomic_write(Path(f), payload)
@@ -190,6 +200,23 @@ def _neither(data: bytes, where: str) -> CheckpointError:
         f"[load] {where} is not a safetensors checkpoint, nor a PyTorch zip checkpoint "
         f"(read {len(data)} bytes)"
     )
+
+
+def looks_like_safetensors(data: bytes) -> bool:
+    """Whether `data` starts like a safetensors file: an 8-byte little-endian header length of
+    at most MAX_HEADER_BYTES (so bytes 4-7 are zero), then the header's opening "{".
+
+    `_torch_pickle.describe_pickle` checks this before it calls anything a pickle: a header
+    length of 128 + 256*k (k <= 5) makes a safetensors file start with the bytes 0x80 0x0k,
+    which is also how a pickle of protocol k starts. No real pickle has this shape: a protocol
+    4/5 pickle has its 8-byte FRAME length at bytes 3-10 (byte 8 is zero below 2**40 bytes),
+    and a protocol 2/3 pickle would need zero bytes 4-7 then "{", which only a leading string
+    or bytes object starting with NUL bytes gives; such a file is then refused as a bad
+    safetensors file, still without being unpickled."""
+    if len(data) < 9 or data[8:9] != b"{":
+        return False
+    (n,) = struct.unpack("<Q", data[:8])
+    return n <= MAX_HEADER_BYTES
 
 
 def _header(data: bytes, where: str) -> dict:
@@ -252,8 +279,8 @@ class _Decoder:
             self.used.add(body)
             arr = np.array(self.arrays[body], copy=True, order="C")
             return Tensor._make(arr) if kind == "tensor" else arr
-        if kind == "dict" and isinstance(body, list):
-            out = {}
+        if kind in ("dict", "odict") and isinstance(body, list):
+            out = {} if kind == "dict" else OrderedDict()
             for item in body:
                 if not (
                     isinstance(item, list) and len(item) == 2 and isinstance(item[0], (str, int))
@@ -316,7 +343,9 @@ def load(
 ) -> Any:
     """Read a checkpoint from `f`, a path or a binary file object (io.BytesIO, open(p, "rb")):
 
-    - a file written by `fastdl.save` gives back the saved structure;
+    - a file written by `fastdl.save` gives back the saved structure (an OrderedDict, such as
+      a state_dict, as an OrderedDict; files of format version 1, from older fastdl versions,
+      hold no OrderedDicts and give plain dicts);
     - any other safetensors file gives a flat dict of Tensors;
     - a PyTorch zip checkpoint (`torch.save`, PyTorch >= 1.6) of a state_dict or of nested
       dicts/lists/tuples of tensors, numbers, strings, bools and None gives the same structure
@@ -349,6 +378,8 @@ def load(
     data, where = _read(f)
     if _torch_pickle.is_zip(data):
         return _torch_pickle.load_zip(data, where, map_location)
+    # describe_pickle tests for a safetensors header first: a valid safetensors file may start
+    # with the same two bytes as a pickle (see looks_like_safetensors).
     why = _torch_pickle.describe_pickle(data)
     if why is not None:
         raise CheckpointError(f"[load] {where} {why} (read {len(data)} bytes)")
