@@ -5,6 +5,7 @@ PyTorch parity tests call `pytest.importorskip("torch")` themselves and skip wit
 """
 
 import copy
+import io
 import math
 from collections import OrderedDict
 
@@ -250,6 +251,185 @@ def test_load_state_dict_size_mismatch_names_key_and_shapes_and_changes_nothing(
         net.load_state_dict([1, 2])
     with pytest.raises(TypeError, match="'fc2.bias' must be a numeric"):
         net.load_state_dict({**sd, "conv1.weight": net.conv1.weight, "fc2.bias": "zeros"})
+
+
+# A module reachable under two names and a parameter shared by two modules: PyTorch's
+# state_dict (and so load_state_dict) walks `_modules` without removing duplicates, while
+# named_parameters/named_buffers/named_modules/modules/children list each object once.
+
+
+def _with_buffers(lib):
+    class WithBuffers(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = lib.nn.Parameter(lib.ones(2))
+            self.register_buffer("running", lib.zeros(2))
+            self.register_buffer("scratch", lib.zeros(2), persistent=False)
+
+        def forward(self, x):
+            return x * self.scale
+
+    return WithBuffers
+
+
+def _sharing_models(lib):
+    """name -> a module with shared submodules or tied parameters/buffers, for either library."""
+    lnn, buffered = lib.nn, _with_buffers(lib)
+    lin = lnn.Linear(2, 2)
+    twice = lnn.Sequential(lin, lnn.ReLU(), lin)
+    a, b = lnn.Linear(2, 2), lnn.Linear(2, 2)
+    b.weight = a.weight
+    tied = lnn.Sequential(a, b)
+    buf = buffered()
+    buffered_twice = lnn.Sequential(lnn.Linear(2, 2), buf, buf)
+    c, d = buffered(), buffered()
+    d.running = c.running
+    tied_buffer = lnn.Sequential(c, d)
+    inner_lin = lnn.Linear(2, 2)
+    inner = lnn.Sequential(inner_lin, inner_lin)
+    nested = lnn.Sequential(inner, lnn.Sequential(inner, inner_lin))
+    also_attribute = lnn.Sequential(lnn.Linear(2, 2))
+    also_attribute.add_module("again", also_attribute[0])
+    return {
+        "twice": twice,
+        "tied": tied,
+        "buffered_twice": buffered_twice,
+        "tied_buffer": tied_buffer,
+        "nested": nested,
+        "also_attribute": also_attribute,
+    }
+
+
+def _traversal(model):
+    """Every traversal's names, and which objects they yield (numbered by first sight)."""
+    ids = {}
+
+    def ident(x):
+        return ids.setdefault(id(x), len(ids))
+
+    return {
+        "state_dict": list(model.state_dict()),
+        "state_dict_prefix": list(model.state_dict(prefix="m.")),
+        "named_parameters": [(n, ident(p)) for n, p in model.named_parameters()],
+        "named_parameters_all": [
+            (n, ident(p)) for n, p in model.named_parameters(remove_duplicate=False)
+        ],
+        "parameters": [ident(p) for p in model.parameters()],
+        "named_buffers": [(n, ident(b)) for n, b in model.named_buffers()],
+        "named_buffers_all": [
+            (n, ident(b)) for n, b in model.named_buffers(remove_duplicate=False)
+        ],
+        "buffers": [ident(b) for b in model.buffers()],
+        "named_modules": [(n, ident(m)) for n, m in model.named_modules()],
+        "named_modules_all": [
+            (n, ident(m)) for n, m in model.named_modules(remove_duplicate=False)
+        ],
+        "modules": [ident(m) for m in model.modules()],
+        "named_children": [(n, ident(m)) for n, m in model.named_children()],
+        "children": [ident(m) for m in model.children()],
+    }
+
+
+def test_shared_submodule_is_in_state_dict_under_every_name():
+    lin = nn.Linear(2, 2)
+    model = nn.Sequential(lin, nn.ReLU(), lin)
+    sd = model.state_dict()
+    assert type(sd) is OrderedDict
+    assert list(sd) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    with fastdl.no_grad():
+        lin.weight.fill_(3.0)
+    assert np.all(sd["0.weight"].numpy() == 3.0) and np.all(sd["2.weight"].numpy() == 3.0)
+    kept = model.state_dict(keep_vars=True)
+    assert kept["0.weight"] is kept["2.weight"] is lin.weight
+    # ... but the traversals list it (and its parameters) once
+    assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias"]
+    assert [n for n, _ in model.named_modules()] == ["", "0", "1"]
+    assert [n for n, _ in model.named_children()] == ["0", "1"]
+    # nested sharing and a child registered under a second name
+    models = _sharing_models(fastdl)
+    assert list(models["nested"].state_dict()) == [
+        "0.0.weight", "0.0.bias", "0.1.weight", "0.1.bias",
+        "1.0.0.weight", "1.0.0.bias", "1.0.1.weight", "1.0.1.bias", "1.1.weight", "1.1.bias",
+    ]  # fmt: skip
+    assert list(models["also_attribute"].state_dict()) == [
+        "0.weight", "0.bias", "again.weight", "again.bias"
+    ]
+    assert list(models["buffered_twice"].state_dict()) == [
+        "0.weight", "0.bias", "1.scale", "1.running", "2.scale", "2.running"
+    ]
+    # PyTorch's prefix rule: every key is prefix + name
+    assert list(lin.state_dict(prefix="m.")) == ["m.weight", "m.bias"]
+    assert list(model.state_dict(prefix="net.")) == [
+        "net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias"
+    ]
+
+
+def test_tied_parameter_is_in_state_dict_under_every_name():
+    model = _sharing_models(fastdl)["tied"]
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias", "1.bias"]
+    assert len(list(model.parameters())) == 3
+    names = [n for n, _ in model.named_parameters(remove_duplicate=False)]
+    assert names == ["0.weight", "0.bias", "1.weight", "1.bias"]
+
+
+def test_state_dict_of_shared_modules_loads_back_strictly():
+    for name, model in _sharing_models(fastdl).items():
+        sd = model.state_dict()
+        result = model.load_state_dict(sd)  # strict: every key state_dict produces is accepted
+        assert result.missing_keys == [] and result.unexpected_keys == [], name
+        fresh = _sharing_models(fastdl)[name]
+        fresh.load_state_dict({k: v.numpy() for k, v in sd.items()})
+        for key, value in fresh.state_dict().items():
+            np.testing.assert_array_equal(value.numpy(), sd[key].numpy(), err_msg=name)
+        buffer = io.BytesIO()
+        fastdl.save(sd, buffer)
+        buffer.seek(0)
+        assert fresh.load_state_dict(fastdl.load(buffer)).missing_keys == []
+
+
+def test_load_state_dict_of_shared_module_copies_in_order_and_needs_every_name():
+    lin = nn.Linear(2, 2)
+    model = nn.Sequential(lin, nn.ReLU(), lin)
+    values = {k: np.full(v.shape, 1.0 if k[0] == "0" else 2.0, np.float32)
+              for k, v in model.state_dict().items()}  # fmt: skip
+    model.load_state_dict(values)
+    assert np.all(lin.weight.detach().numpy() == 2.0)  # '2.weight' is copied last, as in torch
+    partial = {k: v for k, v in values.items() if k.startswith("0.")}
+    with pytest.raises(RuntimeError, match='Missing key.*"2.weight", "2.bias"'):
+        model.load_state_dict(partial)
+    result = model.load_state_dict(partial, strict=False)
+    assert result.missing_keys == ["2.weight", "2.bias"] and result.unexpected_keys == []
+    assert np.all(lin.weight.detach().numpy() == 1.0)
+
+
+def test_traversals_of_shared_modules_and_tied_parameters_match_torch():
+    torch = pytest.importorskip("torch")
+    ours, theirs = _sharing_models(fastdl), _sharing_models(torch)
+    for name in ours:
+        mine, ref = _traversal(ours[name]), _traversal(theirs[name])
+        for what in ref:
+            assert mine[what] == ref[what], f"{name}: {what}"
+
+
+def test_load_state_dict_of_shared_modules_matches_torch():
+    torch = pytest.importorskip("torch")
+    for name in _sharing_models(fastdl):
+        theirs = _sharing_models(torch)[name]
+        keys = list(theirs.state_dict().items())
+        torch_sd = OrderedDict((k, torch.full_like(v, float(i))) for i, (k, v) in enumerate(keys))
+        ours = _sharing_models(fastdl)[name]
+        assert list(ours.state_dict()) == list(torch_sd)
+        ours.load_state_dict(torch_sd)
+        theirs.load_state_dict(torch_sd)
+        for key, value in theirs.state_dict().items():
+            np.testing.assert_array_equal(
+                ours.state_dict()[key].numpy(), value.numpy(), err_msg=f"{name}: {key}"
+            )
+        partial = OrderedDict(list(torch_sd.items())[:2])
+        mine, ref = ours.load_state_dict(partial, False), theirs.load_state_dict(partial, False)
+        assert mine.missing_keys == ref.missing_keys, name
+        assert mine.unexpected_keys == ref.unexpected_keys, name
 
 
 def test_state_dict_weight_transfer_both_ways_with_torch():

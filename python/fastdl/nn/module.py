@@ -369,14 +369,29 @@ class Module:
     def state_dict(
         self, destination: dict | None = None, prefix: str = "", keep_vars: bool = False
     ) -> OrderedDict[str, Tensor]:
-        """Parameters and persistent buffers by dotted name (`conv1.weight`). Values are
-        detached Tensors sharing storage with the module (unless keep_vars)."""
+        """Parameters and persistent buffers by dotted name (`conv1.weight`), in an OrderedDict.
+        Values are detached Tensors sharing storage with the module (unless keep_vars).
+
+        As in PyTorch, every key is `prefix` + the dotted name (so pass a prefix ending in "."),
+        and submodules are walked without removing duplicates: a module reachable under two
+        names (`nn.Sequential(l, nn.ReLU(), l)`) has its entries under both ('0.weight' and
+        '2.weight'), and so does a parameter shared by two modules; named_parameters() and
+        named_modules() list each object once.
+
+        >>> import fastdl.nn as nn
+        >>> l = nn.Linear(2, 2)
+        >>> list(nn.Sequential(l, nn.ReLU(), l).state_dict())
+        ['0.weight', '0.bias', '2.weight', '2.bias']
+        """
         if destination is None:
             destination = OrderedDict()
-        for module_prefix, module in self.named_modules(prefix=prefix.rstrip(".")):
-            for name, value in module._state_items():
-                key = f"{module_prefix}.{name}" if module_prefix else name
-                destination[key] = value if keep_vars else value.detach()
+        for name, value in self._state_items():
+            destination[prefix + name] = value if keep_vars else value.detach()
+        for name, module in self._modules.items():
+            if module is not None:
+                module.state_dict(
+                    destination=destination, prefix=f"{prefix}{name}.", keep_vars=keep_vars
+                )
         return destination
 
     def _state_items(self) -> Iterator[tuple[str, Tensor]]:
