@@ -3,6 +3,7 @@ pandas input, random_split and train_test_split."""
 
 import threading
 import time
+from collections import OrderedDict, namedtuple
 
 import numpy as np
 import pytest
@@ -195,6 +196,153 @@ def test_default_collate_rules():
         default_collate([np.zeros(2), np.zeros(3)])
     with pytest.raises(TypeError, match="collate_fn"):
         default_collate([object()])
+
+
+Point = namedtuple("Point", "x y")
+
+
+class Tagged(list):
+    """A list subclass: default_collate keeps the type of a list sample."""
+
+
+def _describe(batch):
+    """A batch's structure and values, comparable between fastdl and torch."""
+    if hasattr(batch, "numpy") and hasattr(batch, "dtype"):
+        return ("tensor", str(batch.dtype).rsplit(".", 1)[-1], batch.tolist())
+    if isinstance(batch, (list, tuple)):
+        return (type(batch).__name__, [_describe(b) for b in batch])
+    if isinstance(batch, dict):
+        return (type(batch).__name__, [(k, _describe(v)) for k, v in batch.items()])
+    return (type(batch).__name__, batch)
+
+
+COLLATE_CASES = {
+    "namedtuple": [Point(1.0, 2), Point(3.0, 4)],
+    "namedtuple_nested": [Point((1, 2), [3.0]), Point((4, 5), [6.0])],
+    "namedtuple_in_tuple": [(Point(1, 2), 0), (Point(3, 4), 1)],
+    "tuple": [(1.0, 2), (3.0, 4)],
+    "list": [[1.0, 2], [3.0, 4]],
+    "tuple_of_tuples": [((1, 2), 3), ((4, 5), 6)],
+    "list_of_tuples": [[(1, 2), 3], [(4, 5), 6]],
+    "list_subclass": [Tagged([1, 2]), Tagged([3, 4])],
+    "ordered_dict": [OrderedDict(b=1, a=2.0), OrderedDict(b=3, a=4.0)],
+    "dict_of_tuples": [{"b": 1, "a": (1, 2)}, {"b": 3, "a": (3, 4)}],
+    "strings_in_tuples": [("a", 1), ("b", 2)],
+    "strings_in_lists": [["a", 1], ["b", 2]],
+    "strings": ["a", "b"],
+    "bytes_in_tuples": [(b"ab", 1), (b"cd", 2)],
+    "namedtuple_of_numpy": [Point("a", np.float32(1)), Point("b", np.float32(2))],
+}
+
+
+def test_default_collate_keeps_namedtuples_and_follows_torch_for_sequences():
+    batch = default_collate([Point(1.0, 2), Point(3.0, 4)])
+    assert type(batch) is Point
+    assert batch.x.dtype == fastdl.float64 and batch.x.tolist() == [1.0, 3.0]
+    assert batch.y.dtype == fastdl.int64 and batch.y.tolist() == [2, 4]
+    expected = {  # by hand, from PyTorch 2.13
+        "tuple": ("list", [("tensor", "float64", [1.0, 3.0]), ("tensor", "int64", [2, 4])]),
+        "list": ("list", [("tensor", "float64", [1.0, 3.0]), ("tensor", "int64", [2, 4])]),
+        "tuple_of_tuples": (
+            "list",
+            [
+                ("list", [("tensor", "int64", [1, 4]), ("tensor", "int64", [2, 5])]),
+                ("tensor", "int64", [3, 6]),
+            ],
+        ),
+        "namedtuple_in_tuple": (
+            "list",
+            [
+                ("Point", [("tensor", "int64", [1, 3]), ("tensor", "int64", [2, 4])]),
+                ("tensor", "int64", [0, 1]),
+            ],
+        ),
+        "list_subclass": (
+            "Tagged", [("tensor", "int64", [1, 3]), ("tensor", "int64", [2, 4])]
+        ),
+        "ordered_dict": (
+            "OrderedDict",
+            [("b", ("tensor", "int64", [1, 3])), ("a", ("tensor", "float64", [2.0, 4.0]))],
+        ),
+        # strings stay as they come: zip gives a tuple per field of tuple samples
+        "strings_in_tuples": (
+            "list", [("tuple", [("str", "a"), ("str", "b")]), ("tensor", "int64", [1, 2])]
+        ),
+        "strings": ("list", [("str", "a"), ("str", "b")]),
+    }
+    for name, want in expected.items():
+        assert _describe(default_collate(COLLATE_CASES[name])) == want, name
+    # a DataLoader of namedtuple samples gives namedtuple batches
+    class Points(Dataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return Point(float(i), i)
+
+    first = next(iter(DataLoader(Points(), batch_size=2)))
+    assert type(first) is Point and first.y.tolist() == [0, 1]
+    # samples of different lengths: a ValueError, and PyTorch's RuntimeError
+    for bad in ([(1, 2), (3,)], [[1], [2, 3]], [Point(1, 2), (3,)]):
+        with pytest.raises(ValueError, match="same length") as info:
+            default_collate(bad)
+        assert isinstance(info.value, RuntimeError)
+
+
+@pytest.mark.parametrize("name", sorted(COLLATE_CASES))
+def test_default_collate_matches_torch(name):
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import default_collate as torch_collate
+
+    batch = COLLATE_CASES[name]
+    assert _describe(default_collate(batch)) == _describe(torch_collate(batch))
+
+
+def test_default_collate_size_error_is_runtime_error_like_torch():
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import default_collate as torch_collate
+
+    with pytest.raises(RuntimeError):
+        torch_collate([(1, 2), (3,)])
+    with pytest.raises(RuntimeError):
+        default_collate([(1, 2), (3,)])
+
+
+def test_concat_dataset_cumulative_sizes_are_python_ints():
+    both = ConcatDataset([dataset(2), dataset(3), dataset(0), dataset(4)])
+    assert both.cumulative_sizes == [2, 5, 5, 9]
+    assert all(type(n) is int for n in both.cumulative_sizes)
+    assert len(both) == 9 and both[5][1].item() == 0 and both[-1][1].item() == 3
+
+
+def test_concat_dataset_cumulative_sizes_match_torch():
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import ConcatDataset as TorchConcat, TensorDataset as TorchTensors
+
+    theirs = TorchConcat([TorchTensors(torch.zeros(n)) for n in (2, 3, 0, 4)])
+    ours = ConcatDataset([TensorDataset(np.zeros(n)) for n in (2, 3, 0, 4)])
+    assert ours.cumulative_sizes == theirs.cumulative_sizes
+    assert [type(n) for n in ours.cumulative_sizes] == [type(n) for n in theirs.cumulative_sizes]
+
+
+def test_tensor_dataset_size_mismatch_is_value_and_assertion_error():
+    for catch in (ValueError, AssertionError):
+        with pytest.raises(catch, match=r"\[TensorDataset\] Size mismatch between tensors"):
+            TensorDataset(np.zeros((3, 2)), np.zeros(3), np.zeros(4))
+    with pytest.raises(AssertionError) as info:  # what code written for PyTorch catches
+        TensorDataset(np.zeros(3), np.zeros(4))
+    assert isinstance(info.value, ValueError)
+    assert "tensor 0 has 3 rows, tensor 1 has 4" in str(info.value)
+
+
+def test_tensor_dataset_size_mismatch_matches_torch_error():
+    torch = pytest.importorskip("torch")
+    from torch.utils.data import TensorDataset as TorchTensors
+
+    with pytest.raises(AssertionError, match="Size mismatch between tensors") as theirs:
+        TorchTensors(torch.zeros(3), torch.zeros(4))
+    with pytest.raises(type(theirs.value), match="Size mismatch between tensors"):
+        TensorDataset(np.zeros(3), np.zeros(4))
 
 
 def test_fast_path_matches_per_sample_collate():

@@ -3,9 +3,11 @@ optional background thread that prepares the next batches while the kernels run.
 
 from __future__ import annotations
 
+import copy
 import math
 import queue
 import threading
+from collections.abc import Mapping, MutableMapping, MutableSequence, Sequence
 from numbers import Number
 from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
@@ -28,13 +30,30 @@ def _stack(arrays: list) -> np.ndarray:
         ) from None
 
 
+class _CollateSizeError(ValueError, RuntimeError):
+    """Samples of one batch with different lengths: a ValueError (what fastdl raised) and a
+    RuntimeError (what PyTorch raises)."""
+
+
+def _check_lengths(batch: list) -> None:
+    n = len(batch[0])
+    if any(len(b) != n for b in batch):
+        sizes = sorted({len(b) for b in batch})
+        raise _CollateSizeError(
+            f"[default_collate] every sample of a batch must have the same length, got {sizes}"
+        )
+
+
 def default_collate(batch: list) -> Any:
     """Stack a list of samples into a batch, field by field (PyTorch's rules).
 
     Tensors and arrays are stacked along a new first axis; Python ints become an int64 Tensor
     and Python floats a float64 Tensor (as in PyTorch: convert with `.float()` for a float32
-    model); NumPy scalars keep their dtype; tuples and lists collate per position (giving a
-    list), dicts per key; strings stay a list.
+    model); NumPy scalars keep their dtype; strings and bytes stay as they come (the list of
+    samples, or a tuple for a field of tuple samples, as in PyTorch). Sequences collate per
+    position: a namedtuple gives the same namedtuple type, a plain tuple a list, a list a list
+    (a list subclass, its type). Mappings collate per key and keep their type (an OrderedDict
+    stays an OrderedDict).
 
     >>> default_collate([(1, 0.5), (2, 1.5)])
     [tensor([1, 2]), tensor([0.5000, 1.5000], dtype=fastdl.float64)]
@@ -53,13 +72,34 @@ def default_collate(batch: list) -> Any:
     if isinstance(elem, Number):
         return Tensor._make(np.array(batch, dtype=np.float64))
     if isinstance(elem, (str, bytes)):
-        return list(batch)
-    if isinstance(elem, dict):
-        return {key: default_collate([b[key] for b in batch]) for key in elem}
-    if isinstance(elem, (tuple, list)):
-        if any(len(b) != len(elem) for b in batch):
-            raise ValueError("[default_collate] every sample of a batch must have the same length")
-        return [default_collate(list(field)) for field in zip(*batch)]
+        return batch  # as PyTorch: the samples as given (a tuple for a field of tuple samples)
+    if isinstance(elem, Mapping):
+        collated = {key: default_collate([b[key] for b in batch]) for key in elem}
+        try:  # the sample's own mapping type (an OrderedDict stays one), as PyTorch
+            if isinstance(elem, MutableMapping):
+                clone = copy.copy(elem)
+                clone.update(collated)
+                return clone
+            return type(elem)(collated)
+        except TypeError:
+            return collated
+    if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # a namedtuple stays one
+        _check_lengths(batch)
+        return type(elem)(*(default_collate(field) for field in zip(*batch)))
+    if isinstance(elem, Sequence):
+        _check_lengths(batch)
+        fields = [default_collate(field) for field in zip(*batch)]
+        if isinstance(elem, tuple):
+            return fields  # a plain tuple gives a list (PyTorch keeps this for compatibility)
+        try:  # a list (or other sequence) keeps its type, as in PyTorch
+            if isinstance(elem, MutableSequence):
+                clone = copy.copy(elem)
+                for i, field in enumerate(fields):
+                    clone[i] = field
+                return clone
+            return type(elem)(fields)
+        except TypeError:
+            return fields
     raise TypeError(
         f"[default_collate] don't know how to batch samples of type {type(elem).__name__}; "
         "pass a collate_fn"

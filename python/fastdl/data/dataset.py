@@ -4,6 +4,7 @@ also serves whole batches at once (`get_batch`), which is how DataLoader stays c
 from __future__ import annotations
 
 import bisect
+import itertools
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -103,6 +104,11 @@ def _column_array(x: Any, i: int) -> np.ndarray:
     return arr
 
 
+class TensorDatasetSizeError(ValueError, AssertionError):
+    """TensorDataset's tensors have different first sizes. Both a ValueError (what fastdl
+    raised) and an AssertionError (what PyTorch raises), so either `except` catches it."""
+
+
 class TensorDataset(Dataset):
     """Samples are rows of the given arrays: `ds[i]` is `(x[i], y[i], ...)` as fastdl Tensors.
 
@@ -122,8 +128,8 @@ class TensorDataset(Dataset):
         n = len(arrays[0])
         for i, arr in enumerate(arrays[1:], start=1):
             if len(arr) != n:
-                raise ValueError(
-                    f"[TensorDataset] size mismatch: tensor 0 has {n} rows, "
+                raise TensorDatasetSizeError(
+                    f"[TensorDataset] Size mismatch between tensors: tensor 0 has {n} rows, "
                     f"tensor {i} has {len(arr)}"
                 )
         self.arrays = tuple(np.ascontiguousarray(a) for a in arrays)
@@ -196,7 +202,7 @@ class ConcatDataset(Dataset):
                     f"[ConcatDataset] expected map-style datasets, got the IterableDataset "
                     f"{type(d).__name__} (use ChainDataset)"
                 )
-        self.cumulative_sizes = list(np.cumsum([len(d) for d in self.datasets]))
+        self.cumulative_sizes = list(itertools.accumulate(len(d) for d in self.datasets))
 
     def __len__(self) -> int:
         return int(self.cumulative_sizes[-1])
