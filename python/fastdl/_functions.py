@@ -263,7 +263,8 @@ class LogSoftmax(Op):
     def forward(self, x, dim):
         self.dim = dim
         shifted = x - x.max(axis=dim, keepdims=True)
-        self.y = np.ascontiguousarray(shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True)))
+        log_sum = np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        self.y = np.ascontiguousarray(shifted - log_sum)  # PyTorch's layout
         return self.y
 
     def backward(self, g):

@@ -266,8 +266,10 @@ class Tensor:
             data = np.zeros(tuple(int(a) for a in args), np.float32)
         elif len(args) == 1 and isinstance(args[0], Size):
             data = np.zeros(tuple(args[0]), np.float32)
-        elif len(args) == 1 and (args[0] is None or isinstance(args[0], (list, tuple, np.ndarray, Tensor))):
-            data = np.zeros((0,), np.float32) if args[0] is None else args[0]
+        elif len(args) == 1 and isinstance(args[0], (list, tuple, np.ndarray, Tensor)):
+            data = args[0]
+        elif len(args) == 1 and args[0] is None:
+            data = np.zeros((0,), np.float32)
         else:
             raise TypeError(
                 f"[Tensor] expected data (a sequence, array or tensor) or sizes (ints), got "
@@ -569,8 +571,8 @@ class Tensor:
         return self._vc[0]
 
     def _inplace(
-        self, name, compute, fast=None, operand=None, keeps_old=False, casts=False, overwrites=False,
-        repeats_ok=False,
+        self, name, compute, fast=None, operand=None, keeps_old=False, casts=False,
+        overwrites=False, repeats_ok=False,
     ):
         """Write `compute(self)` into this tensor's storage, by PyTorch's in-place rules.
 
@@ -710,7 +712,9 @@ class Tensor:
         return self._inplace_binary("mul_", other, Tensor.__mul__, np.multiply, keeps_old=True)
 
     def div_(self, other):
-        return self._inplace_binary("div_", other, Tensor.__truediv__, np.true_divide, keeps_old=True)
+        return self._inplace_binary(
+            "div_", other, Tensor.__truediv__, np.true_divide, keeps_old=True
+        )
 
     def floor_divide_(self, other):
         return self._inplace_binary("floor_divide_", other, Tensor.__floordiv__, np.floor_divide)
@@ -1083,7 +1087,9 @@ class Tensor:
 
     def __invert__(self):
         if self._data.dtype.kind not in "iub":
-            raise NotImplementedError(f"[bitwise_not] expected an integer or bool tensor, got {self.dtype}")
+            raise NotImplementedError(
+                f"[bitwise_not] expected an integer or bool tensor, got {self.dtype}"
+            )
         return Tensor._make(~self._data)
 
     __hash__ = object.__hash__
@@ -1281,7 +1287,8 @@ class Tensor:
 
     def view(self, *shape):
         """Always a view: raises where the strides allow none (use reshape, which copies)."""
-        out = fn.Reshape.apply(self, shape=_resolve_shape(_shape_arg(shape), self._data.size, "view"))
+        new_shape = _resolve_shape(_shape_arg(shape), self._data.size, "view")
+        out = fn.Reshape.apply(self, shape=new_shape)
         if out._base is None and out._data.size:
             raise RuntimeError(
                 f"[view] view size is not compatible with input tensor's size and stride (at "

@@ -44,7 +44,8 @@ class Op:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # Whether recording must ask saved_inputs (skipped for ops that save no input).
-        cls.saves_some = bool(cls.saves) or cls.saved_inputs.__func__ is not Op.saved_inputs.__func__
+        own_rule = cls.saved_inputs.__func__ is not Op.saved_inputs.__func__
+        cls.saves_some = bool(cls.saves) or own_rule
 
     saves_some = False
 
@@ -125,7 +126,7 @@ def prepare_record(op, inputs) -> bool:
     saved = op.saved_inputs(needs) if op.saves_some else ()
     if saved:
         op.saved_versions = tuple(
-            [(inputs[i]._vc, inputs[i]._vc[0], inputs[i]._data) for i in saved if inputs[i] is not None]
+            [(t._vc, t._vc[0], t._data) for t in (inputs[i] for i in saved) if t is not None]
         )
     return True
 
