@@ -1143,16 +1143,8 @@ VIEW_OPS = {
     "detach": (lambda t: t.detach(), lambda a: a),
     "diagonal": (lambda t: t.diagonal(), lambda a: np.einsum("ii->i", a[:, :3])),
 }
-NO_DIAGONAL = pytest.mark.skipif(
-    not hasattr(fastdl.Tensor, "diagonal"), reason="fastdl has no Tensor.diagonal (the issue "
-    "asks for it only 'if present')"
-)
-
-
 @both
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=NO_DIAGONAL) if n == "diagonal" else n for n in VIEW_OPS]
-)
+@pytest.mark.parametrize("name", list(VIEW_OPS))
 def test_view_shares_storage_both_ways(ref, name):
     view_fn, np_view = VIEW_OPS[name]
     base_np = np.arange(12.0).reshape(3, 4)

@@ -359,3 +359,22 @@ def test_legacy_tensor_constructor_takes_sizes_or_data_and_is_float32():
     if torch is not None:
         assert str(torch.Tensor(np.array([1, 2])).dtype) == "torch.float32"
         assert tuple(torch.Tensor(2, 3).shape) == (2, 3)
+
+
+@pytest.mark.parametrize("args", [(), (1,), (-1,), (0, 1, 2), (2, -1, 0), (5,)])
+def test_diagonal_is_a_view_with_pytorchs_shape_and_gradient(args):
+    x = fastdl.arange(24.0).reshape(2, 3, 4)
+    d = x.diagonal(*args)
+    expected = np.diagonal(np.arange(24.0).reshape(2, 3, 4), *args)
+    np.testing.assert_array_equal(d.numpy(), expected)
+    if d.numel():
+        d.zero_()  # writes through into x
+        assert x.sum().item() == np.arange(24.0).sum() - expected.sum()
+    w = fastdl.ones(3, 3, requires_grad=True)
+    y = w * 2
+    y.diagonal().mul_(5)
+    (y * fastdl.arange(9.0).reshape(3, 3)).sum().backward()
+    assert w.grad.tolist() == [[0.0, 2.0, 4.0], [6.0, 40.0, 10.0], [12.0, 14.0, 80.0]]
+    if torch is not None:
+        t = torch.arange(24.0).reshape(2, 3, 4).diagonal(*args)
+        assert list(t.shape) == list(d.shape)

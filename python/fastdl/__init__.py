@@ -117,7 +117,7 @@ for _name in (
     "clamp", "clip", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "sum", "mean", "var",
     "std", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp", "reshape", "flatten",
     "squeeze", "unsqueeze", "permute", "transpose", "t", "maximum", "minimum", "all", "any",
-    "numel", "clone", "detach",
+    "numel", "clone", "detach", "prod", "diagonal", "masked_fill", "narrow", "select",
 ):
     globals()[_name] = _unary(_name)
 del _name

@@ -742,6 +742,33 @@ class Index(ViewOp):
         return (dx,)
 
 
+def diagonal_view(x, offset, dim1, dim2):
+    """np.diagonal as a writable view where x is writable (NumPy's own is read-only)."""
+    d = np.diagonal(x, offset, dim1, dim2)
+    if not x.flags.writeable:
+        return d
+    start = [slice(None)] * x.ndim
+    if offset >= 0:
+        start[dim2] = slice(offset, None)
+    else:
+        start[dim1] = slice(-offset, None)
+    # The diagonal starts at the first element of this slice: same strides, writable.
+    return np.lib.stride_tricks.as_strided(x[tuple(start)], shape=d.shape, strides=d.strides)
+
+
+class Diagonal(ViewOp):
+    """x.diagonal(offset, dim1, dim2): a view, the diagonal as the last dim."""
+
+    def forward(self, x, offset, dim1, dim2):
+        self.shape, self.args = x.shape, (offset, dim1, dim2)
+        return diagonal_view(x, offset, dim1, dim2)
+
+    def backward(self, g):
+        dx = np.zeros(self.shape, g.dtype)
+        diagonal_view(dx, *self.args)[...] = g
+        return (dx,)
+
+
 class ViewReplay(Op):
     """base -> the view that `steps` (a view's (op class, params) chain) make of it. Gives a view
     its history anew after its base was modified in place (PyTorch's AsStridedBackward)."""

@@ -1310,6 +1310,15 @@ class Tensor:
             raise IndexError(f"[select] index {index} is out of range for dim {dim} of size {n}")
         return self[(slice(None),) * d + (int(index),)]
 
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        """The diagonal (of dims dim1, dim2) as the last dim: a view, as PyTorch's."""
+        if self.ndim < 2:
+            raise RuntimeError(f"[diagonal] expected a tensor with >= 2 dims, got {self.ndim}")
+        d1, d2 = _dim(dim1, self.ndim, "diagonal"), _dim(dim2, self.ndim, "diagonal")
+        if d1 == d2:
+            raise RuntimeError(f"[diagonal] dim1 and dim2 must differ, both are {dim1}")
+        return fn.Diagonal.apply(self, offset=int(offset), dim1=d1, dim2=d2)
+
     def narrow(self, dim, start, length):
         d = _dim(dim, self.ndim, "narrow")
         n = self._data.shape[d]
