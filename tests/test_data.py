@@ -152,7 +152,7 @@ def test_shuffle_with_numpy_generator_and_global_seed():
     assert run(lambda: DataLoader(dataset(12), 4, shuffle=True)) == first
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True, None, "4"])
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "4"])
 def test_bad_batch_size(bad):
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         DataLoader(dataset(), batch_size=bad)
@@ -471,3 +471,16 @@ def test_train_test_split_errors():
         train_test_split(np.zeros(10), train_size=0.05)
     with pytest.raises(ValueError, match="stratify requires shuffle"):
         train_test_split(np.zeros(4), stratify=np.zeros(4), shuffle=False)
+
+
+def test_batch_size_none_turns_automatic_batching_off():
+    """PyTorch's rule: one sample at a time through default_convert, len = len(sampler)."""
+    ds = TensorDataset(np.arange(6.0, dtype=np.float32).reshape(3, 2), np.array([0, 1, 2]))
+    loader = DataLoader(ds, batch_size=None)
+    items = list(loader)
+    assert len(loader) == 3 and len(items) == 3
+    assert [x.tolist() for x, _ in items] == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+    assert [y.item() for _, y in items] == [0, 1, 2]
+    assert sorted(y.item() for _, y in DataLoader(ds, batch_size=None, shuffle=True)) == [0, 1, 2]
+    with pytest.raises(ValueError, match="mutually exclusive with drop_last"):
+        DataLoader(ds, batch_size=None, drop_last=True)

@@ -211,7 +211,8 @@ class DataLoader:
       batches ahead, default 2); there are no worker processes, so `worker_init_fn` is not
       called and `get_worker_info()` is None. timeout, pin_memory and multiprocessing_context
       are accepted and have no effect.
-    - NOTE: batch_size=None (PyTorch's "no automatic batching") is not supported.
+    - batch_size=None (and no batch_sampler) turns automatic batching off, as in PyTorch: one
+      sample at a time, through collate_fn or default_convert.
 
     >>> import numpy as np
     >>> from fastdl.data import TensorDataset
@@ -243,12 +244,17 @@ class DataLoader:
         prefetch: int = 0,
     ) -> None:
         op = "[DataLoader]"
-        if (
+        if batch_size is not None and (
             not isinstance(batch_size, (int, np.integer))
             or isinstance(batch_size, bool)
             or batch_size < 1
         ):
-            raise ValueError(f"{op} batch_size must be a positive int, got {batch_size!r}")
+            raise ValueError(f"{op} batch_size must be a positive int or None, got {batch_size!r}")
+        if batch_size is None and drop_last:
+            raise ValueError(
+                f"{op} batch_size=None option disables auto-batching and is mutually exclusive "
+                "with drop_last"
+            )
         if not isinstance(prefetch, int) or prefetch < 0:
             raise ValueError(f"{op} prefetch must be an int >= 0, got {prefetch!r}")
         if not isinstance(num_workers, int) or num_workers < 0:
@@ -307,7 +313,9 @@ class DataLoader:
                 sampler = self._auto_shuffle = RandomSampler(dataset, generator=generator)
             else:
                 sampler = SequentialSampler(dataset)
-        if not iterable and batch_sampler is None:
+        # batch_size=None without a batch_sampler: no automatic batching, one sample at a time.
+        self._auto_batch = batch_size is not None or batch_sampler is not None
+        if not iterable and batch_sampler is None and batch_size is not None:
             batch_sampler = BatchSampler(sampler, int(batch_size), bool(drop_last))
 
         self.dataset = dataset
@@ -341,8 +349,10 @@ class DataLoader:
                     f"[DataLoader] the IterableDataset {type(self.dataset).__name__} has no "
                     "__len__, so neither has this DataLoader"
                 ) from None
+            if not self._auto_batch:
+                return n
             return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
-        return len(self.batch_sampler)
+        return len(self.batch_sampler) if self._auto_batch else len(self.sampler)
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration use epoch `epoch`'s order (with an int seed as generator)."""
@@ -359,7 +369,15 @@ class DataLoader:
         for indices in index_batches:
             yield self._collate_samples(indices)
 
+    def _single_samples(self, samples: Iterator[Any]) -> Iterator[Any]:
+        convert = self.collate_fn or default_convert  # PyTorch's rule without auto-batching
+        for sample in samples:
+            yield convert(sample)
+
     def _iterable_batches(self) -> Iterator[Any]:
+        if not self._auto_batch:
+            yield from self._single_samples(iter(self.dataset))
+            return
         collate = self.collate_fn or default_collate
         batch: list = []
         for sample in self.dataset:
@@ -377,11 +395,15 @@ class DataLoader:
             if self._auto_shuffle is not None:
                 self._auto_shuffle.set_epoch(self.epoch)
             # The order is drawn here, in the caller's thread, before any prefetching starts.
-            if isinstance(self.batch_sampler, BatchSampler):
+            if not self._auto_batch:
+                order = list(iter(self.sampler))
+                batches = self._single_samples(self.dataset[i] for i in order)
+            elif isinstance(self.batch_sampler, BatchSampler):
                 index_batches = self.batch_sampler._index_batches()
             else:
                 index_batches = iter(self.batch_sampler)
-            batches = self._map_batches(index_batches)
+            if self._auto_batch:
+                batches = self._map_batches(index_batches)
         self.epoch += 1
         return _Prefetcher(batches, self.prefetch) if self.prefetch else batches
 
