@@ -36,10 +36,15 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "fastdl's compiled kernels (private: use fastdl.backends)";
 
   m.def("set_num_threads", [](int n) {
-    if (n < 1) fail("set_num_threads", "expected a thread count >= 1, got ", n);
+    const int most = fastdl::cpu::max_num_threads();
+    if (n < 1 || n > most) {
+      fail("set_num_threads", "expected a thread count in [1, ", most,
+           "] (4 per processor, at least 64), got ", n);
+    }
     fastdl::cpu::set_num_threads(n);
   });
   m.def("get_num_threads", &fastdl::cpu::get_num_threads);
+  m.def("max_num_threads", &fastdl::cpu::max_num_threads);
 
   py::dict config;
   config["malloc_tuning"] = tune_malloc();

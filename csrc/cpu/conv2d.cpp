@@ -180,6 +180,7 @@ void implicit_forward(float* y, const float* x, const float* w, const float* bia
                       const Implicit& g, const ForwardScratch& s, const Conv2dKernels& kr,
                       int nthreads) {
   const int64_t CRS = g.CRS(), PQ = g.PQ(), chw = g.C * g.H * g.W;
+  if (g.N == 0 || PQ == 0) return;  // y is empty (and the partition below would divide by 0)
   if (CRS == 0) {  // no taps: y is the bias
     for (int64_t n = 0; n < g.N; ++n) {
       for (int64_t k = 0; k < g.K; ++k) {
@@ -251,6 +252,7 @@ void forward_c1(float* y, const float* x, const float* w, const float* b, const 
                 const C1Scratch& s, const Conv2dKernels& kr, int nthreads) {
   const int64_t Wp = cp.W + 2 * cp.pad_w;
   const int workers = std::max(1, nthreads);
+  if (cp.N == 0 || cp.P == 0 || cp.Q == 0) return;  // y is empty
   // Units: chunks of output rows of one image (whole images when the batch is large enough).
   const int64_t per_image = std::min(cp.P, ceil_div(kUnitsPerWorker * workers, cp.N));
   const int64_t chunk = ceil_div(cp.P, per_image), chunks = ceil_div(cp.P, chunk);

@@ -10,6 +10,7 @@
 // Stable for any finite logits: exponentials only ever see x - max <= 0. Threads split rows.
 // Tests: tests/test_kernels_cross_entropy.py. Bench: bench/kernels.py (cross_entropy).
 #include "cpu/cross_entropy.h"
+#include "cpu/kernels.h"  // get_num_threads
 
 #include <algorithm>
 #include <cmath>
@@ -44,7 +45,8 @@ int64_t cross_entropy_forward(float* loss, float* log_probs, const float* logits
                               Reduction reduction, int64_t ignore_index) {
   double total = 0.0, weight_sum = 0.0;
   int64_t first_bad = N;
-#pragma omp parallel for schedule(static) reduction(+ : total, weight_sum) \
+#pragma omp parallel for schedule(static) num_threads(get_num_threads()) \
+    reduction(+ : total, weight_sum) \
     reduction(min : first_bad) if (N * C >= kParallelMin)
   for (int64_t i = 0; i < N; ++i) {
     float* lp = log_probs + i * C;
@@ -75,7 +77,8 @@ void cross_entropy_forward(float* loss, float* log_probs, const float* logits,
                            const float* target, const float* weight, int64_t N, int64_t C,
                            Reduction reduction) {
   double total = 0.0;
-#pragma omp parallel for schedule(static) reduction(+ : total) if (N * C >= kParallelMin)
+#pragma omp parallel for schedule(static) num_threads(get_num_threads()) \
+    reduction(+ : total) if (N * C >= kParallelMin)
   for (int64_t i = 0; i < N; ++i) {
     float* lp = log_probs + i * C;
     const float* t = target + i * C;
@@ -101,7 +104,8 @@ int64_t cross_entropy_backward(float* dlogits, const float* dloss, const float* 
   // before any row is written.
   double weight_sum = 0.0;
   int64_t first_bad = N;
-#pragma omp parallel for schedule(static) reduction(+ : weight_sum) reduction(min : first_bad) \
+#pragma omp parallel for schedule(static) num_threads(get_num_threads()) \
+    reduction(+ : weight_sum) reduction(min : first_bad) \
     if (N >= kParallelMin)
   for (int64_t i = 0; i < N; ++i) {
     const int64_t t = target[i];
@@ -118,7 +122,7 @@ int64_t cross_entropy_backward(float* dlogits, const float* dloss, const float* 
   if (reduction == Reduction::kSum) g_all = dloss[0];
   if (reduction == Reduction::kMean) g_all = static_cast<float>(dloss[0] / weight_sum);
 
-#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
+#pragma omp parallel for schedule(static) num_threads(get_num_threads()) if (N * C >= kParallelMin)
   for (int64_t i = 0; i < N; ++i) {
     float* d = dlogits + i * C;
     const float* lp = log_probs + i * C;
@@ -143,7 +147,7 @@ void cross_entropy_backward(float* dlogits, const float* dloss, const float* log
   if (reduction == Reduction::kSum) g_all = dloss[0];
   if (reduction == Reduction::kMean) g_all = static_cast<float>(dloss[0] / static_cast<double>(N));
 
-#pragma omp parallel for schedule(static) if (N * C >= kParallelMin)
+#pragma omp parallel for schedule(static) num_threads(get_num_threads()) if (N * C >= kParallelMin)
   for (int64_t i = 0; i < N; ++i) {
     float* d = dlogits + i * C;
     const float* lp = log_probs + i * C;

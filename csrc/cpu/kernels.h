@@ -12,8 +12,11 @@
 namespace fastdl::cpu {
 
 // ---- threads (csrc/cpu/parallel.cpp) ----
+// One process-wide count, read by every parallel region; set_num_threads clamps it to
+// [1, max_num_threads()] (the binding refuses counts outside that range).
 void set_num_threads(int n);
 int get_num_threads();
+int max_num_threads();
 
 // ---- activations (csrc/cpu/activations.cpp); all arrays hold n floats ----
 // Threaded over the array; the math is the active ISA's (activations_kernels.cpp).

@@ -14,6 +14,7 @@
 // scattering from overlapping windows never races).
 // Tests: tests/test_kernels_maxpool2d.py. Bench: bench/kernels.py (maxpool2d, G7, G9).
 #include "cpu/maxpool2d.h"
+#include "cpu/kernels.h"  // get_num_threads
 
 #include <algorithm>
 #include <cstdint>
@@ -193,7 +194,8 @@ void maxpool2d_forward(float* y, int64_t* indices, const float* x, int64_t N, in
   const int64_t qb = W - S + pw >= 0 ? std::max(qa, std::min(Q, (W - S + pw) / sw + 1)) : qa;
   const FixedPath fixed = fixed_path(R, S, sw);
   const int64_t NC = N * C;
-#pragma omp parallel for collapse(2) schedule(static) if (NC * H * W >= kParallelMin)
+#pragma omp parallel for collapse(2) schedule(static) num_threads(get_num_threads()) \
+    if (NC * H * W >= kParallelMin)
   for (int64_t plane = 0; plane < NC; ++plane) {
     for (int64_t p = 0; p < P; ++p) {
       const int64_t row = plane * P + p;
@@ -207,7 +209,8 @@ void maxpool2d_forward(float* y, int64_t* indices, const float* x, int64_t N, in
 int64_t maxpool2d_backward(float* dx, const float* dy, const int64_t* indices, int64_t NC,
                            int64_t HW, int64_t PQ) {
   int64_t first_bad = NC * PQ;  // min-reduced over threads; NC * PQ means none
-#pragma omp parallel for schedule(static) reduction(min : first_bad) if (NC * HW >= kParallelMin)
+#pragma omp parallel for schedule(static) num_threads(get_num_threads()) \
+    reduction(min : first_bad) if (NC * HW >= kParallelMin)
   for (int64_t plane = 0; plane < NC; ++plane) {
     float* dxp = dx + plane * HW;
     const float* dyp = dy + plane * PQ;

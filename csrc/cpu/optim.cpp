@@ -33,7 +33,7 @@ void for_each_slice(const int64_t* sizes, int64_t count, const Body& body) {
   int64_t total = 0;
   for (int64_t j = 0; j < count; ++j) total += sizes[j];
   const int64_t parts = total >= kParallelMin ? std::max(1, get_num_threads()) : 1;
-#pragma omp parallel for schedule(static) if (parts > 1)
+#pragma omp parallel for schedule(static) num_threads(get_num_threads()) if (parts > 1)
   for (int64_t part = 0; part < parts; ++part) {
     const int64_t share = total / parts;
     const int64_t lo = part * share / kSliceAlign * kSliceAlign;

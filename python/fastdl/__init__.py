@@ -91,7 +91,8 @@ def set_default_dtype(d) -> None:
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads the C++ kernels use (default: the machine's cores)."""
+    """Set the number of threads the C++ kernels use, for every thread of the process (default:
+    the machine's cores; at most `max(64, 4 * processors)`)."""
     import builtins
 
     if not isinstance(n, builtins.int) or isinstance(n, builtins.bool) or n < 1:

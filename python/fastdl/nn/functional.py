@@ -121,6 +121,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
         raise ArgumentError(f"[{op}] expected a 4-D weight (K, C, R, S), got shape {tuple(weight.shape)}")
     n, c, h, w = input.shape
     k, wc, r, s = weight.shape
+    if (h == 0 or w == 0) and n and c:
+        raise ArgumentError(  # PyTorch's rule (a RuntimeError there too)
+            f"[{op}] only zero batch or zero channel inputs are supported, got input shape "
+            f"{tuple(input.shape)}"
+        )
     if wc != c:
         raise ArgumentError(f"[{op}] weight has {wc} input channels, input has {c}")
     if bias is not None and tuple(bias.shape) != (k,):
