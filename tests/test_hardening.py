@@ -77,3 +77,49 @@ def test_thread_count_is_process_wide():
         np.testing.assert_allclose(results[0], cpu.matmul(x, x), rtol=1e-6)
     finally:
         fastdl.set_num_threads(before)
+
+
+def _misaligned(values: np.ndarray) -> np.ndarray:
+    """A valid NumPy view of `values` at an odd byte offset (not aligned to its element size)."""
+    raw = np.zeros(values.nbytes + 1, np.uint8)[1:]
+    out = raw.view(values.dtype).reshape(values.shape)
+    out[...] = values
+    assert not out.flags.aligned
+    return out
+
+
+def test_misaligned_arrays_are_copied_before_the_kernels():
+    # Before: the views reached the kernels (UBSan: misaligned loads in GEMM, maxpool, CE, optim).
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    m = rng.standard_normal((16, 16)).astype(np.float32)
+    logits = rng.standard_normal((5, 7)).astype(np.float32)
+    target = np.array([0, 6, 2, 3, 1])
+    cases = {
+        "matmul": lambda f: cpu.matmul(f(m), f(m)),
+        "relu": lambda f: cpu.relu_forward(f(m)),
+        "tanh_backward": lambda f: cpu.tanh_backward(f(m), f(np.tanh(m))),
+        "conv2d": lambda f: cpu.conv2d_forward(f(x), f(w), None, 1, 1),
+        "conv2d_backward": lambda f: cpu.conv2d_backward(
+            f(np.ones((2, 4, 8, 8), np.float32)), f(x), f(w), 1, 1, True, True, True)[0],
+        "maxpool": lambda f: cpu.maxpool2d_forward(f(x), 2, 2, 0)[0],
+        "cross_entropy": lambda f: cpu.cross_entropy_forward(f(logits), f(target), None, "mean",
+                                                             -100)[0],
+    }
+    for name, run in cases.items():
+        np.testing.assert_allclose(run(_misaligned), run(lambda a: a), rtol=1e-6, err_msg=name)
+
+
+def test_the_binding_refuses_a_misaligned_array_by_name():
+    with pytest.raises(ValueError, match=r"\[relu_forward\] x must be aligned"):
+        fastdl._C.relu_forward(_misaligned(np.ones(8, np.float32)))
+
+
+def test_a_parameter_over_a_misaligned_array_trains():
+    p = fastdl.nn.Parameter(_misaligned(np.ones(6, np.float32)))
+    assert p._data.flags.aligned
+    opt = fastdl.optim.Adam([p], lr=0.1)
+    (p * p).sum().backward()
+    opt.step()
+    assert np.all(p.detach().numpy() < 1.0)

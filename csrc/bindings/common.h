@@ -44,7 +44,7 @@ inline std::string shape_str(const py::array& a) {
   return s.str();
 }
 
-// Checks that `a` holds T, is C-contiguous and (when ndim >= 0) has ndim dimensions.
+// Checks that `a` holds T, is C-contiguous and aligned and (when ndim >= 0) has ndim dimensions.
 template <typename T>
 void check_array(const char* op, const char* name, const py::array& a, int ndim = -1) {
   if (!a.dtype().is(py::dtype::of<T>())) {
@@ -52,6 +52,11 @@ void check_array(const char* op, const char* name, const py::array& a, int ndim 
          std::string(py::str(a.dtype())));
   }
   if (!(a.flags() & py::array::c_style)) fail(op, name, " must be C-contiguous");
+  // A view at an odd byte offset is valid NumPy but undefined behaviour for the kernels' loads
+  // (fastdl.backends.cpu copies such arrays before they get here).
+  if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) {
+    fail(op, name, " must be aligned to its element size (np.require(a, requirements='A'))");
+  }
   if (ndim >= 0 && a.ndim() != ndim) {
     fail(op, name, " must have ", ndim, " dimensions, got ", a.ndim(), " with shape ",
          shape_str(a));

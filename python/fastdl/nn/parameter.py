@@ -30,8 +30,9 @@ class Parameter(Tensor):
             raise TypeError(
                 f"[Parameter] expected a Tensor or np.ndarray as data, got {type(data).__name__}"
             )
-        # NOTE: no copy when already C-contiguous, so the Parameter shares the Tensor's storage.
-        self._data = np.ascontiguousarray(array)
+        # NOTE: no copy when already C-contiguous and aligned, so the Parameter shares the
+        # Tensor's storage (the fused optimizer kernels update it in place).
+        self._data = np.require(array, requirements=("C", "A"))
         self._node = None
         self._out_idx = 0
         self._vc = [0]

@@ -3,18 +3,12 @@
 import numpy as np
 
 from ... import _C
+from ._arrays import f32 as _f32
 
 __all__ = [
     "relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward",
     "tanh_forward", "tanh_backward",
 ]
-
-
-def _f32(a):
-    if a.dtype == np.float32 and a.flags.c_contiguous:
-        return a  # the common case, without np.require's ~2 us
-    # NOTE: np.require keeps a 0-d array 0-d (np.ascontiguousarray would make it (1,)).
-    return np.require(a, np.float32, "C")
 
 
 def relu_forward(x):

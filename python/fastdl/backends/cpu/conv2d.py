@@ -3,12 +3,9 @@
 import numpy as np
 
 from ... import _C
+from ._arrays import f32 as _f32
 
 __all__ = ["conv2d_backward", "conv2d_forward"]
-
-
-def _f32(a):
-    return np.ascontiguousarray(a, dtype=np.float32)
 
 
 def _pair(v) -> tuple:

@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from ... import _C
+from ._arrays import f32 as _f32
+from ._arrays import i64
 
 __all__ = ["cross_entropy_forward", "cross_entropy_backward"]
-
-
-def _f32(a):
-    return np.ascontiguousarray(a, dtype=np.float32)
 
 
 def _target(target):
@@ -18,7 +16,7 @@ def _target(target):
     # as in the reference.
     target = np.asarray(target)
     if np.issubdtype(target.dtype, np.integer):
-        return np.ascontiguousarray(target, dtype=np.int64)
+        return i64(target)
     return _f32(target)
 
 
@@ -43,8 +41,7 @@ def cross_entropy_backward(
     ignore_index: int = -100,
 ) -> np.ndarray:
     """dloss ((N,) for "none", else 0-d) and the forward's log_probs (N, C) -> dlogits (N, C)."""
-    # NOTE: np.ascontiguousarray would turn a 0-d dloss into shape (1,); asarray keeps it 0-d.
-    dloss = np.asarray(dloss, dtype=np.float32, order="C")
+    dloss = _f32(dloss)  # keeps a 0-d dloss 0-d
     w = None if weight is None else _f32(weight)
     return _C.cross_entropy_backward(
         dloss, _f32(log_probs), _target(target), w, reduction, int(ignore_index)

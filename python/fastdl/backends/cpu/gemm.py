@@ -3,6 +3,7 @@
 import numpy as np
 
 from ... import _C
+from ._arrays import f32
 
 __all__ = ["matmul"]
 
@@ -15,7 +16,7 @@ def _operand(a, trans: bool):
         t = np.swapaxes(a, -1, -2)
         if t.flags.c_contiguous:
             return t, not trans
-    return np.ascontiguousarray(a, dtype=np.float32), trans
+    return f32(a), trans
 
 
 def matmul(

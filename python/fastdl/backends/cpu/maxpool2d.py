@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import _C
+from ._arrays import f32, i64
 
 __all__ = ["maxpool2d_forward", "maxpool2d_backward"]
 
@@ -25,7 +26,7 @@ def maxpool2d_forward(
     x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair
 ) -> tuple[np.ndarray, np.ndarray]:
     """x (N, C, H, W) -> (y, indices), both (N, C, P, Q); indices are int64 h * W + w."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    x = f32(x)
     return _C.maxpool2d_forward(
         x, _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(padding, "padding")
     )
@@ -33,6 +34,6 @@ def maxpool2d_forward(
 
 def maxpool2d_backward(dy: np.ndarray, indices: np.ndarray, input_shape) -> np.ndarray:
     """dy, indices (N, C, P, Q) -> dx of input_shape (N, C, H, W), dy summed at each index."""
-    dy = np.ascontiguousarray(dy, dtype=np.float32)
-    indices = np.ascontiguousarray(indices, dtype=np.int64)
+    dy = f32(dy)
+    indices = i64(indices)
     return _C.maxpool2d_backward(dy, indices, tuple(int(d) for d in input_shape))

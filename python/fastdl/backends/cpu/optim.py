@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import _C
+from ._arrays import f32
 
 __all__ = ["sgd_step", "adam_step"]
 
@@ -15,7 +16,7 @@ __all__ = ["sgd_step", "adam_step"]
 
 
 def _grads(grads) -> list:
-    return [np.ascontiguousarray(g, dtype=np.float32) for g in grads]
+    return [f32(g) for g in grads]
 
 
 def sgd_step(
