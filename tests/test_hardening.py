@@ -123,3 +123,16 @@ def test_a_parameter_over_a_misaligned_array_trains():
     (p * p).sum().backward()
     opt.step()
     assert np.all(p.detach().numpy() < 1.0)
+
+
+def test_demo_stops_when_the_last_update_makes_the_weights_non_finite(tmp_path, capsys):
+    # Before: a finite loss at every step hid weights made inf/NaN by the last update; the demo
+    # saved them and exited 0.
+    from fastdl.cli import main
+
+    status = main(["demo", "--lr", "1e39", "--limit", "20", "--epochs", "1", "--batch-size", "64",
+                   "--no-progress", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1
+    assert "became non-finite by epoch 1, step 1" in err[0] and "conv1.weight" in err[0]
+    assert not (tmp_path / "out" / "model.safetensors").exists()

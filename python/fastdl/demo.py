@@ -258,6 +258,13 @@ def _train_epoch(
             )
     if bar is not None:
         bar.close()
+    # A finite loss says nothing of the last step's update: check the weights once per epoch.
+    for name, p in model.named_parameters():
+        if not np.isfinite(p.detach().numpy()).all():
+            raise DemoError(
+                f"the weights of {name} became non-finite by epoch {epoch + 1}, step {step + 1}; "
+                "try a lower --lr or --clip-grad"
+            )
     record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen}
     if grads is not None:
         record["grad_norms"], record["grad_warnings"] = grads.report()
