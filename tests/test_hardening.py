@@ -136,3 +136,51 @@ def test_demo_stops_when_the_last_update_makes_the_weights_non_finite(tmp_path, 
     assert status == 2 and len(err) == 1
     assert "became non-finite by epoch 1, step 1" in err[0] and "conv1.weight" in err[0]
     assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def _out_and_grad_shapes(lib, shape, fn):
+    x = lib.zeros(*shape, requires_grad=True)
+    y = fn(lib, x)
+    y.sum().backward()
+    return tuple(y.shape), tuple(x.grad.shape)
+
+
+def _ce(lib, x, reduction):
+    return lib.nn.functional.cross_entropy(x, lib.zeros(0, dtype=lib.long), reduction=reduction)
+
+
+# name: (input shape, op, expected (output shape, grad shape), or None where PyTorch raises)
+ZERO_SIZE_CASES = {
+    "max_pool2d_empty_batch": ((0, 2, 4, 4), lambda l, x: l.nn.functional.max_pool2d(x, 2),
+                               ((0, 2, 2, 2), (0, 2, 4, 4))),
+    "max_pool2d_no_channels": ((1, 0, 4, 4), lambda l, x: l.nn.functional.max_pool2d(x, 2), None),
+    "linear_empty_batch": ((0, 3), lambda l, x: l.nn.functional.linear(x, l.ones(2, 3)),
+                           ((0, 2), (0, 3))),
+    "linear_no_features": ((2, 0), lambda l, x: l.nn.functional.linear(x, l.ones(2, 0)),
+                           ((2, 2), (2, 0))),
+    "matmul_empty_inner": ((2, 0), lambda l, x: x @ l.ones(0, 3), ((2, 3), (2, 0))),
+    "conv2d_empty_batch": ((0, 1, 5, 5), lambda l, x: l.nn.functional.conv2d(x, l.ones(2, 1, 3, 3)),
+                           ((0, 2, 3, 3), (0, 1, 5, 5))),
+    "cross_entropy_sum_empty": ((0, 3), lambda l, x: _ce(l, x, "sum"), ((), (0, 3))),
+    "softmax_empty": ((0, 3), lambda l, x: l.softmax(x, 1), ((0, 3), (0, 3))),
+}
+
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+@pytest.mark.parametrize("name", list(ZERO_SIZE_CASES))
+def test_zero_size_shapes_compute_or_raise_like_pytorch(name, backend):
+    # Before: NumPy reshape errors (reshape(-1, 0), an empty batch in the reference maxpool
+    # backward) where PyTorch computes, and a result where PyTorch refuses (no channels).
+    shape, fn, expected = ZERO_SIZE_CASES[name]
+    with fastdl.backend(backend):
+        if expected is None:
+            with pytest.raises(RuntimeError):
+                _out_and_grad_shapes(fastdl, shape, fn)
+        else:
+            assert _out_and_grad_shapes(fastdl, shape, fn) == expected
+    if torch is not None:
+        if expected is None:
+            with pytest.raises(RuntimeError):
+                _out_and_grad_shapes(torch, shape, fn)
+        else:
+            assert _out_and_grad_shapes(torch, shape, fn) == expected

@@ -451,6 +451,11 @@ class Where(Op):
         )
 
 
+def _rows(x):
+    """x (..., K) as a matrix (rows, K); unlike reshape(-1, K), also when K is 0."""
+    return x.reshape(int(np.prod(x.shape[:-1], dtype=np.int64)), x.shape[-1])
+
+
 def _batched(x, batch_shape):
     """x is (..., M, K): broadcast its batch dims to batch_shape and flatten them: (B, M, K)."""
     x = np.broadcast_to(x, batch_shape + x.shape[-2:])
@@ -471,7 +476,7 @@ class MatMul(Op):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         if b2.ndim == 2:
-            y = be.matmul(a2.reshape(-1, a2.shape[-1]), b2).reshape(a2.shape[:-1] + b2.shape[-1:])
+            y = be.matmul(_rows(a2), b2).reshape(a2.shape[:-1] + b2.shape[-1:])
         else:
             batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
             y = be.matmul(_batched(a2, batch), _batched(b2, batch))
@@ -495,8 +500,8 @@ class MatMul(Op):
             g2 = np.expand_dims(g2, -1)
         da = db = None
         if b2.ndim == 2:
-            gm = np.ascontiguousarray(g2).reshape(-1, g2.shape[-1])
-            am = np.ascontiguousarray(a2).reshape(-1, a2.shape[-1])
+            gm = _rows(np.ascontiguousarray(g2))
+            am = _rows(np.ascontiguousarray(a2))
             if need_a:
                 da = be.matmul(gm, b2, trans_b=True).reshape(a2.shape)
             if need_b:
@@ -877,7 +882,7 @@ class Linear(Op):
 
     def forward(self, x, w, b):
         self.x, self.w = x, w
-        x2 = x.reshape(-1, x.shape[-1])
+        x2 = _rows(x)
         y = _backend.get(x.dtype).matmul(x2, w, trans_b=True)
         if b is not None:
             y += b
@@ -886,9 +891,9 @@ class Linear(Op):
     def backward(self, g):
         need_x, need_w, need_b = self.needs_input_grad
         be = _backend.get(g.dtype)
-        g2 = np.ascontiguousarray(g).reshape(-1, g.shape[-1])
+        g2 = _rows(np.ascontiguousarray(g))
         dx = be.matmul(g2, self.w).reshape(self.x.shape) if need_x else None
-        dw = be.matmul(g2, self.x.reshape(-1, self.x.shape[-1]), trans_a=True) if need_w else None
+        dw = be.matmul(g2, _rows(self.x), trans_a=True) if need_w else None
         db = g2.sum(axis=0) if need_b else None
         return dx, dw, db
 

@@ -178,6 +178,11 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         input = input.unsqueeze(0)
     if input.ndim != 4:
         raise ArgumentError(f"[{op}] expected a 3-D or 4-D input (N, C, H, W), got shape {tuple(input.shape)}")
+    if 0 in input.shape[1:]:  # PyTorch's rule: only the batch may be empty
+        raise ArgumentError(
+            f"[{op}] expected an input with non-zero channels, height and width (an empty batch "
+            f"is fine), got shape {tuple(input.shape)}"
+        )
     h, w = input.shape[2] + 2 * padding[0], input.shape[3] + 2 * padding[1]
     if kernel[0] > h or kernel[1] > w:
         raise ArgumentError(f"[{op}] kernel size {kernel} is larger than the padded input ({h}, {w})")

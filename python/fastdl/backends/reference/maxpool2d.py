@@ -74,5 +74,6 @@ def maxpool2d_backward(dy: np.ndarray, indices: np.ndarray, input_shape) -> np.n
     dx = np.zeros((N * C, H * W), dtype=dy.dtype)
     planes = np.arange(N * C)[:, None]
     # Overlapping windows can pick the same element: np.add.at accumulates repeats.
-    np.add.at(dx, (planes, indices.reshape(N * C, -1)), dy.reshape(N * C, -1))
+    PQ = int(np.prod(dy.shape[2:]))  # not reshape(N * C, -1): that fails for an empty batch
+    np.add.at(dx, (planes, indices.reshape(N * C, PQ)), dy.reshape(N * C, PQ))
     return dx.reshape(N, C, H, W)
