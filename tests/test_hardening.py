@@ -184,3 +184,51 @@ def test_zero_size_shapes_compute_or_raise_like_pytorch(name, backend):
                 _out_and_grad_shapes(torch, shape, fn)
         else:
             assert _out_and_grad_shapes(torch, shape, fn) == expected
+
+
+def test_kernels_from_several_threads_match_a_serial_run():
+    """Concurrency: training steps of separate models on 4 Python threads at once (the kernels
+    release the GIL), with set_num_threads changing under them, give the serial run's numbers."""
+    from fastdl.models import CNN
+
+    rng = np.random.default_rng(0)
+    x = fastdl.from_numpy(rng.standard_normal((8, 1, 28, 28)).astype(np.float32))
+    y = fastdl.from_numpy(rng.integers(0, 10, 8))
+    fastdl.manual_seed(0)
+    start = CNN().state_dict()
+
+    def train(steps=3):
+        model = CNN()
+        model.load_state_dict(start)
+        opt = fastdl.optim.Adam(model.parameters(), lr=1e-3)
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = fastdl.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+        return loss.item(), model.fc2.weight.detach().numpy().copy()
+
+    before = fastdl.get_num_threads()
+    try:
+        serial = train()
+        results, errors = [None] * 4, []
+
+        def worker(i):
+            try:
+                results[i] = train()
+            except Exception as e:  # noqa: BLE001 - reported by the assertion below
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for n in (1, 2, 1, 2):
+            fastdl.set_num_threads(n)
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors and all(r is not None for r in results)
+        for loss, weight in results:
+            assert loss == pytest.approx(serial[0], rel=1e-5)
+            np.testing.assert_allclose(weight, serial[1], rtol=1e-5, atol=1e-6)
+    finally:
+        fastdl.set_num_threads(before)
