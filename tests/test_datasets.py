@@ -2,12 +2,15 @@
 files written here, and scikit-learn's digits resampled to 28x28."""
 
 import gzip
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
 
 from fastdl.data import DataLoader, Normalize
 from fastdl.datasets import MNIST, FashionMNIST, IDXError, load_digits, read_idx, write_idx
+from fastdl.datasets import idx as idx_module
 from fastdl.datasets.digits import resize_matrix
 
 
@@ -79,6 +82,96 @@ def test_expected_magic(tmp_path):
     write_idx(tmp_path / "labels", np.zeros(3, np.uint8))
     with pytest.raises(IDXError, match="expected 0x00000803 \\(uint8 with 3 dimension"):
         read_idx(tmp_path / "labels", magic=0x803)
+
+
+def _gzip_bomb(path, header, payload, zeros):
+    """A small gzip file: `header` + `payload` followed by `zeros` zero bytes (which compress
+    about 1000:1)."""
+    comp = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: gzip container
+    parts = [comp.compress(header + payload)]
+    chunk = bytes(1 << 20)
+    for _ in range(zeros >> 20):
+        parts.append(comp.compress(chunk))
+    parts.append(comp.flush())
+    path.write_bytes(b"".join(parts))
+
+
+def test_gzip_bomb_is_refused_without_inflating_it(tmp_path, monkeypatch):
+    # Regression (issue 9, item 4): the reader inflated the whole .gz before checking the
+    # header's sizes, so a tiny file declaring one image could allocate gigabytes.
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    header = bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (1, 28, 28))
+    _gzip_bomb(path, header, bytes(784), 256 << 20)
+    assert path.stat().st_size < 2 << 20  # 256 MiB inflated, well under 2 MB on disk
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(IDXError, match="train-images-idx3-ubyte.gz: has trailing bytes") as e:
+            read_idx(path, magic=0x803)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "needs 784 data bytes" in str(e.value)
+    assert peak < 16 << 20, f"peak {peak} bytes while refusing a 2 MB file"
+
+    # and it reads no more than the declared sizes plus the bounded slack
+    reads = []
+    real_open = idx_module._open
+
+    def counting_open(p):
+        f = real_open(p)
+        real_read = f.read
+
+        def read(n=-1):
+            data = real_read(n)
+            reads.append(len(data))
+            return data
+
+        f.read = read
+        return f
+
+    monkeypatch.setattr(idx_module, "_open", counting_open)
+    with pytest.raises(IDXError, match="has trailing bytes"):
+        read_idx(path, magic=0x803)
+    assert 0 < sum(reads) <= 16 + 784 + idx_module.TRAILING_SLACK
+
+
+def test_gzip_file_with_valid_sizes_streams_and_checks_the_crc(tmp_path):
+    arr = np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28)
+    write_idx(tmp_path / "a.gz", arr, compress=True)
+    np.testing.assert_array_equal(read_idx(tmp_path / "a.gz", magic=0x803), arr)
+    data = bytearray((tmp_path / "a.gz").read_bytes())
+    data[-8] ^= 1  # the gzip trailer's CRC32
+    (tmp_path / "b.gz").write_bytes(bytes(data))
+    with pytest.raises(IDXError, match="b.gz: corrupt or truncated gzip"):
+        read_idx(tmp_path / "b.gz")
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize(
+    "dims, true_size",
+    [
+        ((65536, 65536, 65536, 65536), 2**64),  # wraps int64 to exactly 0
+        ((0xFFFFFFFF,) * 3, 0xFFFFFFFF**3),
+        ((0, 0xFFFFFFFF, 0xFFFFFFFF), 0xFFFFFFFF**2),  # zero elements, but not addressable
+    ],
+)
+def test_idx_dims_whose_product_overflows(tmp_path, compress, dims, true_size):
+    # Regression (issue 9, item 7): the size was an int64 product that wrapped, giving a bare
+    # numpy ValueError (no file name) or a message with the wrapped value.
+    data = bytes([0, 0, 8, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+    path = tmp_path / ("huge-idx.gz" if compress else "huge-idx")
+    path.write_bytes(gzip.compress(data) if compress else data)
+    with pytest.raises(IDXError, match="huge-idx.*too large") as e:
+        read_idx(path)
+    assert str(true_size) in str(e.value)
+
+
+def test_idx_trailing_bytes_in_gzip_are_counted(tmp_path):
+    data = bytes([0, 0, 8, 1, 0, 0, 0, 2, 7, 2, 9])
+    (tmp_path / "t.gz").write_bytes(gzip.compress(data))
+    with pytest.raises(IDXError, match="t.gz: has trailing bytes: .* needs 2 data bytes, found 3"):
+        read_idx(tmp_path / "t.gz")
 
 
 # ---------------------------------------------------------------- MNIST

@@ -8,10 +8,13 @@ the content, whatever the name).
 from __future__ import annotations
 
 import gzip
+import io
+import math
 import os
+import sys
 import zlib
 from pathlib import Path
-from typing import Optional, Union
+from typing import BinaryIO, Optional, Union
 
 import numpy as np
 
@@ -31,25 +34,66 @@ class IDXError(ValueError):
     """A malformed IDX file; the message names the file and what was wrong."""
 
 
+# How far past the declared payload the reader looks for trailing bytes (and, for gzip, for
+# the end of the stream, where its checksum is verified). The reader never reads more than the
+# header's validated payload size plus this slack, so a small gzip file that inflates to
+# gigabytes ("decompression bomb") is refused after reading at most that much.
+TRAILING_SLACK = 4096
+_CHUNK = 1 << 20
+
+
 def read_bytes(path: Union[str, os.PathLike]) -> bytes:
-    """The file's bytes, decompressed when it is gzip."""
+    """The file's bytes, decompressed when it is gzip. This reads the whole stream; prefer
+    `read_idx`, which streams and reads no more than the header's sizes need."""
     path = Path(path)
-    data = path.read_bytes()
-    if data[:2] != GZIP_MAGIC:
-        return data
+    with _open(path) as f:
+        return _read_upto(f, None, str(path))
+
+
+def _open(path: Path) -> BinaryIO:
+    """The file, opened for streaming reads, through a gzip decompressor when it is gzip."""
+    raw = open(path, "rb")
     try:
-        return gzip.decompress(data)
+        if raw.read(2) == GZIP_MAGIC:
+            raw.seek(0)
+            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        raw.seek(0)
+        return raw
+    except BaseException:
+        raw.close()
+        raise
+
+
+def _read_upto(f: BinaryIO, n: Optional[int], name: str) -> bytes:
+    """Up to `n` bytes of `f` (all of it when None), in bounded chunks; short only at the end
+    of the stream. gzip errors become IDXError naming the file."""
+    parts = []
+    left = n
+    try:
+        while left is None or left > 0:
+            chunk = f.read(_CHUNK if left is None else min(left, _CHUNK))
+            if not chunk:
+                break
+            parts.append(chunk)
+            if left is not None:
+                left -= len(chunk)
     except (OSError, EOFError, zlib.error) as e:
-        raise IDXError(f"[IDX] {path}: corrupt or truncated gzip data ({e})") from None
+        raise IDXError(f"[IDX] {name}: corrupt or truncated gzip data ({e})") from None
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def parse_idx(data: bytes, name: str = "<bytes>", magic: Optional[int] = None) -> np.ndarray:
-    """Parse IDX bytes into a NumPy array in native byte order; `magic`, when given, is the
-    exact magic number the file must have (0x00000803: uint8 with 3 dimensions)."""
-    if len(data) < 4:
-        raise IDXError(f"[IDX] {name}: {len(data)} bytes is too short for an IDX header (4 bytes)")
-    zero, code, ndim = data[0:2], data[2], data[3]
-    actual_magic = int.from_bytes(data[:4], "big")
+def _read_stream(
+    f: BinaryIO, name: str, magic: Optional[int], size: Optional[int] = None
+) -> np.ndarray:
+    """Read one IDX array from the stream `f`: the header first, validated, then exactly the
+    payload it declares plus at most TRAILING_SLACK bytes to detect trailing data. `size`,
+    when known (an uncompressed file), is the stream's total length, checked before reading
+    the payload."""
+    head = _read_upto(f, 4, name)
+    if len(head) < 4:
+        raise IDXError(f"[IDX] {name}: {len(head)} bytes is too short for an IDX header (4 bytes)")
+    zero, code, ndim = head[0:2], head[2], head[3]
+    actual_magic = int.from_bytes(head, "big")
     if zero != b"\x00\x00" or code not in IDX_TYPES:
         raise IDXError(
             f"[IDX] {name}: bad magic number 0x{actual_magic:08X}; "
@@ -62,23 +106,54 @@ def parse_idx(data: bytes, name: str = "<bytes>", magic: Optional[int] = None) -
             f"({_describe(magic)}), got {_describe(actual_magic)}"
         )
     header = 4 + 4 * ndim
-    if len(data) < header:
+    dims = _read_upto(f, 4 * ndim, name)
+    if len(dims) < 4 * ndim:
         raise IDXError(
             f"[IDX] {name}: truncated header: {ndim} dimensions need {header} bytes, "
-            f"file has {len(data)}"
+            f"file has {4 + len(dims)}"
         )
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
     dtype = IDX_TYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    actual = len(data) - header
-    if actual != expected:
+    # Python integers: a product of uint32 dims never wraps, so the sizes below are true.
+    expected = math.prod(shape) * dtype.itemsize
+    addressable = math.prod(d for d in shape if d) * dtype.itemsize
+    if addressable > sys.maxsize:
+        raise IDXError(
+            f"[IDX] {name}: shape {shape} of {dtype.name} is too large: "
+            f"{addressable} bytes exceeds the addressable maximum {sys.maxsize}"
+        )
+    if size is not None and size - header != expected:
+        actual = size - header
         what = "truncated" if actual < expected else "has trailing bytes"
         raise IDXError(
             f"[IDX] {name}: {what}: shape {shape} of {dtype.name} needs {expected} data bytes, "
             f"found {actual}"
         )
-    arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    payload = _read_upto(f, expected, name)
+    if len(payload) < expected:
+        raise IDXError(
+            f"[IDX] {name}: truncated: shape {shape} of {dtype.name} needs {expected} data bytes, "
+            f"found {len(payload)}"
+        )
+    extra = _read_upto(f, TRAILING_SLACK, name)
+    if extra:
+        found = (
+            f"found {expected + len(extra)}"
+            if len(extra) < TRAILING_SLACK
+            else f"found at least {expected + len(extra)}"
+        )
+        raise IDXError(
+            f"[IDX] {name}: has trailing bytes: shape {shape} of {dtype.name} needs "
+            f"{expected} data bytes, {found}"
+        )
+    arr = np.frombuffer(payload, dtype=dtype).reshape(shape)
     return arr.astype(dtype.newbyteorder("="))
+
+
+def parse_idx(data: bytes, name: str = "<bytes>", magic: Optional[int] = None) -> np.ndarray:
+    """Parse IDX bytes into a NumPy array in native byte order; `magic`, when given, is the
+    exact magic number the file must have (0x00000803: uint8 with 3 dimensions)."""
+    return _read_stream(io.BytesIO(data), name, magic, size=len(data))
 
 
 def _describe(magic: int) -> str:
@@ -95,7 +170,10 @@ def read_idx(path: Union[str, os.PathLike], magic: Optional[int] = None) -> np.n
     >>> read_idx(path).tolist()
     [3, 1, 4]
     """
-    return parse_idx(read_bytes(path), str(path), magic)
+    path = Path(path)
+    with _open(path) as f:
+        size = None if isinstance(f, gzip.GzipFile) else os.fstat(f.fileno()).st_size
+        return _read_stream(f, str(path), magic, size)
 
 
 def write_idx(path: Union[str, os.PathLike], array: np.ndarray, compress: bool = False) -> None:
