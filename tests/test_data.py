@@ -385,6 +385,85 @@ def test_prefetch_thread_stops_when_loop_is_left_early():
     assert threading.active_count() <= before
 
 
+def _finishes(fn, timeout=5.0):
+    """Run fn in a daemon thread; (finished in time, its result or exception)."""
+    out = {}
+
+    def run():
+        try:
+            out["result"] = fn()
+        except BaseException as e:  # noqa: BLE001
+            out["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    return not t.is_alive(), out
+
+
+@pytest.mark.parametrize("kwargs", [{"prefetch": 2}, {"num_workers": 1}])
+def test_next_after_close_on_a_prefetching_iterator_stops_at_once(kwargs):
+    # Regression (issue 9, item 10): next() after close() waited forever on an empty queue.
+    it = iter(DataLoader(dataset(100), 2, **kwargs))
+    next(it)
+    it.close()
+    assert not it._thread.is_alive()
+    done, out = _finishes(lambda: next(it))
+    assert done, "next() after close() hung"
+    assert isinstance(out.get("error"), StopIteration)
+    assert list(it) == []  # and stays exhausted
+
+
+def test_close_from_another_thread_wakes_a_waiting_next():
+    class Slow(Squares):
+        def __getitem__(self, i):
+            time.sleep(0.3)
+            return super().__getitem__(i)
+
+    it = iter(DataLoader(Slow(50), 1, prefetch=1))
+    timer = threading.Timer(0.1, it.close)
+    timer.start()
+    t0 = time.time()
+    done, out = _finishes(lambda: [next(it) for _ in range(50)])
+    timer.join()
+    assert done, "next() waiting for a batch hung after close() from another thread"
+    assert isinstance(out.get("error"), StopIteration)
+    assert time.time() - t0 < 3
+    assert not it._thread.is_alive()
+
+
+def test_leaving_a_prefetching_loop_early_stops_the_thread_and_cleans_up_the_source():
+    cleaned = threading.Event()
+
+    class Stream(fastdl.data.IterableDataset):
+        def __iter__(self):
+            try:
+                for i in range(1000):
+                    yield np.float32(i)
+            finally:
+                cleaned.set()
+
+    it = iter(DataLoader(Stream(), 2, prefetch=2))
+    for i, _batch in enumerate(it):
+        if i == 1:
+            break
+    # the iterator is still referenced: the thread waits to put, polling its stop flag
+    assert it._thread.is_alive()
+    it.close()
+    assert not it._thread.is_alive()
+    assert cleaned.wait(2), "the source's finally block did not run when the loop was closed"
+
+    # and a loader dropped without close() (a plain `break`) stops its thread too
+    loader = DataLoader(Stream(), 2, prefetch=2)
+    for i, _batch in enumerate(loader):
+        if i == 1:
+            break
+    deadline = time.time() + 3
+    while any(t.name == "fastdl-prefetch" for t in threading.enumerate()):
+        assert time.time() < deadline, "prefetch thread still running after the loop was left"
+        time.sleep(0.02)
+
+
 # ---------------------------------------------------------------- splits
 
 

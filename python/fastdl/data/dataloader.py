@@ -147,6 +147,15 @@ def _produce(source: Iterator, out: queue.Queue, stop: threading.Event) -> None:
         put(("end", None))
     except BaseException as exc:  # noqa: BLE001 - handed to the consumer
         put(("error", exc))
+    finally:
+        # Run the source's cleanup (finally blocks of a generator or IterableDataset) here, in
+        # the thread that iterated it, rather than whenever it is garbage collected.
+        close = getattr(source, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - cleanup of an abandoned source
+                pass
 
 
 class _Prefetcher:
@@ -172,7 +181,23 @@ class _Prefetcher:
     def __next__(self) -> Any:
         if self._done:
             raise StopIteration
-        kind, item = self._queue.get()
+        while True:
+            try:
+                kind, item = self._queue.get(timeout=0.05)
+                break
+            except queue.Empty:
+                # Closed (perhaps from another thread) or the producer is gone: a closed
+                # iterator is exhausted, as a closed generator is; never wait forever.
+                if self._stop.is_set():
+                    self._done = True
+                    raise StopIteration from None
+                if not self._thread.is_alive():
+                    try:
+                        kind, item = self._queue.get_nowait()  # its last message
+                        break
+                    except queue.Empty:
+                        self._done = True
+                        raise StopIteration from None
         if kind == "item":
             return item
         self._done = True
@@ -182,9 +207,17 @@ class _Prefetcher:
         raise StopIteration
 
     def close(self) -> None:
+        """Stop the prefetch thread and drop the batches it prepared; `next` then raises
+        StopIteration at once."""
+        self._done = True
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=1.0)
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
 
     def __del__(self) -> None:
         self._stop.set()
