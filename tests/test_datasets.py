@@ -190,6 +190,26 @@ def test_mnist_reads_both_splits(tmp_path, compress):
     assert label == int(arrays["train"][1][2]) and isinstance(label, int)
 
 
+@pytest.mark.parametrize("which", ["images", "labels"])
+def test_mnist_refuses_a_wrong_shape_from_the_header_before_inflating(tmp_path, which):
+    # A .gz whose header declares a shape MNIST rejects is refused before its payload is read.
+    write_mnist(tmp_path, compress=True)
+    if which == "images":
+        path, dims, message = tmp_path / "train-images-idx3-ubyte.gz", (1, 8192, 8192), "28x28"
+    else:
+        path, dims, message = tmp_path / "train-labels-idx1-ubyte.gz", (64 << 20,), "6 images"
+    header = bytes([0, 0, 8, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+    _gzip_bomb(path, header, b"", 64 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(IDXError, match=message):
+            MNIST(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"peak {peak} bytes: the payload was inflated before the check"
+
+
 def test_mnist_torchvision_layout_and_fashion(tmp_path):
     write_mnist(tmp_path / "MNIST" / "raw")
     write_mnist(tmp_path / "FashionMNIST" / "raw", compress=True)

@@ -14,7 +14,7 @@ import os
 import sys
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Optional, Union
+from typing import BinaryIO, Callable, Optional, Tuple, Union
 
 import numpy as np
 
@@ -54,14 +54,15 @@ def _open(path: Path) -> BinaryIO:
     """The file, opened for streaming reads, through a gzip decompressor when it is gzip."""
     raw = open(path, "rb")
     try:
-        if raw.read(2) == GZIP_MAGIC:
-            raw.seek(0)
-            return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        is_gzip = raw.read(2) == GZIP_MAGIC
         raw.seek(0)
-        return raw
     except BaseException:
         raw.close()
         raise
+    if is_gzip:
+        raw.close()  # GzipFile does not close a file object it was given; let it own one
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return raw
 
 
 def _read_upto(f: BinaryIO, n: Optional[int], name: str) -> bytes:
@@ -83,7 +84,11 @@ def _read_upto(f: BinaryIO, n: Optional[int], name: str) -> bytes:
 
 
 def _read_stream(
-    f: BinaryIO, name: str, magic: Optional[int], size: Optional[int] = None
+    f: BinaryIO,
+    name: str,
+    magic: Optional[int],
+    size: Optional[int] = None,
+    check_shape: Optional[Callable[[Tuple[int, ...]], None]] = None,
 ) -> np.ndarray:
     """Read one IDX array from the stream `f`: the header first, validated, then exactly the
     payload it declares plus at most TRAILING_SLACK bytes to detect trailing data. `size`,
@@ -129,6 +134,8 @@ def _read_stream(
             f"[IDX] {name}: {what}: shape {shape} of {dtype.name} needs {expected} data bytes, "
             f"found {actual}"
         )
+    if check_shape is not None:
+        check_shape(shape)  # the caller's constraints, before any of the payload is read
     payload = _read_upto(f, expected, name)
     if len(payload) < expected:
         raise IDXError(
@@ -161,8 +168,18 @@ def _describe(magic: int) -> str:
     return f"{dtype.name if dtype else 'unknown type'} with {magic & 0xFF} dimension(s)"
 
 
-def read_idx(path: Union[str, os.PathLike], magic: Optional[int] = None) -> np.ndarray:
-    """Read an IDX file (raw or gzip); `magic` as in `parse_idx`.
+def read_idx(
+    path: Union[str, os.PathLike],
+    magic: Optional[int] = None,
+    *,
+    check_shape: Optional[Callable[[Tuple[int, ...]], None]] = None,
+) -> np.ndarray:
+    """Read an IDX file (raw or gzip); `magic` as in `parse_idx`. `check_shape`, when given,
+    is called with the header's shape before the payload is read, and may raise to refuse it
+    (so a file declaring a shape the caller would reject is never inflated).
+
+    The header is read and validated first; then exactly the payload it declares, plus at
+    most TRAILING_SLACK bytes to detect trailing data: never the whole decompressed stream.
 
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "tiny-idx1-ubyte")
@@ -173,7 +190,7 @@ def read_idx(path: Union[str, os.PathLike], magic: Optional[int] = None) -> np.n
     path = Path(path)
     with _open(path) as f:
         size = None if isinstance(f, gzip.GzipFile) else os.fstat(f.fileno()).st_size
-        return _read_stream(f, str(path), magic, size)
+        return _read_stream(f, str(path), magic, size, check_shape)
 
 
 def write_idx(path: Union[str, os.PathLike], array: np.ndarray, compress: bool = False) -> None:

@@ -53,18 +53,23 @@ class MNIST(Dataset):
         prefix = "train" if self.train else "t10k"
         images_path = self._find(f"{prefix}-images-idx3-ubyte")
         labels_path = self._find(f"{prefix}-labels-idx1-ubyte")
-        self.data = self._read(images_path, IMAGES_MAGIC)
-        self.targets = self._read(labels_path, LABELS_MAGIC).astype(np.int64)
-        if self.data.shape[1:] != (28, 28):
-            raise IDXError(
-                f"[{self.name}] {images_path}: expected 28x28 images, "
-                f"got {self.data.shape[1]}x{self.data.shape[2]}"
-            )
-        if len(self.data) != len(self.targets):
-            raise IDXError(
-                f"[{self.name}] {images_path} holds {len(self.data)} images but {labels_path} "
-                f"holds {len(self.targets)} labels"
-            )
+        # The shapes are checked from the headers, before any payload is read or inflated.
+        def images_shape(shape: tuple) -> None:
+            if shape[1:] != (28, 28):
+                raise IDXError(
+                    f"[{self.name}] {images_path}: expected 28x28 images, "
+                    f"got {shape[1]}x{shape[2]}"
+                )
+
+        def labels_shape(shape: tuple) -> None:
+            if shape[0] != len(self.data):
+                raise IDXError(
+                    f"[{self.name}] {images_path} holds {len(self.data)} images but "
+                    f"{labels_path} holds {shape[0]} labels"
+                )
+
+        self.data = self._read(images_path, IMAGES_MAGIC, images_shape)
+        self.targets = self._read(labels_path, LABELS_MAGIC, labels_shape).astype(np.int64)
         if self.targets.size and self.targets.max() >= self.num_classes:
             raise IDXError(
                 f"[{self.name}] {labels_path}: labels must be in [0, {self.num_classes}), "
@@ -90,9 +95,11 @@ class MNIST(Dataset):
             f"(also looked in {str(folders[1])!r})"
         )
 
-    def _read(self, path: Path, magic: int) -> np.ndarray:
+    def _read(
+        self, path: Path, magic: int, check_shape: Optional[Callable[[tuple], None]] = None
+    ) -> np.ndarray:
         try:
-            return read_idx(path, magic)
+            return read_idx(path, magic, check_shape=check_shape)
         except IDXError as e:
             raise IDXError(str(e).replace("[IDX]", f"[{self.name}]", 1)) from None
 
