@@ -904,3 +904,59 @@ def test_torch_model_object_is_refused(tmp_path):
     torch.save(torch.nn.Linear(2, 2), tmp_path / "whole.pt")
     with pytest.raises(pickle.UnpicklingError, match=r"refusing to load 'torch\.nn\.modules"):
         fastdl.load(tmp_path / "whole.pt")
+
+
+# ---------------------------------------------------------------- hardening (issue 9)
+
+
+def _old_style_checkpoint(arrays, tree):
+    """A checkpoint as fastdl wrote it before checksums had a canonical byte order: the
+    digest over each array's own dtype string and bytes (little-endian here)."""
+    import hashlib
+    import json
+
+    from safetensors.numpy import save as st_save
+
+    h = hashlib.sha256(tree.encode())
+    for name in sorted(arrays):
+        arr = arrays[name]
+        h.update(f"\0{name}\0{arr.dtype.str}\0{arr.shape}\0".encode())
+        h.update(np.ascontiguousarray(arr).reshape(-1).view(np.uint8))
+    meta = {"format_version": 1, "sha256": h.hexdigest(), "tree": tree}
+    return st_save(arrays, metadata={"fastdl.checkpoint": json.dumps(meta)})
+
+
+def test_big_endian_arrays_round_trip(tmp_path):
+    be = np.arange(4, dtype=">f4")
+    obj = {
+        "w": fastdl.Tensor._make(be),
+        "a": be.reshape(2, 2),
+        "i": np.arange(6, dtype=">i8").reshape(3, 2)[::2],  # non-contiguous too
+        "u": np.arange(3, dtype=">u1"),
+    }
+    path = tmp_path / "be.safetensors"
+    fastdl.save(obj, path)
+    out = fastdl.load(path)
+    assert out["w"].dtype == fastdl.float32
+    np.testing.assert_array_equal(out["w"].numpy(), [0, 1, 2, 3])
+    assert out["a"].dtype == np.float32 and out["a"].dtype.byteorder in "=<"
+    np.testing.assert_array_equal(out["a"], [[0, 1], [2, 3]])
+    np.testing.assert_array_equal(out["i"], [[0, 1], [4, 5]])
+    np.testing.assert_array_equal(out["u"], [0, 1, 2])
+    # the same values saved little-endian give a byte-identical file
+    le = {k: (v.numpy() if isinstance(v, fastdl.Tensor) else v) for k, v in obj.items()}
+    le = {k: np.ascontiguousarray(v.astype(v.dtype.newbyteorder("<"))) for k, v in le.items()}
+    le["w"] = fastdl.Tensor._make(le["w"])
+    path2 = tmp_path / "le.safetensors"
+    fastdl.save(le, path2)
+    assert path.read_bytes() == path2.read_bytes()
+
+
+def test_old_little_endian_checkpoint_still_loads(tmp_path):
+    arrays = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "n": np.array(7, np.int64)}
+    tree = '{"dict":[["w",{"tensor":"w"}],["n",{"ndarray":"n"}],["lr",0.1]]}'
+    path = tmp_path / "old.safetensors"
+    path.write_bytes(_old_style_checkpoint(arrays, tree))
+    out = fastdl.load(path)
+    np.testing.assert_array_equal(out["w"].numpy(), arrays["w"])
+    assert out["n"] == 7 and out["lr"] == 0.1

@@ -85,6 +85,8 @@ class _Encoder:
                 )
             name = self._name(path)
             # NOTE: not np.ascontiguousarray, which turns a 0-d array into shape (1,).
+            # Stored little-endian, as safetensors does and the checksum covers.
+            arr = _little_endian(arr)
             self.arrays[name] = arr if arr.flags.c_contiguous else arr.copy(order="C")
             return {"tensor" if isinstance(obj, Tensor) else "ndarray": name}
         if isinstance(obj, np.generic):
@@ -115,10 +117,23 @@ class _Encoder:
         )
 
 
+def _little_endian(arr: np.ndarray) -> np.ndarray:
+    """`arr` in little-endian byte order (itself when it already is, or has single bytes)."""
+    if arr.dtype.byteorder == ">" or (arr.dtype.byteorder == "=" and not _NATIVE_LITTLE):
+        return arr.astype(arr.dtype.newbyteorder("<"))
+    return arr
+
+
+_NATIVE_LITTLE = np.little_endian
+
+
 def _digest(tree: str, arrays: dict) -> str:
+    """SHA-256 of the structure and of every tensor's name, dtype, shape and bytes, over a
+    canonical little-endian encoding (what safetensors stores), so an array saved big-endian
+    checks out the same when it is read back little-endian."""
     h = hashlib.sha256(tree.encode())
     for name in sorted(arrays):
-        arr = arrays[name]
+        arr = _little_endian(np.asarray(arrays[name]))
         h.update(f"\0{name}\0{arr.dtype.str}\0{arr.shape}\0".encode())
         h.update(np.ascontiguousarray(arr).reshape(-1).view(np.uint8))
     return h.hexdigest()
