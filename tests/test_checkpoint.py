@@ -960,3 +960,84 @@ def test_old_little_endian_checkpoint_still_loads(tmp_path):
     out = fastdl.load(path)
     np.testing.assert_array_equal(out["w"].numpy(), arrays["w"])
     assert out["n"] == 7 and out["lr"] == 0.1
+
+
+def _same_state(a, b):
+    def plain(v):
+        return v.numpy() if isinstance(v, fastdl.Tensor) else v
+
+    return (
+        type(a) is type(b)
+        and list(a) == list(b)
+        and all(
+            type(a[k]) is type(b[k]) and np.array_equal(plain(a[k]), plain(b[k])) for k in a
+        )
+    )
+
+
+def test_no_single_bit_flip_loads_silently_with_other_contents():
+    """Every single-bit flip of a small fastdl checkpoint (its length field, its header with
+    the "fastdl.checkpoint" metadata key, and its data) either loads the same contents or
+    raises CheckpointError: a damaged metadata key no longer turns it into an unchecked plain
+    safetensors file."""
+    import struct
+
+    buffer = io.BytesIO()
+    fastdl.save({"w": fastdl.Tensor._make(np.arange(3, dtype=np.float32)), "n": 5}, buffer)
+    data = buffer.getvalue()
+    (n,) = struct.unpack("<Q", data[:8])
+    key_at = data.index(b"fastdl.checkpoint")
+    assert 8 <= key_at < 8 + n  # the key region is among the flipped bytes
+    reference = fastdl.load(io.BytesIO(data))
+    loaded_same = 0
+    for bit in range(8 * len(data)):
+        flipped = bytearray(data)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        try:
+            out = fastdl.load(io.BytesIO(bytes(flipped)))
+        except CheckpointError:
+            continue
+        assert _same_state(out, reference), f"bit {bit} (byte {bit // 8}) loaded as {out!r}"
+        loaded_same += 1
+    # each flip of the metadata key specifically is refused, naming the file
+    for bit in range(8 * len(b"fastdl.checkpoint")):
+        flipped = bytearray(data)
+        flipped[key_at + bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(CheckpointError, match="BytesIO"):
+            fastdl.load(io.BytesIO(bytes(flipped)))
+
+
+def test_damaged_fastdl_metadata_is_refused_unless_plain_read(tmp_path):
+    import json
+
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "m.safetensors"
+    fastdl.save({"w": fastdl.ones(2)}, path)
+    raw = path.read_bytes()
+    for damaged_key in (b"fastdl.checkpoinT", b"fastdl_checkpoint", b"fastdlxcheckpoint"):
+        bad = tmp_path / "bad.safetensors"
+        bad.write_bytes(raw.replace(b"fastdl.checkpoint", damaged_key))
+        with pytest.raises(CheckpointError, match=r"bad\.safetensors.*corrupted.*metadata"):
+            fastdl.load(bad)
+        out = fastdl.load(bad, plain_safetensors=True)
+        assert list(out) == ["w"] and np.array_equal(out["w"].numpy(), [1, 1])
+    # fastdl's JSON under an unrelated key also counts as damaged
+    meta = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])["__metadata__"]
+    other = tmp_path / "other.safetensors"
+    save_file({"w": np.ones(2, np.float32)}, str(other), metadata={"xyz": meta["fastdl.checkpoint"]})
+    with pytest.raises(CheckpointError, match="looks like fastdl"):
+        fastdl.load(other)
+    # a plain read of an intact fastdl file gives its flat tensors, unchecked
+    assert list(fastdl.load(path, plain_safetensors=True)) == ["w"]
+
+
+def test_plain_safetensors_files_still_load(tmp_path):
+    from safetensors.numpy import save_file
+
+    w = np.arange(4, dtype=np.float32)
+    for i, metadata in enumerate((None, {"format": "pt"}, {"author": "me", "step": "10"})):
+        path = tmp_path / f"plain{i}.safetensors"
+        save_file({"w": w}, str(path), metadata=metadata)
+        out = fastdl.load(path)
+        assert list(out) == ["w"] and np.array_equal(out["w"].numpy(), w)

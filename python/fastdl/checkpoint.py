@@ -309,6 +309,45 @@ class _Decoder:
         raise self.fail(f"unknown node kind {kind!r}")
 
 
+def _edit_distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance of `a` and `b`, or `limit + 1` when it is larger than `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        if min(cur) > limit:
+            return limit + 1
+        prev = cur
+    return prev[-1]
+
+
+# What fastdl's metadata value holds; a value that mentions these looks like fastdl's JSON.
+_META_FIELDS = ("format_version", "sha256", "tree")
+
+
+def _damaged_fastdl_metadata(meta: dict) -> str | None:
+    """Why safetensors metadata without a valid "fastdl.checkpoint" entry looks like damaged
+    fastdl metadata (None when it does not): a key close to fastdl's (a few edits, or naming
+    fastdl), or a value that looks like fastdl's JSON. A file with no metadata, or metadata
+    unrelated to fastdl (other tools' keys and values), is a plain safetensors file."""
+    for key, value in meta.items():
+        if key == META_KEY:
+            continue
+        if "fastdl" in key.lower() or _edit_distance(key.lower(), META_KEY, 3) <= 3:
+            return f"its metadata has key {key[:80]!r} where fastdl writes {META_KEY!r}"
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            hits = sum(field in value for field in _META_FIELDS)
+            if hits >= 2:
+                return (
+                    f"its metadata key {key[:80]!r} holds what looks like fastdl's "
+                    f"checkpoint metadata, but fastdl writes it under {META_KEY!r}"
+                )
+    return None
+
+
 def _describe(f: Any) -> str:
     name = getattr(f, "name", None)
     return repr(name) if isinstance(name, str) else f"<{type(f).__name__}>"
@@ -354,6 +393,7 @@ def load(
     *,
     weights_only: bool | None = None,
     mmap: bool | None = None,
+    plain_safetensors: bool = False,
     **pickle_load_args: Any,
 ) -> Any:
     """Read a checkpoint from `f`, a path or a binary file object (io.BytesIO, open(p, "rb")):
@@ -376,6 +416,12 @@ def load(
     RuntimeError, and tensors saved on a GPU are loaded onto the CPU. Tensors that shared a
     storage in PyTorch come back as separate copies. `pickle_module`, `mmap` and other keyword
     arguments are accepted and ignored.
+
+    A safetensors file whose fastdl metadata is damaged (a metadata key a few edits away from
+    "fastdl.checkpoint", or a value that looks like fastdl's JSON under another key) is refused
+    rather than read as a plain safetensors file without its checksum; pass
+    `plain_safetensors=True` to read any safetensors file (fastdl's too) as a flat dict of
+    Tensors, ignoring fastdl's metadata and checksum.
 
     Raises FileNotFoundError for a missing path and CheckpointError (a ValueError and a
     RuntimeError) for a file that is truncated, corrupted, unsafe or of another format.
@@ -409,7 +455,15 @@ def load(
         storage = _torch_pickle._Storage(name, str(arrays[name].dtype), "cpu", b"")
         _torch_pickle.apply_map_location(map_location, storage, where)
     meta = header.get("__metadata__") or {}
-    if not isinstance(meta, dict) or META_KEY not in meta:
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"[load] {where} is corrupted: its metadata is not a JSON object")
+    if plain_safetensors or META_KEY not in meta:
+        damage = None if plain_safetensors else _damaged_fastdl_metadata(meta)
+        if damage is not None:
+            raise CheckpointError(
+                f"[load] {where} is corrupted: {damage}, so its checksum cannot be checked "
+                "(pass plain_safetensors=True to read its tensors anyway, unchecked)"
+            )
         order = sorted(arrays, key=lambda k: header[k]["data_offsets"][0])
         return {k: Tensor._make(np.array(arrays[k], copy=True)) for k in order}
     try:
