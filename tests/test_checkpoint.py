@@ -1041,3 +1041,64 @@ def test_plain_safetensors_files_still_load(tmp_path):
         save_file({"w": w}, str(path), metadata=metadata)
         out = fastdl.load(path)
         assert list(out) == ["w"] and np.array_equal(out["w"].numpy(), w)
+
+
+def _raw_safetensors(header: dict, payload: bytes, raw_header: bytes = None) -> bytes:
+    import json
+
+    text = raw_header if raw_header is not None else json.dumps(header).encode()
+    return len(text).to_bytes(8, "little") + text + payload
+
+
+@pytest.mark.parametrize("dtype, size", [("BF16", 4), ("F8_E4M3", 2), ("F8_E5M2", 2)])
+def test_bf16_and_f8_safetensors_give_checkpoint_error(tmp_path, dtype, size):
+    path = tmp_path / "x.safetensors"
+    header = {"layer.w": {"dtype": dtype, "shape": [2], "data_offsets": [0, size]}}
+    path.write_bytes(_raw_safetensors(header, bytes(size)))
+    with pytest.raises(CheckpointError, match=rf"x\.safetensors.*'layer\.w'.*{dtype}"):
+        fastdl.load(path)
+
+
+@pytest.mark.parametrize("where", ["header", "metadata", "tree"])
+def test_deeply_nested_json_gives_checkpoint_error(tmp_path, where):
+    import hashlib
+    import json
+
+    from safetensors.numpy import save as st_save
+
+    path = tmp_path / "deep.safetensors"
+    deep = "[" * 100000 + "]" * 100000
+    if where == "header":
+        path.write_bytes(_raw_safetensors(None, b"", ('{"a":' + deep + "}").encode()))
+    elif where == "metadata":
+        path.write_bytes(st_save({"w": np.ones(1, np.float32)},
+                                 metadata={"fastdl.checkpoint": deep}))
+    else:  # a valid checksum over a structure nested too deeply to decode
+        tree = '{"list":[' * 5000 + "1" + "]}" * 5000
+        meta = {"format_version": 1, "sha256": hashlib.sha256(tree.encode()).hexdigest(),
+                "tree": tree}
+        path.write_bytes(st_save({}, metadata={"fastdl.checkpoint": json.dumps(meta)}))
+    with pytest.raises(CheckpointError, match=r"deep\.safetensors"):
+        fastdl.load(path)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.uint16, np.uint32, np.uint64, np.complex64])
+def test_dtypes_fastdl_has_no_tensors_for_are_refused(tmp_path, dtype):
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "d.safetensors"
+    save_file({"enc.w": np.ones(2, dtype)}, str(path))
+    match = rf"d\.safetensors.*'enc\.w' has dtype {np.dtype(dtype)}"
+    with pytest.raises(CheckpointError, match=match) as info:
+        fastdl.load(path)
+    if dtype is np.float16:
+        assert "no float16 tensors" in str(info.value) and "float32" in str(info.value)
+    if dtype is np.complex64:
+        return  # fastdl.save stores numeric (not complex) arrays only
+    # a fastdl checkpoint whose Tensor holds such data is refused the same way
+    fastdl.save({"enc": {"w": fastdl.Tensor._make(np.ones(2, dtype))}}, path)
+    with pytest.raises(CheckpointError, match=match):
+        fastdl.load(path)
+    # NumPy arrays of these dtypes still round-trip as arrays
+    fastdl.save({"a": np.ones(2, dtype)}, path)
+    assert fastdl.load(path)["a"].dtype == dtype

@@ -234,6 +234,36 @@ def looks_like_safetensors(data: bytes) -> bool:
     return n <= MAX_HEADER_BYTES
 
 
+# safetensors dtypes that safetensors.numpy can read, and those a fastdl Tensor can hold.
+_ST_NUMPY_DTYPES = (
+    "BOOL", "U8", "I8", "U16", "I16", "F16", "U32", "I32", "F32", "U64", "I64", "F64", "C64",
+)
+_ST_TENSOR_DTYPES = ("F32", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL")
+
+
+def _as_tensor(arr: np.ndarray, name: str, where: str) -> Tensor:
+    """A fastdl Tensor of a loaded array, or a CheckpointError naming the tensor and dtype
+    when fastdl tensors cannot hold that dtype (float16, uint16/32/64, complex)."""
+    from ._tensor import SUPPORTED_DTYPES
+
+    if arr.dtype not in SUPPORTED_DTYPES:
+        if arr.dtype == np.float16:
+            hint = (
+                "fastdl has no float16 tensors; convert it to float32 before saving "
+                "(e.g. tensor.float() in PyTorch)"
+            )
+        else:
+            hint = (
+                f"fastdl tensors hold {', '.join(str(d) for d in SUPPORTED_DTYPES)}; "
+                "convert it before saving"
+            )
+        raise CheckpointError(
+            f"[load] {where}: the tensor {name[:80]!r} has dtype {arr.dtype}, which fastdl "
+            f"does not support: {hint}"
+        )
+    return Tensor._make(np.array(arr, copy=True, order="C"))
+
+
 def _header(data: bytes, where: str) -> dict:
     """The safetensors JSON header, checked against the file's length."""
     if not data:
@@ -248,9 +278,10 @@ def _header(data: bytes, where: str) -> dict:
         )
     try:
         header = json.loads(data[8 : 8 + n])
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise CheckpointError(
-            f"[load] {where} is not a safetensors checkpoint: its header is not JSON"
+            f"[load] {where} is not a safetensors checkpoint: its header is not JSON "
+            "(or is nested too deeply)"
         ) from None
     if not isinstance(header, dict):
         raise CheckpointError(
@@ -265,6 +296,14 @@ def _header(data: bytes, where: str) -> dict:
         and len(v["data_offsets"]) == 2
         and isinstance(v["data_offsets"][1], int)
     ]
+    for key, v in header.items():
+        dtype = v.get("dtype") if key != "__metadata__" and isinstance(v, dict) else None
+        if isinstance(dtype, str) and dtype not in _ST_NUMPY_DTYPES:
+            raise CheckpointError(
+                f"[load] {where}: the tensor {key[:80]!r} has safetensors dtype {dtype[:20]!r}, "
+                f"which fastdl does not support (it reads {', '.join(_ST_TENSOR_DTYPES)}); "
+                "convert it to float32 before saving"
+            )
     need, have = max(ends, default=0), len(data) - 8 - n
     if need > have:
         raise CheckpointError(
@@ -292,8 +331,9 @@ class _Decoder:
                     f"the structure refers to tensor {body!r}, which the file does not hold"
                 )
             self.used.add(body)
-            arr = np.array(self.arrays[body], copy=True, order="C")
-            return Tensor._make(arr) if kind == "tensor" else arr
+            if kind == "tensor":
+                return _as_tensor(self.arrays[body], body, self.where)
+            return np.array(self.arrays[body], copy=True, order="C")
         if kind in ("dict", "odict") and isinstance(body, list):
             out = {} if kind == "dict" else OrderedDict()
             for item in body:
@@ -465,11 +505,11 @@ def load(
                 "(pass plain_safetensors=True to read its tensors anyway, unchecked)"
             )
         order = sorted(arrays, key=lambda k: header[k]["data_offsets"][0])
-        return {k: Tensor._make(np.array(arrays[k], copy=True)) for k in order}
+        return {k: _as_tensor(arrays[k], k, where) for k in order}
     try:
         info = json.loads(meta[META_KEY])
         version, tree, digest = info["format_version"], info["tree"], info["sha256"]
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         raise CheckpointError(
             f"[load] {where} is corrupted: its fastdl metadata is not valid"
         ) from None
@@ -484,12 +524,18 @@ def load(
         )
     try:
         node = json.loads(tree)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise CheckpointError(
-            f"[load] {where} is corrupted: its structure is not valid JSON"
+            f"[load] {where} is corrupted: its structure is not valid JSON (or is nested too "
+            "deeply)"
         ) from None
     decoder = _Decoder(arrays, where)
-    obj = decoder.decode(node)
+    try:
+        obj = decoder.decode(node)
+    except RecursionError:
+        raise CheckpointError(
+            f"[load] {where}: its structure is nested too deeply to load"
+        ) from None
     unused = sorted(set(arrays) - decoder.used)
     if unused:
         raise decoder.fail(f"tensors {unused[:5]} are not referenced by the structure")
