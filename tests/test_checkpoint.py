@@ -1025,7 +1025,8 @@ def test_damaged_fastdl_metadata_is_refused_unless_plain_read(tmp_path):
     # fastdl's JSON under an unrelated key also counts as damaged
     meta = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])["__metadata__"]
     other = tmp_path / "other.safetensors"
-    save_file({"w": np.ones(2, np.float32)}, str(other), metadata={"xyz": meta["fastdl.checkpoint"]})
+    metadata = {"xyz": meta["fastdl.checkpoint"]}
+    save_file({"w": np.ones(2, np.float32)}, str(other), metadata=metadata)
     with pytest.raises(CheckpointError, match="looks like fastdl"):
         fastdl.load(other)
     # a plain read of an intact fastdl file gives its flat tensors, unchecked
@@ -1102,3 +1103,80 @@ def test_dtypes_fastdl_has_no_tensors_for_are_refused(tmp_path, dtype):
     # NumPy arrays of these dtypes still round-trip as arrays
     fastdl.save({"a": np.ones(2, dtype)}, path)
     assert fastdl.load(path)["a"].dtype == dtype
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL and flock are POSIX")
+def test_next_save_removes_stale_temp_files_of_a_killed_save(tmp_path):
+    import fcntl
+
+    target = tmp_path / "model.safetensors"
+    # a save killed just before its rename leaves its temp file behind
+    script = (
+        "import os, signal, sys, fastdl\n"
+        "os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "fastdl.save({'w': fastdl.ones(3)}, sys.argv[1])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(target)], capture_output=True)
+    assert proc.returncode == -9, proc.stderr
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert len(left) == 1 and left[0].startswith(".model.safetensors.") and left[0].endswith(".tmp")
+    (tmp_path / ".model.safetensors.abcd_123.tmp").write_bytes(b"older leftover")
+    # not save's temp files for this target: kept
+    keep = [
+        ".model.safetensors.tmp",
+        ".model.safetensors.abc.tmp",
+        "model.safetensors.abcdefgh.tmp",
+        ".other.safetensors.abcdefgh.tmp",
+        ".model.safetensors.x.abcdefgh.tmp",
+        ".model.safetensors.abcdefgh.tmp.bak",
+        "notes.txt",
+    ]
+    for name in keep:
+        (tmp_path / name).write_bytes(b"keep")
+    (tmp_path / ".model.safetensors.dir12345.tmp").mkdir()
+    os.symlink(tmp_path / "notes.txt", tmp_path / ".model.safetensors.link1234.tmp")
+    # a temp file that a running save holds locked: kept
+    running = tmp_path / ".model.safetensors.running.tmp"
+    running.write_bytes(b"in progress")
+    held = os.open(running, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        fastdl.save({"w": fastdl.zeros(2)}, target)
+    finally:
+        os.close(held)
+    assert np.array_equal(fastdl.load(target)["w"].numpy(), [0, 0])
+    expected = sorted(
+        keep
+        + [
+            "model.safetensors",
+            ".model.safetensors.dir12345.tmp",
+            ".model.safetensors.link1234.tmp",
+            ".model.safetensors.running.tmp",
+        ]
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == expected
+    assert (tmp_path / "notes.txt").read_bytes() == b"keep"
+
+
+def test_concurrent_saves_to_one_path_do_not_remove_each_others_temp_files(tmp_path):
+    import threading
+
+    target = tmp_path / "shared.safetensors"
+    errors = []
+
+    def worker(k):
+        try:
+            for _ in range(20):
+                fastdl.save({"w": fastdl.full((256,), float(k))}, target)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    w = fastdl.load(target)["w"].numpy()
+    assert len(set(w.tolist())) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.safetensors"]

@@ -32,6 +32,8 @@ import contextlib
 import hashlib
 import json
 import os
+import re
+import stat
 import struct
 import tempfile
 from collections import OrderedDict
@@ -181,24 +183,93 @@ def save(
             ) from None
 
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; stale files are judged by age only
+    fcntl = None
+
+# Without locks, a temp file is left to a save that may still be running for this long.
+_STALE_AFTER_S = 3600.0
+
+
+def _temp_pattern(path: Path) -> "re.Pattern":
+    """The names of save's temp files for `path`: tempfile.mkstemp's, with the prefix
+    ".<name>." and the suffix ".tmp" around its 8 random characters."""
+    return re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}\.tmp")
+
+
+def _locked_temp_file(path: Path, folder: Path) -> tuple:
+    """(fd, name) of a new temp file next to `path`, held under an exclusive flock for the
+    whole save, so that a concurrent save's clean-up can tell it from a dead save's leftover."""
+    while True:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        if fcntl is None:
+            return fd, tmp
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if os.fstat(fd).st_nlink > 0:
+            return fd, tmp
+        os.close(fd)  # another save's clean-up removed it before we locked it: take another
+
+
+def _remove_stale_temp_files(path: Path, folder: Path) -> None:
+    """Remove the temp files that earlier saves to `path` left behind when they were killed:
+    only names of save's own pattern for this target, only regular files, and only those no
+    running save holds locked (or, without flock, older than _STALE_AFTER_S)."""
+    import time
+
+    pattern = _temp_pattern(path)
+    try:
+        names = [n for n in os.listdir(folder) if pattern.fullmatch(n)]
+    except OSError:
+        return
+    for name in names:
+        stale = os.path.join(folder, name)
+        with contextlib.suppress(OSError):
+            if fcntl is None:
+                info = os.lstat(stale)
+                if stat.S_ISREG(info.st_mode) and time.time() - info.st_mtime > _STALE_AFTER_S:
+                    os.unlink(stale)
+                continue
+            fd = os.open(stale, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    continue
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # OSError: a save is running
+                now = os.lstat(stale)
+                if (now.st_dev, now.st_ino) == (info.st_dev, info.st_ino):
+                    os.unlink(stale)
+            finally:
+                os.close(fd)
+
+
 def _atomic_write(path: Path, payload: bytes) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(
             f"[save] cannot write {str(path)!r}: folder {str(folder)!r} does not exist"
         )
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    _remove_stale_temp_files(path, folder)
+    fd, tmp = _locked_temp_file(path, folder)
     try:
-        with os.fdopen(fd, "wb") as f:
+        # The fd (and its lock) stays open until the rename is done, so that no concurrent
+        # save takes this temp file for a dead save's leftover.
+        with os.fdopen(fd, "wb", closefd=False) as f:
             os.fchmod(f.fileno(), 0o644)
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())
+        if fcntl is None:  # Windows cannot rename a file that is open
+            os.close(fd)
+            fd = -1
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        if fd >= 0:
+            os.close(fd)
     with contextlib.suppress(OSError):  # make the rename itself durable (POSIX)
         dir_fd = os.open(folder, os.O_RDONLY)
         try:
