@@ -11,13 +11,16 @@ them). The file is a plain safetensors file:
 - the structure (dict keys with their types, which dicts are OrderedDicts, lists, tuples, the
   non-tensor leaves) is JSON, with references to the tensors by name, kept with a format
   version and a SHA-256 of the structure and every tensor (which `load` checks) in the one
-  metadata entry "fastdl.checkpoint". Identical contents give byte-identical files. `load`
+  metadata entry "fastdl.checkpoint". Tensors are stored, and checksummed, little-endian (a
+  big-endian array is converted). A file whose fastdl metadata is damaged is refused, not read
+  unchecked as a plain safetensors file (`load(f, plain_safetensors=True)` reads it anyway). Identical contents give byte-identical files. `load`
   gives back the same containers: an OrderedDict (what `Module.state_dict()` returns) comes
   back as an OrderedDict, a dict as a dict, a tuple as a tuple.
 
 Writes to a path are atomic: a temporary file in the same folder, flushed and fsync'ed, then
 renamed over the target (and the folder fsync'ed), so a crash mid-save leaves the previous file
-whole. A file object gets the same bytes written at its current position.
+whole; the next save to the same path removes the temp files that a killed save left. A file
+object gets the same bytes written at its current position.
 
 Loading a safetensors file parses JSON and raw tensor bytes only, and validates the file. Loading
 a PyTorch zip checkpoint (`.pt`/`.pth`) goes through a restricted unpickler
