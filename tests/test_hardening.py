@@ -232,3 +232,22 @@ def test_kernels_from_several_threads_match_a_serial_run():
             np.testing.assert_allclose(weight, serial[1], rtol=1e-5, atol=1e-6)
     finally:
         fastdl.set_num_threads(before)
+
+
+@pytest.mark.parametrize("damage", ["history", "epoch", "best"])
+def test_resume_from_a_checkpoint_without_its_progress_is_one_line(tmp_path, capsys, damage):
+    # Before: `internal error (KeyError: 'history')`.
+    from fastdl.cli import main
+
+    out = tmp_path / "out"
+    quick = ["--limit", "20", "--epochs", "1", "--batch-size", "32", "--no-progress"]
+    assert main(["demo", *quick, "--out", str(out)]) == 0
+    ck = fastdl.load(out / "checkpoint.safetensors")
+    del ck[damage]
+    fastdl.save(ck, tmp_path / "crafted.safetensors")
+    capsys.readouterr()
+    status = main(["demo", *quick, "--epochs", "2", "--out", str(tmp_path / "again"),
+                   "--resume", str(tmp_path / "crafted.safetensors")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1
+    assert "holds no valid training progress" in err[0] and damage in err[0]

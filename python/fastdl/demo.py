@@ -304,7 +304,19 @@ def _resume(cfg: DemoConfig, model: Any, optimizer: Any, normalize: Any) -> dict
         raise DemoError(
             f"--resume {cfg.resume!r} does not fit the founding CNN: {detail}"
         ) from None
-    return ck
+    try:  # the training progress, checked here rather than failing later with a KeyError
+        progress = {"epoch": int(ck["epoch"]), "history": list(ck["history"]),
+                    "best": dict(ck["best"])}
+        if progress["epoch"] < 0:
+            raise ValueError(f"epoch {progress['epoch']} is negative")
+        for key in ("val_loss", "epoch", "bad_epochs", "state"):
+            progress["best"][key]
+    except (KeyError, TypeError, ValueError) as e:
+        raise DemoError(
+            f"--resume {cfg.resume!r} holds no valid training progress ({type(e).__name__}: "
+            f"{e}); use the checkpoint.safetensors that the demo writes into --out"
+        ) from None
+    return {**ck, **progress}
 
 
 def run(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict:
