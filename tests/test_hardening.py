@@ -251,3 +251,31 @@ def test_resume_from_a_checkpoint_without_its_progress_is_one_line(tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1
     assert "holds no valid training progress" in err[0] and damage in err[0]
+
+
+def test_backend_switch_is_local_to_each_asyncio_task():
+    """Two tasks interleave at every await: each keeps its own backend (a ContextVar) and gets
+    the same numbers, so a task's `with fastdl.backend(...)` never leaks into another's."""
+    import asyncio
+
+    from fastdl import _backend
+
+    x = fastdl.from_numpy(np.linspace(-2, 2, 64, dtype=np.float32).reshape(8, 8))
+
+    async def task(name, seen):
+        with fastdl.backend(name):
+            for _ in range(5):
+                await asyncio.sleep(0)
+                seen.append(_backend.current())
+                out = (x @ x).tanh().sum().item()
+        return out
+
+    async def main():
+        a, b = [], []
+        results = await asyncio.gather(task("cpu", a), task("reference", b))
+        return results, a, b
+
+    (cpu_sum, ref_sum), seen_cpu, seen_ref = asyncio.run(main())
+    assert set(seen_cpu) == {"cpu"} and set(seen_ref) == {"reference"}
+    assert cpu_sum == pytest.approx(ref_sum, rel=1e-5)
+    assert _backend.current() == "cpu"
