@@ -51,6 +51,7 @@ class Workload:
 
     train_step: Callable[[], object]  # zero_grad, forward, loss, backward, Adam step
     infer: Callable[[], object]  # forward under no_grad
+    model: object = None  # the CNN itself (for checkpoint round trips)
 
 
 def build(library: str, batch: int, seed: int = 0) -> Workload:
@@ -85,4 +86,4 @@ def build(library: str, batch: int, seed: int = 0) -> Workload:
         with lib.no_grad():
             return model(x)
 
-    return Workload(train_step, infer)
+    return Workload(train_step, infer, model)

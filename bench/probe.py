@@ -3,6 +3,8 @@
     python -m bench.probe baseline                         RSS of a bare interpreter
     python -m bench.probe import LIB                       time and RSS of `import LIB`
     python -m bench.probe train LIB STEPS BATCH THREADS    peak RSS (VmHWM) of STEPS training steps
+    python -m bench.probe soak LIB STEPS SAVES THREADS     RSS before and after STEPS training
+                                                           steps and SAVES checkpoint round trips
 
 Only the standard library is imported before the measured part (bench/__init__.py is empty).
 """
@@ -74,7 +76,42 @@ def main(argv: list[str]) -> dict:
             "batch": batch,
             "seconds": time.perf_counter() - start,
         }
+    if what == "soak":
+        return soak(argv[1], int(argv[2]), int(argv[3]), int(argv[4]))
     raise SystemExit(f"unknown probe {what!r}; see {__doc__}")
+
+
+def soak(library: str, steps: int, saves: int, threads: int) -> dict:
+    """A leak check: RSS after warming up, after `steps` more training steps at batch 64, and
+    after `saves` save/load round trips of the model's state_dict (flat RSS is the goal)."""
+    import os
+    import tempfile
+
+    lib = importlib.import_module(library)
+    lib.set_num_threads(threads)
+    from .model import build
+
+    workload = build(library, 64)
+    for _ in range(20):  # warm-up: allocator pools and caches settle first
+        workload.train_step()
+    start_rss = rss_bytes()
+    started = time.perf_counter()
+    for _ in range(steps):
+        workload.train_step()
+    train_rss = rss_bytes()
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "soak.ckpt")
+        for _ in range(saves):
+            lib.save(workload.model.state_dict(), path)
+            workload.model.load_state_dict(lib.load(path))
+    return {
+        "rss_start_bytes": start_rss,
+        "rss_after_train_bytes": train_rss,
+        "rss_end_bytes": rss_bytes(),
+        "steps": steps,
+        "saves": saves,
+        "seconds": time.perf_counter() - started,
+    }
 
 
 if __name__ == "__main__":

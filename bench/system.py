@@ -238,6 +238,7 @@ def run(ctx: Context) -> None:
     overhead(ctx)
     imports(ctx)
     training_memory(ctx)
+    soak(ctx)
 
 
 def overhead(ctx: Context) -> None:
@@ -346,6 +347,35 @@ def imports(ctx: Context) -> None:
         ctx.baseline_rss = _probe("baseline")["rss_bytes"]
     except Exception as exc:  # noqa: BLE001
         ctx.baseline_rss = error_text(exc)
+
+
+def soak(ctx: Context) -> None:
+    """Leak check (issue "Hardening"): resident memory of a fresh process after a warm-up,
+    after 3,000 training steps at batch 64, and after 500 save/load round trips of the CNN's
+    state_dict; each library in its own process. A flat RSS from start to end is the goal."""
+    if not ctx.wants("soak"):
+        return
+    steps, saves = (30, 5) if ctx.quick else (3000, 500)
+    libraries = ("fastdl", "torch") if ctx.torch is not None else ("fastdl",)
+    ctx.wait_for_quiet({})
+    started, meter = time.perf_counter(), CpuMeter()
+    results = _alternate(
+        libraries, 1, lambda lib: ("soak", lib, str(steps), str(saves), str(ctx.threads))
+    )
+    others = meter.others()
+    for key, row_id, what in (
+        ("rss_start_bytes", "soak.rss_start", "RSS after a 20-step warm-up"),
+        ("rss_after_train_bytes", "soak.rss_train", f"RSS after {steps} more train steps b64"),
+        ("rss_end_bytes", "soak.rss_end", f"RSS after {saves} save/load round trips too"),
+    ):
+        if not ctx.wants(row_id):
+            continue
+        row = new_row(
+            SECTION, row_id, what, "MiB", peer="torch", params={"steps": steps, "saves": saves}
+        )
+        row["elapsed_s"], row["others_cpu"] = time.perf_counter() - started, others
+        row["probes"] = results
+        _probe_row(ctx, row, results, key)
 
 
 def training_memory(ctx: Context) -> None:
