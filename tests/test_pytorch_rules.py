@@ -378,3 +378,13 @@ def test_diagonal_is_a_view_with_pytorchs_shape_and_gradient(args):
     if torch is not None:
         t = torch.arange(24.0).reshape(2, 3, 4).diagonal(*args)
         assert list(t.shape) == list(d.shape)
+
+
+def test_setitem_into_one_element_of_an_expanded_tensor_under_no_grad():
+    base = fastdl.tensor([[1.0, 2.0, 3.0]])
+    e = base.expand(3, 3)
+    with fastdl.no_grad():
+        e[0, 0] = 5.0
+        with pytest.raises(RuntimeError, match="more than one element"):
+            e[:, 1] = 7.0
+    assert base.tolist() == [[5.0, 2.0, 3.0]]

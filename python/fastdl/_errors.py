@@ -7,6 +7,18 @@ catches them: `except RuntimeError` (ported from PyTorch) and `except ValueError
 
 from __future__ import annotations
 
+# PyTorch's legacy type names, which its messages use ("[torch.FloatTensor [3]]", "Long").
+_TORCH_TYPE_NAMES = {
+    "float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int", "int16": "Short",
+    "int8": "Char", "uint8": "Byte", "bool": "Bool",
+}
+
+
+def torch_type_name(dtype) -> str:
+    """"Float" for float32, "Long" for int64, ...: how PyTorch's messages name a dtype."""
+    name = str(getattr(dtype, "dtype", dtype))
+    return _TORCH_TYPE_NAMES.get(name, name)
+
 
 class ArgumentError(ValueError, RuntimeError):
     """A bad argument value (a shape, a size, an option): a ValueError and a RuntimeError."""

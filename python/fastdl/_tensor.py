@@ -15,7 +15,7 @@ from numbers import Number
 import numpy as np
 
 from . import _backend
-from ._errors import ArgumentError
+from ._errors import ArgumentError, torch_type_name
 from . import _functions as fn
 from .autograd import engine
 from .autograd import function as function_module
@@ -497,7 +497,7 @@ class Tensor:
 
     def type(self, dtype=None):
         if dtype is None:
-            return f"fastdl.{_TORCH_TYPE_NAMES[str(self._data.dtype)]}Tensor"
+            return f"fastdl.{torch_type_name(self._data.dtype)}Tensor"
         return self.to(dtype)
 
     def cpu(self):
@@ -598,8 +598,7 @@ class Tensor:
             self._check_inplace_graph(name)
             record = self._requires_grad or other_views
         data = self._data
-        if not data.flags.writeable or (_has_repeats(data) and not repeats_ok):
-            _raise_read_only(name, data)
+        _check_writable(name, data, repeats_ok)
         if not overwrites and isinstance(operand, Tensor):
             _check_no_partial_overlap(name, data, operand._data)
         if not record and fast is not None:
@@ -689,8 +688,7 @@ class Tensor:
         # Nothing to record (no_grad, or no tensor that requires grad): one ufunc call into
         # the storage. The same checks as _inplace's, inlined: this is the optimizer-loop path.
         data = self._data
-        if not data.flags.writeable or _has_repeats(data):
-            _raise_read_only(name, data)
+        _check_writable(name, data)
         if other_t:
             _check_no_partial_overlap(name, data, other._data)
         _binary_into(name, data, other, ufunc)
@@ -814,10 +812,13 @@ class Tensor:
     def zero_(self):
         return self.fill_(0)
 
+    def _masked_fill_args(self, mask, value, name):
+        mask_t = _as_mask(mask, name)
+        _broadcast_value(name, mask_t._data, self._data.shape)
+        return mask_t, _fill_value(value, self._data.dtype, name)
+
     def masked_fill_(self, mask, value):
-        mask_t = _as_mask(mask, "masked_fill_")
-        _broadcast_value("masked_fill_", mask_t._data, self._data.shape)
-        value_t = _fill_value(value, self._data.dtype, "masked_fill_")
+        mask_t, value_t = self._masked_fill_args(mask, value, "masked_fill_")
 
         def fast(data):
             np.copyto(data, value_t._data, where=mask_t._data, casting="unsafe")
@@ -828,9 +829,7 @@ class Tensor:
         return self._inplace("masked_fill_", compute, fast, value_t, casts=True)
 
     def masked_fill(self, mask, value):
-        mask_t = _as_mask(mask, "masked_fill")
-        _broadcast_value("masked_fill", mask_t._data, self._data.shape)
-        value_t = _fill_value(value, self._data.dtype, "masked_fill")
+        mask_t, value_t = self._masked_fill_args(mask, value, "masked_fill")
         return fn.Where.apply(mask_t, value_t, self).contiguous()  # PyTorch's layout
 
     def index_put_(self, indices, values, accumulate=False):
@@ -886,8 +885,7 @@ class Tensor:
             self[index].copy_(value)  # PyTorch's rule: a write into the view x[index]
             return
         data = self._data
-        if not data.flags.writeable or (_has_repeats(data) and _has_repeats(data[index])):
-            _raise_read_only("setitem", data)
+        _check_writable("setitem", data, region=data[index] if _has_repeats(data) else None)
         try:
             data[index] = value._data if value_t is not None else value
         except ValueError as e:
@@ -1431,10 +1429,6 @@ class Tensor:
 
 # ---- in-place helpers ----
 
-_TORCH_TYPE_NAMES = {
-    "float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int", "int16": "Short",
-    "int8": "Char", "uint8": "Byte", "bool": "Bool",
-}
 
 
 def _kind_rank(dt: np.dtype) -> int:
@@ -1445,9 +1439,10 @@ def _check_inplace_cast(name, result: np.dtype, out: np.dtype):
     """PyTorch's rule: an in-place op may cast its result down within a kind (float64 into
     float32), never to a lower kind (float into int, int into bool)."""
     if _kind_rank(result) > _kind_rank(out):
-        r = _TORCH_TYPE_NAMES.get(str(result), str(result))
-        o = _TORCH_TYPE_NAMES.get(str(out), str(out))
-        raise RuntimeError(f"[{name}] result type {r} can't be cast to the desired output type {o}")
+        raise RuntimeError(
+            f"[{name}] result type {torch_type_name(result)} can't be cast to the desired "
+            f"output type {torch_type_name(out)}"
+        )
 
 
 def _check_inplace_shape(name, result_shape, out_shape):
@@ -1467,6 +1462,15 @@ def _has_repeats(data) -> bool:
     return 0 in data.strides and any(st == 0 and n > 1 for st, n in zip(data.strides, data.shape))
 
 
+def _check_writable(name, data: np.ndarray, repeats_ok=False, region=None):
+    """PyTorch's rule for an in-place write: the memory is writable, and no two written
+    elements (of `region`, the part written, when given) are one location (an expanded
+    tensor), unless one value goes everywhere (fill_)."""
+    written = data if region is None else region
+    if not data.flags.writeable or (not repeats_ok and _has_repeats(written)):
+        _raise_read_only(name, written)
+
+
 def _raise_read_only(name, data: np.ndarray):
     if _has_repeats(data):
         raise RuntimeError(
@@ -1484,7 +1488,7 @@ def _binary_into(name, data: np.ndarray, other, ufunc):
     if type(other) is Tensor and b.dtype == data.dtype:
         rt = data.dtype
     else:
-        rt = _result_dtype(data.dtype, other)
+        rt = _result_dtype(data, other)
     if ufunc is np.true_divide and rt.kind != "f":
         rt = float32
     if rt != data.dtype:
@@ -1516,10 +1520,11 @@ def _check_no_partial_overlap(name, out: np.ndarray, operand: np.ndarray):
         )
 
 
-def _result_dtype(dtype: np.dtype, other) -> np.dtype:
-    """The dtype of `tensor(dtype) <op> other` by PyTorch's promotion rules."""
+def _result_dtype(data: np.ndarray, other) -> np.dtype:
+    """The dtype of `data <op> other` by PyTorch's promotion rules."""
+    dtype = data.dtype
     if isinstance(other, Tensor):
-        return _promote_arrays(np.empty((1,), dtype), other._data)
+        return _promote_arrays(data, other._data)
     if isinstance(other, (Number, np.generic)):
         return _scalar_dtype(other, dtype)
     return _promote(dtype, _from_data(other).dtype)

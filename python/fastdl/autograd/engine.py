@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._errors import torch_type_name
+
 
 def _topological_order(root_nodes):
     """Nodes reachable from root_nodes, each after every node that consumes its output
@@ -44,15 +46,11 @@ def _accumulate_leaf(tensor, grad):
         tensor.grad._data += grad
 
 
-_TYPE_NAMES = {"float32": "Float", "float64": "Double", "int64": "Long", "int32": "Int",
-               "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
-
-
 def _check_saved_versions(node):
     """PyTorch's rule: a tensor saved for backward must not have been modified in place since."""
     for counter, version, array in node.saved_versions:
         if counter[0] != version:
-            kind = _TYPE_NAMES.get(str(array.dtype), str(array.dtype))
+            kind = torch_type_name(array.dtype)
             raise RuntimeError(
                 "[backward] one of the variables needed for gradient computation has been "
                 f"modified by an inplace operation: [fastdl.{kind}Tensor {list(array.shape)}], "
