@@ -1180,3 +1180,183 @@ def test_concurrent_saves_to_one_path_do_not_remove_each_others_temp_files(tmp_p
     w = fastdl.load(target)["w"].numpy()
     assert len(set(w.tolist())) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["shared.safetensors"]
+
+
+# ---------------------------------------------------------------- streaming save and load
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_SAVABLE = ["f4", "f8", "i8", "i4", "i2", "i1", "u1", "?", "f2", "u2", "u4", "u8"]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=6),
+        st.tuples(st.sampled_from(_SAVABLE), st.lists(st.integers(0, 3), max_size=3)),
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_streamed_file_is_byte_identical_to_safetensors_own(spec, with_metadata):
+    """fastdl writes safetensors files itself (to stream them); they must be exactly the bytes
+    safetensors.numpy.save writes, for every dtype, shape (0-d and empty included) and name."""
+    from safetensors.numpy import save as st_save
+
+    from fastdl.checkpoint import _safetensors_header, _write_safetensors
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        name: np.asarray(rng.random(tuple(shape)) * 100 - 50).astype(dtype)
+        for name, (dtype, shape) in spec.items()
+    }
+    # one metadata key, as fastdl writes: safetensors orders several keys by hash
+    metadata = {"fastdl.checkpoint": '{"tree":"é\\n\x01"}'} if with_metadata else {}
+    header, order = _safetensors_header(arrays, metadata)
+    out = io.BytesIO()
+    _write_safetensors(out, header, order)
+    assert out.getvalue() == st_save(arrays, metadata=metadata or None)
+
+
+def _peak_bytes(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        result = fn()
+        return tracemalloc.get_traced_memory()[1] - before, result
+    finally:
+        tracemalloc.stop()
+
+
+def _big_state(n_tensors=4, n=1_000_000):
+    rng = np.random.default_rng(1)
+    state = OrderedDict(
+        (f"layer{i}.weight", fastdl.tensor(rng.random(n, dtype=np.float32)))
+        for i in range(n_tensors)
+    )
+    return state, n_tensors * n * 4
+
+
+def test_save_streams_without_a_copy_of_the_payload(tmp_path):
+    """save writes each tensor from its own memory: no in-memory copy of the file (before
+    streaming, save held one whole copy and load three)."""
+    state, payload = _big_state()
+    peak, _ = _peak_bytes(lambda: fastdl.save(state, tmp_path / "big.safetensors"))
+    assert peak < 0.05 * payload, (peak, payload)
+
+
+@pytest.mark.parametrize("how", ["path", "file object"])
+def test_load_streams_into_the_result_without_extra_copies(tmp_path, how):
+    state, payload = _big_state()
+    path = tmp_path / "big.safetensors"
+    fastdl.save(state, path)
+    if how == "path":
+        peak, back = _peak_bytes(lambda: fastdl.load(path))
+    else:
+        with open(path, "rb") as f:
+            peak, back = _peak_bytes(lambda: fastdl.load(f))
+    assert peak < 1.05 * payload, (peak, payload)  # the result itself, and nothing more
+    assert arrays_equal(back, state)
+    for t in back.values():  # the loaded tensors own their (writable, aligned) memory
+        assert t.numpy().flags.writeable and t.numpy().flags.aligned
+
+
+def test_torch_zip_load_reads_storages_straight_into_tensors(tmp_path):
+    torch = pytest.importorskip("torch", reason="PyTorch writes the .pt file")
+    state, payload = _big_state()
+    torch.save(OrderedDict((k, torch.from_numpy(v.numpy())) for k, v in state.items()),
+               tmp_path / "big.pt")
+    peak, back = _peak_bytes(lambda: fastdl.load(tmp_path / "big.pt"))
+    assert peak < 1.05 * payload, (peak, payload)
+    assert arrays_equal(back, state)
+
+
+def test_torch_tensors_of_one_storage_taken_without_copy_stay_separate(tmp_path):
+    """A tensor that is its whole storage takes the storage's memory; a second tensor of that
+    storage must still be a separate copy (fastdl's documented rule for shared storages)."""
+    torch = pytest.importorskip("torch", reason="PyTorch writes the .pt file")
+    a = torch.arange(6.0)
+    torch.save({"a": a, "b": a.view(2, 3)}, tmp_path / "shared.pt")
+    back = fastdl.load(tmp_path / "shared.pt")
+    back["a"].numpy()[0] = 100.0
+    assert back["b"].numpy()[0, 0] == 0.0 and back["a"].numpy()[0] == 100.0
+
+
+def test_load_from_a_file_object_at_an_offset_and_from_a_pipe(tmp_path):
+    state, _ = _big_state(2, 10)
+    buffer = io.BytesIO()
+    buffer.write(b"prefix data")
+    fastdl.save(state, buffer)
+    buffer.seek(len(b"prefix data"))
+    assert arrays_equal(fastdl.load(buffer), state)
+
+    class Pipe(io.RawIOBase):  # readable, not seekable
+        def __init__(self, data):
+            self.data = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            return self.data.readinto(b)
+
+    assert arrays_equal(fastdl.load(io.BufferedReader(Pipe(buffer.getvalue()[11:]))), state)
+
+
+def _rewrite_header(data, edit):
+    import json
+    import struct
+
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + n])
+    edit(header)
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + data[8 + n :]
+
+
+def _plain_file(tmp_path):
+    from safetensors.numpy import save as st_save
+
+    return st_save({"a": np.arange(4, dtype=np.float32), "b": np.ones(2, np.int64)})
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda h: h["a"].update(data_offsets=[0, 16]), "overlap or leave a gap"),
+        (lambda h: h["a"].update(data_offsets=[20, 36]), "overlap or leave a gap"),
+        (lambda h: h["a"].update(shape=[5]), "needs 20 bytes"),
+        (lambda h: h["a"].update(shape=[2**40, 2**40]), "needs"),
+        (lambda h: h["a"].update(shape=[-1]), "not a list of non-negative integers"),
+        (lambda h: h["a"].update(shape=[True]), "not a list of non-negative integers"),
+        (lambda h: h["a"].update(data_offsets=[16, 0]), "begin <= end"),
+        (lambda h: h["a"].update(data_offsets=[16]), "begin <= end"),
+        (lambda h: h["a"].update(dtype=7), "not a safetensors dtype name"),
+        (lambda h: h.update(a=[1, 2]), "has no dtype/shape/data_offsets"),
+        (lambda h: h.update(__metadata__={"k": 1}), "not a JSON object of strings"),
+        (lambda h: h.update(__metadata__=[]), "not a JSON object of strings"),
+    ],
+)
+def test_crafted_safetensors_headers_are_refused(tmp_path, edit, message):
+    path = tmp_path / "crafted.safetensors"
+    path.write_bytes(_rewrite_header(_plain_file(tmp_path), edit))
+    with pytest.raises(CheckpointError, match=message) as info:
+        fastdl.load(path)
+    assert "crafted.safetensors" in str(info.value)
+
+
+def test_trailing_bytes_and_bad_bool_bytes_are_refused(tmp_path):
+    from safetensors.numpy import save as st_save
+
+    path = tmp_path / "t.safetensors"
+    path.write_bytes(_plain_file(tmp_path) + b"\0" * 8)
+    with pytest.raises(CheckpointError, match="take 32 bytes, but 40 follow"):
+        fastdl.load(path)
+    data = bytearray(st_save({"m": np.array([True, False])}))
+    data[-1] = 7
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="byte other than 0 or 1"):
+        fastdl.load(path)

@@ -29,7 +29,7 @@ import struct
 import zipfile
 import zlib
 from collections import OrderedDict
-from typing import Any, Callable, NamedTuple
+from typing import IO, Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -200,6 +200,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self._byteorder = byteorder
         self._map_location = map_location
         self._storages: dict = {}
+        self._handed_out: set = set()  # storages whose memory a tensor holds without a copy
         self.map_location_error: Exception | None = None
         # Bound methods, made once per instance: a pickle cannot change them (BUILD fails).
         v1, v2, v3 = self._rebuild_tensor, self._rebuild_tensor_v2, self._rebuild_tensor_v3
@@ -414,6 +415,19 @@ class _RestrictedUnpickler(pickle.Unpickler):
                 f"of {count} elements to {numel}; fastdl refuses to materialise it"
             )
         flat = np.frombuffer(storage.data, dtype=item, count=count)
+        if (
+            numel == count
+            and offset == 0
+            and dtype != "bool"
+            and item.isnative
+            and flat.flags.writeable
+            and storage.key not in self._handed_out
+            and _c_contiguous(size, stride)
+        ):
+            # The tensor is its whole storage, which was read into memory of its own: take it
+            # without a copy (once; another tensor of the same storage gets a copy).
+            self._handed_out.add(storage.key)
+            return Tensor._make(flat.reshape(size))
         view = np.lib.stride_tricks.as_strided(
             flat[offset:], shape=size, strides=[s * item.itemsize for s in stride], writeable=False
         )
@@ -437,6 +451,17 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if requires_grad and data._data.dtype.kind != "f":
             raise self._corrupted("a non-float Parameter requires grad")
         return _make_parameter(data._data, requires_grad)
+
+
+def _c_contiguous(size: tuple, stride: tuple) -> bool:
+    """Whether `stride` (in elements) lays out `size` in C order (dimensions of size 1 may
+    have any stride)."""
+    expected = 1
+    for n, st in zip(reversed(size), reversed(stride)):
+        if n != 1 and st != expected:
+            return False
+        expected *= n
+    return True
 
 
 # ---------------------------------------------------------------- cleaning the result
@@ -558,22 +583,33 @@ def describe_pickle(data: bytes) -> str | None:
     )
 
 
-def _stored_slice(data: bytes, info: zipfile.ZipInfo) -> memoryview | None:
-    """The bytes of an uncompressed member, without copying them (None when compressed)."""
+def _read_stored(src: IO[bytes], size: int, info: zipfile.ZipInfo) -> np.ndarray | None:
+    """The bytes of an uncompressed member, read from the file straight into a new (writable,
+    aligned) uint8 array, CRC-checked; None when the member is compressed."""
     if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
         return None
     at = info.header_offset
-    if at < 0 or at + 30 > len(data):
+    if at < 0 or at + 30 > size:
         return None
-    sig, *_, name_len, extra_len = struct.unpack("<IHHHHHIIIHH", data[at : at + 30])
+    src.seek(at)
+    local = src.read(30)
+    if len(local) != 30:
+        return None
+    sig, *_, name_len, extra_len = struct.unpack("<IHHHHHIIIHH", local)
     start = at + 30 + name_len + extra_len
-    end = start + info.file_size
-    if sig != 0x04034B50 or end > len(data):
+    if sig != 0x04034B50 or start + info.file_size > size:
         return None
-    view = memoryview(data)[start:end]
+    src.seek(start)
+    out = np.empty(info.file_size, np.uint8)
+    view, got = memoryview(out), 0
+    while got < len(view):
+        n = src.readinto(view[got:])
+        if not n:
+            raise zipfile.BadZipFile(f"File {info.filename!r} is truncated")
+        got += n
     if zlib.crc32(view) != info.CRC:
         raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
-    return view
+    return out
 
 
 def _prescan(pickled: bytes, where: str) -> None:
@@ -590,23 +626,24 @@ def _prescan(pickled: bytes, where: str) -> None:
         ) from None
 
 
-def load_zip(data: bytes, where: str, map_location: Any) -> Any:
-    """Read a `torch.save` zip checkpoint held in `data` (the whole file)."""
+def load_zip(src: IO[bytes], size: int, where: str, map_location: Any) -> Any:
+    """Read a `torch.save` zip checkpoint from `src`, a seekable binary file of `size` bytes.
+    Each storage is read once, straight into the array that becomes its tensor when it can."""
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
+        zf = zipfile.ZipFile(src)
     except MemoryError:
         raise
     except Exception as e:  # zipfile raises many kinds for a damaged archive
         raise CheckpointError(
             f"[load] {where} starts like a zip archive but is not a valid one ({e}); "
-            f"read {len(data)} bytes"
+            f"read {size} bytes"
         ) from None
     infos = {info.filename: info for info in zf.infolist()}
     pkls = sorted(n for n in infos if n.endswith("/data.pkl") and n.count("/") == 1)
     if not pkls:
         raise CheckpointError(
             f"[load] {where} is a zip archive but not a PyTorch checkpoint (no '<name>/data.pkl'"
-            f" inside) and not a safetensors file; read {len(data)} bytes"
+            f" inside) and not a safetensors file; read {size} bytes"
         )
     prefix = pkls[0][: -len("data.pkl")]
     if f"{prefix}constants.pkl" in infos or any(n.startswith(f"{prefix}code/") for n in infos):
@@ -620,7 +657,7 @@ def load_zip(data: bytes, where: str, map_location: Any) -> Any:
         if info is None:
             return None
         try:
-            direct = _stored_slice(data, info)
+            direct = _read_stored(src, size, info)
             return direct if direct is not None else zf.read(info)
         except MemoryError:
             raise

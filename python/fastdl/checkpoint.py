@@ -17,6 +17,14 @@ them). The file is a plain safetensors file:
   gives back the same containers: an OrderedDict (what `Module.state_dict()` returns) comes
   back as an OrderedDict, a dict as a dict, a tuple as a tuple.
 
+Save and load stream: save writes each tensor's bytes straight from its memory (the files are
+byte-identical to safetensors.numpy.save's), and load reads each tensor straight into the
+array it returns, so neither holds a copy of the file in memory. A file object that cannot
+seek is the exception: load reads it whole first. (safetensors' NumPy API builds and parses
+the whole file as one bytes object, and its streaming calls take a path, not a file object;
+the format is a length, a JSON header and raw bytes, so fastdl reads and writes it itself,
+checking every header rule safetensors checks.)
+
 Writes to a path are atomic: a temporary file in the same folder, flushed and fsync'ed, then
 renamed over the target (and the folder fsync'ed), so a crash mid-save leaves the previous file
 whole; the next save to the same path removes the temp files that a killed save left. A file
@@ -33,16 +41,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
+import math
 import os
 import re
 import stat
 import struct
 import tempfile
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import IO, Any, Callable, NamedTuple, Union
 
 import numpy as np
 
@@ -162,8 +172,6 @@ def save(
     >>> fastdl.load(buffer)["epoch"]
     3
     """
-    from safetensors.numpy import save as st_save
-
     if not isinstance(f, (str, os.PathLike)) and not hasattr(f, "write"):
         raise TypeError(
             f"[save] expected a path or a binary file object to write to, got {type(f).__name__}"
@@ -174,16 +182,67 @@ def save(
     # bytes of a checkpoint a function of its contents (identical runs give identical files).
     digest = _digest(tree, encoder.arrays)
     meta = {"format_version": encoder.version, "sha256": digest, "tree": tree}
-    payload = st_save(encoder.arrays, metadata={META_KEY: json.dumps(meta, separators=(",", ":"))})
+    header, order = _safetensors_header(
+        encoder.arrays, {META_KEY: json.dumps(meta, separators=(",", ":"))}
+    )
     if isinstance(f, (str, os.PathLike)):
-        _atomic_write(Path(f), payload)
+        _atomic_write(Path(f), lambda out: _write_safetensors(out, header, order))
     else:
         try:
-            f.write(payload)
+            _write_safetensors(f, header, order)
         except TypeError:
             raise TypeError(
                 f"[save] {_describe(f)} does not accept bytes; open it in binary mode ('wb')"
             ) from None
+
+
+# safetensors' dtype names by NumPy (kind, itemsize), and the order in which safetensors lays
+# tensors out: larger dtypes (by its enum) first, then by name. Writing the same layout makes
+# fastdl's files byte-identical to safetensors.numpy.save's (a test holds it to that).
+_ST_NAMES = {
+    ("b", 1): "BOOL", ("u", 1): "U8", ("i", 1): "I8", ("i", 2): "I16", ("u", 2): "U16",
+    ("f", 2): "F16", ("i", 4): "I32", ("u", 4): "U32", ("f", 4): "F32", ("c", 8): "C64",
+    ("f", 8): "F64", ("i", 8): "I64", ("u", 8): "U64",
+}
+_ST_RANK = {name: rank for rank, name in enumerate(_ST_NAMES.values())}
+_ST_DTYPES = {name: np.dtype(f"<{kind}{size}") if kind != "b" else np.dtype(np.bool_)
+              for (kind, size), name in _ST_NAMES.items()}
+
+
+def _safetensors_header(arrays: dict, metadata: dict) -> tuple:
+    """(header bytes, names in file order) of a safetensors file holding `arrays` (C-contiguous,
+    little-endian) and `metadata`: the 8-byte length, then the JSON padded with spaces to a
+    multiple of 8 bytes, as safetensors writes it."""
+    names = {}
+    for name, arr in arrays.items():
+        st = _ST_NAMES.get((arr.dtype.kind, arr.dtype.itemsize))
+        if st is None:
+            raise TypeError(f"[save] array {name!r} has dtype {arr.dtype}, which safetensors "
+                            "cannot store")
+        names[name] = st
+    order = sorted(arrays, key=lambda k: (-_ST_RANK[names[k]], k))
+    entries: dict = {"__metadata__": metadata} if metadata else {}
+    at = 0
+    for name in order:
+        arr = arrays[name]
+        entries[name] = {"dtype": names[name], "shape": list(arr.shape),
+                         "data_offsets": [at, at + arr.nbytes]}
+        at += arr.nbytes
+    try:
+        text = json.dumps(entries, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"[save] a key is not valid Unicode text ({e})") from None
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text, [arrays[k] for k in order]
+
+
+def _write_safetensors(out: IO[bytes], header: bytes, arrays: list) -> None:
+    """Write the header, then each array's bytes straight from its memory (no copy of the
+    payload is ever made)."""
+    out.write(header)
+    for arr in arrays:
+        if arr.size:
+            out.write(arr.reshape(-1).view(np.uint8).data)
 
 
 try:
@@ -246,7 +305,9 @@ def _remove_stale_temp_files(path: Path, folder: Path) -> None:
                 os.close(fd)
 
 
-def _atomic_write(path: Path, payload: bytes) -> None:
+def _atomic_write(path: Path, payload: Union[bytes, Callable[[IO[bytes]], None]]) -> None:
+    """Write `payload` (bytes, or a function that writes to the file it is given) to `path`
+    atomically."""
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise FileNotFoundError(
@@ -259,7 +320,10 @@ def _atomic_write(path: Path, payload: bytes) -> None:
         # save takes this temp file for a dead save's leftover.
         with os.fdopen(fd, "wb", closefd=False) as f:
             os.fchmod(f.fileno(), 0o644)
-            f.write(payload)
+            if callable(payload):
+                payload(f)
+            else:
+                f.write(payload)
             f.flush()
             os.fsync(f.fileno())
         if fcntl is None:  # Windows cannot rename a file that is open
@@ -284,16 +348,17 @@ def _atomic_write(path: Path, payload: bytes) -> None:
 # ---------------------------------------------------------------- decoding
 
 
-def _neither(data: bytes, where: str) -> CheckpointError:
+def _neither(size: int, where: str) -> CheckpointError:
     return CheckpointError(
         f"[load] {where} is not a safetensors checkpoint, nor a PyTorch zip checkpoint "
-        f"(read {len(data)} bytes)"
+        f"(read {size} bytes)"
     )
 
 
 def looks_like_safetensors(data: bytes) -> bool:
-    """Whether `data` starts like a safetensors file: an 8-byte little-endian header length of
-    at most MAX_HEADER_BYTES (so bytes 4-7 are zero), then the header's opening "{".
+    """Whether `data` (at least the file's first 9 bytes) starts like a safetensors file: an
+    8-byte little-endian header length of at most MAX_HEADER_BYTES (so bytes 4-7 are zero),
+    then the header's opening "{".
 
     `_torch_pickle.describe_pickle` checks this before it calls anything a pickle: a header
     length of 128 + 256*k (k <= 5) makes a safetensors file start with the bytes 0x80 0x0k,
@@ -308,16 +373,14 @@ def looks_like_safetensors(data: bytes) -> bool:
     return n <= MAX_HEADER_BYTES
 
 
-# safetensors dtypes that safetensors.numpy can read, and those a fastdl Tensor can hold.
-_ST_NUMPY_DTYPES = (
-    "BOOL", "U8", "I8", "U16", "I16", "F16", "U32", "I32", "F32", "U64", "I64", "F64", "C64",
-)
+# safetensors dtypes that a fastdl Tensor can hold (the others load as NumPy arrays only).
 _ST_TENSOR_DTYPES = ("F32", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL")
 
 
 def _as_tensor(arr: np.ndarray, name: str, where: str) -> Tensor:
-    """A fastdl Tensor of a loaded array, or a CheckpointError naming the tensor and dtype
-    when fastdl tensors cannot hold that dtype (float16, uint16/32/64, complex)."""
+    """A fastdl Tensor holding `arr` (a fresh array the loader owns; not copied), or a
+    CheckpointError naming the tensor and dtype when fastdl tensors cannot hold that dtype
+    (float16, uint16/32/64, complex)."""
     from ._tensor import SUPPORTED_DTYPES
 
     if arr.dtype not in SUPPORTED_DTYPES:
@@ -335,23 +398,35 @@ def _as_tensor(arr: np.ndarray, name: str, where: str) -> Tensor:
             f"[load] {where}: the tensor {name[:80]!r} has dtype {arr.dtype}, which fastdl "
             f"does not support: {hint}"
         )
-    return Tensor._make(np.array(arr, copy=True, order="C"))
+    return Tensor._make(arr)
 
 
-def _header(data: bytes, where: str) -> dict:
-    """The safetensors JSON header, checked against the file's length."""
-    if not data:
-        raise CheckpointError(f"[load] {where} is empty (read 0 bytes)")
-    if len(data) < 9 or data[8:9] != b"{":  # a safetensors header is a JSON object
-        raise _neither(data, where)
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > MAX_HEADER_BYTES or 8 + n > len(data):
+class _Entry(NamedTuple):
+    """One tensor of a safetensors header: its name, NumPy dtype, shape and byte range."""
+
+    name: str
+    dtype: np.dtype
+    shape: tuple
+    begin: int
+    end: int
+
+
+def _header(src: IO[bytes], size: int, where: str) -> tuple:
+    """(header, entries in file order) of the safetensors file `src` (positioned just after its
+    8-byte length field, which `head` held), every entry checked: a known dtype, a shape of
+    non-negative integers, a byte range of exactly that many bytes, and ranges that tile the
+    data section with no gap, overlap or trailing bytes (safetensors' own rules). Nothing
+    beyond the header is read."""
+    src.seek(0)
+    head = _read_exact(src, 8, where)
+    (n,) = struct.unpack("<Q", head)
+    if n > MAX_HEADER_BYTES or 8 + n > size:
         raise CheckpointError(
             f"[load] {where} looks like a safetensors file but is truncated or corrupted: its "
-            f"header length field says {n} bytes, the file has {len(data)}"
+            f"header length field says {n} bytes, the file has {size}"
         )
     try:
-        header = json.loads(data[8 : 8 + n])
+        header = json.loads(_read_exact(src, n, where))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise CheckpointError(
             f"[load] {where} is not a safetensors checkpoint: its header is not JSON "
@@ -361,29 +436,102 @@ def _header(data: bytes, where: str) -> dict:
         raise CheckpointError(
             f"[load] {where} is not a safetensors checkpoint: its header is not a JSON object"
         )
-    ends = [
-        v["data_offsets"][1]
-        for k, v in header.items()
-        if k != "__metadata__"
-        and isinstance(v, dict)
-        and isinstance(v.get("data_offsets"), list)
-        and len(v["data_offsets"]) == 2
-        and isinstance(v["data_offsets"][1], int)
-    ]
-    for key, v in header.items():
-        dtype = v.get("dtype") if key != "__metadata__" and isinstance(v, dict) else None
-        if isinstance(dtype, str) and dtype not in _ST_NUMPY_DTYPES:
-            raise CheckpointError(
-                f"[load] {where}: the tensor {key[:80]!r} has safetensors dtype {dtype[:20]!r}, "
-                f"which fastdl does not support (it reads {', '.join(_ST_TENSOR_DTYPES)}); "
-                "convert it to float32 before saving"
-            )
-    need, have = max(ends, default=0), len(data) - 8 - n
-    if need > have:
+    meta = header.get("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise CheckpointError(
-            f"[load] {where} is truncated: tensor data needs {need} bytes, the file holds {have}"
+            f"[load] {where} is corrupted: its metadata is not a JSON object of strings"
         )
-    return header
+    entries = []
+    for key, v in header.items():
+        if key != "__metadata__":
+            entries.append(_entry(key, v, where))
+    entries.sort(key=lambda e: (e.begin, e.end))
+    at = 0
+    for e in entries:
+        if e.begin != at:
+            raise CheckpointError(
+                f"[load] {where} is corrupted: tensor {e.name[:80]!r} starts at byte {e.begin} "
+                f"of the data, where {at} was expected (the tensors' ranges overlap or leave "
+                "a gap)"
+            )
+        at = e.end
+    have = size - 8 - n
+    if at > have:
+        raise CheckpointError(
+            f"[load] {where} is truncated: tensor data needs {at} bytes, the file holds {have}"
+        )
+    if at < have:
+        raise CheckpointError(
+            f"[load] {where} is corrupted: its tensors take {at} bytes, but {have} follow the "
+            "header"
+        )
+    return header, entries
+
+
+def _entry(key: str, v: Any, where: str) -> _Entry:
+    def bad(what: str) -> CheckpointError:
+        return CheckpointError(f"[load] {where} is corrupted: tensor {key[:80]!r} {what}")
+
+    if not isinstance(v, dict):
+        raise bad("has no dtype/shape/data_offsets")
+    dtype, shape, offsets = v.get("dtype"), v.get("shape"), v.get("data_offsets")
+    if isinstance(dtype, str) and dtype not in _ST_DTYPES:
+        raise CheckpointError(
+            f"[load] {where}: the tensor {key[:80]!r} has safetensors dtype {dtype[:20]!r}, "
+            f"which fastdl does not support (it reads {', '.join(_ST_TENSOR_DTYPES)}); "
+            "convert it to float32 before saving"
+        )
+    if not isinstance(dtype, str):
+        raise bad(f"has dtype {str(dtype)[:40]!r}, not a safetensors dtype name")
+
+    def whole(x: Any) -> bool:
+        return type(x) is int and x >= 0
+
+    if not isinstance(shape, list) or len(shape) > 64 or not all(whole(d) for d in shape):
+        raise bad(f"has shape {str(shape)[:80]}, not a list of non-negative integers")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(whole(o) for o in offsets)
+            and offsets[0] <= offsets[1]):
+        raise bad(f"has data_offsets {str(offsets)[:80]}, not [begin, end] with begin <= end")
+    np_dtype = _ST_DTYPES[dtype]
+    nbytes = math.prod(shape) * np_dtype.itemsize  # Python integers: no overflow
+    if offsets[1] - offsets[0] != nbytes:
+        raise bad(
+            f"of dtype {dtype} and shape {shape} needs {nbytes} bytes, its data_offsets "
+            f"{offsets} give {offsets[1] - offsets[0]}"
+        )
+    return _Entry(key, np_dtype, tuple(shape), offsets[0], offsets[1])
+
+
+def _read_exact(src: IO[bytes], n: int, where: str) -> bytes:
+    data = src.read(n)
+    if len(data) != n:
+        raise CheckpointError(
+            f"[load] {where} is truncated: expected {n} more bytes, read {len(data)}"
+        )
+    return data
+
+
+def _read_array(src: IO[bytes], e: _Entry, where: str) -> np.ndarray:
+    """Read one tensor's bytes from `src` straight into a new array of its dtype and shape."""
+    arr = np.empty(e.shape, np.uint8 if e.dtype == np.bool_ else e.dtype)
+    buffer = memoryview(arr.reshape(-1).view(np.uint8))
+    got = 0
+    while got < len(buffer):
+        n = src.readinto(buffer[got:])
+        if not n:
+            raise CheckpointError(
+                f"[load] {where} is truncated: tensor {e.name[:80]!r} needs {len(buffer)} "
+                f"bytes, the file holds {got}"
+            )
+        got += n
+    if e.dtype == np.bool_:
+        if arr.size and arr.max() > 1:
+            raise CheckpointError(
+                f"[load] {where} is corrupted: the bool tensor {e.name[:80]!r} holds a byte "
+                "other than 0 or 1"
+            )
+        arr = arr.view(np.bool_)
+    return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
 
 
 class _Decoder:
@@ -404,10 +552,11 @@ class _Decoder:
                 raise self.fail(
                     f"the structure refers to tensor {body!r}, which the file does not hold"
                 )
+            arr = self.arrays[body]
+            if body in self.used:  # referenced twice (fastdl never writes that): no aliasing
+                arr = arr.copy()
             self.used.add(body)
-            if kind == "tensor":
-                return _as_tensor(self.arrays[body], body, self.where)
-            return np.array(self.arrays[body], copy=True, order="C")
+            return _as_tensor(arr, body, self.where) if kind == "tensor" else arr
         if kind in ("dict", "odict") and isinstance(body, list):
             out = {} if kind == "dict" else OrderedDict()
             for item in body:
@@ -480,8 +629,37 @@ def _check_map_location(map_location: Any) -> None:
             )
 
 
-def _read(f: FileLike) -> tuple:
-    """(bytes, where) of a path or a binary file object (read from its current position)."""
+class _Window:
+    """A seekable binary file object seen from its position `start` on: positions are relative
+    to `start`, so the loaders read a file object from where the caller left it."""
+
+    def __init__(self, f: Any, start: int, size: int) -> None:
+        self.f, self.start, self.size = f, start, size
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = (0, self.tell(), self.size)[whence]
+        self.f.seek(self.start + base + pos)
+        return base + pos
+
+    def tell(self) -> int:
+        return self.f.tell() - self.start
+
+    def read(self, n: int = -1) -> bytes:
+        return self.f.read(n)
+
+    def readinto(self, buffer: Any) -> int:
+        if hasattr(self.f, "readinto"):
+            return self.f.readinto(buffer)
+        data = self.f.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@contextlib.contextmanager
+def _open(f: FileLike) -> Iterator[tuple]:
+    """(a seekable source starting at the file's first byte, its size, its description) of a
+    path or of a binary file object, read from its current position. A file object that cannot
+    seek (a pipe, a socket) is read whole into memory first."""
     if isinstance(f, (str, os.PathLike)):
         where = repr(str(f))
         p = Path(f)
@@ -489,15 +667,29 @@ def _read(f: FileLike) -> tuple:
             raise FileNotFoundError(f"[load] no checkpoint at {where}")
         if p.is_dir():
             raise IsADirectoryError(f"[load] {where} is a folder, not a checkpoint file")
-        return p.read_bytes(), where
+        with open(p, "rb") as src:
+            yield src, os.fstat(src.fileno()).st_size, where
+        return
     if not hasattr(f, "read"):
         raise TypeError(
             f"[load] expected a path or a binary file object, got {type(f).__name__}"
         )
-    data = f.read()
-    if isinstance(data, str):
-        raise TypeError(f"[load] {_describe(f)} is open in text mode; open it with 'rb'")
-    return bytes(data), _describe(f)
+    where = _describe(f)
+    seekable = getattr(f, "seekable", None)
+    if callable(seekable) and seekable():
+        start = f.tell()
+        first = f.read(0)
+        f.seek(0, 2)
+        size = f.tell() - start
+        f.seek(start)
+        src: Any = _Window(f, start, size)
+    else:
+        first = f.read()
+        size = len(first)
+        src = io.BytesIO(first) if isinstance(first, (bytes, bytearray, memoryview)) else None
+    if isinstance(first, str):
+        raise TypeError(f"[load] {where} is open in text mode; open it with 'rb'")
+    yield src, size, where
 
 
 def load(
@@ -544,33 +736,28 @@ def load(
     >>> model.load_state_dict(state)                 # doctest: +SKIP
     >>> state = fastdl.load("resnet.pth", map_location="cpu")  # doctest: +SKIP
     """
-    from safetensors import SafetensorError
-    from safetensors.numpy import load as st_load
-
     from . import _torch_pickle
 
     _check_map_location(map_location)
-    data, where = _read(f)
-    if _torch_pickle.is_zip(data):
-        return _torch_pickle.load_zip(data, where, map_location)
-    # describe_pickle tests for a safetensors header first: a valid safetensors file may start
-    # with the same two bytes as a pickle (see looks_like_safetensors).
-    why = _torch_pickle.describe_pickle(data)
-    if why is not None:
-        raise CheckpointError(f"[load] {where} {why} (read {len(data)} bytes)")
-    header = _header(data, where)
-    try:
-        arrays = st_load(data)
-    except (SafetensorError, ValueError, TypeError) as e:
-        raise CheckpointError(
-            f"[load] {where} is not a valid safetensors checkpoint: {e}"
-        ) from None
+    with _open(f) as (src, size, where):
+        if size == 0:
+            raise CheckpointError(f"[load] {where} is empty (read 0 bytes)")
+        head = src.read(16)
+        if _torch_pickle.is_zip(head):
+            return _torch_pickle.load_zip(src, size, where, map_location)
+        # describe_pickle tests for a safetensors header first: a valid safetensors file may
+        # start with the same two bytes as a pickle (see looks_like_safetensors).
+        why = _torch_pickle.describe_pickle(head)
+        if why is not None:
+            raise CheckpointError(f"[load] {where} {why} (read {size} bytes)")
+        if len(head) < 9 or head[8:9] != b"{":  # a safetensors header is a JSON object
+            raise _neither(size, where)
+        header, entries = _header(src, size, where)
+        arrays = {e.name: _read_array(src, e, where) for e in entries}
     for name in arrays:  # a map_location callable sees every tensor, as in PyTorch
         storage = _torch_pickle._Storage(name, str(arrays[name].dtype), "cpu", b"")
         _torch_pickle.apply_map_location(map_location, storage, where)
     meta = header.get("__metadata__") or {}
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"[load] {where} is corrupted: its metadata is not a JSON object")
     if plain_safetensors or META_KEY not in meta:
         damage = None if plain_safetensors else _damaged_fastdl_metadata(meta)
         if damage is not None:
@@ -578,8 +765,7 @@ def load(
                 f"[load] {where} is corrupted: {damage}, so its checksum cannot be checked "
                 "(pass plain_safetensors=True to read its tensors anyway, unchecked)"
             )
-        order = sorted(arrays, key=lambda k: header[k]["data_offsets"][0])
-        return {k: _as_tensor(arrays[k], k, where) for k in order}
+        return {k: _as_tensor(arr, k, where) for k, arr in arrays.items()}
     try:
         info = json.loads(meta[META_KEY])
         version, tree, digest = info["format_version"], info["tree"], info["sha256"]
