@@ -42,6 +42,19 @@ TRAILING_SLACK = 4096
 _CHUNK = 1 << 20
 
 
+def _numpy_max_ndim() -> int:
+    """The most dimensions a NumPy array may have: 32 before NumPy 2, 64 since. An IDX header
+    may declare up to 255."""
+    try:
+        np.empty((1,) * 64)
+        return 64
+    except ValueError:
+        return 32
+
+
+MAX_NDIM = _numpy_max_ndim()
+
+
 def read_bytes(path: Union[str, os.PathLike]) -> bytes:
     """The file's bytes, decompressed when it is gzip. This reads the whole stream; prefer
     `read_idx`, which streams and reads no more than the header's sizes need."""
@@ -109,6 +122,10 @@ def _read_stream(
         raise IDXError(
             f"[IDX] {name}: bad magic number 0x{actual_magic:08X}, expected 0x{magic:08X} "
             f"({_describe(magic)}), got {_describe(actual_magic)}"
+        )
+    if ndim > MAX_NDIM:
+        raise IDXError(
+            f"[IDX] {name}: {ndim} dimensions; NumPy arrays have at most {MAX_NDIM}"
         )
     header = 4 + 4 * ndim
     dims = _read_upto(f, 4 * ndim, name)
