@@ -245,6 +245,12 @@ def _tensors(tensors, op):
 
 def cat(tensors, dim=0) -> Tensor:
     ts = _tensors(tensors, "cat")
+    shaped = [t for t in ts if t.shape != (0,)]
+    if shaped and len(shaped) < len(ts):
+        # NOTE: PyTorch's legacy rule: 1-D empty tensors join any cat (as empty slices of dim).
+        first = shaped[0]
+        empty = tuple(0 if i == dim % first.ndim else n for i, n in enumerate(first.shape))
+        ts = [t.reshape(empty) if t.shape == (0,) else t for t in ts]
     nd = ts[0].ndim
     d = dim % nd if nd else 0
     for t in ts[1:]:

@@ -248,7 +248,7 @@ class Softmax(Op):
 
     def forward(self, x, dim):
         self.dim = dim
-        e = np.exp(x - x.max(axis=dim, keepdims=True))
+        e = np.exp(x - x.max(axis=dim, keepdims=True, initial=-np.inf))  # initial: empty x
         self.y = np.ascontiguousarray(e / e.sum(axis=dim, keepdims=True))  # PyTorch's layout
         return self.y
 
@@ -262,8 +262,9 @@ class LogSoftmax(Op):
 
     def forward(self, x, dim):
         self.dim = dim
-        shifted = x - x.max(axis=dim, keepdims=True)
-        log_sum = np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        shifted = x - x.max(axis=dim, keepdims=True, initial=-np.inf)
+        with np.errstate(divide="ignore"):  # log(0) = -inf over an empty dim
+            log_sum = np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
         self.y = np.ascontiguousarray(shifted - log_sum)  # PyTorch's layout
         return self.y
 
@@ -459,7 +460,8 @@ def _rows(x):
 def _batched(x, batch_shape):
     """x is (..., M, K): broadcast its batch dims to batch_shape and flatten them: (B, M, K)."""
     x = np.broadcast_to(x, batch_shape + x.shape[-2:])
-    return np.ascontiguousarray(x.reshape((-1,) + x.shape[-2:]))
+    batch = int(np.prod(batch_shape, dtype=np.int64))  # not -1: M or K may be 0
+    return np.ascontiguousarray(x.reshape((batch,) + x.shape[-2:]))
 
 
 class MatMul(Op):
@@ -494,10 +496,10 @@ class MatMul(Op):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g
+        if b.ndim == 1:  # first: for 1-D @ 1-D, g is 0-d
+            g2 = np.expand_dims(g2, -1)
         if a.ndim == 1:
             g2 = np.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
         da = db = None
         if b2.ndim == 2:
             gm = _rows(np.ascontiguousarray(g2))
@@ -532,6 +534,14 @@ def _axes(dim, ndim):
     return tuple(d % ndim if ndim else 0 for d in dims)
 
 
+def _mean(x, axes, keepdims):
+    """x.mean over axes; NaN over an empty set, as in PyTorch (NumPy would also warn)."""
+    if x.size:
+        return x.mean(axis=axes, keepdims=keepdims)
+    with np.errstate(invalid="ignore"):
+        return x.sum(axis=axes, keepdims=keepdims) / x.dtype.type(0)
+
+
 def _expand_to(g, shape, axes, keepdim):
     if axes is not None and not keepdim:
         g = np.expand_dims(g, axes)
@@ -558,6 +568,8 @@ class Prod(Op):
 
     def backward(self, g):
         x = self.x
+        if x.size == 0:
+            return (np.zeros(x.shape, g.dtype),)
         # d prod / d x_i is the product of the others: exclusive products from both sides
         # (exact where x has zeros, unlike prod / x_i).
         xm = x.reshape(-1) if self.dim is None else np.moveaxis(x, self.dim, -1)
@@ -575,7 +587,7 @@ class Prod(Op):
 class Mean(Op):
     def forward(self, x, dim, keepdim):
         self.shape, self.axes, self.keepdim = x.shape, _axes(dim, x.ndim), keepdim
-        y = np.asarray(x.mean(axis=self.axes, keepdims=keepdim))
+        y = np.asarray(_mean(x, self.axes, keepdim))
         self.count = x.size // max(y.size, 1) if x.size else 0
         return y
 
@@ -591,7 +603,7 @@ class Var(Op):
         self.x, self.axes, self.keepdim = x, _axes(dim, x.ndim), keepdim
         n = x.size if self.axes is None else int(np.prod([x.shape[a] for a in self.axes]))
         self.denom = max(n - correction, 0)
-        self.mean = x.mean(axis=self.axes, keepdims=True)
+        self.mean = _mean(x, self.axes, True)
         with np.errstate(divide="ignore", invalid="ignore"):
             y = ((x - self.mean) ** 2).sum(axis=self.axes, keepdims=keepdim) / x.dtype.type(self.denom)
         return np.asarray(y, dtype=x.dtype)
@@ -665,9 +677,10 @@ class LogSumExp(Op):
 
     def forward(self, x, dim, keepdim):
         self.axes, self.keepdim, self.shape = _axes(dim, x.ndim), keepdim, x.shape
-        m = x.max(axis=self.axes, keepdims=True)
+        m = x.max(axis=self.axes, keepdims=True, initial=-np.inf)  # -inf over an empty dim
         m = np.where(np.isfinite(m), m, 0)
-        y = np.log(np.exp(x - m).sum(axis=self.axes, keepdims=True)) + m
+        with np.errstate(divide="ignore"):  # log(0) = -inf: an empty dim (or all -inf)
+            y = np.log(np.exp(x - m).sum(axis=self.axes, keepdims=True)) + m
         self.p = np.exp(x - y)
         return y if keepdim else np.squeeze(y, axis=self.axes)
 
@@ -686,7 +699,10 @@ class ViewOp(Op):
     @classmethod
     def apply(cls, x, **params):
         out = super().apply(x, **params)
-        if np.may_share_memory(out._data, x._data):
+        if np.may_share_memory(out._data, x._data) or (
+            out._data.size == 0 and _root(out._data) is _root(x._data)  # NOTE: NumPy says an
+        ):  # empty array shares no memory, but a view of an empty tensor is a view all the same
+
             base = x if x._base is None else x._base
             out._base = base
             out._vc = x._vc
@@ -694,6 +710,13 @@ class ViewOp(Op):
             # The base's history when this view's own history was made (see refresh_view).
             out._view_src = base._node if _enabled.get() else NO_GRAD_VIEW
         return out
+
+
+def _root(a: np.ndarray) -> np.ndarray:
+    """The array that owns `a`'s memory."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
 
 
 NO_GRAD_VIEW = object()  # a view made under no_grad: its history is never regenerated
@@ -941,13 +964,28 @@ class CrossEntropy(Op):
         self.target, self.weight, self.reduction, self.ignore_index = (
             target, weight, reduction, ignore_index,
         )
+        if logits.shape[1] == 0:
+            return self._no_classes(logits)
         loss, self.log_probs = be.cross_entropy_forward(
             logits, target, weight, reduction, ignore_index
         )
         return loss
 
+    def _no_classes(self, logits):
+        """No classes (C = 0; index targets are then all ignore_index): every sample's loss is
+        an empty sum, 0, and "mean" divides by no weight: NaN, as in PyTorch (for probability
+        targets too)."""
+        self.log_probs = logits.copy()
+        n = logits.shape[0]
+        if self.reduction == "none":
+            return np.zeros(n, logits.dtype)
+        return np.asarray(np.nan if self.reduction == "mean" else 0.0, logits.dtype)
+
     def backward(self, g):
         need_logits, need_target, _ = self.needs_input_grad
+        if self.log_probs.shape[1] == 0:
+            empty = np.zeros(self.log_probs.shape, self.log_probs.dtype)
+            return (empty if need_logits else None), (empty if need_target else None), None
         be = _backend.get(self.log_probs.dtype)
         g = np.asarray(g, self.log_probs.dtype)
         dlogits = dtarget = None

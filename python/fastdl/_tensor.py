@@ -1216,14 +1216,31 @@ class Tensor:
     def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
         return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
 
+    def _check_reduced_not_empty(self, dims, name):
+        """PyTorch's rule for max/min/argmax and friends: the reduced dims must not be empty
+        (other dims may be: the result is then empty too)."""
+        if dims is None:
+            if self._data.size == 0:
+                raise RuntimeError(
+                    f"[{name}] expected a non-empty tensor (or a dim to reduce), got shape "
+                    f"{tuple(self.shape)}"
+                )
+            return
+        for d in dims if isinstance(dims, tuple) else (dims,):
+            if self.ndim and self._data.shape[d] == 0:
+                raise RuntimeError(
+                    f"[{name}] expected reduction dim {d} to have non-zero size, got shape "
+                    f"{tuple(self.shape)}"
+                )
+
     def _max_min(self, dim, keepdim, is_max, name):
-        if self._data.size == 0:
-            raise RuntimeError(f"[{name}] expected a non-empty tensor")
         if dim is None:
+            self._check_reduced_not_empty(None, name)
             return fn.MaxMin.apply(self, dim=None, keepdim=False, is_max=is_max)
         if isinstance(dim, Tensor):
             return self.maximum(dim) if is_max else self.minimum(dim)
         d = _dim(dim, self.ndim, name)
+        self._check_reduced_not_empty(d, name)
         values = fn.MaxMinDim.apply(self, dim=d, keepdim=keepdim, is_max=is_max)
         arg = np.argmax if is_max else np.argmin
         idx = arg(self._data, axis=d)
@@ -1245,24 +1262,28 @@ class Tensor:
         return self._amax_amin(dim, keepdim, False, "amin")
 
     def _amax_amin(self, dim, keepdim, is_max, name):
-        if self._data.size == 0:
-            raise RuntimeError(f"[{name}] expected a non-empty tensor")
         if dim is None or dim == ():
+            self._check_reduced_not_empty(None, name)
             return self.max() if is_max else self.min()
         dims = _dims(dim, self.ndim, name)
         dims = dims if isinstance(dims, tuple) else (dims,)
+        self._check_reduced_not_empty(dims, name)
         return fn.AMaxMin.apply(self, dims=dims, keepdim=keepdim, is_max=is_max)
 
     def argmax(self, dim=None, keepdim=False):
         if dim is None:
+            self._check_reduced_not_empty(None, "argmax")
             return Tensor._make(np.asarray(np.argmax(self._data), dtype=np.int64))
         d = _dim(dim, self.ndim, "argmax")
+        self._check_reduced_not_empty(d, "argmax")
         return Tensor._make(np.argmax(self._data, axis=d, keepdims=keepdim).astype(np.int64))
 
     def argmin(self, dim=None, keepdim=False):
         if dim is None:
+            self._check_reduced_not_empty(None, "argmin")
             return Tensor._make(np.asarray(np.argmin(self._data), dtype=np.int64))
         d = _dim(dim, self.ndim, "argmin")
+        self._check_reduced_not_empty(d, "argmin")
         return Tensor._make(np.argmin(self._data, axis=d, keepdims=keepdim).astype(np.int64))
 
     def logsumexp(self, dim, keepdim=False):
@@ -1270,11 +1291,15 @@ class Tensor:
             self._float_input("logsumexp"), dim=_dims(dim, self.ndim, "logsumexp"), keepdim=keepdim
         )
 
-    def all(self):
-        return Tensor._make(np.asarray(self._data.all()))
+    def all(self, dim=None, keepdim=False):
+        """True where every element (along `dim`) is non-zero; True over an empty tensor."""
+        axes = None if dim is None else _dims(dim, self.ndim, "all")
+        return Tensor._make(np.asarray(np.all(self._data, axis=axes, keepdims=keepdim)))
 
-    def any(self):
-        return Tensor._make(np.asarray(self._data.any()))
+    def any(self, dim=None, keepdim=False):
+        """True where some element (along `dim`) is non-zero; False over an empty tensor."""
+        axes = None if dim is None else _dims(dim, self.ndim, "any")
+        return Tensor._make(np.asarray(np.any(self._data, axis=axes, keepdims=keepdim)))
 
     # ---- movement ----
 
@@ -1459,7 +1484,9 @@ def _check_inplace_shape(name, result_shape, out_shape):
 
 def _has_repeats(data) -> bool:
     """Whether several elements of `data` are one memory location (an expanded tensor)."""
-    return 0 in data.strides and any(st == 0 and n > 1 for st, n in zip(data.strides, data.shape))
+    # NOTE: NumPy gives empty arrays zero strides; an empty tensor has no elements to repeat.
+    return (0 in data.strides and data.size > 0
+            and any(st == 0 and n > 1 for st, n in zip(data.strides, data.shape)))
 
 
 def _check_writable(name, data: np.ndarray, repeats_ok=False, region=None):

@@ -126,6 +126,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
             f"[{op}] only zero batch or zero channel inputs are supported, got input shape "
             f"{tuple(input.shape)}"
         )
+    if k == 0:  # PyTorch's rule (a RuntimeError there too)
+        raise ArgumentError(f"[{op}] expected a weight with at least 1 output channel, got shape "
+                            f"{tuple(weight.shape)}")
     if wc != c:
         raise ArgumentError(f"[{op}] weight has {wc} input channels, input has {c}")
     if bias is not None and tuple(bias.shape) != (k,):
@@ -154,6 +157,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
         input, _same_dtype(input, weight, op, "weight"), _same_dtype(input, bias, op, "bias"),
         stride=stride, padding=padding,
     )
+    if c == 0:
+        # NOTE: PyTorch's deliberate special case (Convolution.cpp): an input with no channels
+        # gives an output with no channels, (N, 0, P, Q), whatever K is; weight and bias still
+        # get their (zero) gradients.
+        y = y[:, :0]
     return y.squeeze(0) if unbatched else y
 
 
@@ -290,7 +298,10 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     if labels.dtype.kind not in "iu":
         raise ArgumentTypeError(f"[one_hot] expected integer class indices, got {labels.dtype}")
     if num_classes == -1:
-        num_classes = int(labels.max()) + 1 if labels.size else 0
+        if not labels.size:  # PyTorch's rule
+            raise ArgumentError("[one_hot] can not infer the number of classes from an empty "
+                                "tensor: pass num_classes")
+        num_classes = int(labels.max()) + 1
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ArgumentError(
             f"[one_hot] class values must be in [0, {num_classes}), got min {labels.min()}, max {labels.max()}"
@@ -373,7 +384,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     w_tensor = None if w is None else Tensor._make(np.ascontiguousarray(w))
     eps = float(label_smoothing)
     if eps and index_shape is None:
-        tgt = tgt * (1 - eps) + eps / c  # smoothed probabilities, as PyTorch does
+        tgt = tgt * (1 - eps) + eps / max(c, 1)  # smoothed probabilities, as PyTorch does
     loss = fn.CrossEntropy.apply(logits, tgt, w_tensor, reduction=reduction, ignore_index=ignore_index)
     if eps and index_shape is not None:
         loss = (1 - eps) * loss + eps * _uniform_smoothing_loss(logits, tgt._data, w, reduction, ignore_index)

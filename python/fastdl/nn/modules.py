@@ -160,9 +160,9 @@ class Conv2d(Module):
         self.padding_mode = padding_mode
         self.output_padding = (0, 0)
         self.transposed = False
-        if in_channels <= 0 or out_channels <= 0:
+        if in_channels < 0 or out_channels < 0:  # 0 is PyTorch's too (forward decides)
             raise ValueError(
-                f"[Conv2d] expected positive channel counts, got in_channels={in_channels}, "
+                f"[Conv2d] expected non-negative channel counts, got in_channels={in_channels}, "
                 f"out_channels={out_channels}"
             )
         if min(self.kernel_size) < 1 or min(self.stride) < 1:

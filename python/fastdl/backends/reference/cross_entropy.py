@@ -109,6 +109,7 @@ def cross_entropy_backward(
         return coef[:, None] * dlogits
     w = np.ones(C, dtype) if weight is None else weight.astype(dtype, copy=False)
     wt = w * target.astype(dtype, copy=False)  # (N,C)
-    g = dloss / dtype.type(N) if reduction == "mean" else dloss
+    with np.errstate(divide="ignore", invalid="ignore"):  # N = 0: an empty batch
+        g = dloss / dtype.type(N) if reduction == "mean" else dloss
     g = np.broadcast_to(g, (N,))
     return g[:, None] * (softmax * wt.sum(axis=1, keepdims=True) - wt)
