@@ -580,7 +580,29 @@ CREATION = [
                                                                      np.float32))),
 ]
 
-ALL = UNARY + REDUCE + BINARY + MOVE + INPLACE + MATMUL + NN_F + LOSSES + LAYERS + CREATION
+# fastdl.<name>(t, ...): the module-level forms of the Tensor methods
+MODULE = [
+    Case(f"fastdl.{n}", ABC, XP if n in ("log", "sqrt", "rsqrt", "log1p") else X,
+         lambda lib, d, x, n=n, a=a: getattr(lib, n)(x, *a), grad=n not in ("argmax", "sign"))
+    for n, a in [
+        ("exp", ()), ("log", ()), ("log1p", ()), ("sqrt", ()), ("rsqrt", ()), ("abs", ()),
+        ("sin", ()), ("cos", ()), ("square", ()), ("sign", ()), ("clamp", (-0.5, 0.5)),
+        ("relu", ()), ("sigmoid", ()), ("tanh", ()), ("softmax", (1,)), ("log_softmax", (2,)),
+        ("sum", (0,)), ("mean", (2,)), ("amax", (1,)), ("argmax", (1,)), ("reshape", ((-1,),)),
+        ("flatten", ()), ("squeeze", ()), ("unsqueeze", (0,)), ("permute", ((1, 0, 2),)),
+        ("transpose", (1, 2)), ("clone", ()), ("detach", ()), ("prod", (1,)), ("narrow", (2, 0, 0)),
+        ("diagonal", (0, 1, 2)), ("pow", (2,)),
+    ]
+] + [
+    Case("Tensor.masked_fill_", ABC, [(FLOAT, ("A", "B", "C")), (BOOL, ("A", "B", "C"))],
+         lambda lib, d, x, m: (x * 1).masked_fill_(m, 2.0)),
+    Case("Tensor.index_put_", ABC, [(FLOAT, ("A", "B", "C")), (BOOL, ("A", "B", "C"))],
+         lambda lib, d, x, m: (x * 1).index_put_((m,), lib.tensor(3.0, dtype=x.dtype))),
+    Case("setitem[mask]", ABC, [(FLOAT, ("A", "B", "C")), (BOOL, ("A", "B", "C"))],
+         lambda lib, d, x, m: _setitem(x, x, m)),
+]
+
+ALL = MODULE + UNARY + REDUCE + BINARY + MOVE + INPLACE + MATMUL + NN_F + LOSSES + LAYERS + CREATION
 
 
 @pytest.mark.parametrize("case,d,run", list(_params(ALL)))
