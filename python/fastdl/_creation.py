@@ -8,12 +8,14 @@ import numpy as np
 
 from . import _functions as fn
 from ._random import GeneratorLike, numpy_generator
-from ._tensor import Tensor, _check_device, _promote, _from_data, _shape_arg, as_dtype, float32, int64
+from ._tensor import (
+    Tensor, _dt, _promote, _from_data, _same_device, _shape_arg, _to_device, as_dtype, float32, int64,
+)
 
 
 def _finish(arr, requires_grad=False, device=None):
-    _check_device(device)
-    t = Tensor._make(arr)
+    """A tensor of the NumPy array `arr` (made from the caller's data) on `device`."""
+    t = Tensor._make(_to_device(arr, device))
     if requires_grad:
         t.requires_grad = True
     return t
@@ -26,6 +28,10 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
     >>> fastdl.tensor([[1, 2], [3, 4]]).dtype
     dtype('int64')
     """
+    if isinstance(data, Tensor) and type(data._data) is not np.ndarray:  # on another device
+        t = data.detach().to(dtype=dtype, device=device if device is not None else data.device)
+        t = t.clone() if t._data is data._data else t
+        return t.requires_grad_(requires_grad) if requires_grad else t
     arr = _from_data(data, dtype)
     source = data._data if isinstance(data, Tensor) else data
     # NOTE: np.ascontiguousarray would turn a 0-d array into 1-d; np.array keeps the shape.
@@ -88,20 +94,28 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
     return _finish(np.full(_size((size,), "full"), fill_value, as_dtype(dtype)), requires_grad, device)
 
 
-def zeros_like(t, dtype=None, requires_grad=False) -> Tensor:
-    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def _like(t, device):
+    """The device of a *_like result: `device`, else `t`'s (PyTorch's rule)."""
+    return t.device if device is None else device
 
 
-def ones_like(t, dtype=None, requires_grad=False) -> Tensor:
-    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def zeros_like(t, dtype=None, requires_grad=False, *, device=None) -> Tensor:
+    return zeros(t.shape, dtype=dtype or t.dtype, device=_like(t, device),
+                 requires_grad=requires_grad)
 
 
-def full_like(t, fill_value, dtype=None, requires_grad=False) -> Tensor:
-    return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
+def ones_like(t, dtype=None, requires_grad=False, *, device=None) -> Tensor:
+    return ones(t.shape, dtype=dtype or t.dtype, device=_like(t, device),
+                requires_grad=requires_grad)
 
 
-def empty_like(t, dtype=None, requires_grad=False) -> Tensor:
-    return zeros_like(t, dtype, requires_grad)
+def full_like(t, fill_value, dtype=None, requires_grad=False, *, device=None) -> Tensor:
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=_like(t, device),
+                requires_grad=requires_grad)
+
+
+def empty_like(t, dtype=None, requires_grad=False, *, device=None) -> Tensor:
+    return zeros_like(t, dtype, requires_grad, device=device)
 
 
 def randn(
@@ -182,7 +196,7 @@ def randn_like(
     input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
     """randn with `input`'s shape (and dtype, unless `dtype` is given)."""
-    return randn(input.shape, dtype=dtype or input.dtype, device=device,
+    return randn(input.shape, dtype=dtype or input.dtype, device=_like(input, device),
                  requires_grad=requires_grad)
 
 
@@ -190,7 +204,7 @@ def rand_like(
     input: Tensor, *, dtype: Any = None, device: Any = None, requires_grad: bool = False
 ) -> Tensor:
     """rand with `input`'s shape (and dtype, unless `dtype` is given)."""
-    return rand(input.shape, dtype=dtype or input.dtype, device=device,
+    return rand(input.shape, dtype=dtype or input.dtype, device=_like(input, device),
                 requires_grad=requires_grad)
 
 
@@ -206,7 +220,8 @@ def randint_like(
     """randint with `input`'s shape: `randint_like(x, high)` or `randint_like(x, low, high)`."""
     if high is None:
         low, high = 0, low
-    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, device=device,
+    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype,
+                   device=_like(input, device),
                    requires_grad=requires_grad)
 
 
@@ -236,11 +251,12 @@ def _tensors(tensors, op):
     for t in tensors:
         if not isinstance(t, Tensor):
             raise TypeError(f"[{op}] expected tensors, got {type(t).__name__}")
-    dt = tensors[0]._data.dtype
+    dt = _dt(tensors[0]._data)
     for t in tensors[1:]:
-        if t._data.dtype != dt:
-            dt = _promote(dt, t._data.dtype)  # PyTorch's categories: int64 with float32 is float32
-    return [t if t._data.dtype == dt else t.to(dt) for t in tensors]
+        _same_device(op, tensors[0], t)
+        if _dt(t._data) != dt:
+            dt = _promote(dt, _dt(t._data))  # PyTorch's categories: int64 with float32 is float32
+    return [t if _dt(t._data) == dt else t.to(dt) for t in tensors]
 
 
 def cat(tensors, dim=0) -> Tensor:

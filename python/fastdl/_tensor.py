@@ -8,13 +8,14 @@ PyTorch's names and semantics; the math lives in fastdl/_functions.py, one class
 from __future__ import annotations
 
 import builtins
+import math
 import warnings
 from collections import namedtuple
 from numbers import Number
 
 import numpy as np
 
-from . import _backend
+from . import _backend, _devices
 from ._errors import ArgumentError, torch_type_name
 from . import _functions as fn
 from .autograd import engine
@@ -112,7 +113,8 @@ def as_dtype(spec) -> np.dtype:
 
 
 class device:
-    """Where a tensor lives. fastdl tensors live on the CPU (CUDA comes with its backend)."""
+    """Where a tensor lives: "cpu", or "cuda" (with its backend). A device type registered in
+    fastdl._devices (a test device) is accepted too."""
 
     __slots__ = ("type", "index")
 
@@ -120,9 +122,14 @@ class device:
         if isinstance(spec, device):
             spec, index = spec.type, spec.index
         kind, _, idx = str(spec).partition(":")
-        if kind not in ("cpu", "cuda"):
-            raise RuntimeError(f"[device] expected 'cpu' or 'cuda', got {spec!r}")
-        self.type, self.index = kind, int(idx) if idx else index
+        if kind not in ("cpu", "cuda") and kind not in _devices.DEVICE_TYPES:
+            raise RuntimeError(
+                f"[device] expected a device type such as 'cpu' or 'cuda', got {spec!r}"
+            )
+        try:
+            self.type, self.index = kind, int(idx) if idx else index
+        except ValueError:
+            raise RuntimeError(f"[device] invalid device string {spec!r}") from None
 
     def __eq__(self, other):
         try:
@@ -146,14 +153,130 @@ class device:
 _CPU = device("cpu")
 
 
-def _check_device(dev):
-    if dev is None:
-        return
+def _device_type(dev) -> "_devices.DeviceType":
+    """The registered device type of `dev` (a device, or a string like "cuda:0"), or
+    PyTorch's error when this fastdl cannot use it."""
     d = device(dev)
-    if d.type != "cpu":
+    device_type = _devices.DEVICE_TYPES.get(d.type)
+    if device_type is None:
         raise RuntimeError(
             f"[to] device {d} is not available: this fastdl has no CUDA backend "
             "(fastdl.cuda.is_available() is False)"
+        )
+    return device_type
+
+
+def _check_device(dev):
+    if dev is not None:
+        _device_type(dev)
+
+
+def _to_device(arr, dev):
+    """`arr` (any device's storage) on device `dev` (a copy unless it is there already)."""
+    if dev is None:
+        return arr
+    target = _device_type(dev)
+    source = _devices.device_type_of(arr)
+    if source is target:
+        return arr
+    host = source.lib.to_numpy(arr)
+    return host if target is _devices.CPU else target.lib.from_numpy(host, device(dev).index)
+
+
+def _device_of(data) -> device:
+    if type(data) is np.ndarray:
+        return _CPU
+    device_type = _devices.device_type_of(data)
+    return device(device_type.name, device_type.lib.device_index(data))
+
+
+def _storage(data):
+    """`data` as a tensor's storage: a registered device's array as it is, anything else (a
+    NumPy scalar an op returned) as a NumPy array."""
+    if type(data) in _devices._BY_ARRAY_TYPE:
+        return data
+    return np.asarray(data)
+
+
+class _ToDevice(function_module.Op):
+    """x copied to another device; the gradient goes back to x's device (PyTorch's rule)."""
+
+    def forward(self, x, device):
+        self.source = _device_of(x)
+        return _to_device(x, device)
+
+    def backward(self, g):
+        return (_to_device(g, self.source),)
+
+
+def _dt(data) -> np.dtype:
+    """The NumPy dtype (fastdl's dtype identity) of storage `data`, on any device."""
+    return data.dtype if type(data) is np.ndarray else _devices.np_dtype(data)
+
+
+def _host(data) -> np.ndarray:
+    """Storage `data` as a NumPy array (itself on the CPU, a copy from another device): for
+    printing and for Python values (item, tolist), never for math."""
+    return data if type(data) is np.ndarray else _devices.library(data).to_numpy(data)
+
+
+def _xp(data):
+    return _devices.namespace(data)
+
+
+def _copy(data):
+    """A copy of storage `data` in fresh memory, on its device (keeping NumPy's layout)."""
+    if type(data) is np.ndarray:
+        return data.copy(order="K")
+    return _xp(data).asarray(data, copy=True)
+
+
+def _write(data, value):
+    """Write `value` (an array of the same device, or a number) into storage `data`, cast to
+    its dtype and broadcast to its shape (np.copyto with casting="unsafe")."""
+    if type(data) is np.ndarray:
+        np.copyto(data, value, casting="unsafe")
+        return
+    xp = _xp(data)
+    if hasattr(value, "shape"):
+        value = xp.broadcast_to(xp.astype(value, data.dtype), data.shape)
+    data[...] = value
+
+
+def _writable(data) -> bool:
+    return data.flags.writeable if type(data) is np.ndarray else _devices.library(data).writable(data)
+
+
+def _strides(data) -> tuple:
+    """Strides in elements (PyTorch's)."""
+    if type(data) is np.ndarray:
+        return tuple(st // data.itemsize for st in data.strides)
+    return _devices.library(data).strides(data)
+
+
+def _as_device_dtype(data, np_dtype):
+    """The dtype object of `data`'s array library for the NumPy dtype `np_dtype`."""
+    return np_dtype if type(data) is np.ndarray else _devices.library(data).dtype(np_dtype)
+
+
+def _c_contiguous(shape, strides) -> bool:
+    """Whether `strides` (in elements) lay out `shape` in C order (size-1 dims: any stride)."""
+    expected = 1
+    for n, st in zip(reversed(shape), reversed(strides)):
+        if n != 1 and st != expected:
+            return False
+        expected *= n
+    return True
+
+
+def _same_device(op, a, b):
+    """PyTorch's error when an op mixes tensors of two devices."""
+    if type(a._data) is not type(b._data) or (
+        type(a._data) is not np.ndarray and a.device != b.device
+    ):
+        raise RuntimeError(
+            f"[{op}] Expected all tensors to be on the same device, but found at least two "
+            f"devices, {a.device} and {b.device}!"
         )
 
 
@@ -204,7 +327,7 @@ def _scalar_dtype(value, like: np.dtype) -> np.dtype:
 
 def _check_bool_sub(a, b):
     """PyTorch refuses subtraction with a bool tensor (it is almost always a mask mistake)."""
-    if a._data.dtype == np.bool_ or (isinstance(b, Tensor) and b._data.dtype == np.bool_):
+    if _dt(a._data) == np.bool_ or (isinstance(b, Tensor) and _dt(b._data) == np.bool_):
         raise RuntimeError(
             "[sub] subtraction, the `-` operator, with a bool tensor is not supported; use `^` "
             "or logical_xor() for two masks, `~` or logical_not() to invert one"
@@ -291,7 +414,7 @@ class Tensor:
     def _make(data, node=None, out_idx=0):
         """A tensor around `data` (no copy), made by op `node` if given. The fast constructor."""
         t = _new(Tensor)
-        t._data = data if type(data) is np.ndarray else np.asarray(data)
+        t._data = data if type(data) is np.ndarray else _storage(data)
         t._node = node
         t._out_idx = out_idx
         t._vc = [0]
@@ -316,9 +439,9 @@ class Tensor:
                 "[requires_grad] you can only change requires_grad flags of leaf tensors; "
                 "use .detach() for a non-leaf"
             )
-        if value and self._data.dtype.kind != "f":
+        if value and _dt(self._data).kind != "f":
             raise RuntimeError(
-                f"[requires_grad] only floating point tensors can require gradients, got {self._data.dtype}"
+                f"[requires_grad] only floating point tensors can require gradients, got {_dt(self._data)}"
             )
         self._requires_grad = value
 
@@ -353,16 +476,16 @@ class Tensor:
 
     @property
     def dtype(self) -> dtype:
-        d = self._data.dtype
+        d = _dt(self._data)
         return _FASTDL_DTYPES[d] if d in _FASTDL_DTYPES else dtype(d, str(d))
 
     @property
     def device(self) -> device:
-        return _CPU
+        return _device_of(self._data)
 
     @property
     def is_cuda(self) -> bool:
-        return False
+        return self.device.type == "cuda"
 
     @property
     def ndim(self) -> int:
@@ -377,28 +500,31 @@ class Tensor:
     nelement = numel
 
     def element_size(self) -> int:
-        return self._data.itemsize
+        return _dt(self._data).itemsize
 
     def is_floating_point(self) -> bool:
-        return self._data.dtype.kind == "f"
+        return _dt(self._data).kind == "f"
 
     def stride(self, dim=None):
         """Strides in elements, as PyTorch's (NumPy's byte strides / itemsize)."""
-        item = self._data.itemsize
-        strides = tuple(st // item for st in self._data.strides)
+        strides = _strides(self._data)
         return strides if dim is None else strides[_dim(dim, self.ndim, "stride")]
 
     def data_ptr(self) -> int:
-        return self._data.ctypes.data
+        data = self._data
+        return data.ctypes.data if type(data) is np.ndarray else _devices.library(data).data_ptr(data)
 
     def storage_offset(self) -> int:
         """Elements from the start of the base's memory (0 for a tensor that is no view)."""
         if self._base is None:
             return 0
-        return (self._data.ctypes.data - self._base._data.ctypes.data) // self._data.itemsize
+        return (self.data_ptr() - self._base.data_ptr()) // self.element_size()
 
     def is_contiguous(self) -> bool:
-        return self._data.flags.c_contiguous
+        data = self._data
+        if type(data) is np.ndarray:
+            return data.flags.c_contiguous
+        return _c_contiguous(data.shape, _strides(data))
 
     def __len__(self):
         if self._data.ndim == 0:
@@ -413,6 +539,11 @@ class Tensor:
     # ---- conversion ----
 
     def numpy(self) -> np.ndarray:
+        if type(self._data) is not np.ndarray:
+            raise TypeError(
+                f"[numpy] can't convert {self.device} device type tensor to numpy. Use "
+                "Tensor.cpu() to copy the tensor to host memory first."
+            )
         if self._requires_grad:
             raise RuntimeError(
                 "[numpy] can't call numpy() on a tensor that requires grad; "
@@ -421,17 +552,18 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        return self._data if dtype is None else self._data.astype(dtype)
+        data = self.numpy() if type(self._data) is not np.ndarray else self._data
+        return data if dtype is None else data.astype(dtype)
 
     def item(self):
         if self._data.size != 1:
             raise RuntimeError(
                 f"[item] a tensor with {self._data.size} elements cannot be converted to a scalar"
             )
-        return self._data.reshape(()).item()
+        return _host(self._data).reshape(()).item()
 
     def tolist(self):
-        return self._data.tolist()
+        return _host(self._data).tolist()
 
     def __format__(self, spec):
         """f"{loss:.4f}" formats a one-element tensor's value, as in PyTorch."""
@@ -455,10 +587,10 @@ class Tensor:
             raise RuntimeError(
                 f"[bool] the truth value of a tensor with {self._data.size} elements is ambiguous"
             )
-        return bool(self._data.reshape(()).item())
+        return bool(_host(self._data).reshape(()).item())
 
     def __index__(self):
-        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+        if _dt(self._data).kind not in "iub" or self._data.size != 1:
             raise TypeError("[index] only integer tensors of a single element can be an index")
         return int(self.item())
 
@@ -475,36 +607,48 @@ class Tensor:
         return _clone(self)
 
     def contiguous(self) -> "Tensor":
-        if self._data.flags.c_contiguous:
+        if self.is_contiguous():
             return self
         if self._requires_grad and is_grad_enabled():
             return fn.Contiguous.apply(self)
-        return Tensor._make(np.ascontiguousarray(self._data))
+        data = self._data
+        if type(data) is np.ndarray:
+            return Tensor._make(np.ascontiguousarray(data))
+        return Tensor._make(_copy(data))
 
     def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
         for a in args:
             if isinstance(a, Tensor):
-                dtype = a.dtype
+                dtype, device = a.dtype, a.device
             elif isinstance(a, (str, globals()["device"])):
                 device = a
             else:
                 dtype = a
-        _check_device(device)
-        out = self if dtype is None or as_dtype(dtype) == self.dtype else fn.Cast.apply(
-            self, dtype=as_dtype(dtype)
-        )
+        out = self
+        if device is not None:
+            out = self._to_device(device)
+        if dtype is not None and as_dtype(dtype) != _dt(out._data):
+            out = fn.Cast.apply(out, dtype=as_dtype(dtype))
         return _clone(out) if copy and out is self else out
+
+    def _to_device(self, dev):
+        target = _device_type(dev)
+        if _devices.device_type_of(self._data) is target:
+            return self
+        return _ToDevice.apply(self, device=globals()["device"](dev))
 
     def type(self, dtype=None):
         if dtype is None:
-            return f"fastdl.{torch_type_name(self._data.dtype)}Tensor"
+            return f"fastdl.{torch_type_name(_dt(self._data))}Tensor"
         return self.to(dtype)
 
     def cpu(self):
-        return self
+        return self._to_device("cpu")
 
-    def cuda(self, *args, **kwargs):
-        _check_device("cuda")
+    def cuda(self, device=None, non_blocking=False):
+        return self._to_device("cuda" if device is None else globals()["device"](
+            f"cuda:{device}" if isinstance(device, int) else device
+        ))
 
     def float(self):
         return self.to(float32)
@@ -543,10 +687,16 @@ class Tensor:
                     f"[backward] grad can be implicitly created only for scalar outputs; "
                     f"this tensor has shape {tuple(self._data.shape)}: pass a gradient"
                 )
-            grad = np.ones(self._data.shape, self._data.dtype)
+            data = self._data
+            if type(data) is np.ndarray:
+                grad = np.ones(data.shape, data.dtype)
+            else:
+                grad = _xp(data).ones(data.shape, dtype=data.dtype, device=data.device)
         else:
-            grad = np.asarray(gradient._data if isinstance(gradient, Tensor) else gradient,
-                              dtype=self._data.dtype)
+            if not isinstance(gradient, Tensor):
+                gradient = Tensor._make(self._on_my_device(_from_data(gradient)))
+            _same_device("backward", self, gradient)
+            grad = gradient.detach().to(self.dtype)._data
             if grad.shape != self._data.shape:
                 raise RuntimeError(
                     f"[backward] gradient has shape {grad.shape}, expected {self._data.shape}"
@@ -601,7 +751,7 @@ class Tensor:
         _check_writable(name, data, repeats_ok)
         if not overwrites and isinstance(operand, Tensor):
             _check_no_partial_overlap(name, data, operand._data)
-        if not record and fast is not None:
+        if not record and fast is not None and type(data) is np.ndarray:
             fast(data)
             self._vc[0] += 1
             return self
@@ -611,7 +761,7 @@ class Tensor:
             _check_inplace_cast(name, r.dtype, data.dtype)
         if r.shape != data.shape:
             _check_inplace_shape(name, r.shape, data.shape)
-        np.copyto(data, r, casting="unsafe")
+        _write(data, r)
         self._vc[0] += 1
         if result._requires_grad or (record and self._requires_grad):
             self._rebase(result, overwrites)
@@ -642,7 +792,7 @@ class Tensor:
 
     def _snapshot(self) -> "Tensor":
         """This tensor's value now, in fresh memory, with its history."""
-        t = Tensor._make(self._data.copy(), self._node, self._out_idx)
+        t = Tensor._make(_copy(self._data), self._node, self._out_idx)
         t._requires_grad = self._requires_grad
         return t
 
@@ -677,6 +827,8 @@ class Tensor:
     def _inplace_binary(self, name, other, method, ufunc, keeps_old=False):
         """self <op>= other, as `method(self, other)` (the out-of-place op) or `ufunc`."""
         other_t = isinstance(other, Tensor)
+        if type(self._data) is not np.ndarray:  # another device: compute, then write
+            return self._inplace(name, lambda src: method(src, other), None, other, keeps_old)
         if _grad_enabled.get() and (
             self._requires_grad or self._base is not None
             or (other_t and (other._requires_grad or other._base is not None))
@@ -726,11 +878,13 @@ class Tensor:
         return self._inplace_binary("pow_", exponent, Tensor.__pow__, np.power, keeps_old=True)
 
     def _inplace_bitwise(self, name, other, ufunc):
-        if self._data.dtype.kind not in "iub":
+        if _dt(self._data).kind not in "iub":
             raise NotImplementedError(
-                f"[{name}] expected an integer or bool tensor, got {self._data.dtype}"
+                f"[{name}] expected an integer or bool tensor, got {_dt(self._data)}"
             )
-        return self._inplace_binary(name, other, lambda a, b: a._compare(b, ufunc), ufunc)
+        return self._inplace_binary(
+            name, other, lambda a, b: a._bitwise(b, name[:-1]), ufunc
+        )
 
     __iadd__ = add_
     __isub__ = sub_
@@ -785,13 +939,17 @@ class Tensor:
 
     def copy_(self, src, non_blocking=False):
         value = src if isinstance(src, Tensor) else Tensor._make(_from_data(src))
+        if type(value._data) is not type(self._data) or (
+            type(value._data) is not np.ndarray and value.device != self.device
+        ):
+            value = value.to(self.device)  # PyTorch's copy_ copies across devices
 
         def fast(data):
             np.copyto(data, _broadcast_value("copy_", value._data, data.shape), casting="unsafe")
 
         def compute(_):
             _broadcast_value("copy_", value._data, self._data.shape)  # the error, if any
-            v = value if value._data.dtype == self._data.dtype else value.to(self._data.dtype)
+            v = value if _dt(value._data) == _dt(self._data) else value.to(_dt(self._data))
             return v.expand(self._data.shape)
 
         return self._inplace("copy_", compute, fast, value, casts=True, overwrites=True)
@@ -805,7 +963,9 @@ class Tensor:
                 )
             return self.copy_(value)
         return self._inplace(
-            "fill_", lambda _: Tensor._make(np.full(self._data.shape, value, self._data.dtype)),
+            "fill_", lambda _: Tensor._make(
+                self._on_my_device(np.full(self._data.shape, value, _dt(self._data)))
+            ),
             lambda d: d.fill(value), casts=True, overwrites=True, repeats_ok=True,
         )
 
@@ -815,7 +975,10 @@ class Tensor:
     def _masked_fill_args(self, mask, value, name):
         mask_t = _as_mask(mask, name)
         _broadcast_value(name, mask_t._data, self._data.shape)
-        return mask_t, _fill_value(value, self._data.dtype, name)
+        value_t = _fill_value(value, _dt(self._data), name)
+        if type(self._data) is not np.ndarray:  # masks and values join the tensor's device
+            mask_t, value_t = mask_t.to(self.device), value_t.to(self.device)
+        return mask_t, value_t
 
     def masked_fill_(self, mask, value):
         mask_t, value_t = self._masked_fill_args(mask, value, "masked_fill_")
@@ -835,7 +998,7 @@ class Tensor:
     def index_put_(self, indices, values, accumulate=False):
         index = _index(tuple(indices) if isinstance(indices, list) else indices)
         value = values if isinstance(values, Tensor) else Tensor._make(
-            np.asarray(values, self._data.dtype)
+            self._on_my_device(np.asarray(values, _dt(self._data)))
         )
 
         def fast(data):
@@ -848,9 +1011,13 @@ class Tensor:
                 raise RuntimeError(f"[index_put_] {e}") from None
 
         def compute(src):
-            v = value if value._data.dtype == src._data.dtype else value.to(src._data.dtype)
+            v = value if _dt(value._data) == _dt(src._data) else value.to(_dt(src._data))
+            if type(src._data) is not np.ndarray:
+                v = v.to(src.device)
             try:
-                return fn.IndexPut.apply(src, v, index=index, accumulate=bool(accumulate))
+                return fn.IndexPut.apply(
+                    src, v, index=_index_on(index, src), accumulate=bool(accumulate)
+                )
             except ValueError as e:
                 raise RuntimeError(f"[index_put_] {e}") from None
 
@@ -885,6 +1052,15 @@ class Tensor:
             self[index].copy_(value)  # PyTorch's rule: a write into the view x[index]
             return
         data = self._data
+        if type(data) is not np.ndarray:
+            index = _index_on(index, self)
+            if value_t is not None:
+                value = value_t.to(self.device, self.dtype)._data
+            elif not isinstance(value, (Number, np.generic)):
+                value = self._on_my_device(_from_data(value, _dt(data)))
+            elif isinstance(value, np.generic):
+                value = value.item()
+            value_t = None
         _check_writable("setitem", data, region=data[index] if _has_repeats(data) else None)
         try:
             data[index] = value._data if value_t is not None else value
@@ -895,20 +1071,28 @@ class Tensor:
     # ---- arithmetic ----
 
     def _operands(self, other, op):
-        """(self, other) as tensors of one dtype, by PyTorch's promotion rules."""
+        """(self, other) as tensors of one dtype on one device, by PyTorch's promotion rules
+        (a number or NumPy value joins the tensor's device)."""
         if isinstance(other, Tensor):
+            _same_device(op, self, other)
             dt = _promote_arrays(self._data, other._data)
         elif isinstance(other, (Number, np.generic)):
-            dt = _scalar_dtype(other, self._data.dtype)
-            other = Tensor._make(np.array(other, dtype=dt))
+            dt = _scalar_dtype(other, _dt(self._data))
+            other = Tensor._make(self._on_my_device(np.array(other, dtype=dt)))
         elif isinstance(other, (np.ndarray, list, tuple)):
-            other = Tensor._make(_from_data(other))
-            dt = _promote(self._data.dtype, other._data.dtype)
+            other = Tensor._make(self._on_my_device(_from_data(other)))
+            dt = _promote(_dt(self._data), _dt(other._data))
         else:
             raise TypeError(f"[{op}] unsupported operand type {type(other).__name__}")
-        a = self if self._data.dtype == dt else self.to(dt)
-        b = other if other._data.dtype == dt else other.to(dt)
+        a = self if _dt(self._data) == dt else self.to(dt)
+        b = other if _dt(other._data) == dt else other.to(dt)
         return a, b
+
+    def _on_my_device(self, arr: np.ndarray):
+        """The NumPy array `arr` (from the caller's data) on this tensor's device."""
+        if type(self._data) is np.ndarray:
+            return arr
+        return _to_device(arr, self.device)
 
     def _binary(self, op_cls, other, name, reverse=False):
         if type(other) is Tensor and other._data.dtype == self._data.dtype:
@@ -918,6 +1102,9 @@ class Tensor:
         if reverse:
             a, b = b, a
         ufunc = op_cls.ufunc
+        if type(a._data) is not np.ndarray or type(b._data) is not np.ndarray:
+            _same_device(name, a, b)
+            ufunc = None
         if ufunc is not None and not (
             (a._requires_grad or b._requires_grad or a._base is not None or b._base is not None)
             and _grad_enabled.get()
@@ -958,7 +1145,7 @@ class Tensor:
 
     def _true_div(self, other, reverse=False):
         a, b = self._operands(other, "div")
-        if a._data.dtype.kind != "f":
+        if _dt(a._data).kind != "f":
             a, b = a.to(float32), b.to(float32)
         if reverse:
             a, b = b, a
@@ -976,9 +1163,13 @@ class Tensor:
         a, b = self._operands(other, name)
         if reverse:
             a, b = b, a
-        if a._data.dtype.kind in "iub":
+        if _dt(a._data).kind in "iub":
             _check_int_divisor(name, b._data)
-            return Tensor._make(ufunc(a._data, b._data))
+            if type(a._data) is np.ndarray:
+                return Tensor._make(ufunc(a._data, b._data))
+            xp = _xp(a._data)
+            f = xp.floor_divide if ufunc is np.floor_divide else xp.remainder
+            return Tensor._make(f(a._data, b._data))
         if op_cls is fn.NoDerivative:
             return op_cls.apply(a, b, ufunc=ufunc)
         return op_cls.apply(a, b)
@@ -999,7 +1190,7 @@ class Tensor:
 
     def __pow__(self, exponent):
         if isinstance(exponent, (Number, np.generic)) and not isinstance(exponent, bool):
-            kind = self._data.dtype.kind
+            kind = _dt(self._data).kind
             if kind != "f" and isinstance(exponent, float):
                 return self.to(float32) ** exponent
             if kind == "b":
@@ -1016,7 +1207,7 @@ class Tensor:
         return self._binary(fn.Pow, base, "pow", reverse=True)
 
     def __neg__(self):
-        if self._data.dtype == np.bool_:
+        if _dt(self._data) == np.bool_:
             raise RuntimeError(
                 "[neg] negation, the `-` operator, on a bool tensor is not supported; use "
                 "`~` or logical_not() instead"
@@ -1035,36 +1226,37 @@ class Tensor:
     def __rmatmul__(self, other):
         return matmul(Tensor._make(_from_data(other)), self)
 
-    def _compare(self, other, ufunc):
-        a, b = self._operands(other, ufunc.__name__)
-        return Tensor._make(ufunc(a._data, b._data))
+    def _compare(self, other, name):
+        """An elementwise comparison, `name` a function of the array API (equal, less, ...)."""
+        a, b = self._operands(other, name)
+        return Tensor._make(getattr(_xp(a._data), name)(a._data, b._data))
 
     def __eq__(self, other):
-        return self._compare(other, np.equal)
+        return self._compare(other, "equal")
 
     def __ne__(self, other):
-        return self._compare(other, np.not_equal)
+        return self._compare(other, "not_equal")
 
     def __lt__(self, other):
-        return self._compare(other, np.less)
+        return self._compare(other, "less")
 
     def __le__(self, other):
-        return self._compare(other, np.less_equal)
+        return self._compare(other, "less_equal")
 
     def __gt__(self, other):
-        return self._compare(other, np.greater)
+        return self._compare(other, "greater")
 
     def __ge__(self, other):
-        return self._compare(other, np.greater_equal)
+        return self._compare(other, "greater_equal")
 
     def __and__(self, other):
-        return self._bitwise(other, np.bitwise_and, "bitwise_and")
+        return self._bitwise(other, "bitwise_and")
 
     def __or__(self, other):
-        return self._bitwise(other, np.bitwise_or, "bitwise_or")
+        return self._bitwise(other, "bitwise_or")
 
     def __xor__(self, other):
-        return self._bitwise(other, np.bitwise_xor, "bitwise_xor")
+        return self._bitwise(other, "bitwise_xor")
 
     def __rand__(self, other):
         return self.__and__(other)
@@ -1075,20 +1267,28 @@ class Tensor:
     def __rxor__(self, other):
         return self.__xor__(other)
 
-    def _bitwise(self, other, ufunc, name):
+    def _bitwise(self, other, name):
         a, b = self._operands(other, name)
-        if a._data.dtype.kind not in "iub":
+        kind = _dt(a._data).kind
+        if kind not in "iub":
             raise NotImplementedError(
                 f"[{name}] expected integer or bool tensors, got {a.dtype}"
             )
-        return Tensor._make(ufunc(a._data, b._data))
+        if kind == "b":  # the array API's bitwise functions take integers; bools are logical
+            name = "logical_" + name[len("bitwise_"):]
+        return Tensor._make(getattr(_xp(a._data), name)(a._data, b._data))
 
     def __invert__(self):
-        if self._data.dtype.kind not in "iub":
+        kind = _dt(self._data).kind
+        if kind not in "iub":
             raise NotImplementedError(
                 f"[bitwise_not] expected an integer or bool tensor, got {self.dtype}"
             )
-        return Tensor._make(~self._data)
+        data = self._data
+        if type(data) is np.ndarray:
+            return Tensor._make(~data)
+        xp = _xp(data)
+        return Tensor._make(xp.logical_not(data) if kind == "b" else xp.bitwise_invert(data))
 
     __hash__ = object.__hash__
 
@@ -1110,7 +1310,7 @@ class Tensor:
     # ---- unary ----
 
     def _float_input(self, op):
-        if self._data.dtype.kind != "f":
+        if _dt(self._data).kind != "f":
             return self.to(float32)
         return self
 
@@ -1151,7 +1351,7 @@ class Tensor:
         if min is None and max is None:
             raise RuntimeError("[clamp] at least one of min or max must be given")
         x = self
-        if x._data.dtype.kind != "f" and any(isinstance(b, float) for b in (min, max)):
+        if _dt(x._data).kind != "f" and any(isinstance(b, float) for b in (min, max)):
             x = x.to(float32)  # PyTorch's promotion: an int tensor with a float bound is float
         return fn.Clamp.apply(x, lo=min, hi=max)
 
@@ -1186,22 +1386,22 @@ class Tensor:
 
     def sum(self, dim=None, keepdim=False, dtype=None):
         x = self if dtype is None else self.to(dtype)
-        if x._data.dtype.kind in "iub" and dtype is None:
+        if _dt(x._data).kind in "iub" and dtype is None:
             x = x.to(int64)  # PyTorch's rule: integer and bool sums are int64
         return fn.Sum.apply(x, dim=_dims(dim, self.ndim, "sum"), keepdim=keepdim)
 
     def prod(self, dim=None, keepdim=False, dtype=None):
         x = self if dtype is None else self.to(dtype)
-        if x._data.dtype.kind in "iub" and dtype is None:
+        if _dt(x._data).kind in "iub" and dtype is None:
             x = x.to(int64)  # PyTorch's rule: integer and bool products are int64
         d = None if dim is None else _dim(dim, self.ndim, "prod")
         return fn.Prod.apply(x, dim=d, keepdim=keepdim)
 
     def mean(self, dim=None, keepdim=False, dtype=None):
         x = self if dtype is None else self.to(dtype)
-        if x._data.dtype.kind != "f":
+        if _dt(x._data).kind != "f":
             raise RuntimeError(
-                f"[mean] expected a floating point input (or dtype=), got {x._data.dtype}"
+                f"[mean] expected a floating point input (or dtype=), got {_dt(x._data)}"
             )
         return fn.Mean.apply(x, dim=_dims(dim, self.ndim, "mean"), keepdim=keepdim)
 
@@ -1242,11 +1442,17 @@ class Tensor:
         d = _dim(dim, self.ndim, name)
         self._check_reduced_not_empty(d, name)
         values = fn.MaxMinDim.apply(self, dim=d, keepdim=keepdim, is_max=is_max)
-        arg = np.argmax if is_max else np.argmin
-        idx = arg(self._data, axis=d)
-        if keepdim:
-            idx = np.expand_dims(idx, d)
-        return values_indices(values, Tensor._make(idx.astype(np.int64)))
+        return values_indices(values, self._arg(is_max, d, keepdim))
+
+    def _arg(self, is_max, dim, keepdim):
+        """argmax/argmin (of the flattened tensor when dim is None) as int64."""
+        data = self._data
+        xp = _xp(data)
+        if dim is None:
+            data = xp.reshape(data, (-1,))
+            dim = 0
+        idx = (xp.argmax if is_max else xp.argmin)(data, axis=dim, keepdims=keepdim)
+        return Tensor._make(xp.astype(idx, _as_device_dtype(data, np.dtype(np.int64))))
 
     def max(self, dim=None, keepdim=False):
         return self._max_min(dim, keepdim, True, "max")
@@ -1273,18 +1479,18 @@ class Tensor:
     def argmax(self, dim=None, keepdim=False):
         if dim is None:
             self._check_reduced_not_empty(None, "argmax")
-            return Tensor._make(np.asarray(np.argmax(self._data), dtype=np.int64))
+            return self._arg(True, None, False)
         d = _dim(dim, self.ndim, "argmax")
         self._check_reduced_not_empty(d, "argmax")
-        return Tensor._make(np.argmax(self._data, axis=d, keepdims=keepdim).astype(np.int64))
+        return self._arg(True, d, keepdim)
 
     def argmin(self, dim=None, keepdim=False):
         if dim is None:
             self._check_reduced_not_empty(None, "argmin")
-            return Tensor._make(np.asarray(np.argmin(self._data), dtype=np.int64))
+            return self._arg(False, None, False)
         d = _dim(dim, self.ndim, "argmin")
         self._check_reduced_not_empty(d, "argmin")
-        return Tensor._make(np.argmin(self._data, axis=d, keepdims=keepdim).astype(np.int64))
+        return self._arg(False, d, keepdim)
 
     def logsumexp(self, dim, keepdim=False):
         return fn.LogSumExp.apply(
@@ -1294,12 +1500,12 @@ class Tensor:
     def all(self, dim=None, keepdim=False):
         """True where every element (along `dim`) is non-zero; True over an empty tensor."""
         axes = None if dim is None else _dims(dim, self.ndim, "all")
-        return Tensor._make(np.asarray(np.all(self._data, axis=axes, keepdims=keepdim)))
+        return Tensor._make(_xp(self._data).all(self._data, axis=axes, keepdims=keepdim))
 
     def any(self, dim=None, keepdim=False):
         """True where some element (along `dim`) is non-zero; False over an empty tensor."""
         axes = None if dim is None else _dims(dim, self.ndim, "any")
-        return Tensor._make(np.asarray(np.any(self._data, axis=axes, keepdims=keepdim)))
+        return Tensor._make(_xp(self._data).any(self._data, axis=axes, keepdims=keepdim))
 
     # ---- movement ----
 
@@ -1432,7 +1638,7 @@ class Tensor:
         if split is not None:  # PyTorch applies the ints first: x[0, :, [1, 2]] is (3, 2)
             return self[split[0]][split[1]]
         try:
-            return fn.Index.apply(self, index=index)
+            return fn.Index.apply(self, index=_index_on(index, self))
         except IndexError as e:
             raise IndexError(f"[index] {e} (tensor of shape {list(self._data.shape)})") from None
 
@@ -1440,15 +1646,19 @@ class Tensor:
 
     def __repr__(self):
         extras = []
-        if self._data.dtype not in (float32, int64, bool_):
-            extras.append(f"dtype=fastdl.{self._data.dtype}")
+        if type(self._data) is not np.ndarray:
+            extras.append(f"device='{self.device}'")
+        if _dt(self._data) not in (float32, int64, bool_):
+            extras.append(f"dtype=fastdl.{_dt(self._data)}")
         if self._node is not None:
             extras.append(f"grad_fn=<{type(self._node).__name__}Backward>")
         elif self._requires_grad:
             extras.append("requires_grad=True")
-        return "tensor(" + _format_array(self._data) + "".join(", " + e for e in extras) + ")"
+        return "tensor(" + _format_array(_host(self._data)) + "".join(", " + e for e in extras) + ")"
 
     def __reduce_ex__(self, protocol):
+        if type(self._data) is not np.ndarray:
+            return (_rebuild, (_host(self._data), self._requires_grad, str(self.device)))
         return (_rebuild, (self._data, self._requires_grad))
 
 
@@ -1485,8 +1695,15 @@ def _check_inplace_shape(name, result_shape, out_shape):
 def _has_repeats(data) -> bool:
     """Whether several elements of `data` are one memory location (an expanded tensor)."""
     # NOTE: NumPy gives empty arrays zero strides; an empty tensor has no elements to repeat.
-    return (0 in data.strides and data.size > 0
-            and any(st == 0 and n > 1 for st, n in zip(data.strides, data.shape)))
+    if isinstance(data, np.generic):
+        return False  # one element
+    strides = data.strides if type(data) is np.ndarray else _strides(data)
+    return (0 in strides and _numel(data) > 0
+            and any(st == 0 and n > 1 for st, n in zip(strides, data.shape)))
+
+
+def _numel(data) -> int:
+    return data.size if type(data) is np.ndarray else math.prod(data.shape)
 
 
 def _check_writable(name, data: np.ndarray, repeats_ok=False, region=None):
@@ -1494,7 +1711,7 @@ def _check_writable(name, data: np.ndarray, repeats_ok=False, region=None):
     elements (of `region`, the part written, when given) are one location (an expanded
     tensor), unless one value goes everywhere (fill_)."""
     written = data if region is None else region
-    if not data.flags.writeable or (not repeats_ok and _has_repeats(written)):
+    if not _writable(data) or (not repeats_ok and _has_repeats(written)):
         _raise_read_only(name, written)
 
 
@@ -1532,7 +1749,20 @@ def _binary_into(name, data: np.ndarray, other, ufunc):
 def _check_no_partial_overlap(name, out: np.ndarray, operand: np.ndarray):
     """PyTorch's rule: an operand may be the written tensor itself, but may not share only part
     of its memory (the result would depend on the order of the writes)."""
-    if out is operand or (out.base is None and operand.base is None):
+    if out is operand:
+        return
+    if type(out) is not np.ndarray:
+        lib = _devices.library(out)
+        if type(operand) is type(out) and lib.may_share_memory(out, operand) and not (
+            lib.data_ptr(out) == lib.data_ptr(operand)
+            and _strides(out) == _strides(operand) and out.shape == operand.shape
+        ):
+            raise RuntimeError(
+                f"[{name}] unsupported operation: some elements of the input tensor and the "
+                "written-to tensor refer to a single memory location; clone() the input first"
+            )
+        return
+    if out.base is None and operand.base is None:
         return  # one array, or two that each own their memory
     if not np.may_share_memory(out, operand):
         return
@@ -1558,12 +1788,19 @@ def _result_dtype(data: np.ndarray, other) -> np.dtype:
 
 
 def _check_int_divisor(name, divisor):
-    if np.any(np.asarray(divisor) == 0):
+    if type(divisor) is not np.ndarray and hasattr(divisor, "shape"):
+        zero = bool(_xp(divisor).any(divisor == 0))
+    else:
+        zero = bool(np.any(np.asarray(divisor) == 0))
+    if zero:
         raise RuntimeError(f"[{name}] ZeroDivisionError: integer division by zero")
 
 
-def _broadcast_value(name, value: np.ndarray, shape) -> np.ndarray:
+def _broadcast_value(name, value, shape):
     try:
+        if type(value) is not np.ndarray and hasattr(value, "device"):
+            np.broadcast_shapes(value.shape, shape)  # the check only: another device's array
+            return value
         return np.broadcast_to(value, shape)
     except ValueError:
         raise RuntimeError(
@@ -1574,8 +1811,8 @@ def _broadcast_value(name, value: np.ndarray, shape) -> np.ndarray:
 
 def _as_mask(mask, name) -> "Tensor":
     m = mask if isinstance(mask, Tensor) else Tensor._make(_from_data(mask))
-    if m._data.dtype != bool_:
-        raise RuntimeError(f"[{name}] expected a bool mask, got dtype {m._data.dtype}")
+    if _dt(m._data) != bool_:
+        raise RuntimeError(f"[{name}] expected a bool mask, got dtype {_dt(m._data)}")
     return m
 
 
@@ -1586,7 +1823,7 @@ def _fill_value(value, dtype, name) -> "Tensor":
                 f"[{name}] only supports a 0-dimension value tensor, got one with "
                 f"{value.ndim} dimensions"
             )
-        return value if value._data.dtype == dtype else value.to(dtype)
+        return value if _dt(value._data) == dtype else value.to(dtype)
     if not isinstance(value, (Number, np.generic)):
         raise TypeError(f"[{name}] expected a number or a 0-d tensor, got {type(value).__name__}")
     return Tensor._make(np.asarray(value, dtype))
@@ -1625,8 +1862,8 @@ _new = object.__new__
 function_module._make = Tensor._make
 
 
-def _rebuild(data, requires_grad):
-    t = Tensor._make(data)  # a fresh storage and version counter
+def _rebuild(data, requires_grad, device=None):
+    t = Tensor._make(_to_device(data, device))  # a fresh storage and version counter
     t._requires_grad = requires_grad
     return t
 
@@ -1634,8 +1871,8 @@ def _rebuild(data, requires_grad):
 def _clone(t: Tensor) -> Tensor:
     """A differentiable copy (Cast to the same dtype copies, and its backward passes g on)."""
     if t._requires_grad and is_grad_enabled():
-        return fn.Cast.apply(t, dtype=t._data.dtype)
-    return Tensor._make(t._data.copy(order="K"))  # clone keeps the layout, as PyTorch's
+        return fn.Cast.apply(t, dtype=_dt(t._data))
+    return Tensor._make(_copy(t._data))  # clone keeps the layout, as PyTorch's
 
 
 class Size(tuple):
@@ -1696,22 +1933,45 @@ def _index(index):
     return index
 
 
-def _index_array(a: np.ndarray) -> np.ndarray:
-    if a.dtype == np.uint8:
+def _index_array(a):
+    dt = _dt(a)
+    if dt == np.uint8:
         warnings.warn(
             "indexing with dtype uint8 is deprecated, please use a dtype bool instead",
             UserWarning, stacklevel=4,
         )
-        return a.astype(bool)  # PyTorch reads a uint8 index as a mask
-    if a.dtype.kind not in "iub":
+        # PyTorch reads a uint8 index as a mask
+        return a.astype(bool) if type(a) is np.ndarray else _xp(a).astype(
+            a, _as_device_dtype(a, np.dtype(np.bool_))
+        )
+    if dt.kind not in "iub":
         raise IndexError(
-            f"[index] tensors used as indices must be long, int, byte or bool tensors, got {a.dtype}"
+            f"[index] tensors used as indices must be long, int, byte or bool tensors, got {dt}"
         )
     return a
 
 
+def _index_on(index, t):
+    """`index` for tensor `t`'s storage: on another device, its arrays (NumPy's, or a CPU
+    tensor's, as PyTorch allows for a CUDA tensor) move to that device, and a tuple that does
+    not name every dim gets the trailing Ellipsis the array API asks for."""
+    if type(t._data) is np.ndarray:
+        return index
+    dev = t.device
+
+    def move(i):
+        if isinstance(i, (np.ndarray, list)) or (hasattr(i, "shape") and i.device != t._data.device):
+            return _to_device(np.asarray(i) if isinstance(i, list) else _host(i), dev)
+        return i
+
+    items = tuple(move(i) for i in index) if isinstance(index, tuple) else (move(index),)
+    if Ellipsis not in items and sum(i is not None for i in items) < t.ndim:
+        items += (Ellipsis,)
+    return items
+
+
 def _is_advanced(i) -> bool:
-    return isinstance(i, (np.ndarray, list))
+    return isinstance(i, (np.ndarray, list)) or type(i) in _devices._BY_ARRAY_TYPE
 
 
 def _split_int_and_advanced(index):
@@ -1750,10 +2010,10 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             raise RuntimeError(
                 f"[matmul] batch dims of {tuple(a.shape)} and {tuple(b.shape)} do not broadcast"
             ) from None
-    if a._data.dtype != b._data.dtype:  # PyTorch's rule: no promotion inside matmul
+    if _dt(a._data) != _dt(b._data):  # PyTorch's rule: no promotion inside matmul
         raise RuntimeError(
             f"[matmul] expected both operands to have the same dtype, got {a.dtype} and {b.dtype}"
         )
-    if a._data.dtype.kind != "f":
+    if _dt(a._data).kind != "f":
         return Tensor._make(np.matmul(a._data, b._data))
     return fn.MatMul.apply(a, b)

@@ -12,7 +12,30 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _devices
 from .._errors import torch_type_name
+
+
+def _own(grad, dtype, shape=None):
+    """A C-contiguous copy of `grad` of `dtype` (broadcast to `shape`), on grad's device: a
+    leaf's .grad owns its memory (grad may alias another gradient or a saved buffer)."""
+    if type(grad) is np.ndarray or isinstance(grad, np.generic):
+        if shape is not None:
+            grad = np.broadcast_to(grad, shape)
+        return np.array(grad, dtype=dtype, order="C")
+    xp = _devices.namespace(grad)
+    if shape is not None:
+        grad = xp.broadcast_to(grad, shape)
+    return xp.asarray(xp.astype(grad, dtype), copy=True)
+
+
+def _cast(g, dtype):
+    """`g` as `dtype` (the dtype of the array the gradient is for)."""
+    if g.dtype == dtype:
+        return g
+    if type(g) is np.ndarray or isinstance(g, np.generic):
+        return g.astype(dtype)
+    return _devices.namespace(g).astype(g, dtype)
 
 
 def _topological_order(root_nodes):
@@ -37,11 +60,10 @@ def _topological_order(root_nodes):
 
 
 def _accumulate_leaf(tensor, grad):
-    if grad.shape != tensor._data.shape:
-        grad = np.broadcast_to(grad, tensor._data.shape)
+    data = tensor._data
     if tensor.grad is None:
-        # Own a contiguous copy: grad may alias another tensor's gradient or a saved buffer.
-        tensor.grad = type(tensor)._make(np.array(grad, dtype=tensor._data.dtype, order="C"))
+        shape = None if grad.shape == data.shape else data.shape
+        tensor.grad = type(tensor)._make(_own(grad, data.dtype, shape))
     else:
         tensor.grad._data += grad
 
@@ -50,7 +72,10 @@ def _check_saved_versions(node):
     """PyTorch's rule: a tensor saved for backward must not have been modified in place since."""
     for counter, version, array in node.saved_versions:
         if counter[0] != version:
-            kind = torch_type_name(array.dtype)
+            dtype = array.dtype if isinstance(array, (np.ndarray, np.generic)) else (
+                _devices.np_dtype(array)
+            )
+            kind = torch_type_name(dtype)
             raise RuntimeError(
                 "[backward] one of the variables needed for gradient computation has been "
                 f"modified by an inplace operation: [fastdl.{kind}Tensor {list(array.shape)}], "
@@ -85,7 +110,7 @@ def run_backward(roots, grads, retain_graph=False):
             _check_saved_versions(node)
         for i, t in node.retained.items():
             if grads_out[i] is not None:
-                t.grad = type(t)._make(np.array(grads_out[i], dtype=t._data.dtype, order="C"))
+                t.grad = type(t)._make(_own(grads_out[i], t._data.dtype))
         grads_in = node.backward_all(grads_out)
         edges = node.edges
         if not retain_graph:
@@ -95,11 +120,8 @@ def run_backward(roots, grads, retain_graph=False):
                 continue
             target, i, dtype_or_leaf = edge
             if target is None:
-                if g.dtype != dtype_or_leaf._data.dtype:
-                    g = g.astype(dtype_or_leaf._data.dtype)
-                _accumulate_leaf(dtype_or_leaf, g)
+                _accumulate_leaf(dtype_or_leaf, _cast(g, dtype_or_leaf._data.dtype))
             else:
-                if g.dtype != dtype_or_leaf:
-                    g = g.astype(dtype_or_leaf)
+                g = _cast(g, dtype_or_leaf)
                 slots = pending.setdefault(id(target), [None] * target.n_outputs)
                 slots[i] = g if slots[i] is None else slots[i] + g

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _devices
 from .grad_mode import _enabled, is_grad_enabled, no_grad
 
 _EMPTY: dict = {}
@@ -166,9 +167,13 @@ class _FunctionNode(Op, FunctionCtx):
         from .._tensor import Tensor
 
         grads = []
-        for g, shape, dtype in zip(grads_out, self.out_shapes, self.out_dtypes):
+        for g, shape, dtype, device in zip(
+            grads_out, self.out_shapes, self.out_dtypes, self.out_devices
+        ):
             if g is None and self._materialize:
-                g = np.zeros(shape, dtype)
+                g = np.zeros(shape, dtype) if device is None else device[0].zeros(
+                    shape, dtype=dtype, device=device[1]
+                )
             grads.append(None if g is None else Tensor._make(g))
         with no_grad():
             result = self.fn_cls.backward(self, *grads)
@@ -189,7 +194,7 @@ class _FunctionNode(Op, FunctionCtx):
             elif isinstance(g, Tensor):
                 arrays.append(g._data)
             else:
-                arrays.append(np.asarray(g))
+                arrays.append(np.asarray(g))  # NOTE: a NumPy array from a user's backward
         for shape, g in zip(self.in_shapes, arrays):
             if g is not None and g.shape != shape:
                 raise RuntimeError(
@@ -261,6 +266,11 @@ class Function:
         node.n_outputs = len(outs)
         node.out_shapes = [o._data.shape for o in outs]
         node.out_dtypes = [o._data.dtype for o in outs]
+        # (array namespace, device) of each output off the CPU, for its zero gradient
+        node.out_devices = [
+            None if type(o._data) is np.ndarray else (_devices.namespace(o._data), o._data.device)
+            for o in outs
+        ]
         non_diff = getattr(node, "_non_diff", set())
         results = []
         for i, o in enumerate(outs):
