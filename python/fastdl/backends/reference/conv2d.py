@@ -2,21 +2,24 @@
 
 x is (N,C,H,W), w is (K,C,R,S), b is (K,), y is (N,K,P,Q) with
 P = (H + 2ph - R) // sh + 1 and Q = (W + 2pw - S) // sw + 1.
-Forward is im2col (a strided window view of the padded input) followed by one tensordot;
-backward reuses the same columns for dw and scatters dx back with a loop over R, S (col2im).
+Forward is im2col (a strided window view of the padded input, through the array library's
+`as_strided`) followed by one tensordot; backward reuses the same columns for dw and scatters
+dx back with a loop over R, S (col2im). Written against the array API standard: runs on any
+device's arrays.
 Tested in tests/test_reference.py (a 7-loop naive conv, finite differences, PyTorch).
 """
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from . import _arrays
 
 __all__ = ["conv2d_backward", "conv2d_forward"]
 
 
 def _pair(v):
-    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
+    if isinstance(v, (tuple, list)) or getattr(v, "ndim", 0):
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
 
 
 def _check(op, x, w, stride, padding):
@@ -36,34 +39,50 @@ def _check(op, x, w, stride, padding):
     return P, Q
 
 
+def pad2d(x, padding, value=0):
+    # x is (N,C,H,W); returns (N,C,H+2ph,W+2pw), `value` outside x (C-contiguous, new).
+    (ph, pw), (N, C, H, W) = padding, x.shape
+    xp = _arrays.namespace(x)
+    out = xp.full((N, C, H + 2 * ph, W + 2 * pw), value, dtype=x.dtype, device=x.device)
+    out[:, :, ph : ph + H, pw : pw + W] = x
+    return out
+
+
+def windows2d(xpad, R, S, stride):
+    # xpad is (N,C,Hp,Wp) C-contiguous; returns the view (N,C,P,Q,R,S) of its R x S windows
+    # taken every (sh, sw): view[n,c,p,q,r,s] = xpad[n, c, p*sh + r, q*sw + s].
+    (sh, sw), (N, C, Hp, Wp) = stride, xpad.shape
+    lib = _arrays.library(xpad)
+    sN, sC, sH, sW = lib.strides(xpad)
+    P, Q = (Hp - R) // sh + 1, (Wp - S) // sw + 1
+    return lib.as_strided(xpad, (N, C, P, Q, R, S), (sN, sC, sH * sh, sW * sw, sH, sW))
+
+
 def _im2col(x, R, S, stride, padding):
-    # x is (N,C,H,W); returns a read-only view cols (N,C,P,Q,R,S) with
+    # x is (N,C,H,W); returns a view cols (N,C,P,Q,R,S) with
     # cols[n,c,p,q,r,s] = x_padded[n, c, p*sh + r, q*sw + s].
-    (sh, sw), (ph, pw) = stride, padding
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    return sliding_window_view(xp, (R, S), axis=(2, 3))[:, :, ::sh, ::sw]
+    return windows2d(pad2d(x, padding), R, S, stride)
 
 
-def conv2d_forward(
-    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride, padding
-) -> np.ndarray:
+def conv2d_forward(x, w, b, stride, padding):
     # x is (N,C,H,W), w is (K,C,R,S), b is (K,) or None; y is (N,K,P,Q).
     stride, padding = _pair(stride), _pair(padding)
     _check("conv2d_forward", x, w, stride, padding)
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"[conv2d_forward] expected bias of shape {(w.shape[0],)}, got {b.shape}")
+    xp = _arrays.namespace(x)
     cols = _im2col(x, w.shape[2], w.shape[3], stride, padding)
-    y = np.tensordot(cols, w, axes=([1, 4, 5], [1, 2, 3]))  # (N,P,Q,K)
-    y = y.transpose(0, 3, 1, 2)
+    y = xp.tensordot(cols, w, axes=([1, 4, 5], [1, 2, 3]))  # (N,P,Q,K)
+    y = xp.permute_dims(y, (0, 3, 1, 2))
     if b is not None:
         y = y + b[:, None, None]
-    return np.ascontiguousarray(y, dtype=x.dtype)
+    return _arrays.library(x).contiguous(xp.astype(y, x.dtype, copy=False))
 
 
 def conv2d_backward(
-    dy: np.ndarray,
-    x: np.ndarray,
-    w: np.ndarray,
+    dy,
+    x,
+    w,
     stride,
     padding,
     need_dx: bool = True,
@@ -78,19 +97,20 @@ def conv2d_backward(
     if dy.shape != (N, K, P, Q):
         raise ValueError(f"[conv2d_backward] expected dy of shape {(N, K, P, Q)}, got {dy.shape}")
     (sh, sw), (ph, pw) = stride, padding
+    xp = _arrays.namespace(x)
     dx = dw = db = None
     if need_db:
-        db = dy.sum(axis=(0, 2, 3)).astype(x.dtype, copy=False)
+        db = xp.astype(xp.sum(dy, axis=(0, 2, 3)), x.dtype, copy=False)
     if need_dw:
         cols = _im2col(x, R, S, stride, padding)
-        dw = np.tensordot(dy, cols, axes=([0, 2, 3], [0, 2, 3])).astype(x.dtype, copy=False)
+        dw = xp.astype(xp.tensordot(dy, cols, axes=([0, 2, 3], [0, 2, 3])), x.dtype, copy=False)
     if need_dx:
-        dcols = np.tensordot(dy, w, axes=([1], [0]))  # (N,P,Q,C,R,S)
-        dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+        dcols = xp.tensordot(dy, w, axes=([1], [0]))  # (N,P,Q,C,R,S)
+        dxp = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=x.dtype, device=x.device)
         for r in range(R):
             for s in range(S):
                 # Tap (r, s) of output (p, q) read x_padded[p*sh + r, q*sw + s]; send dy back there.
                 hs, ws = slice(r, r + sh * P, sh), slice(s, s + sw * Q, sw)
-                dxp[:, :, hs, ws] += dcols[..., r, s].transpose(0, 3, 1, 2)
-        dx = np.ascontiguousarray(dxp[:, :, ph : ph + H, pw : pw + W])
+                dxp[:, :, hs, ws] += xp.permute_dims(dcols[:, :, :, :, r, s], (0, 3, 1, 2))
+        dx = _arrays.library(x).contiguous(dxp[:, :, ph : ph + H, pw : pw + W])
     return dx, dw, db

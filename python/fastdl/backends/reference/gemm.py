@@ -2,18 +2,17 @@
 
 op(a) is (M, K), op(b) is (K, N), c is (M, N); op transposes the last two axes when asked.
 Batched: a and b carry the same leading B and c is (B, M, N). No broadcasting of B.
+Written against the array API standard: runs on any device's arrays.
 Tested in tests/test_reference.py (naive loops, finite differences); the cpu kernel is held to it
 through tests/kernel_check.py.
 """
 
-import numpy as np
+from . import _arrays
 
 __all__ = ["matmul"]
 
 
-def matmul(
-    a: np.ndarray, b: np.ndarray, trans_a: bool = False, trans_b: bool = False
-) -> np.ndarray:
+def matmul(a, b, trans_a: bool = False, trans_b: bool = False):
     # a is (M,K) or (K,M) if trans_a, b is (K,N) or (N,K) if trans_b; each may carry a leading B.
     if a.ndim not in (2, 3) or a.ndim != b.ndim:
         raise ValueError(
@@ -25,11 +24,11 @@ def matmul(
         raise ValueError(
             f"[matmul] expected the same batch size, got {a.shape[0]} and {b.shape[0]}"
         )
-    op_a = np.swapaxes(a, -1, -2) if trans_a else a
-    op_b = np.swapaxes(b, -1, -2) if trans_b else b
+    op_a = a.mT if trans_a else a
+    op_b = b.mT if trans_b else b
     if op_a.shape[-1] != op_b.shape[-2]:
         raise ValueError(
             f"[matmul] inner sizes differ: op(a) is {op_a.shape}, op(b) is {op_b.shape}"
         )
-    # K = 0 gives zeros: np.matmul sums over an empty axis.
-    return np.ascontiguousarray(np.matmul(op_a, op_b))
+    # K = 0 gives zeros: matmul sums over an empty axis.
+    return _arrays.library(a).contiguous(_arrays.namespace(a).matmul(op_a, op_b))

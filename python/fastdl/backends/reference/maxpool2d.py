@@ -5,20 +5,20 @@ indices[n,c,p,q] = h * W + w, the position of the max inside its (H, W) plane.
 NOTE: padding is never selected, ties take the first in row-major window order, and a window
 holding a NaN yields NaN with the index of its last NaN in row-major order, as PyTorch's CPU
 kernel does (it replaces the running max whenever `val > max || isnan(val)`).
+Written against the array API standard (windows through conv2d's `windows2d`, the scatter-add
+through the array library's `index_add`): runs on any device's arrays.
 Tested in tests/test_reference.py (a loop maxpool, finite differences, PyTorch).
 """
 
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+import math
+
+from . import _arrays
+from .conv2d import _pair, pad2d, windows2d
 
 __all__ = ["maxpool2d_backward", "maxpool2d_forward"]
 
 
-def _pair(v):
-    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
-
-
-def maxpool2d_forward(x: np.ndarray, kernel_size, stride, padding) -> tuple[np.ndarray, np.ndarray]:
+def maxpool2d_forward(x, kernel_size, stride, padding):
     # x is (N,C,H,W); returns y (N,C,P,Q) of x's dtype and indices (N,C,P,Q) int64.
     (R, S), (sh, sw), (ph, pw) = _pair(kernel_size), _pair(stride), _pair(padding)
     if x.ndim != 4:
@@ -38,27 +38,26 @@ def maxpool2d_forward(x: np.ndarray, kernel_size, stride, padding) -> tuple[np.n
         raise ValueError(
             f"[maxpool2d_forward] kernel {(R, S)} is larger than the padded input {(H, W)}"
         )
+    xp = _arrays.namespace(x)
 
     def windows(a):  # (N,C,H+2ph,W+2pw) -> (N,C,P,Q,R*S), row-major inside each window
-        view = sliding_window_view(a, (R, S), axis=(2, 3))[:, :, ::sh, ::sw]
-        return view.reshape(N, C, P, Q, R * S)
+        return xp.reshape(windows2d(a, R, S, (sh, sw)), (N, C, P, Q, R * S))
 
-    pad = ((0, 0), (0, 0), (ph, ph), (pw, pw))
-    win = windows(np.pad(x, pad, constant_values=-np.inf))
-    real = windows(np.pad(np.ones(x.shape, dtype=bool), pad))  # False on padding
-    y = win.max(axis=-1)  # propagates NaN
-    nan = np.isnan(win)
+    win = windows(pad2d(x, (ph, pw), -math.inf))
+    real = windows(pad2d(xp.ones(x.shape, dtype=xp.bool, device=x.device), (ph, pw), False))
+    y = xp.max(win, axis=-1)  # propagates NaN
+    nan = xp.isnan(win)
     # First real element equal to the max; a window with a NaN takes its last NaN instead.
-    first_max = ((win == y[..., None]) & real).argmax(axis=-1)
-    last_nan = R * S - 1 - nan[..., ::-1].argmax(axis=-1)
-    k = np.where(nan.any(axis=-1), last_nan, first_max)  # (N,C,P,Q) in [0, R*S)
-    r, s = np.divmod(k, S)
-    h = np.arange(P)[:, None] * sh - ph + r
-    w = np.arange(Q)[None, :] * sw - pw + s
-    return np.ascontiguousarray(y), (h * W + w).astype(np.int64)
+    first_max = xp.argmax((win == y[..., None]) & real, axis=-1)
+    last_nan = R * S - 1 - xp.argmax(xp.flip(nan, axis=-1), axis=-1)
+    k = xp.where(xp.any(nan, axis=-1), last_nan, first_max)  # (N,C,P,Q) in [0, R*S)
+    r, s = k // S, k % S
+    h = xp.arange(P, dtype=k.dtype, device=x.device)[:, None] * sh - ph + r
+    w = xp.arange(Q, dtype=k.dtype, device=x.device)[None, :] * sw - pw + s
+    return _arrays.library(x).contiguous(y), xp.astype(h * W + w, xp.int64)
 
 
-def maxpool2d_backward(dy: np.ndarray, indices: np.ndarray, input_shape) -> np.ndarray:
+def maxpool2d_backward(dy, indices, input_shape):
     # dy and indices are (N,C,P,Q); input_shape is (N,C,H,W); dx is (N,C,H,W) of dy's dtype.
     N, C, H, W = input_shape
     if dy.shape != indices.shape or dy.shape[:2] != (N, C):
@@ -66,14 +65,18 @@ def maxpool2d_backward(dy: np.ndarray, indices: np.ndarray, input_shape) -> np.n
             f"[maxpool2d_backward] dy {dy.shape} and indices {indices.shape} "
             f"do not match input {input_shape}"
         )
-    if indices.size and (indices.min() < 0 or indices.max() >= H * W):
-        raise ValueError(
-            f"[maxpool2d_backward] indices must lie in [0, {H * W}), "
-            f"got {indices.min()}..{indices.max()}"
-        )
-    dx = np.zeros((N * C, H * W), dtype=dy.dtype)
-    planes = np.arange(N * C)[:, None]
-    # Overlapping windows can pick the same element: np.add.at accumulates repeats.
-    PQ = int(np.prod(dy.shape[2:]))  # not reshape(N * C, -1): that fails for an empty batch
-    np.add.at(dx, (planes, indices.reshape(N * C, PQ)), dy.reshape(N * C, PQ))
-    return dx.reshape(N, C, H, W)
+    xp = _arrays.namespace(dy)
+    if indices.size:
+        lo, hi = int(xp.min(indices)), int(xp.max(indices))
+        if lo < 0 or hi >= H * W:
+            raise ValueError(
+                f"[maxpool2d_backward] indices must lie in [0, {H * W}), got {lo}..{hi}"
+            )
+    dx = xp.zeros((N * C, H * W), dtype=dy.dtype, device=dy.device)
+    planes = xp.arange(N * C, dtype=indices.dtype, device=dy.device)[:, None]
+    # Overlapping windows can pick the same element: index_add accumulates repeats.
+    PQ = math.prod(dy.shape[2:])  # not reshape(N * C, -1): that fails for an empty batch
+    _arrays.library(dx).index_add(
+        dx, (planes, xp.reshape(indices, (N * C, PQ))), xp.reshape(dy, (N * C, PQ))
+    )
+    return xp.reshape(dx, (N, C, H, W))

@@ -2,13 +2,14 @@
 
 Each call updates every parameter of an optimizer: params, grads and the state lists hold one
 array per parameter, of that parameter's shape. Parameters and state change in place (the
-caller's arrays); grads are only read.
+caller's arrays); grads are only read. Written against the array API standard (in-place
+operators on the given arrays): runs on any device's arrays.
 Tested in tests/test_reference.py (a scalar loop formula and torch.optim over several steps).
 """
 
 import math
 
-import numpy as np
+from . import _arrays
 
 __all__ = ["adam_step", "sgd_step"]
 
@@ -25,9 +26,9 @@ def _check(op, params, **lists):
 
 
 def sgd_step(
-    params: list[np.ndarray],
-    grads: list[np.ndarray],
-    momentum_buffers: list[np.ndarray],
+    params: list,
+    grads: list,
+    momentum_buffers: list,
     lr: float,
     momentum: float = 0.0,
     dampening: float = 0.0,
@@ -56,10 +57,10 @@ def sgd_step(
 
 
 def adam_step(
-    params: list[np.ndarray],
-    grads: list[np.ndarray],
-    exp_avgs: list[np.ndarray],
-    exp_avg_sqs: list[np.ndarray],
+    params: list,
+    grads: list,
+    exp_avgs: list,
+    exp_avg_sqs: list,
     step: int,
     lr: float,
     beta1: float,
@@ -77,6 +78,7 @@ def adam_step(
     bias1 = 1 - beta1**step
     bias2_sqrt = math.sqrt(1 - beta2**step)
     for p, grad, m, v in zip(params, grads, exp_avgs, exp_avg_sqs):
+        xp = _arrays.namespace(p)
         g = -grad if maximize else grad
         if weight_decay != 0:
             if decoupled:
@@ -88,4 +90,4 @@ def adam_step(
         v *= beta2
         v += (1 - beta2) * g * g
         # p -= lr / bias1 * m / (sqrt(v / bias2) + eps), in PyTorch's order of operations.
-        p -= (lr / bias1) * m / (np.sqrt(v) / bias2_sqrt + eps)
+        p -= (lr / bias1) * m / (xp.sqrt(v) / bias2_sqrt + eps)
