@@ -93,6 +93,11 @@ class ArrayLibrary:
             a, shape=shape, strides=[s * item for s in strides], writeable=a.flags.writeable
         )
 
+    def index_get(self, a: Any, index: Any) -> Any:
+        """a[index] for any index NumPy's indexing accepts (the standard takes integer index
+        arrays only one for every dim, and a boolean mask only as the sole index)."""
+        return a[index]
+
     def index_put(self, out: Any, index: Any, values: Any) -> None:
         """out[index] = values, in place, for any index NumPy's indexing accepts (the standard
         assigns through basic indices and masks only, not through index arrays); `values`

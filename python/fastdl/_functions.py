@@ -131,15 +131,24 @@ def unbroadcast(grad, shape):
     return grad
 
 
-def _device_index(x, index):
-    """`index` as the standard's indexing needs it off the CPU: every dim named or an
-    Ellipsis (NumPy fills in the trailing dims itself)."""
+def _is_basic(part):
+    return part is None or part is Ellipsis or isinstance(part, (int, slice))
+
+
+def _getitem(x, index):
+    """x[index] with NumPy's indexing rules on every device. `index` comes from the tensor layer
+    and may hold the device's index arrays; it stays opaque. Basic indices (ints, slices, None,
+    Ellipsis) give a view through the standard's indexing (which wants every dim named or an
+    Ellipsis); the rest goes to the library's index_get (the standard takes integer arrays only
+    one per dim, and a mask only alone)."""
     if type(x) is _NDARRAY:
-        return index
+        return x[index]
     parts = index if isinstance(index, tuple) else (index,)
-    if any(p is Ellipsis for p in parts):
-        return index
-    return (*parts, Ellipsis)
+    if all(_is_basic(p) for p in parts):
+        if not any(p is Ellipsis for p in parts):
+            parts = (*parts, Ellipsis)
+        return x[parts]
+    return _library(x).index_get(x, index)
 
 
 # ---------------------------------------------------------------- unary
@@ -934,9 +943,8 @@ class Index(ViewOp):
     comes from the tensor layer: it may hold the device's index arrays; it stays opaque."""
 
     def forward(self, x, index):
-        index = _device_index(x, index)
         self.shape, self.index = x.shape, index
-        y = x[index]
+        y = _getitem(x, index)
         if type(y) is not type(x):  # every dim indexed by an int: a 0-d view, not a scalar
             y = x[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]
         return y
@@ -1022,12 +1030,12 @@ class IndexPut(Op):
     With accumulate, values add at their positions (repeated indices add up)."""
 
     def forward(self, x, value, index, accumulate):
-        index = _device_index(x, index)
         self.index, self.value_shape, self.accumulate = index, value.shape, accumulate
         lib = _library(x)
         y = _copy(x)
         if accumulate:
-            lib.index_add(y, index, _namespace(x).broadcast_to(value, y[index].shape))
+            shape = _getitem(y, index).shape
+            lib.index_add(y, index, _namespace(x).broadcast_to(value, shape))
         else:
             lib.index_put(y, index, value)
         return y
@@ -1036,7 +1044,7 @@ class IndexPut(Op):
         dx = _copy(g)
         if not self.accumulate:
             _library(g).index_put(dx, self.index, 0)
-        dvalue = g[self.index]
+        dvalue = _getitem(g, self.index)
         if dvalue.shape != self.value_shape:
             dvalue = unbroadcast(dvalue, self.value_shape)
         return dx, dvalue

@@ -110,7 +110,7 @@ def conv2d_backward(
         for r in range(R):
             for s in range(S):
                 # Tap (r, s) of output (p, q) read x_padded[p*sh + r, q*sw + s]; send dy back there.
-                hs, ws = slice(r, r + sh * P, sh), slice(s, s + sw * Q, sw)
+                hs, ws = slice(r, r + sh * (P - 1) + 1, sh), slice(s, s + sw * (Q - 1) + 1, sw)
                 dxp[:, :, hs, ws] += xp.permute_dims(dcols[:, :, :, :, r, s], (0, 3, 1, 2))
         dx = _arrays.library(x).contiguous(dxp[:, :, ph : ph + H, pw : pw + W])
     return dx, dw, db

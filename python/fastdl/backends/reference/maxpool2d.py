@@ -48,8 +48,9 @@ def maxpool2d_forward(x, kernel_size, stride, padding):
     y = xp.max(win, axis=-1)  # propagates NaN
     nan = xp.isnan(win)
     # First real element equal to the max; a window with a NaN takes its last NaN instead.
-    first_max = xp.argmax((win == y[..., None]) & real, axis=-1)
-    last_nan = R * S - 1 - xp.argmax(xp.flip(nan, axis=-1), axis=-1)
+    # (argmax of 0/1 bytes: the standard's argmax takes no booleans)
+    first_max = xp.argmax(xp.astype((win == y[..., None]) & real, xp.int8), axis=-1)
+    last_nan = R * S - 1 - xp.argmax(xp.astype(xp.flip(nan, axis=-1), xp.int8), axis=-1)
     k = xp.where(xp.any(nan, axis=-1), last_nan, first_max)  # (N,C,P,Q) in [0, R*S)
     r, s = k // S, k % S
     h = xp.arange(P, dtype=k.dtype, device=x.device)[:, None] * sh - ph + r
