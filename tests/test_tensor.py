@@ -134,12 +134,14 @@ def test_manual_seed_reproducible():
     assert fastdl.randn(5).tolist() == a
 
 
+@pytest.mark.cpu_only(reason="PyTorch's repr of a CPU tensor (another device's names it)")
 def test_repr():
     assert repr(fastdl.tensor([1.0, 2.0])) == "tensor([1., 2.])"
     assert "requires_grad=True" in repr(fastdl.ones(1, requires_grad=True))
     assert "dtype=fastdl.float64" in repr(fastdl.ones(1, dtype=fastdl.float64))
 
 
+@pytest.mark.cpu_only(reason="asserts the default device is the CPU")
 def test_device_and_cuda():
     t = fastdl.ones(2)
     assert t.device == "cpu" and str(t.device) == "cpu"

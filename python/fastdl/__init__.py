@@ -24,8 +24,8 @@ from ._random import (
     Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state,
 )
 from ._tensor import (
-    Size, Tensor, bool_, device, float16, float32, float64, int8, int16, int32, int64, matmul,
-    uint8,
+    Size, Tensor, bool_, device, float16, float32, float64, get_default_device, int8, int16, int32,
+    int64, matmul, set_default_device, uint8,
 )
 from .autograd import (
     enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,

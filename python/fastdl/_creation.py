@@ -9,13 +9,14 @@ import numpy as np
 from . import _functions as fn
 from ._random import GeneratorLike, numpy_generator
 from ._tensor import (
-    Tensor, _dt, _promote, _from_data, _same_device, _shape_arg, _to_device, as_dtype, float32, int64,
+    Tensor, _default_device, _dt, _promote, _from_data, _same_device, _shape_arg, _to_device, as_dtype, float32, int64,
 )
 
 
 def _finish(arr, requires_grad=False, device=None):
-    """A tensor of the NumPy array `arr` (made from the caller's data) on `device`."""
-    t = Tensor._make(_to_device(arr, device))
+    """A tensor of the NumPy array `arr` (made from the caller's data) on `device` (or the
+    default device)."""
+    t = Tensor._make(_to_device(arr, device if device is not None else _default_device[0]))
     if requires_grad:
         t.requires_grad = True
     return t
@@ -42,7 +43,11 @@ def tensor(data, dtype=None, device=None, requires_grad=False) -> Tensor:
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     if isinstance(data, Tensor) and dtype is None:
         return data
-    if isinstance(data, np.ndarray) and dtype is None and data.dtype in (np.float32, np.float64, np.int64):
+    if (
+        isinstance(data, np.ndarray) and dtype is None
+        and data.dtype in (np.float32, np.float64, np.int64)
+        and device is None and _default_device[0] is None
+    ):
         return from_numpy(data)
     return tensor(data, dtype=dtype, device=device)
 

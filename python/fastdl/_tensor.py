@@ -166,9 +166,22 @@ def _device_type(dev) -> "_devices.DeviceType":
     return device_type
 
 
-def _check_device(dev):
-    if dev is not None:
-        _device_type(dev)
+_default_device = [None]  # None: the CPU (set_default_device)
+
+
+def get_default_device() -> device:
+    """The device that functions making tensors use when not given one (PyTorch's)."""
+    return _default_device[0] or _CPU
+
+
+def set_default_device(dev) -> None:
+    """Make tensors on `dev` by default (None or "cpu": the CPU), as torch.set_default_device.
+    from_numpy still shares the NumPy array's memory on the CPU."""
+    if dev is None or device(dev).type == "cpu":
+        _default_device[0] = None
+        return
+    _device_type(dev)  # refuses a device this fastdl cannot use
+    _default_device[0] = device(dev)
 
 
 def _to_device(arr, dev):
@@ -337,7 +350,7 @@ def _check_bool_sub(a, b):
 def _promote_arrays(a: np.ndarray, b: np.ndarray) -> np.dtype:
     """PyTorch's result type of two tensors: a 0-d tensor does not change the dtype of one with
     dimensions unless it is of a higher category (bool < integer < float)."""
-    da, db = a.dtype, b.dtype
+    da, db = _dt(a), _dt(b)
     if da == db:
         return da
     if (a.ndim == 0) == (b.ndim == 0):
@@ -398,10 +411,12 @@ class Tensor:
                 f"[Tensor] expected data (a sequence, array or tensor) or sizes (ints), got "
                 f"{', '.join(type(a).__name__ for a in args)}"
             )
+        if isinstance(data, Tensor) and type(data._data) is not np.ndarray:
+            data = _host(data._data)
         arr = _from_data(data, dtype)
         if dtype is None and arr.dtype != np.float32:
             arr = arr.astype(np.float32)  # torch.Tensor(...) is always float32
-        self._data = arr
+        self._data = _to_device(arr, _default_device[0])
         self._node = None
         self._out_idx = 0
         self._vc = [0]
@@ -1095,7 +1110,10 @@ class Tensor:
         return _to_device(arr, self.device)
 
     def _binary(self, op_cls, other, name, reverse=False):
-        if type(other) is Tensor and other._data.dtype == self._data.dtype:
+        if (
+            type(other) is Tensor and type(other._data) is type(self._data)
+            and other._data.dtype == self._data.dtype
+        ):
             a, b = self, other  # the common case: skip promotion
         else:
             a, b = self._operands(other, name)
@@ -1960,7 +1978,9 @@ def _index_on(index, t):
     dev = t.device
 
     def move(i):
-        if isinstance(i, (np.ndarray, list)) or (hasattr(i, "shape") and i.device != t._data.device):
+        if isinstance(i, (np.ndarray, list)) or (
+            type(i) in _devices._BY_ARRAY_TYPE and i.device != t._data.device
+        ):
             return _to_device(np.asarray(i) if isinstance(i, list) else _host(i), dev)
         return i
 
