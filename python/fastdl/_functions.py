@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from . import _devices
+from . import _backend, _devices
 from .autograd import function as function_module
 from .autograd.function import Op
 from .autograd.grad_mode import _enabled
@@ -25,6 +25,9 @@ from .autograd.grad_mode import _enabled
 _CPU_XP = _devices.CPU_XP
 _NDARRAY = _devices.NUMPY.array_type
 _NUMPY_SCALAR = _CPU_XP.generic  # what NumPy returns for arithmetic on 0-d arrays
+# NumPy's own standard namespace (NumPy >= 2): its creation functions skip array-api-compat's
+# wrappers, which cost four times as much on tiny arrays.
+_NUMPY_NATIVE = _NDARRAY((0,)).__array_namespace__()
 
 
 # NOTE: a gradient on the CPU may be a NumPy scalar (NumPy's arithmetic on 0-d arrays gives
@@ -45,7 +48,9 @@ def _library(a):
 
 def _kernels(a):
     """The backend module for heavy ops on `a`: by its device, dtype and backend context."""
-    return _devices.kernels(a[...] if isinstance(a, _NUMPY_SCALAR) else a)
+    if type(a) is _NDARRAY or isinstance(a, _NUMPY_SCALAR):
+        return _backend.get(a.dtype)
+    return _devices.kernels(a)
 
 
 def _crosswise(needs):
@@ -78,6 +83,8 @@ def _array(y, like):
 
 
 def _zeros(shape, like):
+    if type(like) is _NDARRAY:
+        return _NUMPY_NATIVE.zeros(shape, dtype=like.dtype)
     return _namespace(like).zeros(shape, dtype=like.dtype, device=like.device)
 
 
@@ -1190,7 +1197,12 @@ class CrossEntropy(Op):
             empty = _zeros(lp.shape, lp)
             return (empty if need_logits else None), (empty if need_target else None), None
         be = _kernels(lp)
-        g = _namespace(lp).asarray(g, dtype=lp.dtype, device=lp.device)
+        if hasattr(g, "dtype"):
+            g = _array(g, lp)  # a NumPy scalar: its 0-d array
+            if g.dtype != lp.dtype:
+                g = _namespace(lp).astype(g, lp.dtype)
+        else:
+            g = _namespace(lp).asarray(g, dtype=lp.dtype, device=lp.device)
         dlogits = dtarget = None
         if need_logits:
             dlogits = be.cross_entropy_backward(
