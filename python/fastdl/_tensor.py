@@ -211,17 +211,6 @@ def _storage(data):
     return np.asarray(data)
 
 
-class _ToDevice(function_module.Op):
-    """x copied to another device; the gradient goes back to x's device (PyTorch's rule)."""
-
-    def forward(self, x, device):
-        self.source = _device_of(x)
-        return _to_device(x, device)
-
-    def backward(self, g):
-        return (_to_device(g, self.source),)
-
-
 def _dt(data) -> np.dtype:
     """The NumPy dtype (fastdl's dtype identity) of storage `data`, on any device."""
     return data.dtype if type(data) is np.ndarray else _devices.np_dtype(data)
@@ -650,7 +639,7 @@ class Tensor:
         target = _device_type(dev)
         if _devices.device_type_of(self._data) is target:
             return self
-        return _ToDevice.apply(self, device=globals()["device"](dev))
+        return fn.ToDevice.apply(self, device=globals()["device"](dev))
 
     def type(self, dtype=None):
         if dtype is None:
@@ -1088,18 +1077,22 @@ class Tensor:
     def _operands(self, other, op):
         """(self, other) as tensors of one dtype on one device, by PyTorch's promotion rules
         (a number or NumPy value joins the tensor's device)."""
+        data = self._data
+        cpu = type(data) is np.ndarray
+        mine = data.dtype if cpu else _dt(data)
         if isinstance(other, Tensor):
             _same_device(op, self, other)
-            dt = _promote_arrays(self._data, other._data)
+            dt = _promote_arrays(data, other._data)
         elif isinstance(other, (Number, np.generic)):
-            dt = _scalar_dtype(other, _dt(self._data))
-            other = Tensor._make(self._on_my_device(np.array(other, dtype=dt)))
+            dt = _scalar_dtype(other, mine)
+            arr = np.array(other, dtype=dt)
+            other = Tensor._make(arr if cpu else _to_device(arr, self.device))
         elif isinstance(other, (np.ndarray, list, tuple)):
             other = Tensor._make(self._on_my_device(_from_data(other)))
-            dt = _promote(_dt(self._data), _dt(other._data))
+            dt = _promote(mine, _dt(other._data))
         else:
             raise TypeError(f"[{op}] unsupported operand type {type(other).__name__}")
-        a = self if _dt(self._data) == dt else self.to(dt)
+        a = self if mine == dt else self.to(dt)
         b = other if _dt(other._data) == dt else other.to(dt)
         return a, b
 

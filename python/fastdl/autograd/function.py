@@ -33,7 +33,11 @@ class Op:
     """
 
     n_outputs = 1
-    ufunc = None  # binary ops that are one NumPy ufunc name it, for the no-graph fast path
+    grad_outputs = (0,)  # the outputs a gradient flows back from (not integer indices)
+    # A function of the input arrays (and params) that gives the output, for the no-graph
+    # path: no op object is made and nothing is saved (the inference and no_grad fast path).
+    direct = None
+    ufunc = None  # binary ops that are one NumPy ufunc name it (_tensor's no-graph path)
     released = False
     retained = _EMPTY
     needs_input_grad: tuple = ()
@@ -57,22 +61,41 @@ class Op:
 
     @classmethod
     def apply(cls, *inputs, **params):
+        """The op on `inputs` (tensors or None): one output tensor, or a tuple of `n_outputs`."""
         # NOTE: this runs for every op; it is written for low overhead, not elegance.
-        op = cls()
-        record = False
         if _enabled.get():
             for t in inputs:
                 if t is not None and (t._requires_grad or t._base is not None):
-                    record = prepare_record(op, inputs)
-                    break
+                    return cls._apply_recording(inputs, params)
+        arrays = [None if t is None else t._data for t in inputs]
+        direct = cls.direct
+        if direct is None:
+            direct = cls().forward
+        out = direct(*arrays, **params) if params else direct(*arrays)
+        if cls.n_outputs == 1:
+            return _make(out)
+        return tuple([_make(o) for o in out])
+
+    @classmethod
+    def _apply_recording(cls, inputs, params):
+        op = cls()
+        record = prepare_record(op, inputs)
         arrays = [None if t is None else t._data for t in inputs]
         out = op.forward(*arrays, **params) if params else op.forward(*arrays)
+        single = cls.n_outputs == 1
         if not record:
-            return _make(out)
-        result = _make(out, op)
+            return _make(out) if single else tuple([_make(o) for o in out])
+        if single:
+            result = _make(out, op)
+            if cls.saves_output:
+                op.saved_versions += ((result._vc, 0, out),)
+            return result
+        results = tuple(
+            [_make(o, op, i) if i in cls.grad_outputs else _make(o) for i, o in enumerate(out)]
+        )
         if cls.saves_output:
-            op.saved_versions += ((result._vc, 0, out),)
-        return result
+            op.saved_versions += ((results[0]._vc, 0, out[0]),)
+        return results
 
     def backward_all(self, grads_out):
         return self.backward(grads_out[0])
