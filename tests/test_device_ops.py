@@ -74,6 +74,11 @@ def _host(a):
 
 
 def _assert_same(cpu, dev, mode, what, device_result=True):
+    if isinstance(cpu, tuple):  # a multi-output op: each output
+        assert isinstance(dev, tuple) and len(dev) == len(cpu), f"{what}: outputs differ"
+        for i, (c, d) in enumerate(zip(cpu, dev)):
+            _assert_same(c, d, mode, f"{what} output {i}", device_result)
+        return
     if cpu is None or dev is None:
         assert cpu is None and dev is None, f"{what}: one device gave None"
         return
@@ -332,8 +337,9 @@ def _run(device, cls, inputs, params, g_np, with_grad):
     out = op.forward(*_convert(device, inputs), **params)
     if cls in NO_BACKWARD:
         return out, None
+    first = out[0] if cls.n_outputs > 1 else out  # the gradient flows from the first output
     # The upstream gradient lives where the output does (ToDevice moves it).
-    g = g_np if not isinstance(out, LIB.array_type) else LIB.from_numpy(g_np, None)
+    g = g_np if not isinstance(first, LIB.array_type) else LIB.from_numpy(g_np, None)
     return out, op.backward(g)
 
 
@@ -348,7 +354,8 @@ def test_op_matches_on_the_strict_device(name, mode):
         params = {"dtype": np.dtype(np.float32 if dt == np.float64 else np.float64)}
 
     # Forward once on the CPU to learn the output's shape and dtype for the upstream gradient.
-    probe = np.asarray(cls().forward(*inputs, **_params_for("cpu", params, 1)))
+    probe = cls().forward(*inputs, **_params_for("cpu", params, 1))
+    probe = np.asarray(probe[0] if cls.n_outputs > 1 else probe)
     g_dtype = probe.dtype if probe.dtype.kind == "f" else dt
     g_np = np.random.default_rng(1).standard_normal(probe.shape).astype(g_dtype)
     out_cpu, grads_cpu = _run("cpu", cls, inputs, _params_for("cpu", params, 1), g_np, with_grad)

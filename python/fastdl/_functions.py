@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 
 from . import _backend, _devices
 from .autograd import function as function_module
@@ -338,6 +339,10 @@ class ToDevice(Op):
 class ReLU(Op):
     saves_output = True
 
+    @staticmethod
+    def direct(x):
+        return _kernels(x).relu_forward(x)
+
     def forward(self, x):
         self.y = _kernels(x).relu_forward(x)
         return self.y
@@ -349,6 +354,10 @@ class ReLU(Op):
 class Sigmoid(Op):
     saves_output = True
 
+    @staticmethod
+    def direct(x):
+        return _kernels(x).sigmoid_forward(x)
+
     def forward(self, x):
         self.y = _kernels(x).sigmoid_forward(x)
         return self.y
@@ -359,6 +368,10 @@ class Sigmoid(Op):
 
 class Tanh(Op):
     saves_output = True
+
+    @staticmethod
+    def direct(x):
+        return _kernels(x).tanh_forward(x)
 
     def forward(self, x):
         self.y = _kernels(x).tanh_forward(x)
@@ -431,7 +444,7 @@ class LogSoftmax(Op):
 
 
 class Add(Op):
-    ufunc = _CPU_XP.add  # the no-graph fast path of CPU tensors
+    direct = operator.add  # no graph: the array's own operator, on any device
 
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
@@ -443,7 +456,7 @@ class Add(Op):
 
 
 class Sub(Op):
-    ufunc = _CPU_XP.subtract
+    direct = operator.sub  # no graph: the array's own operator, on any device
 
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
@@ -455,7 +468,7 @@ class Sub(Op):
 
 
 class Mul(Op):
-    ufunc = _CPU_XP.multiply
+    direct = operator.mul  # no graph: the array's own operator, on any device
 
     @classmethod
     def saved_inputs(cls, needs):
@@ -577,7 +590,9 @@ def _tie_weights(g, first, tie):
 class Maximum(Op):
     saves = (0, 1)
 
-    ufunc = _CPU_XP.maximum
+    @staticmethod
+    def direct(a, b):
+        return _namespace(a).maximum(a, b)
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -592,7 +607,9 @@ class Maximum(Op):
 class Minimum(Op):
     saves = (0, 1)
 
-    ufunc = _CPU_XP.minimum
+    @staticmethod
+    def direct(a, b):
+        return _namespace(a).minimum(a, b)
 
     def forward(self, a, b):
         self.a, self.b = a, b
@@ -1145,14 +1162,20 @@ class Conv2d(Op):
 
 
 class MaxPool2d(Op):
-    """x is (N, C, H, W); y is (N, C, P, Q); saves only the argmax indices."""
+    """x is (N, C, H, W); outputs y (N, C, P, Q) and the argmax indices (int64, no gradient);
+    saves only the indices."""
 
     saves = (0,)  # PyTorch saves the input too, and checks its version
+    n_outputs = 2
+
+    @staticmethod
+    def direct(x, kernel_size, stride, padding):
+        return _kernels(x).maxpool2d_forward(x, kernel_size, stride, padding)
 
     def forward(self, x, kernel_size, stride, padding):
         self.shape = x.shape
         y, self.indices = _kernels(x).maxpool2d_forward(x, kernel_size, stride, padding)
-        return y
+        return y, self.indices
 
     def backward(self, g):
         return (_kernels(g).maxpool2d_backward(g, self.indices, self.shape),)

@@ -15,7 +15,7 @@ from numbers import Number
 
 import numpy as np
 
-from . import _backend, _devices
+from . import _devices
 from ._errors import ArgumentError, torch_type_name
 from . import _functions as fn
 from .autograd import engine
@@ -224,6 +224,13 @@ def _host(data) -> np.ndarray:
 
 def _xp(data):
     return _devices.namespace(data)
+
+
+# The CPU namespace's comparisons, looked up once (the hot path of `x == y` and friends).
+_CPU_FUNCTIONS = {
+    name: getattr(_devices.CPU_XP, name)
+    for name in ("equal", "not_equal", "less", "less_equal", "greater", "greater_equal")
+}
 
 
 def _copy(data):
@@ -1087,6 +1094,7 @@ class Tensor:
             dt = _scalar_dtype(other, mine)
             arr = np.array(other, dtype=dt)
             other = Tensor._make(arr if cpu else _to_device(arr, self.device))
+            return (self if mine == dt else self.to(dt)), other
         elif isinstance(other, (np.ndarray, list, tuple)):
             other = Tensor._make(self._on_my_device(_from_data(other)))
             dt = _promote(mine, _dt(other._data))
@@ -1103,31 +1111,24 @@ class Tensor:
         return _to_device(arr, self.device)
 
     def _binary(self, op_cls, other, name, reverse=False):
-        if (
-            type(other) is Tensor and type(other._data) is type(self._data)
-            and other._data.dtype == self._data.dtype
-        ):
+        da = self._data
+        if type(other) is Tensor and type(other._data) is type(da) and other._data.dtype == da.dtype:
             a, b = self, other  # the common case: skip promotion
+            if type(da) is not np.ndarray:
+                _same_device(name, a, b)  # one array type, maybe two devices of it
         else:
-            a, b = self._operands(other, name)
+            a, b = self._operands(other, name)  # (checks the devices)
         if reverse:
             a, b = b, a
-        ufunc = op_cls.ufunc
-        if type(a._data) is not np.ndarray or type(b._data) is not np.ndarray:
-            _same_device(name, a, b)
-            ufunc = None
-        if ufunc is not None and not (
-            (a._requires_grad or b._requires_grad or a._base is not None or b._base is not None)
-            and _grad_enabled.get()
-        ):
-            # No graph to record: skip the op object (the common inference and no_grad path).
-            try:
-                return Tensor._make(ufunc(a._data, b._data))
-            except ValueError as e:
-                raise RuntimeError(
-                    f"[{name}] shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast"
-                ) from e
+        da, db = a._data, b._data
         try:
+            if op_cls.direct is not None and not (
+                (a._requires_grad or b._requires_grad or a._base is not None or b._base is not None)
+                and _grad_enabled.get()
+            ):
+                # Nothing to record: the op's direct function (Op.apply's no-graph path, inlined
+                # for the hottest call in the library).
+                return Tensor._make(op_cls.direct(da, db))
             return op_cls.apply(a, b)
         except ValueError as e:
             raise RuntimeError(
@@ -1239,6 +1240,12 @@ class Tensor:
 
     def _compare(self, other, name):
         """An elementwise comparison, `name` a function of the array API (equal, less, ...)."""
+        data = self._data
+        if (
+            type(other) is Tensor and type(data) is np.ndarray
+            and type(other._data) is np.ndarray and other._data.dtype == data.dtype
+        ):
+            return Tensor._make(_CPU_FUNCTIONS[name](data, other._data))
         a, b = self._operands(other, name)
         return Tensor._make(getattr(_xp(a._data), name)(a._data, b._data))
 
@@ -1321,7 +1328,8 @@ class Tensor:
     # ---- unary ----
 
     def _float_input(self, op):
-        if _dt(self._data).kind != "f":
+        data = self._data
+        if (data.dtype if type(data) is np.ndarray else _dt(data)).kind != "f":
             return self.to(float32)
         return self
 
@@ -1372,9 +1380,7 @@ class Tensor:
         x = self._float_input(name)
         if (x._requires_grad or x._base is not None) and _grad_enabled.get():
             return op_cls.apply(x)
-        # No graph to record: call the kernel directly (the inference path).
-        data = x._data
-        return Tensor._make(getattr(_backend.get(data.dtype), name + "_forward")(data))
+        return Tensor._make(op_cls.direct(x._data))  # Op.apply's no-graph path, inlined
 
     def relu(self):
         return self._activation(fn.ReLU, "relu")
@@ -1648,8 +1654,10 @@ class Tensor:
         split = _split_int_and_advanced(index)
         if split is not None:  # PyTorch applies the ints first: x[0, :, [1, 2]] is (3, 2)
             return self[split[0]][split[1]]
+        if type(self._data) is not np.ndarray:
+            index = _index_on(index, self)
         try:
-            return fn.Index.apply(self, index=_index_on(index, self))
+            return fn.Index.apply(self, index=index)
         except IndexError as e:
             raise IndexError(f"[index] {e} (tensor of shape {list(self._data.shape)})") from None
 
@@ -1706,9 +1714,14 @@ def _check_inplace_shape(name, result_shape, out_shape):
 def _has_repeats(data) -> bool:
     """Whether several elements of `data` are one memory location (an expanded tensor)."""
     # NOTE: NumPy gives empty arrays zero strides; an empty tensor has no elements to repeat.
-    if isinstance(data, np.generic):
+    if type(data) is np.ndarray:
+        strides = data.strides
+        if 0 not in strides:  # the common case, answered first
+            return False
+    elif isinstance(data, np.generic):
         return False  # one element
-    strides = data.strides if type(data) is np.ndarray else _strides(data)
+    else:
+        strides = _strides(data)
     return (0 in strides and _numel(data) > 0
             and any(st == 0 and n > 1 for st, n in zip(strides, data.shape)))
 
@@ -1722,7 +1735,8 @@ def _check_writable(name, data: np.ndarray, repeats_ok=False, region=None):
     elements (of `region`, the part written, when given) are one location (an expanded
     tensor), unless one value goes everywhere (fill_)."""
     written = data if region is None else region
-    if not _writable(data) or (not repeats_ok and _has_repeats(written)):
+    writable = data.flags.writeable if type(data) is np.ndarray else _writable(data)
+    if not writable or (not repeats_ok and _has_repeats(written)):
         _raise_read_only(name, written)
 
 

@@ -37,7 +37,6 @@ class Op:
     # A function of the input arrays (and params) that gives the output, for the no-graph
     # path: no op object is made and nothing is saved (the inference and no_grad fast path).
     direct = None
-    ufunc = None  # binary ops that are one NumPy ufunc name it (_tensor's no-graph path)
     released = False
     retained = _EMPTY
     needs_input_grad: tuple = ()

@@ -13,7 +13,7 @@ import numpy as np
 from .. import _functions as fn
 from .._random import generator
 from .._errors import ArgumentError, ArgumentIndexError, ArgumentTypeError
-from .._tensor import Tensor, _promote
+from .._tensor import Tensor, _dt, _promote
 from ..autograd.grad_mode import is_grad_enabled
 
 __all__ = [
@@ -34,7 +34,7 @@ def _tensor_arg(x, op, name):
 
 def _float_arg(x, op, name):
     _tensor_arg(x, op, name)
-    if x._data.dtype.kind != "f":
+    if _dt(x._data).kind != "f":
         raise ArgumentTypeError(f"[{op}] {name} must be a floating point tensor, got {x.dtype}")
     return x
 
@@ -194,14 +194,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     h, w = input.shape[2] + 2 * padding[0], input.shape[3] + 2 * padding[1]
     if kernel[0] > h or kernel[1] > w:
         raise ArgumentError(f"[{op}] kernel size {kernel} is larger than the padded input ({h}, {w})")
-    if return_indices and not (input.requires_grad and is_grad_enabled()):
-        # No graph: run the op's forward directly and keep the indices it computes.
-        op = fn.MaxPool2d()
-        y = Tensor._make(op.forward(input._data, kernel, stride, padding))
-        indices = Tensor._make(op.indices)
-    else:
-        y = fn.MaxPool2d.apply(input, kernel_size=kernel, stride=stride, padding=padding)
-        indices = Tensor._make(y._node.indices) if return_indices else None
+    y, indices = fn.MaxPool2d.apply(input, kernel_size=kernel, stride=stride, padding=padding)
     if return_indices:
         if unbatched:
             return y.squeeze(0), indices.squeeze(0)
