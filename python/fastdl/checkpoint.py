@@ -92,7 +92,9 @@ class _Encoder:
     def encode(self, obj: Any, path: list) -> Any:
         where = ".".join(path) or "<root>"
         if isinstance(obj, (Tensor, np.ndarray)):
-            arr = obj._data if isinstance(obj, Tensor) else obj
+            # A tensor of another device is saved from its host copy (PyTorch's files record
+            # the device; fastdl's load onto the CPU or onto map_location).
+            arr = obj.detach().cpu().numpy() if isinstance(obj, Tensor) else obj
             if arr.dtype.kind not in "biuf":
                 raise TypeError(
                     f"[save] array at {where!r} has dtype {arr.dtype}; "
@@ -616,17 +618,56 @@ def _describe(f: Any) -> str:
     return repr(name) if isinstance(name, str) else f"<{type(f).__name__}>"
 
 
-def _check_map_location(map_location: Any) -> None:
-    """Refuse up front a map_location (string, device, or dict values) that is not the CPU."""
+def _map_location_device(map_location: Any) -> Any:
+    """The device that `map_location` (a string, a device, or a dict of saved location to
+    target) sends the loaded tensors to: None for the CPU (and for a callable, which must keep
+    storages on the CPU). Refuses up front a device this fastdl cannot use. A dict maps the
+    location "cpu", where fastdl's loaders read every tensor; another location may map to the
+    CPU only."""
+    from ._tensor import _device_type, device
+
     if map_location is None or (callable(map_location) and not isinstance(map_location, str)):
-        return
-    targets = map_location.values() if isinstance(map_location, Mapping) else [map_location]
-    for target in targets:
-        if str(target).split(":")[0] != "cpu":
-            raise RuntimeError(
-                f"[load] map_location={map_location!r} asks for device {str(target)!r}: this "
-                "fastdl loads onto the CPU only (use map_location='cpu' or leave it out)"
-            )
+        return None
+    if isinstance(map_location, Mapping):
+        for source, target in map_location.items():
+            if str(source).split(":")[0] != "cpu" and str(target).split(":")[0] != "cpu":
+                raise RuntimeError(
+                    f"[load] map_location={map_location!r} maps {str(source)!r} to "
+                    f"{str(target)!r}: tensors saved on another device load onto the CPU only "
+                    "(map only 'cpu' to another device)"
+                )
+        target = map_location.get("cpu", map_location.get(device("cpu"), "cpu"))
+    else:
+        target = map_location
+    try:
+        target = device(target)
+        _device_type(target)
+    except (RuntimeError, TypeError):
+        raise RuntimeError(
+            f"[load] map_location={map_location!r} asks for device {str(target)!r}, which this "
+            "fastdl does not have: it loads onto the CPU only (use map_location='cpu' or leave "
+            "it out)"
+        ) from None
+    return None if target.type == "cpu" else target
+
+
+def _to_device(obj: Any, target: Any) -> Any:
+    """`obj` (a loaded structure) with every Tensor moved onto device `target`; a Parameter
+    stays a Parameter."""
+    if target is None:
+        return obj
+    if isinstance(obj, Tensor):
+        from .nn.parameter import Parameter
+
+        moved = obj.detach().to(target)
+        if isinstance(obj, Parameter):
+            return Parameter(moved, obj.requires_grad)
+        return moved.requires_grad_(obj.requires_grad) if obj.requires_grad else moved
+    if isinstance(obj, Mapping):
+        return type(obj)((k, _to_device(v, target)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_device(v, target) for v in obj)
+    return obj
 
 
 class _Window:
@@ -718,8 +759,9 @@ def load(
     accepted for PyTorch compatibility, but weights_only=False does NOT enable arbitrary
     unpickling: fastdl always applies the weights-only rule. Raw pickles and PyTorch's legacy
     (pre-1.6) format are refused. `map_location` may be None, 'cpu', a device, a dict or a
-    callable as in PyTorch; anything that targets a device other than the CPU raises a
-    RuntimeError, and tensors saved on a GPU are loaded onto the CPU. Tensors that shared a
+    callable as in PyTorch: the tensors load onto the CPU (also those saved on a GPU), then
+    onto the device that a string, device or dict's "cpu" entry names (a device this fastdl
+    cannot use raises a RuntimeError); a callable must keep storages on the CPU. Tensors that shared a
     storage in PyTorch come back as separate copies. `pickle_module`, `mmap` and other keyword
     arguments are accepted and ignored.
 
@@ -736,9 +778,16 @@ def load(
     >>> model.load_state_dict(state)                 # doctest: +SKIP
     >>> state = fastdl.load("resnet.pth", map_location="cpu")  # doctest: +SKIP
     """
+    target = _map_location_device(map_location)
+    return _to_device(_load(f, map_location, plain_safetensors), target)
+
+
+def _load(f: FileLike, map_location: Any, plain_safetensors: bool) -> Any:
+    """`load` onto the CPU (map_location's callable and dict checks applied)."""
     from . import _torch_pickle
 
-    _check_map_location(map_location)
+    if isinstance(map_location, (str, Mapping)) or not callable(map_location):
+        map_location = None  # a device was resolved by the caller; the loaders read on the CPU
     with _open(f) as (src, size, where):
         if size == 0:
             raise CheckpointError(f"[load] {where} is empty (read 0 bytes)")

@@ -55,17 +55,17 @@ def _indent_tail(text: str, spaces: int) -> str:
     return "\n".join([first] + [pad + line for line in rest])
 
 
-def _as_array(value: Any, key: str) -> np.ndarray:
-    """The NumPy array behind a state_dict value: a fastdl Tensor, a NumPy array, or any
-    array-like with `numpy()` (a PyTorch tensor) or `__array__`."""
+def _as_tensor(value: Any, key: str) -> Tensor:
+    """A state_dict value as a Tensor (no copy): a fastdl Tensor (on any device), a NumPy
+    array, or any array-like with `numpy()` (a PyTorch tensor) or `__array__`."""
     if isinstance(value, Tensor):
-        return value._data
+        return value.detach()
     if isinstance(value, np.ndarray):
-        return value
+        return Tensor._make(value)
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a PyTorch tensor
-        return value.detach().cpu().numpy()
+        return Tensor._make(value.detach().cpu().numpy())
     try:
-        array = np.asarray(value)
+        array = np.asarray(value)  # user input, read on the host
     except (TypeError, ValueError):
         array = None
     if array is None or array.dtype.kind not in "fiub":
@@ -73,7 +73,7 @@ def _as_array(value: Any, key: str) -> np.ndarray:
             f"[load_state_dict] value for {key!r} must be a numeric Tensor or array, "
             f"got {type(value).__name__}"
         )
-    return array
+    return Tensor._make(array)
 
 
 def _check_name(kind: str, name: Any) -> None:
@@ -407,7 +407,8 @@ class Module:
         self, state_dict: Mapping[str, Any], strict: bool = True
     ) -> _IncompatibleKeys:
         """Copy `state_dict`'s values (Tensors or NumPy arrays) into this module's parameters and
-        buffers, in place. Returns (missing_keys, unexpected_keys).
+        buffers, in place, onto each one's device and dtype (PyTorch's rule). Returns
+        (missing_keys, unexpected_keys).
 
         NOTE: unlike PyTorch, nothing is copied when an error is raised (strict mismatch or
         size mismatch): every value is checked before the first one is written.
@@ -423,11 +424,11 @@ class Module:
         for key, target in own.items():
             if key not in state_dict:
                 continue
-            source = _as_array(state_dict[key], key)
-            if source.shape != target._data.shape:
+            source = _as_tensor(state_dict[key], key)
+            if tuple(source.shape) != tuple(target.shape):
                 errors.append(
                     f"size mismatch for {key}: copying a param with shape {tuple(source.shape)} "
-                    f"from checkpoint, the shape in current model is {tuple(target._data.shape)}."
+                    f"from checkpoint, the shape in current model is {tuple(target.shape)}."
                 )
             copies.append((target, source))
         if strict:
@@ -442,8 +443,9 @@ class Module:
                 f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                 + "\n\t".join(errors)
             )
-        for target, source in copies:
-            np.copyto(target._data, source, casting="unsafe")
+        with no_grad():
+            for target, source in copies:
+                target.copy_(source)  # onto the target's device, cast to its dtype
         return _IncompatibleKeys(missing, unexpected)
 
     # ---------------------------------------------------------------- dtype and device
@@ -464,11 +466,12 @@ class Module:
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
         """`to(device)`, `to(dtype)`, `to(device, dtype)` or `to(tensor)`: moves every parameter
-        and buffer; a dtype applies to floating-point ones only, as in PyTorch."""
+        and buffer (and their gradients); a dtype applies to floating-point ones only, as in
+        PyTorch. Parameters stay the same objects: their storage is replaced in place."""
         device, dtype = _parse_to_args(args, kwargs)
 
         def convert(t: Tensor) -> Tensor:
-            if dtype is not None and np.dtype(t.dtype).kind == "f":
+            if dtype is not None and t.is_floating_point():
                 t = t.to(dtype)
             if device is not None:
                 t = t.to(device)
@@ -513,8 +516,7 @@ class Module:
 
 
 def _replace_storage(tensor: Tensor, new: Tensor) -> None:
-    # NOTE: a CPU tensor is its `_data`; a device backend that keeps more state per tensor
-    # must extend this.
+    # NOTE: a tensor's device and dtype follow from its `_data` alone (PyTorch's `p.data = ...`).
     if new is not tensor:
         tensor._data = new._data
 

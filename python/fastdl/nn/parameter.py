@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _devices
 from .._tensor import Tensor
 
 
@@ -26,13 +27,18 @@ class Parameter(Tensor):
             array = data._data
         elif isinstance(data, np.ndarray):
             array = data
+        elif type(data) in _devices._BY_ARRAY_TYPE:  # a device's storage array (deepcopy)
+            array = data
         else:
             raise TypeError(
                 f"[Parameter] expected a Tensor or np.ndarray as data, got {type(data).__name__}"
             )
         # NOTE: no copy when already C-contiguous and aligned, so the Parameter shares the
         # Tensor's storage (the fused optimizer kernels update it in place).
-        self._data = np.require(array, requirements=("C", "A"))
+        if type(array) is np.ndarray:
+            self._data = np.require(array, requirements=("C", "A"))
+        else:
+            self._data = _devices.library(array).contiguous(array)
         self._node = None
         self._out_idx = 0
         self._vc = [0]
@@ -49,5 +55,5 @@ class Parameter(Tensor):
         return (_rebuild_parameter, (self._data, self._requires_grad))
 
 
-def _rebuild_parameter(data: np.ndarray, requires_grad: bool) -> Parameter:
+def _rebuild_parameter(data, requires_grad: bool) -> Parameter:
     return Parameter(data, requires_grad)

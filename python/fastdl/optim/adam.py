@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _devices
 from .._tensor import Tensor
 from .optimizer import Optimizer
 
@@ -66,25 +67,25 @@ class Adam(Optimizer):
             raise NotImplementedError(f"[{type(self).__name__}] amsgrad=True is not supported")
 
     def _step_group(self, group: dict) -> None:
-        # One fused call per (dtype, step count): the kernel takes one step count. Parameters
-        # of a group share it unless some of them missed gradients on earlier steps.
+        # One fused call per (device, dtype, step count): the kernel takes one step count.
+        # Parameters of a group share it unless some of them missed gradients on earlier steps.
         buckets: dict = {}
-        for p, g in self._params_with_grads(group):
+        for p, g, key in self._params_with_grads(group):
             state = self.state[p]
             if not state:
-                state["step"] = Tensor._make(np.zeros((), dtype=np.float32))
-                state["exp_avg"] = Tensor._make(np.zeros_like(p._data))
-                state["exp_avg_sq"] = Tensor._make(np.zeros_like(p._data))
+                state["step"] = Tensor._make(np.zeros((), dtype=np.float32))  # a CPU scalar
+                state["exp_avg"] = self._zeros_like(p)
+                state["exp_avg_sq"] = self._zeros_like(p)
             step = state["step"]._data
             step += 1  # in place on the 0-d array
-            lists = buckets.setdefault((p._data.dtype, int(step)), ([], [], [], []))
+            lists = buckets.setdefault((key, int(step)), ([], [], [], []))
             for dst, array in zip(
                 lists, (p._data, g, state["exp_avg"]._data, state["exp_avg_sq"]._data)
             ):
                 dst.append(array)
         beta1, beta2 = group["betas"]
-        for (dtype, step), (params, grads, exp_avgs, exp_avg_sqs) in buckets.items():
-            self._backend_for(dtype).adam_step(
+        for (_, step), (params, grads, exp_avgs, exp_avg_sqs) in buckets.items():
+            _devices.kernels(params[0]).adam_step(
                 params,
                 grads,
                 exp_avgs,

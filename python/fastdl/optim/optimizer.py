@@ -3,7 +3,10 @@ state_dict in PyTorch's format.
 
 Subclasses implement `_validate(group)` (hyperparameter checks) and `_step_group(group)`, which
 gathers the arrays of every parameter with a gradient and updates them with ONE fused backend call
-(`sgd_step`, `adam_step`) per dtype, never a Python loop over elements.
+(`sgd_step`, `adam_step`) per device and dtype, never a Python loop over elements. The backend is
+the one of the parameters' device (`_devices.kernels`), and state lives on the parameter's device
+(PyTorch's rules; the `step` count stays a CPU scalar, as in PyTorch, so that reading it never
+waits for a device).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import _backend
+from .. import _devices
+from .._creation import zeros_like
 from .._tensor import Tensor
 
 
@@ -114,26 +118,41 @@ class Optimizer:
     # ---------------------------------------------------------------- helpers for subclasses
 
     def _params_with_grads(self, group: dict) -> list:
-        """(param, grad array) for each parameter of `group` that has a gradient, checked."""
+        """(param, grad array, key) for each parameter of `group` that has a gradient, checked.
+        The gradient array has the parameter's dtype and device (C-contiguous off the CPU); the
+        key names the fused call it joins, one per device and dtype."""
         out = []
         for p in group["params"]:
             if p.grad is None:
                 continue
-            g = p.grad._data
+            data, g = p._data, p.grad._data
             p._vc[0] += 1  # the step writes p in place: a graph that saved p must not reuse it
-            if g.shape != p._data.shape:
+            if g.shape != data.shape:
                 raise RuntimeError(
                     f"[{type(self).__name__}.step] gradient has shape {g.shape}, but its "
-                    f"parameter has shape {p._data.shape}"
+                    f"parameter has shape {data.shape}"
                 )
-            if g.dtype != p._data.dtype or not g.flags.c_contiguous:
-                g = np.ascontiguousarray(g, dtype=p._data.dtype)
-            out.append((p, g))
+            if type(g) is not type(data):
+                raise RuntimeError(
+                    f"[{type(self).__name__}.step] gradient is on device {p.grad.device}, but "
+                    f"its parameter is on device {p.device}"
+                )
+            if g.dtype != data.dtype:
+                g = _devices.namespace(g).astype(g, data.dtype)
+            if type(g) is np.ndarray:
+                # NOTE: on the CPU the cpu backend's wrapper makes its inputs C-contiguous (and
+                # the reference reads any layout), so the hot path skips a second check.
+                key = data.dtype
+            else:
+                g = _devices.library(g).contiguous(g)
+                key = (type(data), _devices.library(data).device_index(data), data.dtype)
+            out.append((p, g, key))
         return out
 
     @staticmethod
-    def _backend_for(dtype: np.dtype):
-        return _backend.get(dtype)
+    def _zeros_like(p: Tensor) -> Tensor:
+        """A zero state buffer of `p`'s shape and dtype on `p`'s device."""
+        return Tensor._make(_devices.namespace(p._data).zeros_like(p._data))
 
     # ---------------------------------------------------------------- state_dict
 
@@ -210,23 +229,32 @@ class Optimizer:
 
 
 def _restore(p: Tensor, name: str, value: Any) -> Any:
-    """A fresh, contiguous Tensor copy of one saved state value. Floating state takes the
-    parameter's dtype and must have its shape; `step` stays a scalar."""
+    """A fresh, contiguous Tensor copy of one saved state value, on `p`'s device (PyTorch's
+    rule). Floating state takes the parameter's dtype and must have its shape; `step` stays a
+    CPU float32 scalar."""
     if value is None or isinstance(value, (int, float, bool)):
         return value
     if isinstance(value, Tensor):
-        array = value._data
+        saved = value.detach()
     elif hasattr(value, "detach") and hasattr(value, "numpy"):  # a PyTorch tensor
-        array = value.detach().cpu().numpy()
+        saved = Tensor._make(value.detach().cpu().numpy())
     else:
-        array = np.asarray(value)
+        saved = Tensor._make(np.asarray(value))  # user input: a NumPy array or a number
     if name == "step":
-        return Tensor._make(np.array(array, dtype=np.float32).reshape(()))
-    if array.dtype.kind == "f":
-        if array.shape != p._data.shape:
+        if saved.numel() != 1:
             raise ValueError(
-                f"[Optimizer.load_state_dict] state {name!r} has shape {array.shape}, "
-                f"but its parameter has shape {p._data.shape}"
+                f"[Optimizer.load_state_dict] state 'step' must be one number, got shape "
+                f"{tuple(saved.shape)}"
             )
-        array = array.astype(p._data.dtype)
-    return Tensor._make(np.array(array, order="C", copy=True))
+        return Tensor._make(np.array(saved.item(), dtype=np.float32))
+    dtype = None
+    if saved.is_floating_point():
+        if tuple(saved.shape) != tuple(p.shape):
+            raise ValueError(
+                f"[Optimizer.load_state_dict] state {name!r} has shape {tuple(saved.shape)}, "
+                f"but its parameter has shape {tuple(p.shape)}"
+            )
+        dtype = p.dtype
+    out = zeros_like(saved, dtype=dtype, device=p.device)
+    out.copy_(saved)  # copies across devices and casts
+    return out

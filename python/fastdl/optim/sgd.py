@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
-from .._tensor import Tensor
+from .. import _devices
 from .optimizer import Optimizer
 
 
@@ -59,24 +57,25 @@ class SGD(Optimizer):
 
     def _step_group(self, group: dict) -> None:
         use_momentum = group["momentum"] != 0
-        # One fused call per (dtype, first step or not): the kernel takes one first_step flag.
+        # One fused call per (device, dtype, first step or not): the kernel takes one
+        # first_step flag.
         buckets: dict = {}
-        for p, g in self._params_with_grads(group):
+        for p, g, key in self._params_with_grads(group):
             first = False
             if use_momentum:
                 state = self.state[p]
                 if state.get("momentum_buffer") is None:
-                    state["momentum_buffer"] = Tensor._make(np.zeros_like(p._data))
+                    state["momentum_buffer"] = self._zeros_like(p)
                     first = True
                 buf = [state["momentum_buffer"]._data]
             else:
                 buf = []
-            params, grads, bufs = buckets.setdefault((p._data.dtype, first), ([], [], []))
+            params, grads, bufs = buckets.setdefault((key, first), ([], [], []))
             params.append(p._data)
             grads.append(g)
             bufs.extend(buf)
-        for (dtype, first), (params, grads, bufs) in buckets.items():
-            self._backend_for(dtype).sgd_step(
+        for (_, first), (params, grads, bufs) in buckets.items():
+            _devices.kernels(params[0]).sgd_step(
                 params,
                 grads,
                 bufs,
