@@ -156,7 +156,7 @@ def _evaluate(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int) -> tupl
             yb = fastdl.from_numpy(y[start : start + batch_size])
             out = model(xb)
             total_loss += F.cross_entropy(out, yb, reduction="sum").item()
-            correct += int((out.numpy().argmax(1) == yb.numpy()).sum())
+            correct += int((out.cpu().numpy().argmax(1) == yb.cpu().numpy()).sum())
     model.train()
     return total_loss / max(len(x), 1), correct / max(len(x), 1)
 
@@ -195,7 +195,7 @@ class _GradStats:
 
     def add(self, model: Any) -> None:
         for i, (_, p) in enumerate(model.named_parameters()):
-            g = 0.0 if p.grad is None else float(np.linalg.norm(p.grad.numpy().astype(np.float64)))
+            g = 0.0 if p.grad is None else float(np.linalg.norm(p.grad.cpu().numpy().astype(np.float64)))
             self.sums[i] += g
             self.maxes[i] = max(self.maxes[i], g) if math.isfinite(g) else math.inf
         self.steps += 1
@@ -251,7 +251,7 @@ def _train_epoch(
             )
         seen += len(yb)
         loss_sum += value * len(yb)
-        correct += int((scores.detach().numpy().argmax(1) == yb.numpy()).sum())
+        correct += int((scores.detach().cpu().numpy().argmax(1) == yb.cpu().numpy()).sum())
         if bar is not None:
             bar.set_postfix(
                 loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.2%}", refresh=False
@@ -260,7 +260,7 @@ def _train_epoch(
         bar.close()
     # A finite loss says nothing of the last step's update: check the weights once per epoch.
     for name, p in model.named_parameters():
-        if not np.isfinite(p.detach().numpy()).all():
+        if not np.isfinite(p.detach().cpu().numpy()).all():
             raise DemoError(
                 f"the weights of {name} became non-finite by epoch {epoch + 1}, step {step + 1}; "
                 "try a lower --lr or --clip-grad"
@@ -383,7 +383,7 @@ def run(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict:
             history["epochs"].append(record)
             _log_epoch(record, cfg, log)
             if record["val_loss"] < best["val_loss"]:
-                state = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+                state = {k: v.cpu().numpy().copy() for k, v in model.state_dict().items()}
                 best = {
                     "val_loss": record["val_loss"],
                     "epoch": epoch + 1,

@@ -17,7 +17,7 @@ from .autograd import enable_grad, no_grad
 def _targets(target: Any, n: int, scores: np.ndarray) -> np.ndarray:
     if target is None:
         return scores.argmax(axis=1)
-    t = target._data if isinstance(target, Tensor) else np.asarray(target)
+    t = target.detach().cpu().numpy() if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"[saliency] expected integer class indices as target, got dtype {t.dtype}")
     t = np.broadcast_to(t.astype(np.int64).reshape(-1), (n,)) if t.size == 1 else t.reshape(-1)
@@ -39,10 +39,11 @@ def saliency(model: Any, x: Any, target: Optional[Any] = None) -> Tensor:
     >>> saliency(CNN(), fastdl.zeros(2, 1, 28, 28), target=3).shape
     fastdl.Size([2, 28, 28])
     """
-    arr = x._data if isinstance(x, Tensor) else np.asarray(x)
-    if arr.ndim != 4:
-        raise ValueError(f"[saliency] expected x of shape (N, C, H, W), got {arr.shape}")
-    inp = Tensor._make(np.array(arr, dtype=np.float32))
+    # A fresh float32 leaf on x's device (an array or list is user input, read on the CPU).
+    inp = (x.detach() if isinstance(x, Tensor) else Tensor._make(np.asarray(x))).float().clone()
+    if inp.ndim != 4:
+        raise ValueError(f"[saliency] expected x of shape (N, C, H, W), got {tuple(inp.shape)}")
+    n = inp.shape[0]
     inp.requires_grad = True
     params = list(model.parameters())
     flags = [p.requires_grad for p in params]
@@ -59,12 +60,12 @@ def saliency(model: Any, x: Any, target: Optional[Any] = None) -> Tensor:
                     f"got shape {tuple(scores.shape)}"
                 )
             with no_grad():
-                t = _targets(target, arr.shape[0], scores._data)
-            mask = np.zeros(scores.shape, np.float32)
-            mask[np.arange(arr.shape[0]), t] = 1.0
-            (scores * Tensor._make(mask)).sum().backward()
+                t = _targets(target, n, scores.detach().cpu().numpy())  # host values
+            mask = np.zeros(tuple(scores.shape), np.float32)
+            mask[np.arange(n), t] = 1.0
+            (scores * Tensor._make(mask).to(scores.device)).sum().backward()
     finally:
         for p, flag in zip(params, flags):
             p.requires_grad_(flag)
         model.train(was_training)
-    return Tensor._make(np.abs(inp.grad._data).max(axis=1))
+    return inp.grad.abs().amax(dim=1)

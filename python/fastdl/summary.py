@@ -8,6 +8,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ._creation import zeros
 from ._tensor import Tensor
 
 WIDTHS = (44, 26, 16)
@@ -167,7 +168,10 @@ def summary(
 
     try:
         model.eval()
-        inputs = [Tensor._make(np.zeros(s, dtype=dtype)) for s in shapes]
+        # NOTE: the inputs go where the model's parameters are (the default device if none).
+        first = next(model.parameters(), None)
+        device = None if first is None else first.device
+        inputs = [zeros(*s, dtype=np.dtype(dtype), device=device) for s in shapes]
         with no_grad():
             try:
                 model(*inputs)

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
+from .._creation import stack
 from .._tensor import Tensor, _from_data
 from .dataset import IterableDataset
 from .sampler import (
@@ -28,6 +29,15 @@ def _stack(arrays: list) -> np.ndarray:
         raise ValueError(
             f"[default_collate] samples of one batch must have the same shape, got {shapes}"
         ) from None
+
+
+def _stack_tensors(batch: list) -> Tensor:
+    shapes = sorted({tuple(b.shape) for b in batch})
+    if len(shapes) > 1:
+        raise ValueError(
+            f"[default_collate] samples of one batch must have the same shape, got {shapes}"
+        )
+    return stack([b.detach() for b in batch])
 
 
 class _CollateSizeError(ValueError, RuntimeError):
@@ -60,6 +70,8 @@ def default_collate(batch: list) -> Any:
     """
     elem = batch[0]
     if isinstance(elem, Tensor):
+        if any(type(b._data) is not np.ndarray for b in batch if isinstance(b, Tensor)):
+            return _stack_tensors(batch)  # a device's tensors stay there, as in PyTorch
         return Tensor._make(_stack([b._data for b in batch]))
     if isinstance(elem, np.ndarray):
         return Tensor._make(_stack(list(batch)))

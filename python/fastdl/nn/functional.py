@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from .. import _devices
 from .. import _functions as fn
 from .._random import generator
 from .._errors import ArgumentError, ArgumentIndexError, ArgumentTypeError
@@ -277,7 +278,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
             scale = (keep / (1 - p)).astype(input.dtype)
         else:
             scale = np.zeros(input.shape, input.dtype)
-        return input.mul_(Tensor._make(scale))
+        return input.mul_(Tensor._make(scale).to(input.device))  # drawn on the host
     return fn.Dropout.apply(_float_arg(input, "dropout", "input"), p=p, generator=generator())
 
 
@@ -328,8 +329,8 @@ def _class_targets(input, target, op, ignore_index):
                 f"[{op}] probability target must have the input's shape {tuple(input.shape)}, "
                 f"got {tuple(target.shape)} (class-index targets are int64 of shape {expected})"
             )
-        dt = _promote(input._data.dtype, target._data.dtype)  # PyTorch promotes here
-        if dt != input._data.dtype:
+        dt = _promote(_dt(input._data), _dt(target._data))  # PyTorch promotes here
+        if dt != _dt(input._data):
             logits = logits.to(dt)
         t = target.to(dt)
         if input.ndim == 1:
@@ -344,12 +345,17 @@ def _class_targets(input, target, op, ignore_index):
             f"[{op}] class-index target must have shape {expected} for input {tuple(input.shape)}, "
             f"got {tuple(target.shape)}"
         )
-    labels = np.ascontiguousarray(target._data.reshape(-1), dtype=np.int64)
+    data = target._data
+    xp = _devices.namespace(data)
+    labels = xp.reshape(data, (-1,))
+    if _dt(labels) != np.int64:
+        labels = xp.astype(labels, _devices.library(labels).dtype(np.dtype(np.int64)))
+    labels = _devices.library(labels).contiguous(labels)
     bad = (labels != ignore_index) & ((labels < 0) | (labels >= c))
-    if bad.any():
-        raise ArgumentIndexError(
-            f"[{op}] target {int(labels[bad][0])} is out of range for {c} classes"
-        )
+    if bool(xp.any(bad)):
+        host = target.detach().reshape(-1).cpu().numpy()  # the error's values, on the host
+        first = host[(host != ignore_index) & ((host < 0) | (host >= c))][0]
+        raise ArgumentIndexError(f"[{op}] target {int(first)} is out of range for {c} classes")
     return logits, Tensor._make(labels), expected
 
 
@@ -374,7 +380,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
             raise ArgumentError(f"[{op}] weight must have shape ({c},), got {tuple(weight.shape)}")
         w = weight.detach().to(input.dtype)._data
     logits, tgt, index_shape = _class_targets(input, target, op, ignore_index)
-    w_tensor = None if w is None else Tensor._make(np.ascontiguousarray(w))
+    w_tensor = None if w is None else Tensor._make(_devices.library(w).contiguous(w))
     eps = float(label_smoothing)
     if eps and index_shape is None:
         tgt = tgt * (1 - eps) + eps / max(c, 1)  # smoothed probabilities, as PyTorch does
@@ -396,14 +402,25 @@ def _uniform_smoothing_loss(logits, labels, w, reduction, ignore_index):
     logp = logits.log_softmax(1)
     if w is not None:
         logp = logp * Tensor._make(w)
-    keep = labels != ignore_index
-    per_sample = -logp.sum(1) / c * Tensor._make(keep.astype(logits.dtype))
+    keep = Tensor._make(labels != ignore_index)
+    per_sample = -logp.sum(1) / c * keep.to(logits.dtype)
     if reduction == "none":
         return per_sample
     if reduction == "sum":
         return per_sample.sum()
-    denom = float(keep.sum()) if w is None else float(w[labels[keep]].sum())
+    denom = _kept_weight(labels, w, ignore_index)
     return per_sample.sum() / denom if denom else per_sample.sum() * float("nan")
+
+
+def _kept_weight(labels, w, ignore_index) -> float:
+    """The number of labels that are not ignore_index, or the sum of their class weights `w`
+    (the denominator of a "mean" reduction), read back as a Python float."""
+    xp = _devices.namespace(labels)
+    keep = labels != ignore_index
+    if w is None:
+        return float(xp.sum(xp.astype(keep, xp.int64)))
+    picked = xp.take(w, xp.where(keep, labels, xp.zeros_like(labels)))
+    return float(xp.sum(xp.where(keep, picked, xp.zeros_like(picked))))
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
@@ -431,9 +448,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
         return per_sample.reshape(index_shape)
     if reduction == "sum":
         return per_sample.sum()
-    labels = tgt._data
-    keep = labels != ignore_index
-    denom = float(keep.sum()) if w is None else float(w[labels[keep]].sum())
+    denom = _kept_weight(tgt._data, w, ignore_index)
     return per_sample.sum() / denom if denom else per_sample.sum() * float("nan")
 
 
@@ -448,7 +463,7 @@ def _loss_pair(input, target, op, dtypes="promote"):
             f"[{op}] input and target must have the same shape, got {tuple(input.shape)} "
             f"and {tuple(target.shape)}"
         )
-    a, b = input._data.dtype, target._data.dtype
+    a, b = _dt(input._data), _dt(target._data)
     if a == b:
         return input, target
     if dtypes == "promote":
@@ -502,7 +517,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     op = "binary_cross_entropy"
     input, target = _loss_pair(input, target, op, dtypes="same")
     p = input._data
-    if p.size and not ((p >= 0) & (p <= 1)).all():
+    if input.numel() and not bool(_devices.namespace(p).all((p >= 0) & (p <= 1))):
         raise ArgumentError(f"[{op}] all elements of input should be between 0 and 1")
     loss = fn.BinaryCrossEntropy.apply(input, target)
     if weight is not None:
@@ -518,7 +533,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     input, target = _loss_pair(input, target, op, dtypes="target")
     pw = None
     if pos_weight is not None:
-        pw = np.asarray(pos_weight._data if isinstance(pos_weight, Tensor) else pos_weight, input.dtype)
+        pw_t = pos_weight if isinstance(pos_weight, Tensor) else Tensor._make(np.asarray(pos_weight))
+        pw = pw_t.detach().to(input.device, input.dtype)._data
     loss = fn.BinaryCrossEntropyWithLogits.apply(input, target, pos_weight=pw)
     if weight is not None:
         loss = loss * weight
