@@ -9,7 +9,7 @@ import numpy as np
 from . import _functions as fn
 from ._random import GeneratorLike, numpy_generator
 from ._tensor import (
-    Tensor, _default_device, _dt, _promote, _from_data, _same_device, _shape_arg, _to_device, as_dtype, float32, int64,
+    Tensor, _default_device, _dt, _promote, bool_, _from_data, _same_device, _shape_arg, _to_device, as_dtype, float32, int64,
 )
 
 
@@ -296,19 +296,23 @@ def stack(tensors, dim=0) -> Tensor:
 
 
 def where(condition, input, other) -> Tensor:
-    cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if not isinstance(input, Tensor):
         input = tensor(input) if not isinstance(other, Tensor) else Tensor._make(
-            np.array(input, dtype=other.dtype)
+            other._on_my_device(np.array(input, dtype=other.dtype))
         )
     a, b = input._operands(other, "where")
+    cond_t = condition if isinstance(condition, Tensor) else Tensor._make(
+        a._on_my_device(np.asarray(condition))
+    )
+    _same_device("where", a, cond_t)
+    cond = cond_t._data
     try:
-        np.broadcast_shapes(np.shape(cond), a._data.shape, b._data.shape)
+        np.broadcast_shapes(tuple(cond.shape), tuple(a._data.shape), tuple(b._data.shape))
     except ValueError:
         raise RuntimeError(
-            f"[where] condition, input and other of shapes {list(np.shape(cond))}, "
+            f"[where] condition, input and other of shapes {list(cond.shape)}, "
             f"{list(a._data.shape)} and {list(b._data.shape)} do not broadcast"
         ) from None
-    if isinstance(condition, Tensor) and cond.dtype == np.bool_:
+    if isinstance(condition, Tensor) and _dt(cond) == np.bool_:
         return fn.Where.apply(condition, a, b)  # saved as is: its version is checked
-    return fn.Where.apply(Tensor._make(cond.astype(bool)), a, b)
+    return fn.Where.apply(cond_t.to(bool_), a, b)

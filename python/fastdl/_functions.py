@@ -984,10 +984,11 @@ def diagonal_view(x, offset, dim1, dim2):
     writable where x is (NumPy's own is read-only)."""
     lib = _library(x)
     start = [slice(None)] * x.ndim
+    # NOTE: clamped: the array API leaves a slice starting past the end unspecified
     if offset >= 0:
-        start[dim2] = slice(offset, None)
+        start[dim2] = slice(min(offset, x.shape[dim2]), None)
     else:
-        start[dim1] = slice(-offset, None)
+        start[dim1] = slice(min(-offset, x.shape[dim1]), None)
     # The diagonal starts at the first element of this slice and steps along both dims.
     corner = x[tuple(start)]
     length = min(corner.shape[dim1], corner.shape[dim2])

@@ -299,7 +299,13 @@ def _has_float64(data) -> bool:
 
 def _from_data(data, dtype=None) -> np.ndarray:
     """Build a NumPy array from nested sequences, numbers, arrays or Tensors (PyTorch's
-    inference: Python floats -> float32, ints -> int64, bools -> bool)."""
+    inference: Python floats -> float32, ints -> int64, bools -> bool). Another device's
+    tensor gives its own storage (cast to `dtype` there)."""
+    if isinstance(data, Tensor) and type(data._data) is not np.ndarray:
+        arr = data._data
+        if dtype is not None:
+            arr = _xp(arr).astype(arr, _as_device_dtype(arr, as_dtype(dtype)))
+        return arr
     if isinstance(data, Tensor):
         arr = data._data
     elif isinstance(data, np.ndarray):
@@ -625,7 +631,7 @@ class Tensor:
         data = self._data
         if type(data) is np.ndarray:
             return Tensor._make(np.ascontiguousarray(data))
-        return Tensor._make(_copy(data))
+        return Tensor._make(_devices.library(data).contiguous(data))
 
     def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
         for a in args:
@@ -769,7 +775,7 @@ class Tensor:
         result = compute(self._snapshot() if record and keeps_old else self)
         r = result._data
         if r.dtype != data.dtype and not casts:
-            _check_inplace_cast(name, r.dtype, data.dtype)
+            _check_inplace_cast(name, _dt(r), _dt(data))
         if r.shape != data.shape:
             _check_inplace_shape(name, r.shape, data.shape)
         _write(data, r)
@@ -1992,7 +1998,8 @@ def _index_on(index, t):
         return i
 
     items = tuple(move(i) for i in index) if isinstance(index, tuple) else (move(index),)
-    if Ellipsis not in items and sum(i is not None for i in items) < t.ndim:
+    basic = all(i is None or isinstance(i, (int, slice)) for i in items)  # no Ellipsis, no arrays
+    if basic and sum(i is not None for i in items) < t.ndim:
         items += (Ellipsis,)
     return items
 

@@ -296,7 +296,7 @@ class Function:
         non_diff = getattr(node, "_non_diff", set())
         results = []
         for i, o in enumerate(outs):
-            if id(o) in non_diff or o._data.dtype.kind != "f":
+            if id(o) in non_diff or _devices.np_dtype(o._data).kind != "f":
                 r = Tensor._make(o._data)
             else:
                 r = Tensor._make(o._data, node, i)
