@@ -248,3 +248,12 @@ def test_nan_propagates():
     assert np.isnan(y.item())
     y.backward()
     assert np.isnan(x.grad.numpy()[0]) or x.grad.numpy()[0] == 0
+
+
+def test_integer_and_bool_results_have_no_gradient():
+    """PyTorch's rule: only floating point results require grad (a cast to int or bool, a
+    comparison), so using them downstream records nothing."""
+    x = fastdl.tensor([1.5, -2.0], requires_grad=True)
+    for y in (x.long(), x.bool(), x.int(), x.to(fastdl.uint8), x > 0):
+        assert not y.requires_grad and y.grad_fn is None
+    assert x.double().requires_grad

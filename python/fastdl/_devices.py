@@ -187,8 +187,9 @@ def namespace(a: Any) -> Any:
 
 
 def np_dtype(a: Any) -> np.dtype:
-    """The NumPy dtype (fastdl's dtype identity) of storage array `a`."""
-    if type(a) is np.ndarray:
+    """The NumPy dtype (fastdl's dtype identity) of storage array `a` (or of a NumPy scalar,
+    which NumPy's arithmetic on 0-d arrays returns)."""
+    if type(a) is np.ndarray or isinstance(a, np.generic):
         return a.dtype
     return device_type_of(a).lib.np_dtype(a.dtype)
 

@@ -1830,7 +1830,9 @@ def _check_int_divisor(name, divisor):
 def _broadcast_value(name, value, shape):
     try:
         if type(value) is not np.ndarray and hasattr(value, "device"):
-            np.broadcast_shapes(value.shape, shape)  # the check only: another device's array
+            # the check only, for another device's array
+            if np.broadcast_shapes(tuple(value.shape), tuple(shape)) != tuple(shape):
+                raise ValueError("does not broadcast")
             return value
         return np.broadcast_to(value, shape)
     except ValueError:
@@ -1998,10 +2000,26 @@ def _index_on(index, t):
         return i
 
     items = tuple(move(i) for i in index) if isinstance(index, tuple) else (move(index),)
+    items = _clamp_slices(items, t._data.shape)
     basic = all(i is None or isinstance(i, (int, slice)) for i in items)  # no Ellipsis, no arrays
     if basic and sum(i is not None for i in items) < t.ndim:
         items += (Ellipsis,)
     return items
+
+
+def _clamp_slices(items, shape):
+    """Slices with starts and stops clamped to their dims (NumPy's and PyTorch's reading of
+    x[5:] on a dim of 3, which the array API leaves unspecified), up to the first Ellipsis or
+    index array."""
+    out, dim = [], 0
+    for k, i in enumerate(items):
+        if isinstance(i, slice) and (i.step is None or i.step > 0) and dim < len(shape):
+            i = slice(*i.indices(shape[dim]))
+        elif not (i is None or isinstance(i, (int, slice))):
+            return tuple(out) + tuple(items[k:])
+        out.append(i)
+        dim += i is not None
+    return tuple(out)
 
 
 def _is_advanced(i) -> bool:

@@ -85,6 +85,9 @@ class Op:
         if not record:
             return _make(out) if single else tuple([_make(o) for o in out])
         if single:
+            if _devices.np_dtype(out).kind != "f":
+                # an integer or bool result (a cast, a comparison) has no gradient (PyTorch's)
+                return _make(out)
             result = _make(out, op)
             if cls.saves_output:
                 op.saved_versions += ((result._vc, 0, out),)

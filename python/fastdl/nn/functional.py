@@ -287,20 +287,27 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
-    """(...,) int64 class indices -> (..., num_classes) int64 one-hot rows."""
-    labels = tensor._data if isinstance(tensor, Tensor) else np.asarray(tensor)
-    if labels.dtype.kind not in "iu":
+    """(...,) int64 class indices -> (..., num_classes) int64 one-hot rows, on the indices'
+    device."""
+    from .._creation import arange
+
+    labels = tensor if isinstance(tensor, Tensor) else Tensor._make(np.asarray(tensor))
+    if _dt(labels._data).kind not in "iu":
         raise ArgumentTypeError(f"[one_hot] expected integer class indices, got {labels.dtype}")
+    empty = labels.numel() == 0
     if num_classes == -1:
-        if not labels.size:  # PyTorch's rule
+        if empty:  # PyTorch's rule
             raise ArgumentError("[one_hot] can not infer the number of classes from an empty "
                                 "tensor: pass num_classes")
         num_classes = int(labels.max()) + 1
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ArgumentError(
-            f"[one_hot] class values must be in [0, {num_classes}), got min {labels.min()}, max {labels.max()}"
-        )
-    return Tensor._make((labels[..., None] == np.arange(num_classes)).astype(np.int64))
+    if not empty:
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= num_classes:
+            raise ArgumentError(
+                f"[one_hot] class values must be in [0, {num_classes}), got min {lo}, max {hi}"
+            )
+    classes = arange(num_classes, device=labels.device)
+    return (labels.unsqueeze(-1) == classes).long()
 
 
 # ---------------------------------------------------------------- losses
