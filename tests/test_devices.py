@@ -112,3 +112,36 @@ def test_cuda_without_a_cuda_backend_raises():
         fastdl.ones(1).cuda()
     with pytest.raises(RuntimeError, match="expected a device type"):
         fastdl.device("tpu")
+
+
+def test_a_kernel_the_device_lacks_runs_on_the_reference_and_warns_once(strict):
+    """The fallback of a device's backend (CUDA's, later): correct numbers on the device's
+    arrays, and a warning on the first use of each op, not a silent slow path."""
+    import types
+    import warnings
+
+    from fastdl import _devices
+    from fastdl.backends import reference
+
+    partial = types.SimpleNamespace(  # a backend with the activations only
+        relu_forward=reference.relu_forward, relu_backward=reference.relu_backward
+    )
+    device_type = strict_device.DEVICE_TYPE
+    kernels = device_type._kernels
+    device_type._kernels = lambda dtype: _devices.WithFallback(strict, partial, reference)
+    _devices._warned.clear()
+    try:
+        x = fastdl.randn(2, 3, 5, 5, generator=fastdl.Generator().manual_seed(0))
+        w = fastdl.randn(4, 3, 3, 3, generator=fastdl.Generator().manual_seed(1))
+        expected = fastdl.nn.functional.conv2d(x, w).numpy()
+        xs, ws = x.to(strict), w.to(strict)
+        with pytest.warns(RuntimeWarning, match=r"\[conv2d_forward\].*reference"):
+            y = fastdl.nn.functional.conv2d(xs, ws)
+        assert y.device == strict
+        np.testing.assert_allclose(y.cpu().numpy(), expected, rtol=1e-5, atol=1e-5)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the second use is quiet, and relu never warns
+            fastdl.nn.functional.conv2d(xs, ws).relu()
+    finally:
+        device_type._kernels = kernels
+        _devices._warned.clear()

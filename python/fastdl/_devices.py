@@ -14,7 +14,6 @@ NumPy namespace is looked up once, at import.
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from types import ModuleType
 from typing import Any, Callable, ContextManager, Optional
@@ -206,6 +205,22 @@ def kernels(a: Any) -> ModuleType:
 _warned: set = set()
 
 
+class WithFallback:
+    """A device's backend with the reference as its fallback: a kernel the device's own
+    backend lacks runs on the reference (written against the array API, it computes on the
+    device's arrays, with the reference's numbers) and warns once per op, never silently."""
+
+    def __init__(self, device: str, primary: Any, fallback: Any) -> None:
+        self._device, self._primary, self._fallback = device, primary, fallback
+
+    def __getattr__(self, name: str) -> Any:
+        f = getattr(self._primary, name, None)
+        if f is None:
+            f = getattr(self._fallback, name)  # AttributeError when neither has it
+            warn_fallback(self._device, name)
+        return f
+
+
 def warn_fallback(device: str, op: str) -> None:
     """Warn, once per (device, op), that `op` runs on the reference on `device`."""
     if (device, op) in _warned:
@@ -219,6 +234,3 @@ def warn_fallback(device: str, op: str) -> None:
     )
 
 
-@contextlib.contextmanager
-def _nothing() -> Any:
-    yield
