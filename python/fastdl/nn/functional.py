@@ -240,7 +240,7 @@ def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     _float_arg(input, "leaky_relu_", "input")
 
     def fast(data):
-        np.multiply(data, data.dtype.type(negative_slope), out=data, where=data < 0)
+        data[...] = _devices.namespace(data).where(data < 0, data * negative_slope, data)
 
     return input._inplace(
         "leaky_relu_",
@@ -273,12 +273,9 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         # The same draws as the out-of-place op, multiplied into the storage (recorded as an
         # in-place multiplication when autograd needs it).
         _float_arg(input, "dropout", "input")
-        keep = generator().random(input.shape) >= p
-        if p < 1:
-            scale = (keep / (1 - p)).astype(input.dtype)
-        else:
-            scale = np.zeros(input.shape, input.dtype)
-        return input.mul_(Tensor._make(scale).to(input.device))  # drawn on the host
+        keep = generator().random(input.shape) >= p  # drawn on the host, as Dropout's
+        scale = (keep / (1 - p) if p < 1 else keep).astype(input.dtype)
+        return input.mul_(Tensor._make(scale).to(input.device))
     return fn.Dropout.apply(_float_arg(input, "dropout", "input"), p=p, generator=generator())
 
 
