@@ -307,6 +307,8 @@ class Contiguous(Op):
 class Cast(Op):
     """x in dtype `dtype` (a NumPy dtype: fastdl's dtype identity on every device)."""
 
+    may_give_integers = True  # x.long(): no gradient flows back through an integer
+
     def forward(self, x, dtype):
         self.dtype = x.dtype
         return _namespace(x).astype(x, _library(x).dtype(dtype))

@@ -15,6 +15,8 @@ from numbers import Number
 
 import numpy as np
 
+_NDARRAY = np.ndarray  # NOTE: one global lookup on the hot paths, not two
+
 from . import _devices
 from ._errors import ArgumentError, torch_type_name
 from . import _functions as fn
@@ -197,7 +199,7 @@ def _to_device(arr, dev):
 
 
 def _device_of(data) -> device:
-    if type(data) is np.ndarray:
+    if type(data) is _NDARRAY:
         return _CPU
     device_type = _devices.device_type_of(data)
     return device(device_type.name, device_type.lib.device_index(data))
@@ -213,13 +215,13 @@ def _storage(data):
 
 def _dt(data) -> np.dtype:
     """The NumPy dtype (fastdl's dtype identity) of storage `data`, on any device."""
-    return data.dtype if type(data) is np.ndarray else _devices.np_dtype(data)
+    return data.dtype if type(data) is _NDARRAY else _devices.np_dtype(data)
 
 
 def _host(data) -> np.ndarray:
     """Storage `data` as a NumPy array (itself on the CPU, a copy from another device): for
     printing and for Python values (item, tolist), never for math."""
-    return data if type(data) is np.ndarray else _devices.library(data).to_numpy(data)
+    return data if type(data) is _NDARRAY else _devices.library(data).to_numpy(data)
 
 
 def _xp(data):
@@ -235,7 +237,7 @@ _CPU_FUNCTIONS = {
 
 def _copy(data):
     """A copy of storage `data` in fresh memory, on its device (keeping NumPy's layout)."""
-    if type(data) is np.ndarray:
+    if type(data) is _NDARRAY:
         return data.copy(order="K")
     return _xp(data).asarray(data, copy=True)
 
@@ -243,7 +245,7 @@ def _copy(data):
 def _write(data, value):
     """Write `value` (an array of the same device, or a number) into storage `data`, cast to
     its dtype and broadcast to its shape (np.copyto with casting="unsafe")."""
-    if type(data) is np.ndarray:
+    if type(data) is _NDARRAY:
         np.copyto(data, value, casting="unsafe")
         return
     xp = _xp(data)
@@ -253,19 +255,19 @@ def _write(data, value):
 
 
 def _writable(data) -> bool:
-    return data.flags.writeable if type(data) is np.ndarray else _devices.library(data).writable(data)
+    return data.flags.writeable if type(data) is _NDARRAY else _devices.library(data).writable(data)
 
 
 def _strides(data) -> tuple:
     """Strides in elements (PyTorch's)."""
-    if type(data) is np.ndarray:
+    if type(data) is _NDARRAY:
         return tuple(st // data.itemsize for st in data.strides)
     return _devices.library(data).strides(data)
 
 
 def _as_device_dtype(data, np_dtype):
     """The dtype object of `data`'s array library for the NumPy dtype `np_dtype`."""
-    return np_dtype if type(data) is np.ndarray else _devices.library(data).dtype(np_dtype)
+    return np_dtype if type(data) is _NDARRAY else _devices.library(data).dtype(np_dtype)
 
 
 def _c_contiguous(shape, strides) -> bool:
@@ -281,7 +283,7 @@ def _c_contiguous(shape, strides) -> bool:
 def _same_device(op, a, b):
     """PyTorch's error when an op mixes tensors of two devices."""
     if type(a._data) is not type(b._data) or (
-        type(a._data) is not np.ndarray and a.device != b.device
+        type(a._data) is not _NDARRAY and a.device != b.device
     ):
         raise RuntimeError(
             f"[{op}] Expected all tensors to be on the same device, but found at least two "
@@ -301,7 +303,7 @@ def _from_data(data, dtype=None) -> np.ndarray:
     """Build a NumPy array from nested sequences, numbers, arrays or Tensors (PyTorch's
     inference: Python floats -> float32, ints -> int64, bools -> bool). Another device's
     tensor gives its own storage (cast to `dtype` there)."""
-    if isinstance(data, Tensor) and type(data._data) is not np.ndarray:
+    if isinstance(data, Tensor) and type(data._data) is not _NDARRAY:
         arr = data._data
         if dtype is not None:
             arr = _xp(arr).astype(arr, _as_device_dtype(arr, as_dtype(dtype)))
@@ -413,7 +415,7 @@ class Tensor:
                 f"[Tensor] expected data (a sequence, array or tensor) or sizes (ints), got "
                 f"{', '.join(type(a).__name__ for a in args)}"
             )
-        if isinstance(data, Tensor) and type(data._data) is not np.ndarray:
+        if isinstance(data, Tensor) and type(data._data) is not _NDARRAY:
             data = _host(data._data)
         arr = _from_data(data, dtype)
         if dtype is None and arr.dtype != np.float32:
@@ -431,7 +433,7 @@ class Tensor:
     def _make(data, node=None, out_idx=0):
         """A tensor around `data` (no copy), made by op `node` if given. The fast constructor."""
         t = _new(Tensor)
-        t._data = data if type(data) is np.ndarray else _storage(data)
+        t._data = data if type(data) is _NDARRAY else _storage(data)
         t._node = node
         t._out_idx = out_idx
         t._vc = [0]
@@ -529,7 +531,7 @@ class Tensor:
 
     def data_ptr(self) -> int:
         data = self._data
-        return data.ctypes.data if type(data) is np.ndarray else _devices.library(data).data_ptr(data)
+        return data.ctypes.data if type(data) is _NDARRAY else _devices.library(data).data_ptr(data)
 
     def storage_offset(self) -> int:
         """Elements from the start of the base's memory (0 for a tensor that is no view)."""
@@ -539,7 +541,7 @@ class Tensor:
 
     def is_contiguous(self) -> bool:
         data = self._data
-        if type(data) is np.ndarray:
+        if type(data) is _NDARRAY:
             return data.flags.c_contiguous
         return _c_contiguous(data.shape, _strides(data))
 
@@ -556,7 +558,7 @@ class Tensor:
     # ---- conversion ----
 
     def numpy(self) -> np.ndarray:
-        if type(self._data) is not np.ndarray:
+        if type(self._data) is not _NDARRAY:
             raise TypeError(
                 f"[numpy] can't convert {self.device} device type tensor to numpy. Use "
                 "Tensor.cpu() to copy the tensor to host memory first."
@@ -569,7 +571,7 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
-        data = self.numpy() if type(self._data) is not np.ndarray else self._data
+        data = self.numpy() if type(self._data) is not _NDARRAY else self._data
         return data if dtype is None else data.astype(dtype)
 
     def item(self):
@@ -629,7 +631,7 @@ class Tensor:
         if self._requires_grad and is_grad_enabled():
             return fn.Contiguous.apply(self)
         data = self._data
-        if type(data) is np.ndarray:
+        if type(data) is _NDARRAY:
             return Tensor._make(np.ascontiguousarray(data))
         return Tensor._make(_devices.library(data).contiguous(data))
 
@@ -705,7 +707,7 @@ class Tensor:
                     f"this tensor has shape {tuple(self._data.shape)}: pass a gradient"
                 )
             data = self._data
-            if type(data) is np.ndarray:
+            if type(data) is _NDARRAY:
                 grad = np.ones(data.shape, data.dtype)
             else:
                 grad = _xp(data).ones(data.shape, dtype=data.dtype, device=data.device)
@@ -768,7 +770,7 @@ class Tensor:
         _check_writable(name, data, repeats_ok)
         if not overwrites and isinstance(operand, Tensor):
             _check_no_partial_overlap(name, data, operand._data)
-        if not record and fast is not None and type(data) is np.ndarray:
+        if not record and fast is not None and type(data) is _NDARRAY:
             fast(data)
             self._vc[0] += 1
             return self
@@ -844,7 +846,7 @@ class Tensor:
     def _inplace_binary(self, name, other, method, ufunc, keeps_old=False):
         """self <op>= other, as `method(self, other)` (the out-of-place op) or `ufunc`."""
         other_t = isinstance(other, Tensor)
-        if type(self._data) is not np.ndarray:  # another device: compute, then write
+        if type(self._data) is not _NDARRAY:  # another device: compute, then write
             return self._inplace(name, lambda src: method(src, other), None, other, keeps_old)
         if _grad_enabled.get() and (
             self._requires_grad or self._base is not None
@@ -957,7 +959,7 @@ class Tensor:
     def copy_(self, src, non_blocking=False):
         value = src if isinstance(src, Tensor) else Tensor._make(_from_data(src))
         if type(value._data) is not type(self._data) or (
-            type(value._data) is not np.ndarray and value.device != self.device
+            type(value._data) is not _NDARRAY and value.device != self.device
         ):
             value = value.to(self.device)  # PyTorch's copy_ copies across devices
 
@@ -993,7 +995,7 @@ class Tensor:
         mask_t = _as_mask(mask, name)
         _broadcast_value(name, mask_t._data, self._data.shape)
         value_t = _fill_value(value, _dt(self._data), name)
-        if type(self._data) is not np.ndarray:  # masks and values join the tensor's device
+        if type(self._data) is not _NDARRAY:  # masks and values join the tensor's device
             mask_t, value_t = mask_t.to(self.device), value_t.to(self.device)
         return mask_t, value_t
 
@@ -1029,7 +1031,7 @@ class Tensor:
 
         def compute(src):
             v = value if _dt(value._data) == _dt(src._data) else value.to(_dt(src._data))
-            if type(src._data) is not np.ndarray:
+            if type(src._data) is not _NDARRAY:
                 v = v.to(src.device)
             try:
                 return fn.IndexPut.apply(
@@ -1069,7 +1071,7 @@ class Tensor:
             self[index].copy_(value)  # PyTorch's rule: a write into the view x[index]
             return
         data = self._data
-        if type(data) is not np.ndarray:
+        if type(data) is not _NDARRAY:
             index = _index_on(index, self)
             if value_t is not None:
                 value = value_t.to(self.device, self.dtype)._data
@@ -1091,7 +1093,7 @@ class Tensor:
         """(self, other) as tensors of one dtype on one device, by PyTorch's promotion rules
         (a number or NumPy value joins the tensor's device)."""
         data = self._data
-        cpu = type(data) is np.ndarray
+        cpu = type(data) is _NDARRAY
         mine = data.dtype if cpu else _dt(data)
         if isinstance(other, Tensor):
             _same_device(op, self, other)
@@ -1112,29 +1114,30 @@ class Tensor:
 
     def _on_my_device(self, arr: np.ndarray):
         """The NumPy array `arr` (from the caller's data) on this tensor's device."""
-        if type(self._data) is np.ndarray:
+        if type(self._data) is _NDARRAY:
             return arr
         return _to_device(arr, self.device)
 
     def _binary(self, op_cls, other, name, reverse=False):
         da = self._data
         if type(other) is Tensor and type(other._data) is type(da) and other._data.dtype == da.dtype:
-            a, b = self, other  # the common case: skip promotion
-            if type(da) is not np.ndarray:
-                _same_device(name, a, b)  # one array type, maybe two devices of it
+            # the common case: no promotion
+            if type(da) is not _NDARRAY:
+                _same_device(name, self, other)  # one array type, maybe two devices of it
+            a, b = (other, self) if reverse else (self, other)
         else:
             a, b = self._operands(other, name)  # (checks the devices)
-        if reverse:
-            a, b = b, a
-        da, db = a._data, b._data
+            if reverse:
+                a, b = b, a
+        direct = op_cls.direct
         try:
-            if op_cls.direct is not None and not (
+            if direct is not None and not (
                 (a._requires_grad or b._requires_grad or a._base is not None or b._base is not None)
                 and _grad_enabled.get()
             ):
                 # Nothing to record: the op's direct function (Op.apply's no-graph path, inlined
                 # for the hottest call in the library).
-                return Tensor._make(op_cls.direct(da, db))
+                return Tensor._make(direct(a._data, b._data))
             return op_cls.apply(a, b)
         except ValueError as e:
             raise RuntimeError(
@@ -1183,7 +1186,7 @@ class Tensor:
             a, b = b, a
         if _dt(a._data).kind in "iub":
             _check_int_divisor(name, b._data)
-            if type(a._data) is np.ndarray:
+            if type(a._data) is _NDARRAY:
                 return Tensor._make(ufunc(a._data, b._data))
             xp = _xp(a._data)
             f = xp.floor_divide if ufunc is np.floor_divide else xp.remainder
@@ -1248,8 +1251,8 @@ class Tensor:
         """An elementwise comparison, `name` a function of the array API (equal, less, ...)."""
         data = self._data
         if (
-            type(other) is Tensor and type(data) is np.ndarray
-            and type(other._data) is np.ndarray and other._data.dtype == data.dtype
+            type(other) is Tensor and type(data) is _NDARRAY
+            and type(other._data) is _NDARRAY and other._data.dtype == data.dtype
         ):
             return Tensor._make(_CPU_FUNCTIONS[name](data, other._data))
         a, b = self._operands(other, name)
@@ -1309,7 +1312,7 @@ class Tensor:
                 f"[bitwise_not] expected an integer or bool tensor, got {self.dtype}"
             )
         data = self._data
-        if type(data) is np.ndarray:
+        if type(data) is _NDARRAY:
             return Tensor._make(~data)
         xp = _xp(data)
         return Tensor._make(xp.logical_not(data) if kind == "b" else xp.bitwise_invert(data))
@@ -1335,7 +1338,7 @@ class Tensor:
 
     def _float_input(self, op):
         data = self._data
-        if (data.dtype if type(data) is np.ndarray else _dt(data)).kind != "f":
+        if (data.dtype if type(data) is _NDARRAY else _dt(data)).kind != "f":
             return self.to(float32)
         return self
 
@@ -1660,7 +1663,7 @@ class Tensor:
         split = _split_int_and_advanced(index)
         if split is not None:  # PyTorch applies the ints first: x[0, :, [1, 2]] is (3, 2)
             return self[split[0]][split[1]]
-        if type(self._data) is not np.ndarray:
+        if type(self._data) is not _NDARRAY:
             index = _index_on(index, self)
         try:
             return fn.Index.apply(self, index=index)
@@ -1671,7 +1674,7 @@ class Tensor:
 
     def __repr__(self):
         extras = []
-        if type(self._data) is not np.ndarray:
+        if type(self._data) is not _NDARRAY:
             extras.append(f"device='{self.device}'")
         if _dt(self._data) not in (float32, int64, bool_):
             extras.append(f"dtype=fastdl.{_dt(self._data)}")
@@ -1682,7 +1685,7 @@ class Tensor:
         return "tensor(" + _format_array(_host(self._data)) + "".join(", " + e for e in extras) + ")"
 
     def __reduce_ex__(self, protocol):
-        if type(self._data) is not np.ndarray:
+        if type(self._data) is not _NDARRAY:
             return (_rebuild, (_host(self._data), self._requires_grad, str(self.device)))
         return (_rebuild, (self._data, self._requires_grad))
 
@@ -1720,7 +1723,7 @@ def _check_inplace_shape(name, result_shape, out_shape):
 def _has_repeats(data) -> bool:
     """Whether several elements of `data` are one memory location (an expanded tensor)."""
     # NOTE: NumPy gives empty arrays zero strides; an empty tensor has no elements to repeat.
-    if type(data) is np.ndarray:
+    if type(data) is _NDARRAY:
         strides = data.strides
         if 0 not in strides:  # the common case, answered first
             return False
@@ -1733,7 +1736,7 @@ def _has_repeats(data) -> bool:
 
 
 def _numel(data) -> int:
-    return data.size if type(data) is np.ndarray else math.prod(data.shape)
+    return data.size if type(data) is _NDARRAY else math.prod(data.shape)
 
 
 def _check_writable(name, data: np.ndarray, repeats_ok=False, region=None):
@@ -1741,7 +1744,7 @@ def _check_writable(name, data: np.ndarray, repeats_ok=False, region=None):
     elements (of `region`, the part written, when given) are one location (an expanded
     tensor), unless one value goes everywhere (fill_)."""
     written = data if region is None else region
-    writable = data.flags.writeable if type(data) is np.ndarray else _writable(data)
+    writable = data.flags.writeable if type(data) is _NDARRAY else _writable(data)
     if not writable or (not repeats_ok and _has_repeats(written)):
         _raise_read_only(name, written)
 
@@ -1782,7 +1785,7 @@ def _check_no_partial_overlap(name, out: np.ndarray, operand: np.ndarray):
     of its memory (the result would depend on the order of the writes)."""
     if out is operand:
         return
-    if type(out) is not np.ndarray:
+    if type(out) is not _NDARRAY:
         lib = _devices.library(out)
         if type(operand) is type(out) and lib.may_share_memory(out, operand) and not (
             lib.data_ptr(out) == lib.data_ptr(operand)
@@ -1819,7 +1822,7 @@ def _result_dtype(data: np.ndarray, other) -> np.dtype:
 
 
 def _check_int_divisor(name, divisor):
-    if type(divisor) is not np.ndarray and hasattr(divisor, "shape"):
+    if type(divisor) is not _NDARRAY and hasattr(divisor, "shape"):
         zero = bool(_xp(divisor).any(divisor == 0))
     else:
         zero = bool(np.any(np.asarray(divisor) == 0))
@@ -1829,7 +1832,7 @@ def _check_int_divisor(name, divisor):
 
 def _broadcast_value(name, value, shape):
     try:
-        if type(value) is not np.ndarray and hasattr(value, "device"):
+        if type(value) is not _NDARRAY and hasattr(value, "device"):
             # the check only, for another device's array
             if np.broadcast_shapes(tuple(value.shape), tuple(shape)) != tuple(shape):
                 raise ValueError("does not broadcast")
@@ -1974,7 +1977,7 @@ def _index_array(a):
             UserWarning, stacklevel=4,
         )
         # PyTorch reads a uint8 index as a mask
-        return a.astype(bool) if type(a) is np.ndarray else _xp(a).astype(
+        return a.astype(bool) if type(a) is _NDARRAY else _xp(a).astype(
             a, _as_device_dtype(a, np.dtype(np.bool_))
         )
     if dt.kind not in "iub":
@@ -1988,7 +1991,7 @@ def _index_on(index, t):
     """`index` for tensor `t`'s storage: on another device, its arrays (NumPy's, or a CPU
     tensor's, as PyTorch allows for a CUDA tensor) move to that device, and a tuple that does
     not name every dim gets the trailing Ellipsis the array API asks for."""
-    if type(t._data) is np.ndarray:
+    if type(t._data) is _NDARRAY:
         return index
     dev = t.device
 

@@ -34,6 +34,7 @@ class Op:
 
     n_outputs = 1
     grad_outputs = (0,)  # the outputs a gradient flows back from (not integer indices)
+    may_give_integers = False  # an op whose float input may give an integer output (a cast)
     # A function of the input arrays (and params) that gives the output, for the no-graph
     # path: no op object is made and nothing is saved (the inference and no_grad fast path).
     direct = None
@@ -50,8 +51,11 @@ class Op:
         # Whether recording must ask saved_inputs (skipped for ops that save no input).
         own_rule = cls.saved_inputs.__func__ is not Op.saved_inputs.__func__
         cls.saves_some = bool(cls.saves) or own_rule
+        # One float output: apply's common case, decided once per class.
+        cls.plain_output = cls.n_outputs == 1 and not cls.may_give_integers
 
     saves_some = False
+    plain_output = True
 
     @classmethod
     def saved_inputs(cls, needs):
@@ -62,36 +66,39 @@ class Op:
     def apply(cls, *inputs, **params):
         """The op on `inputs` (tensors or None): one output tensor, or a tuple of `n_outputs`."""
         # NOTE: this runs for every op; it is written for low overhead, not elegance.
+        record = False
         if _enabled.get():
             for t in inputs:
                 if t is not None and (t._requires_grad or t._base is not None):
-                    return cls._apply_recording(inputs, params)
+                    record = True
+                    break
         arrays = [None if t is None else t._data for t in inputs]
-        direct = cls.direct
-        if direct is None:
-            direct = cls().forward
-        out = direct(*arrays, **params) if params else direct(*arrays)
-        if cls.n_outputs == 1:
+        if record:
+            op = cls()
+            record = prepare_record(op, inputs)
+            out = op.forward(*arrays, **params) if params else op.forward(*arrays)
+        else:
+            direct = cls.direct
+            if direct is None:
+                direct = cls().forward
+            out = direct(*arrays, **params) if params else direct(*arrays)
+        if not cls.plain_output:
+            if cls.n_outputs != 1:
+                return cls._outputs(op if record else None, out)
+            if _devices.np_dtype(out).kind != "f":
+                record = False  # an integer or bool result (a cast): no gradient (PyTorch's)
+        if not record:
             return _make(out)
-        return tuple([_make(o) for o in out])
+        result = _make(out, op)
+        if cls.saves_output:
+            op.saved_versions += ((result._vc, 0, out),)
+        return result
 
     @classmethod
-    def _apply_recording(cls, inputs, params):
-        op = cls()
-        record = prepare_record(op, inputs)
-        arrays = [None if t is None else t._data for t in inputs]
-        out = op.forward(*arrays, **params) if params else op.forward(*arrays)
-        single = cls.n_outputs == 1
-        if not record:
-            return _make(out) if single else tuple([_make(o) for o in out])
-        if single:
-            if _devices.np_dtype(out).kind != "f":
-                # an integer or bool result (a cast, a comparison) has no gradient (PyTorch's)
-                return _make(out)
-            result = _make(out, op)
-            if cls.saves_output:
-                op.saved_versions += ((result._vc, 0, out),)
-            return result
+    def _outputs(cls, op, out):
+        """The tensors of a multi-output op's arrays (recorded by `op`, when not None)."""
+        if op is None:
+            return tuple([_make(o) for o in out])
         results = tuple(
             [_make(o, op, i) if i in cls.grad_outputs else _make(o) for i, o in enumerate(out)]
         )
