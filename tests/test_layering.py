@@ -36,6 +36,22 @@ ALLOWED = {
     "optim/optimizer.py": HOST_INPUT,  # load_state_dict reads saved values
     "optim/adam.py": {"zeros"},  # the step count: a CPU scalar, as PyTorch's
     "optim/sgd.py": set(),
+    # The tensor layer reads the caller's data and shapes on the host, and keeps CPU fast paths
+    # that call NumPy's ufuncs straight into the storage; each is behind `type(data) is
+    # _NDARRAY`, and every other device takes the namespace path (the strict-device suites
+    # prove that path). Printing formats a host copy.
+    "_tensor.py": HOST_INPUT | {
+        "broadcast_shapes", "broadcast_to", "prod", "shape", "result_type", "zeros", "ones",
+        "full", "ascontiguousarray",  # shapes, dtypes and host values
+        "copyto", "add", "subtract", "multiply", "true_divide", "floor_divide", "remainder",
+        "mod", "power", "bitwise_and", "bitwise_or", "bitwise_xor", "maximum", "negative",
+        "abs", "clip", "add.at", "any", "may_share_memory", "shares_memory",  # CPU fast paths
+        "array2string", "isfinite", "round", "all",  # printing (a host copy)
+    },
+    # Creation functions build the caller's values on the host, then move them to the device.
+    "_creation.py": HOST_INPUT | {
+        "zeros", "ones", "full", "arange", "linspace", "eye", "broadcast_shapes",
+    },
 }
 
 
@@ -80,7 +96,7 @@ def test_every_core_module_is_checked():
         for folder in ("autograd", "nn", "optim")
         for p in (PACKAGE / folder).glob("*.py")
         if p.name != "__init__.py"
-    } | {"_functions.py"}
+    } | {"_functions.py", "_tensor.py", "_creation.py"}
     assert core == set(ALLOWED)
 
 

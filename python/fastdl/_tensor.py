@@ -2048,7 +2048,8 @@ def _split_int_and_advanced(index):
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product with NumPy/PyTorch broadcasting rules (`a @ b`)."""
     if not isinstance(b, Tensor):
-        b = Tensor._make(_from_data(b))
+        b = Tensor._make(a._on_my_device(_from_data(b)))
+    _same_device("matmul", a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError("[matmul] both arguments need at least 1 dimension, got a 0-d tensor")
     ka = a.shape[-1]
@@ -2070,5 +2071,5 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             f"[matmul] expected both operands to have the same dtype, got {a.dtype} and {b.dtype}"
         )
     if _dt(a._data).kind != "f":
-        return Tensor._make(np.matmul(a._data, b._data))
+        return Tensor._make(_xp(a._data).matmul(a._data, b._data))
     return fn.MatMul.apply(a, b)
