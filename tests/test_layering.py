@@ -79,10 +79,21 @@ def _numpy_names(path: Path) -> set:
     return {n for n in names if not any(m != n and m.startswith(n + ".") for m in names)}
 
 
-@pytest.mark.parametrize("module", sorted(ALLOWED))
+CORE = sorted(
+    {
+        str(p.relative_to(PACKAGE))
+        for folder in ("autograd", "nn", "optim", "ops")
+        for p in (PACKAGE / folder).glob("*.py")
+    }
+    | {"_functions.py", "_tensor.py", "_creation.py"}
+)
+
+
+@pytest.mark.parametrize("module", CORE)
 def test_core_modules_do_no_tensor_math_with_numpy(module):
+    """A module not listed in ALLOWED may name NumPy's types only."""
     used = _numpy_names(PACKAGE / module)
-    extra = used - TYPES - ALLOWED[module]
+    extra = used - TYPES - ALLOWED.get(module, set())
     assert not extra, (
         f"{module} uses NumPy's {sorted(extra)}: go through the array's namespace or a named "
         "function of its library (fastdl._devices), or list it in tests/test_layering.py "
@@ -90,17 +101,11 @@ def test_core_modules_do_no_tensor_math_with_numpy(module):
     )
 
 
-def test_every_core_module_is_checked():
-    core = {
-        str(p.relative_to(PACKAGE))
-        for folder in ("autograd", "nn", "optim")
-        for p in (PACKAGE / folder).glob("*.py")
-        if p.name != "__init__.py"
-    } | {"_functions.py", "_tensor.py", "_creation.py"}
-    assert core == set(ALLOWED)
+def test_the_allowed_list_names_existing_modules():
+    assert set(ALLOWED) <= set(CORE)
 
 
-@pytest.mark.parametrize("folder", ["nn", "optim"])
+@pytest.mark.parametrize("folder", ["nn", "optim", "ops"])
 def test_nn_and_optim_never_call_the_kernels_directly(folder):
     for path in (PACKAGE / folder).glob("*.py"):
         tree = ast.parse(path.read_text())

@@ -16,6 +16,11 @@ from .modules import (
     Tanh,
 )
 from .parameter import Parameter
+from . import activation, container, normalization, pooling, rnn, sparse
+
+# The layer families, each in its own module, re-exported here.
+for _family in (activation, container, normalization, pooling, rnn, sparse):
+    globals().update({name: getattr(_family, name) for name in _family.__all__})
 
 __all__ = [
     "BCELoss",
@@ -39,3 +44,6 @@ __all__ = [
     "init",
     "utils",
 ]
+for _family in (activation, container, normalization, pooling, rnn, sparse):
+    __all__ += [name for name in _family.__all__ if name not in __all__]
+del _family

@@ -543,3 +543,20 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, op)
+
+
+# ---------------------------------------------------------------- the other families
+# Each family's functional forms live in their own module; they are re-exported here.
+from . import (  # noqa: E402
+    _functional_act, _functional_conv, _functional_loss, _functional_norm, _functional_pool,
+    _functional_rnn,
+)
+
+for _family in (
+    _functional_act, _functional_conv, _functional_loss, _functional_norm, _functional_pool,
+    _functional_rnn,
+):
+    globals().update({name: getattr(_family, name) for name in _family.__all__})
+    __all__ += [name for name in _family.__all__ if name not in __all__]
+del _family
+

@@ -1,0 +1,4 @@
+"""nn.functional: the conv family (PyTorch's names and signatures); nn/functional.py re-exports
+everything in __all__."""
+
+__all__: list = []

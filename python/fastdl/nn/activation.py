@@ -1,0 +1,3 @@
+"""nn layers: activation (PyTorch's names, signatures, defaults, initialisation and state_dict keys)."""
+
+__all__: list = []
