@@ -1,7 +1,7 @@
 """fastdl's benchmark suite: `python -m bench` from the repository root.
 
-Every figure is a side-by-side comparison in one run on one machine (see
-/work/shared/PERFORMANCE.md): fastdl's cpu backend against the NumPy reference, NumPy/OpenBLAS
+Every figure is a side-by-side comparison in one run on one machine (the goals it judges are in
+bench/goals.py): fastdl's cpu backend against the NumPy reference, NumPy/OpenBLAS
 (GEMM) and PyTorch, interleaved A B A B, medians and the median of per-round ratios.
 
 Run it from the repository root (`python -m bench --help`); results go to
