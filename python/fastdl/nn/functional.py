@@ -107,12 +107,19 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
-    """2-D cross-correlation; input (N, C, H, W) or (C, H, W), weight (K, C, R, S), bias (K,)."""
+    """2-D cross-correlation; input (N, C, H, W) or (C, H, W), weight (K, C/groups, R, S),
+    bias (K,); dilation spaces the kernel's taps, groups splits the channels (PyTorch's)."""
     op = "conv2d"
     _float_arg(input, op, "input")
     _float_arg(weight, op, "weight")
-    if _pair(dilation, op, "dilation") != (1, 1) or groups != 1:
-        raise NotImplementedError(f"[{op}] dilation != 1 and groups != 1 are not supported")
+    dilation = _pair(dilation, op, "dilation")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+        raise ArgumentTypeError(f"[{op}] groups must be an int, got {groups!r}")
+    groups = int(groups)
+    if groups < 1:
+        raise ArgumentError(f"[{op}] non-positive groups is not supported, got groups={groups}")
+    if min(dilation) < 1:
+        raise ArgumentError(f"[{op}] dilation must be >= 1, got {dilation}")
     unbatched = input.ndim == 3
     if unbatched:
         input = input.unsqueeze(0)
@@ -130,34 +137,55 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     if k == 0:  # PyTorch's rule (a RuntimeError there too)
         raise ArgumentError(f"[{op}] expected a weight with at least 1 output channel, got shape "
                             f"{tuple(weight.shape)}")
-    if wc != c:
-        raise ArgumentError(f"[{op}] weight has {wc} input channels, input has {c}")
+    if wc * groups != c:
+        raise ArgumentError(
+            f"[{op}] weight has {wc * groups} input channels, input has {c}"
+            + (f" (groups={groups}, weight of size {tuple(weight.shape)})" if groups != 1 else "")
+        )
+    if k % groups:
+        raise ArgumentError(
+            f"[{op}] given groups={groups}, expected weight to be divisible by {groups} at "
+            f"dimension 0, got weight of size {tuple(weight.shape)}"
+        )
     if bias is not None and tuple(bias.shape) != (k,):
         raise ArgumentError(f"[{op}] bias must have shape ({k},), got {tuple(bias.shape)}")
     stride = _pair(stride, op, "stride")
+    if min(stride) < 1:
+        raise ArgumentError(f"[{op}] stride must be >= 1, got {stride}")
+    # The dilated kernel's extent.
+    rd, sd = dilation[0] * (r - 1) + 1, dilation[1] * (s - 1) + 1
+    crop = (0, 0)  # leading output rows/columns to drop (padding='same', odd total padding)
     if isinstance(padding, str):
         if padding == "valid":
             padding = (0, 0)
         elif padding == "same":
-            if stride != (1, 1) or r % 2 == 0 or s % 2 == 0:
-                raise NotImplementedError(f"[{op}] padding='same' needs stride 1 and an odd kernel")
-            padding = (r // 2, s // 2)
+            if stride != (1, 1):
+                raise ArgumentError(f"[{op}] padding='same' is not supported for strided convolutions")
+            # NOTE: PyTorch pads total // 2 before and the rest after; an odd total is padded
+            # by one more on both sides here, and the first output row/column dropped.
+            padding = (rd // 2, sd // 2)
+            crop = ((rd - 1) % 2, (sd - 1) % 2)
         else:
             raise ArgumentError(f"[{op}] padding must be 'valid', 'same', an int or a pair, got {padding!r}")
     padding = _pair(padding, op, "padding")
-    if min(stride) < 1:
-        raise ArgumentError(f"[{op}] stride must be >= 1, got {stride}")
     if min(padding) < 0:
         raise ArgumentError(f"[{op}] padding must be >= 0, got {padding}")
-    if r > h + 2 * padding[0] or s > w + 2 * padding[1]:
+    if rd > h + 2 * padding[0] or sd > w + 2 * padding[1]:
         raise ArgumentError(
-            f"[{op}] kernel size ({r}, {s}) is larger than the padded input "
+            f"[{op}] kernel size ({rd}, {sd}) is larger than the padded input "
             f"({h + 2 * padding[0]}, {w + 2 * padding[1]})"
         )
-    y = fn.Conv2d.apply(
-        input, _same_dtype(input, weight, op, "weight"), _same_dtype(input, bias, op, "bias"),
-        stride=stride, padding=padding,
-    )
+    weight, bias = _same_dtype(input, weight, op, "weight"), _same_dtype(input, bias, op, "bias")
+    if groups == 1 and dilation == (1, 1):
+        y = fn.Conv2d.apply(input, weight, bias, stride=stride, padding=padding)
+    else:
+        from ..ops.conv import Conv2dGrouped
+
+        y = Conv2dGrouped.apply(
+            input, weight, bias, stride=stride, padding=padding, dilation=dilation, groups=groups
+        )
+    if crop != (0, 0):
+        y = y[:, :, crop[0]:, crop[1]:]
     if c == 0:
         # NOTE: PyTorch's deliberate special case (Convolution.cpp): an input with no channels
         # gives an output with no channels, (N, 0, P, Q), whatever K is; weight and bias still

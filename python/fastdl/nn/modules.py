@@ -124,17 +124,131 @@ class Linear(Module):
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-class Conv2d(Module):
-    """2-D cross-correlation over (N, C, H, W) input, weight (K, C, R, S).
+def _ntuple(value: Any, n: int, name: str, op: str) -> tuple:
+    """An int as n copies, or a sequence of n ints, as a tuple (PyTorch's _single/_pair)."""
+    if n == 2:
+        return _pair(value, name, op)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return (int(value),) * n
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == n
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    ):
+        return tuple(int(v) for v in value)
+    raise TypeError(f"[{op}] expected {name} to be an int or {n} ints, got {value!r}")
 
-    Supported: any kernel_size, stride, integer padding, padding='valid', and padding='same'
-    (stride 1, odd kernel sizes). dilation, groups and non-zero padding modes raise.
+
+class _ConvNd(Module):
+    """What Conv1d and Conv2d share (PyTorch's _ConvNd): arguments, weight
+    (out_channels, in_channels // groups, *kernel_size), initialisation and repr."""
+
+    _dims = 2
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any,
+        padding: Any,
+        dilation: Any,
+        groups: int,
+        bias: bool,
+        padding_mode: str,
+        device: Any,
+        dtype: Any,
+    ) -> None:
+        super().__init__()
+        op, n = type(self).__name__, self._dims
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels < 0 or out_channels < 0:  # 0 is PyTorch's too (forward decides)
+            raise ValueError(
+                f"[{op}] expected non-negative channel counts, got in_channels={in_channels}, "
+                f"out_channels={out_channels}"
+            )
+        if in_channels % groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups != 0:
+            raise ValueError("out_channels must be divisible by groups")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _ntuple(kernel_size, n, "kernel_size", op)
+        self.stride = _ntuple(stride, n, "stride", op)
+        self.dilation = _ntuple(dilation, n, "dilation", op)
+        self.groups = int(groups)
+        self.padding_mode = padding_mode
+        self.output_padding = (0,) * n
+        self.transposed = False
+        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1:
+            raise ValueError(
+                f"[{op}] expected kernel_size, stride and dilation >= 1, got kernel_size="
+                f"{self.kernel_size}, stride={self.stride}, dilation={self.dilation}"
+            )
+        if padding_mode not in _PADDING_MODES:
+            raise ValueError(
+                f"padding_mode must be one of {list(_PADDING_MODES)}, "
+                f"but got padding_mode='{padding_mode}'"
+            )
+        if padding_mode != "zeros":
+            raise NotImplementedError(
+                f"[{op}] padding_mode='{padding_mode}' is not supported; only 'zeros'"
+            )
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(
+                    f"Invalid padding string '{padding}', should be one of {{'valid', 'same'}}"
+                )
+            if padding == "same" and any(s != 1 for s in self.stride):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+            self.padding = padding
+        else:
+            self.padding = _ntuple(padding, n, "padding", op)
+            if min(self.padding) < 0:
+                raise ValueError(f"[{op}] expected padding >= 0, got {padding}")
+        self.weight = _new_parameter(
+            (out_channels, in_channels // groups, *self.kernel_size), dtype, device
+        )
+        if bias:
+            self.bias = _new_parameter((out_channels,), dtype, device)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        _reset_weight_and_bias(self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        n = self._dims
+        s = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        if self.padding != (0,) * n:
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * n:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv2d(_ConvNd):
+    """2-D cross-correlation over (N, C, H, W) input, weight (K, C / groups, R, S).
+
+    Supported: any kernel_size, stride, dilation and groups (depthwise included), integer
+    padding, padding='valid' and padding='same' (stride 1). Non-zero padding modes raise.
 
     >>> import fastdl
     >>> conv = Conv2d(1, 8, 3, padding=1)
     >>> conv(fastdl.randn(2, 1, 28, 28)).shape
     fastdl.Size([2, 8, 28, 28])
     """
+
+    _dims = 2
 
     def __init__(
         self,
@@ -150,89 +264,52 @@ class Conv2d(Module):
         device=None,
         dtype=None,
     ) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = _pair(kernel_size, "kernel_size", "Conv2d")
-        self.stride = _pair(stride, "stride", "Conv2d")
-        self.dilation = _pair(dilation, "dilation", "Conv2d")
-        self.groups = groups
-        self.padding_mode = padding_mode
-        self.output_padding = (0, 0)
-        self.transposed = False
-        if in_channels < 0 or out_channels < 0:  # 0 is PyTorch's too (forward decides)
-            raise ValueError(
-                f"[Conv2d] expected non-negative channel counts, got in_channels={in_channels}, "
-                f"out_channels={out_channels}"
-            )
-        if min(self.kernel_size) < 1 or min(self.stride) < 1:
-            raise ValueError(
-                f"[Conv2d] expected kernel_size and stride >= 1, got kernel_size="
-                f"{self.kernel_size}, stride={self.stride}"
-            )
-        if self.dilation != (1, 1):
-            raise NotImplementedError(
-                f"[Conv2d] dilation={dilation} is not supported; only dilation=1"
-            )
-        if groups != 1:
-            raise NotImplementedError(f"[Conv2d] groups={groups} is not supported; only groups=1")
-        if padding_mode not in _PADDING_MODES:
-            raise ValueError(
-                f"padding_mode must be one of {list(_PADDING_MODES)}, "
-                f"but got padding_mode='{padding_mode}'"
-            )
-        if padding_mode != "zeros":
-            raise NotImplementedError(
-                f"[Conv2d] padding_mode='{padding_mode}' is not supported; only 'zeros'"
-            )
-        self.padding = padding if isinstance(padding, str) else _pair(padding, "padding", "Conv2d")
-        self._padding_pair = self._resolve_padding(padding)
-        self.weight = _new_parameter(
-            (out_channels, in_channels // groups, *self.kernel_size), dtype, device
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+            padding_mode, device, dtype,
         )
-        if bias:
-            self.bias = _new_parameter((out_channels,), dtype, device)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
-
-    def _resolve_padding(self, padding: IntOrPair | str) -> tuple[int, int]:
-        if not isinstance(padding, str):
-            pair = _pair(padding, "padding", "Conv2d")
-            if min(pair) < 0:
-                raise ValueError(f"[Conv2d] expected padding >= 0, got {padding}")
-            return pair
-        if padding == "valid":
-            return (0, 0)
-        if padding != "same":
-            raise ValueError(
-                f"Invalid padding string '{padding}', should be one of {{'valid', 'same'}}"
-            )
-        if self.stride != (1, 1):
-            raise ValueError("padding='same' is not supported for strided convolutions")
-        if any(k % 2 == 0 for k in self.kernel_size):
-            # Even kernels need asymmetric padding, which the conv2d kernel does not take.
-            raise NotImplementedError(
-                f"[Conv2d] padding='same' needs odd kernel sizes, got {self.kernel_size}"
-            )
-        return (self.kernel_size[0] // 2, self.kernel_size[1] // 2)
-
-    def reset_parameters(self) -> None:
-        _reset_weight_and_bias(self.weight, self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
-        return F.conv2d(input, self.weight, self.bias, self.stride, self._padding_pair)
-
-    def extra_repr(self) -> str:
-        s = (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}"
+        return F.conv2d(
+            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
         )
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+
+
+class Conv1d(_ConvNd):
+    """1-D cross-correlation over (N, C, L) input, weight (K, C / groups, kernel_size); runs as a
+    conv2d with H = 1.
+
+    >>> import fastdl
+    >>> conv = Conv1d(4, 8, 3, padding=1)
+    >>> conv(fastdl.randn(2, 4, 50)).shape
+    fastdl.Size([2, 8, 50])
+    """
+
+    _dims = 1
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device=None,
+        dtype=None,
+    ) -> None:
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
+            padding_mode, device, dtype,
+        )
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.conv1d(
+            input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
 
 
 class MaxPool2d(Module):
