@@ -10,7 +10,10 @@ from .._tensor import Tensor
 from . import functional as F
 from .module import Module
 
-__all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss", "NLLLoss"]
+__all__ = [
+    "BCELoss", "BCEWithLogitsLoss", "CosineEmbeddingLoss", "CrossEntropyLoss", "HuberLoss",
+    "KLDivLoss", "L1Loss", "MSELoss", "NLLLoss", "SmoothL1Loss",
+]
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -156,4 +159,90 @@ class BCEWithLogitsLoss(_Loss):
             weight=self.weight,
             reduction=self.reduction,
             pos_weight=self.pos_weight,
+        )
+
+
+class L1Loss(_Loss):
+    """Mean absolute error: mean(|input - target|) (or sum, or none).
+
+    >>> import fastdl
+    >>> L1Loss()(fastdl.tensor([1.0, 2.0]), fastdl.tensor([1.0, 4.0])).item()
+    1.0
+    """
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """0.5 d^2 / beta where |d| < beta, |d| - 0.5 beta elsewhere (d = input - target).
+
+    >>> import fastdl
+    >>> SmoothL1Loss()(fastdl.tensor([0.0, 3.0]), fastdl.zeros(2)).item()
+    1.25
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+                 beta: float = 1.0) -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.beta = beta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class HuberLoss(_Loss):
+    """0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) elsewhere (d = input - target).
+
+    >>> import fastdl
+    >>> HuberLoss(delta=2.0)(fastdl.tensor([4.0]), fastdl.zeros(1)).item()
+    6.0
+    """
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction=reduction)
+        self.delta = delta
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class KLDivLoss(_Loss):
+    """KL divergence of log-probabilities `input` from `target` (probabilities, or
+    log-probabilities when log_target); 'batchmean' is the KL divergence per sample.
+
+    >>> import fastdl
+    >>> KLDivLoss(reduction="batchmean")(fastdl.zeros(2, 1), fastdl.ones(2, 1)).item()
+    0.0
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean",
+                 log_target: bool = False) -> None:
+        batchmean = reduction == "batchmean" and size_average is None and reduce is None
+        super().__init__(size_average, reduce, "mean" if batchmean else reduction)
+        if batchmean:
+            self.reduction = "batchmean"
+        self.log_target = log_target
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+class CosineEmbeddingLoss(_Loss):
+    """1 - cos(x1, x2) for target 1, max(0, cos(x1, x2) - margin) for target -1.
+
+    >>> import fastdl
+    >>> x = fastdl.tensor([[1.0, 0.0]])
+    >>> CosineEmbeddingLoss()(x, -x, fastdl.tensor([1])).item()
+    2.0
+    """
+
+    def __init__(self, margin: float = 0.0, size_average=None, reduce=None,
+                 reduction: str = "mean") -> None:
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def forward(self, input1: Tensor, input2: Tensor, target: Tensor) -> Tensor:
+        return F.cosine_embedding_loss(
+            input1, input2, target, margin=self.margin, reduction=self.reduction
         )
