@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _devices
 from .._errors import torch_type_name
+from . import function
 
 
 def _own(grad, dtype, shape=None):
@@ -85,21 +86,88 @@ def _check_saved_versions(node):
             )
 
 
-def run_backward(roots, grads, retain_graph=False):
-    """Propagate `grads` (arrays, one per root tensor) back through the graph."""
+def _needed_nodes(order, leaf_ids, captured_nodes):
+    """The ids of the nodes (of `order`, roots first) whose backward leads to an input: a leaf
+    in leaf_ids or an output of a node in captured_nodes."""
+    needed = set()
+    for node in reversed(order):
+        for edge in node.edges:
+            if edge is None:
+                continue
+            target = edge[0]
+            if (id(edge[2]) in leaf_ids) if target is None else (
+                id(target) in needed or id(target) in captured_nodes
+            ):
+                needed.add(id(node))
+                break
+    return needed
+
+
+def _run_hooks(hooks, grad):
+    """Tensor hooks on `grad` (an array): each sees the gradient as a tensor and may return a
+    replacement."""
+    for hook in list(hooks.values()):
+        result = hook(function._make(grad))
+        if result is not None:
+            grad = result._data
+    return grad
+
+
+def run_backward(roots, grads, retain_graph=False, inputs=None):
+    """Propagate `grads` (arrays, one per root tensor) back through the graph.
+
+    Without `inputs`, every leaf reached accumulates its gradient into .grad. With `inputs` (a
+    sequence of tensors), only the part of the graph that leads to them runs, no leaf's .grad
+    changes, and the gradients for them are returned (a list, None for an input not reached).
+    A leaf with hooks (or a leaf input) gets its gradients summed first: its hooks see the total.
+    """
     pending = {}  # id(node) -> list of summed output gradients
+    leaves = {}  # id(leaf) -> [leaf, summed gradient]: leaves whose gradients wait for the end
+    results = leaf_ids = captured = needed = None
+    if inputs is not None:
+        results = [None] * len(inputs)
+        leaf_ids, captured = {}, {}
+        for k, t in enumerate(inputs):
+            if t._node is None:
+                leaf_ids.setdefault(id(t), []).append(k)
+            else:
+                captured.setdefault((id(t._node), t._out_idx), []).append(k)
+        captured_nodes = {node_id for node_id, _ in captured}
     for root, grad in zip(roots, grads):
         if root._node is None:
-            _accumulate_leaf(root, grad)
+            if results is None and not root._hooks:
+                _accumulate_leaf(root, grad)
+            elif results is None or id(root) in leaf_ids:
+                entry = leaves.setdefault(id(root), [root, None])
+                entry[1] = grad if entry[1] is None else entry[1] + grad
         else:
             slots = pending.setdefault(id(root._node), [None] * root._node.n_outputs)
             i = root._out_idx
             slots[i] = grad if slots[i] is None else slots[i] + grad
 
-    for node in _topological_order([r._node for r in roots if r._node is not None]):
+    order = _topological_order([r._node for r in roots if r._node is not None])
+    if inputs is not None:
+        needed = _needed_nodes(order, leaf_ids, captured_nodes)
+    for node in order:
         grads_out = pending.pop(id(node), None)
         if grads_out is None:
             continue
+        if needed is not None and id(node) not in needed and id(node) not in captured_nodes:
+            continue
+        if node.hooks:
+            for i, hooks in node.hooks.items():
+                if grads_out[i] is not None:
+                    grads_out[i] = _run_hooks(hooks, grads_out[i])
+        for i, t in node.retained.items():
+            if grads_out[i] is not None:
+                t.grad = type(t)._make(_own(grads_out[i], t._data.dtype))
+        if needed is not None:
+            if id(node) in captured_nodes:
+                for i, g in enumerate(grads_out):
+                    for k in captured.get((id(node), i), ()):
+                        results[k] = g
+            if id(node) not in needed:
+                continue
         if node.released:
             raise RuntimeError(
                 "[backward] trying to backward through the graph a second time; its saved "
@@ -108,9 +176,6 @@ def run_backward(roots, grads, retain_graph=False):
             )
         if node.saved_versions:
             _check_saved_versions(node)
-        for i, t in node.retained.items():
-            if grads_out[i] is not None:
-                t.grad = type(t)._make(_own(grads_out[i], t._data.dtype))
         grads_in = node.backward_all(grads_out)
         edges = node.edges
         if not retain_graph:
@@ -120,8 +185,173 @@ def run_backward(roots, grads, retain_graph=False):
                 continue
             target, i, dtype_or_leaf = edge
             if target is None:
-                _accumulate_leaf(dtype_or_leaf, _cast(g, dtype_or_leaf._data.dtype))
+                leaf = dtype_or_leaf
+                g = _cast(g, leaf._data.dtype)
+                if results is None and not leaf._hooks:
+                    _accumulate_leaf(leaf, g)
+                elif results is None or id(leaf) in leaf_ids:
+                    entry = leaves.setdefault(id(leaf), [leaf, None])
+                    entry[1] = g if entry[1] is None else entry[1] + g
             else:
                 g = _cast(g, dtype_or_leaf)
                 slots = pending.setdefault(id(target), [None] * target.n_outputs)
                 slots[i] = g if slots[i] is None else slots[i] + g
+
+    for leaf, g in leaves.values():
+        if leaf._hooks:
+            g = _run_hooks(leaf._hooks, g)
+        if results is None:
+            _accumulate_leaf(leaf, g)
+        else:
+            for k in leaf_ids[id(leaf)]:
+                results[k] = g
+    return results
+
+
+# ---------------------------------------------------------------- the API
+
+
+def _tensors(name, value, what):
+    """`value` (a Tensor or a sequence of them) as a list."""
+    from .._tensor import Tensor
+
+    if isinstance(value, Tensor):
+        return [value]
+    value = list(value)
+    for v in value:
+        if not isinstance(v, Tensor):
+            raise TypeError(f"[{name}] expected {what} to be Tensors, got {type(v).__name__}")
+    return value
+
+
+def _root_grads(name, roots, grad_tensors):
+    """The gradient arrays the backward pass starts from: ones for a scalar root without one."""
+    from .. import _tensor
+    from .._tensor import Tensor
+
+    if grad_tensors is None or isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors] * (1 if grad_tensors is not None else len(roots))
+    grad_tensors = list(grad_tensors)
+    if len(grad_tensors) != len(roots):
+        raise RuntimeError(
+            f"[{name}] got {len(grad_tensors)} gradients for {len(roots)} tensors; expected one "
+            "per tensor"
+        )
+    arrays = []
+    for k, (root, gradient) in enumerate(zip(roots, grad_tensors)):
+        if root._base is not None:
+            function.refresh(root)
+        if not root._requires_grad:
+            raise RuntimeError(
+                f"[{name}] element {k} of tensors does not require grad and does not have a "
+                "grad_fn"
+            )
+        data = root._data
+        if gradient is None:
+            if data.size != 1:
+                raise RuntimeError(
+                    f"[{name}] grad can be implicitly created only for scalar outputs; "
+                    f"this tensor has shape {tuple(data.shape)}: pass a gradient"
+                )
+            grad = _devices.namespace(data).ones(data.shape, dtype=data.dtype, device=data.device)
+        else:
+            if not isinstance(gradient, Tensor):
+                gradient = Tensor._make(root._on_my_device(_tensor._from_data(gradient)))
+            _tensor._same_device(name, root, gradient)
+            grad = gradient.detach().to(root.dtype)._data
+            if grad.shape != data.shape:
+                raise RuntimeError(
+                    f"[{name}] gradient has shape {grad.shape}, expected {data.shape}"
+                )
+        arrays.append(grad)
+    return arrays
+
+
+def _inputs(name, inputs):
+    """The tensors gradients are asked for (views brought up to date); each must require grad."""
+    if inputs is None:
+        return None
+    inputs = _tensors(name, inputs, "inputs")
+    if not inputs:
+        raise RuntimeError(f"[{name}] 'inputs' cannot be empty")
+    for t in inputs:
+        if t._base is not None:
+            function.refresh(t)
+        if not t._requires_grad:
+            raise RuntimeError(f"[{name}] One of the differentiated Tensors does not require grad")
+    return inputs
+
+
+def backward(
+    tensors, grad_tensors=None, retain_graph=None, create_graph=False, grad_variables=None,
+    inputs=None,
+):
+    """Compute the gradients of `tensors` (a Tensor or a sequence) and accumulate them into the
+    .grad of the leaves (or only of `inputs`, leaves or not, when given), as PyTorch's."""
+    if create_graph:
+        raise NotImplementedError(
+            "[backward] create_graph=True (higher-order gradients) is not supported"
+        )
+    if grad_tensors is None:
+        grad_tensors = grad_variables
+    roots = _tensors("backward", tensors, "tensors")
+    grads = _root_grads("backward", roots, grad_tensors)
+    inputs = _inputs("backward", inputs)
+    results = run_backward(roots, grads, bool(retain_graph), inputs)
+    if inputs is not None:
+        done = set()
+        for t, g in zip(inputs, results):
+            if g is not None and id(t) not in done:
+                done.add(id(t))
+                _accumulate_leaf(t, g)
+
+
+def grad(
+    outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+    allow_unused=None, is_grads_batched=False, materialize_grads=False,
+):
+    """The gradients of `outputs` with respect to `inputs`, as a tuple (PyTorch's
+    torch.autograd.grad); the .grad of the leaves is left alone.
+
+    >>> import fastdl
+    >>> x = fastdl.tensor([1.0, 2.0], requires_grad=True)
+    >>> fastdl.autograd.grad((x * x).sum(), x)
+    (tensor([2., 4.]),)
+    """
+    from .._tensor import Tensor
+    if create_graph:
+        raise NotImplementedError(
+            "[grad] create_graph=True (higher-order gradients) is not supported"
+        )
+    if is_grads_batched:
+        raise NotImplementedError("[grad] is_grads_batched=True is not supported")
+    if materialize_grads and allow_unused is False:
+        raise ValueError(
+            "[grad] Expected allow_unused to be True or not passed when materialize_grads=True, "
+            "but got: allow_unused=False."
+        )
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    if retain_graph is None:
+        retain_graph = create_graph
+    roots = _tensors("grad", outputs, "outputs")
+    grads = _root_grads("grad", roots, grad_outputs)
+    inputs = _inputs("grad", inputs)
+    results = run_backward(roots, grads, bool(retain_graph), inputs)
+    out = []
+    for t, g in zip(inputs, results):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    "[grad] One of the differentiated Tensors appears to not have been used in "
+                    "the graph. Set allow_unused=True if this is the desired behavior."
+                )
+            if materialize_grads:
+                data = t._data
+                xp = _devices.namespace(data)
+                out.append(Tensor._make(xp.zeros(data.shape, dtype=data.dtype, device=data.device)))
+                continue
+            out.append(None)
+        else:
+            out.append(Tensor._make(g))
+    return tuple(out)

@@ -40,6 +40,7 @@ class Op:
     direct = None
     released = False
     retained = _EMPTY
+    hooks = _EMPTY  # output index -> {handle id: tensor hook} (Tensor.register_hook)
     needs_input_grad: tuple = ()
     edges: tuple = ()
     saves: tuple = ()
@@ -144,7 +145,7 @@ def prepare_record(op, inputs) -> bool:
             edges.append(None)
             continue
         if t._base is not None:
-            refresh_view(t)
+            refresh(t)
         if t._requires_grad:
             needs.append(True)
             node = t._node
@@ -166,6 +167,31 @@ def prepare_record(op, inputs) -> bool:
 
 # fastdl._tensor injects the view refresher here (it needs the view ops; avoids an import cycle).
 refresh_view = None
+
+
+def refresh(view):
+    """refresh_view(view); a retain_grad() on the view follows it to its new history, as
+    PyTorch's does (hooks stay with the old one)."""
+    old, idx = view._node, view._out_idx
+    refresh_view(view)
+    if old is not None and view._node is not old and old.retained.get(idx) is view:
+        del old.retained[idx]
+        view._node.retain(view._out_idx, view)
+
+
+class RemovableHandle:
+    """Returned by `Tensor.register_hook`; `handle.remove()` unregisters the hook."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict, hook):
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+        hooks[self.id] = hook
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
 
 
 class FunctionCtx:
@@ -289,7 +315,7 @@ class Function:
             return out
         for t in tensors:
             if t._base is not None:
-                refresh_view(t)
+                refresh(t)
         node.edges = tuple(edge_of(t) for t in tensors)
         node.in_shapes = [t._data.shape for t in tensors]
         node.saved_versions = tuple(

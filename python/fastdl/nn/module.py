@@ -11,7 +11,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from .._tensor import dtype as fastdl_dtype
-from ..autograd import no_grad
+from ..autograd import Function, is_grad_enabled, no_grad
 from .parameter import Parameter
 
 
@@ -30,6 +30,70 @@ class _IncompatibleKeys(NamedTuple):
         )
 
     __str__ = __repr__
+
+
+class _HookState:
+    """What one call's backward-hook ops share: the module, grad_output once it is known."""
+
+    def __init__(self, module):
+        self.module = module
+        self.grad_output = None
+        self.inputs_wrapped = False
+        self.n_inputs = 0
+
+    def call_hooks(self, grad_input):
+        for hook in list(self.module._backward_hooks.values()):
+            result = hook(self.module, grad_input, self.grad_output)
+            if result is not None:
+                if not self.inputs_wrapped:
+                    if isinstance(result, tuple) and all(r is None for r in result):
+                        continue
+                    raise RuntimeError(
+                        "[register_full_backward_hook] a backward hook of a module whose inputs "
+                        "don't require gradients should always return None or None for all "
+                        "gradients"
+                    )
+                result = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+                if len(result) != len(grad_input):
+                    raise RuntimeError(
+                        f"[register_full_backward_hook] hook returned {len(result)} gradients, "
+                        f"expected {len(grad_input)}"
+                    )
+                grad_input = result
+        return grad_input
+
+
+class _InputHook(Function):
+    """Identity on the module's tensor inputs; its backward calls the module's backward hooks."""
+
+    @staticmethod
+    def forward(ctx, state, *xs):
+        ctx.state = state
+        return xs
+
+    @staticmethod
+    def backward(ctx, *grads):
+        needs = ctx.needs_input_grad[1:]
+        grad_input = tuple(g if n else None for g, n in zip(grads, needs))
+        return (None, *ctx.state.call_hooks(grad_input))
+
+
+class _OutputHook(Function):
+    """Identity on the module's outputs; its backward notes grad_output (and calls the hooks
+    when no input needs a gradient: grad_input is then all None)."""
+
+    @staticmethod
+    def forward(ctx, state, *ys):
+        ctx.state = state
+        return ys
+
+    @staticmethod
+    def backward(ctx, *grads):
+        state = ctx.state
+        state.grad_output = grads
+        if not state.inputs_wrapped:
+            state.call_hooks((None,) * state.n_inputs)
+        return (None, *grads)
 
 
 class RemovableHandle:
@@ -126,12 +190,52 @@ class Module:
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
+        if self._backward_hooks:
+            return self._call_with_backward_hooks(args, kwargs)
         output = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, args, output)
             if result is not None:
                 output = result
         return output
+
+    _backward_hooks = None  # handle id -> hook(module, grad_input, grad_output), set on first use
+
+    def _call_with_backward_hooks(self, args, kwargs):
+        """forward with identity ops around it: the one on the tensor inputs sees grad_input,
+        the one on the outputs grad_output (PyTorch's BackwardHook)."""
+        state = _HookState(self)
+        positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        args = list(args)
+        state.n_inputs = len(positions)
+        if is_grad_enabled() and any(args[i].requires_grad for i in positions):
+            wrapped = _InputHook.apply(state, *[args[i] for i in positions])
+            for i, w in zip(positions, wrapped):
+                args[i] = w
+            state.inputs_wrapped = True
+        args = tuple(args)
+        output = self.forward(*args, **kwargs)
+        for hook in list(self._forward_hooks.values()):
+            result = hook(self, args, output)
+            if result is not None:
+                output = result
+        single = isinstance(output, Tensor)
+        outputs = (output,) if single else output
+        if is_grad_enabled() and isinstance(outputs, tuple) and outputs and all(
+            isinstance(o, Tensor) for o in outputs
+        ) and any(o.requires_grad for o in outputs):
+            outputs = _OutputHook.apply(state, *outputs)
+            output = outputs[0] if single else outputs
+        return output
+
+    def register_full_backward_hook(self, hook: Callable) -> RemovableHandle:
+        """`hook(module, grad_input, grad_output)` runs once the gradients for the module's tensor
+        inputs are computed; a non-None result replaces grad_input (PyTorch's)."""
+        if self._backward_hooks is None:
+            object.__setattr__(self, "_backward_hooks", OrderedDict())
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        return handle
 
     def register_forward_hook(self, hook: Callable) -> RemovableHandle:
         """`hook(module, inputs, output)` runs after forward; a non-None result replaces output."""
