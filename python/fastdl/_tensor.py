@@ -690,44 +690,57 @@ class Tensor:
     # ---- autograd ----
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
-        if create_graph:
-            raise NotImplementedError("[backward] create_graph=True (higher-order gradients) is not supported")
-        if inputs is not None:
-            raise NotImplementedError("[backward] the inputs= argument is not supported")
-        if self._base is not None:
-            fn.refresh_view(self)
-        if not self._requires_grad:
-            raise RuntimeError(
-                "[backward] element 0 of tensors does not require grad and does not have a grad_fn"
-            )
-        if gradient is None:
-            if self._data.size != 1:
-                raise RuntimeError(
-                    f"[backward] grad can be implicitly created only for scalar outputs; "
-                    f"this tensor has shape {tuple(self._data.shape)}: pass a gradient"
-                )
+        if (
+            gradient is None and inputs is None and not create_graph and self._base is None
+            and self._requires_grad and self._data.size == 1
+        ):  # the training loop's loss.backward(), kept short: engine.backward checks the rest
             data = self._data
             if type(data) is _NDARRAY:
                 grad = np.ones(data.shape, data.dtype)
             else:
                 grad = _xp(data).ones(data.shape, dtype=data.dtype, device=data.device)
-        else:
-            if not isinstance(gradient, Tensor):
-                gradient = Tensor._make(self._on_my_device(_from_data(gradient)))
-            _same_device("backward", self, gradient)
-            grad = gradient.detach().to(self.dtype)._data
-            if grad.shape != self._data.shape:
-                raise RuntimeError(
-                    f"[backward] gradient has shape {grad.shape}, expected {self._data.shape}"
-                )
-        engine.run_backward([self], [grad], retain_graph=bool(retain_graph))
+            engine.run_backward([self], [grad], bool(retain_graph))
+            return
+        engine.backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def retain_grad(self):
+        if self._base is not None:
+            function_module.refresh(self)
+        if not self._requires_grad:
+            raise RuntimeError(
+                "[retain_grad] can't retain_grad on Tensor that has requires_grad=False"
+            )
         if self._node is not None:
             self._node.retain(self._out_idx, self)
+            self._retains_grad = True
+
+    _retains_grad = False
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retains_grad
+
+    _hooks = None  # a leaf's tensor hooks (register_hook); a non-leaf's live on its node
 
     def register_hook(self, hook):
-        raise NotImplementedError("[register_hook] tensor hooks are not supported")
+        """`hook(grad)` runs when the gradient for this tensor is computed; a non-None result
+        replaces it. Returns a handle whose remove() unregisters the hook."""
+        if self._base is not None:
+            function_module.refresh(self)
+        if not self._requires_grad:
+            raise RuntimeError(
+                "[register_hook] cannot register a hook on a tensor that doesn't require gradient"
+            )
+        if self._node is None:
+            if self._hooks is None:
+                self._hooks = {}
+            hooks = self._hooks
+        else:
+            node = self._node
+            if not node.hooks:
+                node.hooks = {}
+            hooks = node.hooks.setdefault(self._out_idx, {})
+        return function_module.RemovableHandle(hooks, hook)
 
     # ---- in-place ops ----
     # PyTorch's rules: the write goes into the storage, so every alias and view sees it; the
