@@ -1,4 +1,5 @@
-"""The `fastdl` command: `fastdl demo`, `fastdl info`, `fastdl selftest`.
+"""The `fastdl` command: `fastdl demo` (and `fastdl demo tabular|autoencoder`), `fastdl info`,
+`fastdl selftest`.
 
 Bad input ends with one line on stderr (`fastdl demo: error: ...`) and exit status 2, never a
 traceback; set FASTDL_DEBUG=1 to see the traceback. A selftest mismatch exits with 1.
@@ -56,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
         "demo",
         help="train the founding CNN on real digits (or MNIST) and save weights and plots",
         description="Train the founding CNN (conv-pool-conv-pool-fc-fc, Adam) on scikit-learn's "
-        "handwritten digits resampled to 28x28, or on MNIST / Fashion-MNIST IDX files.",
+        "handwritten digits resampled to 28x28, or on MNIST / Fashion-MNIST IDX files. "
+        "Other demos: `fastdl demo tabular` and `fastdl demo autoencoder` (their options go "
+        "after the name; see `fastdl demo tabular --help`).",
     )
     demo.add_argument(
         "--data",
@@ -125,11 +128,99 @@ def _parser() -> argparse.ArgumentParser:
         "--limit", type=_positive_int, help="use at most this many images per split (quick runs)"
     )
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _demo_subcommands(demo)
 
     sub.add_parser("info", help="version, build, SIMD level, threads and CUDA")
     selftest = sub.add_parser("selftest", help="check every kernel against the NumPy reference")
     selftest.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
     return parser
+
+
+DEMOS = ("tabular", "autoencoder")  # `fastdl demo NAME`; no NAME is the digits CNN
+
+
+def _demo_subcommands(demo: argparse.ArgumentParser) -> None:
+    """`fastdl demo tabular` and `fastdl demo autoencoder`, each with its own options (which
+    go after the name) and defaults; `fastdl demo` alone stays the digits CNN."""
+    sub = demo.add_subparsers(dest="demo_name", metavar="{tabular,autoencoder}")
+    sub.required = False
+    tabular = sub.add_parser(
+        "tabular",
+        help="Palmer penguins: species (cross-entropy) and body mass (MSE) from one MLP",
+        description="An MLP with two heads on the Palmer penguins (palmerpenguins package): "
+        "species with cross-entropy, body mass with MSE; imputation, one-hot encoding and "
+        "standardisation fitted on the training split only.",
+    )
+    autoencoder = sub.add_parser(
+        "autoencoder",
+        help="an MLP autoencoder with a 2-D code on the digits, labels unused (MSE)",
+        description="An MLP autoencoder (784-256-64-2-64-256-784) on scikit-learn's digits "
+        "at 28x28, trained on MSE reconstruction without the labels; plots reconstructions "
+        "and the 2-D code coloured by label.",
+    )
+    for parser, out, epochs, batch, lr in (
+        (tabular, "fastdl-demo-tabular", 60, 32, 3e-3),
+        (autoencoder, "fastdl-demo-autoencoder", 30, 64, 1e-3),
+    ):
+        parser.add_argument("--out", default=out, help=f"output folder (default: ./{out})")
+        parser.add_argument(
+            "--epochs", type=_positive_int, default=epochs, help=f"epochs (default: {epochs})"
+        )
+        parser.add_argument(
+            "--batch-size", type=_positive_int, default=batch, help=f"batch size (default: {batch})"
+        )
+        parser.add_argument(
+            "--lr", type=_positive_float, default=lr, help=f"Adam learning rate (default: {lr:g})"
+        )
+        parser.add_argument(
+            "--seed", type=int, default=0, help="seed for weights, splits and batch order"
+        )
+        parser.add_argument(
+            "--threads", type=_positive_int, help="kernel threads (default: all cores)"
+        )
+        parser.add_argument(
+            "--limit", type=_positive_int, help="use at most this many rows per split (quick runs)"
+        )
+        parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    tabular.add_argument("--hidden", type=_positive_int, default=64, help="hidden width (64)")
+    tabular.add_argument(
+        "--dropout", type=_non_negative_float, default=0.1, help="dropout after layer 1 (0.1)"
+    )
+    autoencoder.add_argument(
+        "--code", type=_positive_int, default=2, help="numbers in the code (default: 2, plotted)"
+    )
+
+
+def _check_demo_order(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                      argv: Sequence[str]) -> None:
+    """`fastdl demo --epochs 3 tabular` would let tabular's defaults silently replace the
+    options given before its name: refuse it, saying where they go."""
+    name = getattr(args, "demo_name", None)
+    if args.command != "demo" or not name or name not in argv:
+        return
+    before = list(argv)[list(argv).index("demo") + 1 : list(argv).index(name)]
+    if before:
+        parser.error(
+            f"options of `fastdl demo {name}` go after its name: "
+            f"fastdl demo {name} {' '.join(before)}"
+        )
+
+
+def _demo_extra(args: argparse.Namespace) -> int:
+    common = dict(
+        out=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        seed=args.seed, threads=args.threads, limit=args.limit, progress=not args.no_progress,
+    )
+    if args.demo_name == "tabular":
+        from .demos.tabular import TabularConfig, run
+
+        cfg = TabularConfig(**common, hidden=args.hidden, dropout=args.dropout)
+    else:
+        from .demos.autoencoder import AutoencoderConfig, run
+
+        cfg = AutoencoderConfig(**common, code=args.code)
+    run(cfg, log=lambda line: print(line, flush=True))
+    return 0
 
 
 def _fail(command: str, message: str, status: int = EXIT_BAD_INPUT) -> int:
@@ -139,6 +230,8 @@ def _fail(command: str, message: str, status: int = EXIT_BAD_INPUT) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if getattr(args, "demo_name", None):
+        return _demo_extra(args)
     from .demo import DemoConfig, run
 
     cfg = DemoConfig(
@@ -180,7 +273,10 @@ def _selftest(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the `fastdl` console script; returns the exit status."""
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check_demo_order(parser, args, argv)
     try:
         if args.command == "demo":
             return _demo(args)
