@@ -36,6 +36,8 @@ from .backends import cudnn as _cudnn, mps as _mps  # noqa: E402,F401  (fastdl.b
 from .checkpoint import load, save
 from .summary import summary
 from . import nn, optim  # noqa: E402
+from . import linalg  # noqa: E402
+from .ops.tensor_ops import einsum  # noqa: E402
 
 __version__ = _C.build_config["version"]
 
@@ -119,6 +121,11 @@ for _name in (
     "std", "max", "min", "amax", "amin", "argmax", "argmin", "logsumexp", "reshape", "flatten",
     "squeeze", "unsqueeze", "permute", "transpose", "t", "maximum", "minimum", "all", "any",
     "numel", "clone", "detach", "prod", "diagonal", "masked_fill", "narrow", "select",
+    # tensor ops (fastdl/ops/tensor_ops.py)
+    "split", "chunk", "unbind", "index_select", "gather", "scatter", "scatter_add",
+    "masked_select", "topk", "sort", "argsort", "cumsum", "cumprod", "tile", "flip", "roll",
+    "tril", "triu", "norm", "bmm", "baddbmm", "isnan", "isinf", "isfinite", "isclose", "allclose",
+    "equal", "unique", "lerp",
 ):
     globals()[_name] = _unary(_name)
 del _name

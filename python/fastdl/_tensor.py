@@ -20,6 +20,7 @@ _NDARRAY = np.ndarray  # NOTE: one global lookup on the hot paths, not two
 from . import _devices
 from ._errors import ArgumentError, torch_type_name
 from . import _functions as fn
+from .ops import tensor_ops as _tops
 from .autograd import engine
 from .autograd import function as function_module
 from .autograd.grad_mode import _enabled as _grad_enabled
@@ -1391,6 +1392,8 @@ class Tensor:
     def clamp(self, min=None, max=None):
         if min is None and max is None:
             raise RuntimeError("[clamp] at least one of min or max must be given")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            return _tops.clamp(self, min, max)
         x = self
         if _dt(x._data).kind != "f" and any(isinstance(b, float) for b in (min, max)):
             x = x.to(float32)  # PyTorch's promotion: an int tensor with a float bound is float
@@ -1683,6 +1686,106 @@ class Tensor:
         except IndexError as e:
             raise IndexError(f"[index] {e} (tensor of shape {list(self._data.shape)})") from None
 
+    # ---- tensor ops (the Op classes and argument checks live in fastdl/ops/tensor_ops.py) ----
+
+    def split(self, split_size, dim=0):
+        return _tops.split(self, split_size, dim)
+
+    def chunk(self, chunks, dim=0):
+        return _tops.chunk(self, chunks, dim)
+
+    def unbind(self, dim=0):
+        return _tops.unbind(self, dim)
+
+    def index_select(self, dim, index):
+        return _tops.index_select(self, dim, index)
+
+    def gather(self, dim, index, *, sparse_grad=False):
+        return _tops.gather(self, dim, index)
+
+    def scatter(self, dim, index, src=None, value=None, *, reduce=None):
+        _no_reduce(reduce, "scatter")
+        return _tops.scatter(self, dim, index, src, value)
+
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
+        _no_reduce(reduce, "scatter_")
+        return _tops.scatter_(self, dim, index, src, value)
+
+    def scatter_add(self, dim, index, src):
+        return _tops.scatter(self, dim, index, src, add=True, op="scatter_add")
+
+    def scatter_add_(self, dim, index, src):
+        return _tops.scatter_(self, dim, index, src, add=True, op="scatter_add_")
+
+    def masked_select(self, mask):
+        return _tops.masked_select(self, mask)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        return _tops.topk(self, k, dim, largest, sorted)
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        return _tops.sort(self, dim, descending, stable)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return _tops.argsort(self, dim, descending, stable)
+
+    def cumsum(self, dim, dtype=None):
+        return _tops.cumsum(self, dim, dtype)
+
+    def cumprod(self, dim, dtype=None):
+        return _tops.cumprod(self, dim, dtype)
+
+    def repeat(self, *sizes):
+        return _tops.repeat(self, *sizes)
+
+    def tile(self, *dims):
+        return _tops.tile(self, *dims)
+
+    def flip(self, *dims):
+        return _tops.flip(self, *dims)
+
+    def roll(self, shifts, dims=None):
+        return _tops.roll(self, shifts, dims)
+
+    def tril(self, diagonal=0):
+        return _tops.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return _tops.triu(self, diagonal)
+
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        return _tops.norm(self, p, dim, keepdim, dtype)
+
+    def bmm(self, mat2):
+        return _tops.bmm(self, mat2)
+
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        return _tops.baddbmm(self, batch1, batch2, beta=beta, alpha=alpha)
+
+    def isnan(self):
+        return _tops.isnan(self)
+
+    def isinf(self):
+        return _tops.isinf(self)
+
+    def isfinite(self):
+        return _tops.isfinite(self)
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _tops.isclose(self, other, rtol, atol, equal_nan)
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _tops.allclose(self, other, rtol, atol, equal_nan)
+
+    def equal(self, other):
+        return _tops.equal(self, other)
+
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        return _tops.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def lerp(self, end, weight):
+        return _tops.lerp(self, end, weight)
+
     # ---- misc ----
 
     def __repr__(self):
@@ -1705,6 +1808,11 @@ class Tensor:
 
 # ---- in-place helpers ----
 
+
+
+def _no_reduce(reduce, op):
+    if reduce is not None:
+        raise NotImplementedError(f"[{op}] reduce={reduce!r} is not supported by fastdl")
 
 
 def _kind_rank(dt: np.dtype) -> int:
