@@ -337,8 +337,6 @@ def test_construction_errors():
         optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
     with pytest.raises(ValueError, match="non-leaf"):
         optim.SGD([p * 2], lr=0.1)
-    with pytest.raises(NotImplementedError, match="amsgrad"):
-        optim.Adam([p], amsgrad=True)
     opt = optim.SGD([p], lr=0.1)
     opt.add_param_group({"params": param([2.0]), "lr": 0.3})
     assert len(opt.param_groups) == 2 and opt.param_groups[1]["momentum"] == 0

@@ -92,6 +92,16 @@ void check_no_overlap(const char* op,
   }
 }
 
+// A list the kernel uses only in some modes: checked when `needed` or when given non-empty;
+// None or an empty list otherwise gives no arrays.
+ArrayList optional_list(const char* op, const char* name, const py::object& list, bool needed,
+                        const ArrayList& like) {
+  const bool is_sequence = py::isinstance<py::list>(list) || py::isinstance<py::tuple>(list);
+  const bool empty = list.is_none() || (is_sequence && py::len(list) == 0);
+  if (!needed && empty) return ArrayList();
+  return check_list(op, name, list, true, &like);
+}
+
 std::vector<int64_t> sizes_of(const ArrayList& params) {
   std::vector<int64_t> sizes;
   sizes.reserve(params.arrays.size());
@@ -154,7 +164,8 @@ void sgd_step(const py::object& params, const py::object& grads,
 
 void adam_step(const py::object& params, const py::object& grads, const py::object& exp_avgs,
                const py::object& exp_avg_sqs, int64_t step, double lr, double beta1,
-               double beta2, double eps, double weight_decay, bool decoupled, bool maximize) {
+               double beta2, double eps, double weight_decay, bool decoupled, bool maximize,
+               const py::object& max_exp_avg_sqs) {
   const char* op = "adam_step";
   if (step < 1) fail(op, "step must be >= 1 (the count after incrementing), got ", step);
   check_range(op, "lr", lr, 0.0);
@@ -166,10 +177,14 @@ void adam_step(const py::object& params, const py::object& grads, const py::obje
   const ArrayList g = check_list(op, "grads", grads, false, &p);
   const ArrayList m = check_list(op, "exp_avgs", exp_avgs, true, &p);
   const ArrayList v = check_list(op, "exp_avg_sqs", exp_avg_sqs, true, &p);
+  // NOTE: None means no AMSGrad; an empty list is AMSGrad over no parameters.
+  const bool amsgrad = !max_exp_avg_sqs.is_none();
+  const ArrayList vmax = optional_list(op, "max_exp_avg_sqs", max_exp_avg_sqs, amsgrad, p);
   check_no_overlap(op, {{"params", &p, true},
                         {"grads", &g, false},
                         {"exp_avgs", &m, true},
-                        {"exp_avg_sqs", &v, true}});
+                        {"exp_avg_sqs", &v, true},
+                        {"max_exp_avg_sqs", &vmax, true}});
   const std::vector<int64_t> sizes = sizes_of(p);
 
   fastdl::cpu::AdamOptions opt;
@@ -185,7 +200,122 @@ void adam_step(const py::object& params, const py::object& grads, const py::obje
   {
     py::gil_scoped_release release;
     fastdl::cpu::adam_step(p.data.data(), grad_ptrs.data(), m.data.data(), v.data.data(),
-                           sizes.data(), static_cast<int64_t>(sizes.size()), opt);
+                           amsgrad ? vmax.data.data() : nullptr, sizes.data(),
+                           static_cast<int64_t>(sizes.size()), opt);
+  }
+}
+
+void rmsprop_step(const py::object& params, const py::object& grads,
+                  const py::object& square_avgs, const py::object& grad_avgs,
+                  const py::object& momentum_buffers, double lr, double alpha, double eps,
+                  double weight_decay, double momentum, bool centered, bool maximize) {
+  const char* op = "rmsprop_step";
+  check_range(op, "lr", lr, 0.0);
+  check_range(op, "alpha", alpha, 0.0);
+  check_range(op, "eps", eps, 0.0);
+  check_range(op, "weight_decay", weight_decay, 0.0);
+  check_range(op, "momentum", momentum, 0.0);
+  const ArrayList p = check_list(op, "params", params, true, nullptr);
+  const ArrayList g = check_list(op, "grads", grads, false, &p);
+  const ArrayList sq = check_list(op, "square_avgs", square_avgs, true, &p);
+  // NOTE: grad_avgs may be empty (or None) unless centered, momentum_buffers when
+  // momentum == 0: PyTorch keeps neither then.
+  const ArrayList ga = optional_list(op, "grad_avgs", grad_avgs, centered, p);
+  const ArrayList b = optional_list(op, "momentum_buffers", momentum_buffers, momentum > 0.0, p);
+  check_no_overlap(op, {{"params", &p, true},
+                        {"grads", &g, false},
+                        {"square_avgs", &sq, true},
+                        {"grad_avgs", &ga, true},
+                        {"momentum_buffers", &b, true}});
+  const std::vector<int64_t> sizes = sizes_of(p);
+
+  fastdl::cpu::RmspropOptions opt;
+  opt.lr = static_cast<float>(lr);
+  opt.alpha = static_cast<float>(alpha);
+  opt.eps = static_cast<float>(eps);
+  opt.weight_decay = static_cast<float>(weight_decay);
+  opt.momentum = static_cast<float>(momentum);
+  opt.centered = centered;
+  opt.maximize = maximize;
+  std::vector<const float*> grad_ptrs(g.data.begin(), g.data.end());
+  {
+    py::gil_scoped_release release;
+    fastdl::cpu::rmsprop_step(p.data.data(), grad_ptrs.data(), sq.data.data(),
+                              centered ? ga.data.data() : nullptr,
+                              momentum > 0.0 ? b.data.data() : nullptr, sizes.data(),
+                              static_cast<int64_t>(sizes.size()), opt);
+  }
+}
+
+void adagrad_step(const py::object& params, const py::object& grads,
+                  const py::object& state_sums, int64_t step, double lr, double lr_decay,
+                  double weight_decay, double eps, bool maximize) {
+  const char* op = "adagrad_step";
+  if (step < 1) fail(op, "step must be >= 1 (the count after incrementing), got ", step);
+  check_range(op, "lr", lr, 0.0);
+  check_range(op, "lr_decay", lr_decay, 0.0);
+  check_range(op, "weight_decay", weight_decay, 0.0);
+  check_range(op, "eps", eps, 0.0);
+  const ArrayList p = check_list(op, "params", params, true, nullptr);
+  const ArrayList g = check_list(op, "grads", grads, false, &p);
+  const ArrayList s = check_list(op, "state_sums", state_sums, true, &p);
+  check_no_overlap(op, {{"params", &p, true}, {"grads", &g, false}, {"state_sums", &s, true}});
+  const std::vector<int64_t> sizes = sizes_of(p);
+
+  fastdl::cpu::AdagradOptions opt;
+  opt.lr = lr;
+  opt.lr_decay = lr_decay;
+  opt.weight_decay = weight_decay;
+  opt.eps = eps;
+  opt.step = step;
+  opt.maximize = maximize;
+  std::vector<const float*> grad_ptrs(g.data.begin(), g.data.end());
+  {
+    py::gil_scoped_release release;
+    fastdl::cpu::adagrad_step(p.data.data(), grad_ptrs.data(), s.data.data(), sizes.data(),
+                              static_cast<int64_t>(sizes.size()), opt);
+  }
+}
+
+void nadam_step(const py::object& params, const py::object& grads, const py::object& exp_avgs,
+                const py::object& exp_avg_sqs, int64_t step, double lr, double beta1,
+                double beta2, double eps, double mu_product, double weight_decay,
+                double momentum_decay, bool decoupled, bool maximize) {
+  const char* op = "nadam_step";
+  if (step < 1) fail(op, "step must be >= 1 (the count after incrementing), got ", step);
+  check_range(op, "lr", lr, 0.0);
+  check_range(op, "beta1", beta1, 0.0, 1.0, true);
+  check_range(op, "beta2", beta2, 0.0, 1.0, true);
+  check_range(op, "eps", eps, 0.0);
+  check_range(op, "mu_product", mu_product, 0.0, 1.0, true);
+  check_range(op, "weight_decay", weight_decay, 0.0);
+  check_range(op, "momentum_decay", momentum_decay, 0.0);
+  const ArrayList p = check_list(op, "params", params, true, nullptr);
+  const ArrayList g = check_list(op, "grads", grads, false, &p);
+  const ArrayList m = check_list(op, "exp_avgs", exp_avgs, true, &p);
+  const ArrayList v = check_list(op, "exp_avg_sqs", exp_avg_sqs, true, &p);
+  check_no_overlap(op, {{"params", &p, true},
+                        {"grads", &g, false},
+                        {"exp_avgs", &m, true},
+                        {"exp_avg_sqs", &v, true}});
+  const std::vector<int64_t> sizes = sizes_of(p);
+
+  fastdl::cpu::NadamOptions opt;
+  opt.lr = lr;
+  opt.beta1 = beta1;
+  opt.beta2 = beta2;
+  opt.eps = eps;
+  opt.weight_decay = weight_decay;
+  opt.momentum_decay = momentum_decay;
+  opt.mu_product = mu_product;
+  opt.step = step;
+  opt.decoupled = decoupled;
+  opt.maximize = maximize;
+  std::vector<const float*> grad_ptrs(g.data.begin(), g.data.end());
+  {
+    py::gil_scoped_release release;
+    fastdl::cpu::nadam_step(p.data.data(), grad_ptrs.data(), m.data.data(), v.data.data(),
+                            sizes.data(), static_cast<int64_t>(sizes.size()), opt);
   }
 }
 
@@ -201,8 +331,26 @@ void bind_optim(py::module_& m) {
         py::arg("exp_avg_sqs"), py::arg("step"), py::arg("lr"), py::arg("beta1"),
         py::arg("beta2"), py::arg("eps"), py::arg("weight_decay") = 0.0,
         py::arg("decoupled") = false, py::arg("maximize") = false,
+        py::arg("max_exp_avg_sqs") = py::none(),
         "One in-place Adam (decoupled=False) or AdamW (decoupled=True) step over lists of "
-        "float32 arrays; step is the count after incrementing.");
+        "float32 arrays; step is the count after incrementing; max_exp_avg_sqs for AMSGrad.");
+  m.def("rmsprop_step", &rmsprop_step, py::arg("params"), py::arg("grads"),
+        py::arg("square_avgs"), py::arg("grad_avgs"), py::arg("momentum_buffers"), py::arg("lr"),
+        py::arg("alpha"), py::arg("eps"), py::arg("weight_decay") = 0.0,
+        py::arg("momentum") = 0.0, py::arg("centered") = false, py::arg("maximize") = false,
+        "One in-place RMSprop step over lists of float32 arrays (PyTorch's semantics).");
+  m.def("adagrad_step", &adagrad_step, py::arg("params"), py::arg("grads"),
+        py::arg("state_sums"), py::arg("step"), py::arg("lr"), py::arg("lr_decay") = 0.0,
+        py::arg("weight_decay") = 0.0, py::arg("eps") = 1e-10, py::arg("maximize") = false,
+        "One in-place Adagrad step over lists of float32 arrays; step is the count after "
+        "incrementing.");
+  m.def("nadam_step", &nadam_step, py::arg("params"), py::arg("grads"), py::arg("exp_avgs"),
+        py::arg("exp_avg_sqs"), py::arg("step"), py::arg("lr"), py::arg("beta1"),
+        py::arg("beta2"), py::arg("eps"), py::arg("mu_product"), py::arg("weight_decay") = 0.0,
+        py::arg("momentum_decay") = 4e-3, py::arg("decoupled") = false,
+        py::arg("maximize") = false,
+        "One in-place NAdam step over lists of float32 arrays; step is the count after "
+        "incrementing, mu_product the product of mu over steps 1..step.");
 }
 
 }  // namespace fastdl::bindings

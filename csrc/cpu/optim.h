@@ -1,5 +1,5 @@
-// optim kernels (csrc/cpu/optim.cpp): fused in-place SGD and Adam/AdamW steps over every
-// parameter of an optimizer in one call, float32.
+// optim kernels (csrc/cpu/optim.cpp): fused in-place SGD, Adam/AdamW (with AMSGrad), RMSprop,
+// Adagrad and NAdam steps over every parameter of an optimizer in one call, float32.
 //
 // Each optimizer holds `count` parameter tensors; tensor j has sizes[j] elements, and
 // params[j], grads[j] and each state buffer [j] point at that many floats. The caller (the
@@ -31,14 +31,62 @@ struct AdamOptions {
   bool maximize = false;
 };
 
+struct RmspropOptions {
+  float lr = 0.01f;
+  float alpha = 0.99f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;
+  float momentum = 0.0f;
+  bool centered = false;
+  bool maximize = false;
+};
+
+struct AdagradOptions {
+  double lr = 0.01;
+  double lr_decay = 0.0;
+  double weight_decay = 0.0;
+  double eps = 1e-10;
+  int64_t step = 1;  // the step count after incrementing, >= 1
+  bool maximize = false;
+};
+
+struct NadamOptions {
+  double lr = 2e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+  double momentum_decay = 4e-3;
+  double mu_product = 0.0;  // prod of mu_t over steps 1..step, this step's included
+  int64_t step = 1;         // the step count after incrementing, >= 1
+  bool decoupled = false;   // p *= 1 - lr * weight_decay, instead of g += wd * p
+  bool maximize = false;
+};
+
 // params[j], grads[j], momentum_buffers[j] each hold sizes[j] floats, j in [0, count);
 // momentum_buffers may be null when opt.momentum == 0.
 void sgd_step(float* const* params, const float* const* grads, float* const* momentum_buffers,
               const int64_t* sizes, int64_t count, const SgdOptions& opt);
 
-// params[j], grads[j], exp_avgs[j], exp_avg_sqs[j] each hold sizes[j] floats, j in [0, count).
+// params[j], grads[j], exp_avgs[j], exp_avg_sqs[j], max_exp_avg_sqs[j] each hold sizes[j]
+// floats, j in [0, count); max_exp_avg_sqs is null unless AMSGrad.
 void adam_step(float* const* params, const float* const* grads, float* const* exp_avgs,
-               float* const* exp_avg_sqs, const int64_t* sizes, int64_t count,
-               const AdamOptions& opt);
+               float* const* exp_avg_sqs, float* const* max_exp_avg_sqs, const int64_t* sizes,
+               int64_t count, const AdamOptions& opt);
+
+// params[j], grads[j], square_avgs[j], grad_avgs[j], momentum_buffers[j] each hold sizes[j]
+// floats; grad_avgs is null unless centered, momentum_buffers null when momentum == 0.
+void rmsprop_step(float* const* params, const float* const* grads, float* const* square_avgs,
+                  float* const* grad_avgs, float* const* momentum_buffers, const int64_t* sizes,
+                  int64_t count, const RmspropOptions& opt);
+
+// params[j], grads[j], state_sums[j] each hold sizes[j] floats.
+void adagrad_step(float* const* params, const float* const* grads, float* const* state_sums,
+                  const int64_t* sizes, int64_t count, const AdagradOptions& opt);
+
+// params[j], grads[j], exp_avgs[j], exp_avg_sqs[j] each hold sizes[j] floats.
+void nadam_step(float* const* params, const float* const* grads, float* const* exp_avgs,
+                float* const* exp_avg_sqs, const int64_t* sizes, int64_t count,
+                const NadamOptions& opt);
 
 }  // namespace fastdl::cpu

@@ -14,7 +14,8 @@ from .optimizer import Optimizer
 
 class Adam(Optimizer):
     """Adam: m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
-    p -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps), with weight_decay added to g.
+    p -= lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps), with weight_decay added to g;
+    amsgrad=True uses the running max of v in the denominator.
 
     >>> import fastdl
     >>> import fastdl.nn as nn
@@ -39,8 +40,6 @@ class Adam(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        if amsgrad:
-            raise NotImplementedError(f"[{type(self).__name__}] amsgrad=True is not supported")
         defaults = {
             "lr": lr,
             "betas": tuple(betas),
@@ -63,12 +62,12 @@ class Adam(Optimizer):
             raise ValueError(f"Invalid beta parameter at index 1: {beta2}")
         if not 0.0 <= group["weight_decay"]:
             raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
-        if group.get("amsgrad"):
-            raise NotImplementedError(f"[{type(self).__name__}] amsgrad=True is not supported")
 
     def _step_group(self, group: dict) -> None:
         # One fused call per (device, dtype, step count): the kernel takes one step count.
         # Parameters of a group share it unless some of them missed gradients on earlier steps.
+        # AMSGrad adds max_exp_avg_sq (the running max of exp_avg_sq) to the state.
+        amsgrad = group["amsgrad"]
         buckets: dict = {}
         for p, g, key in self._params_with_grads(group):
             state = self.state[p]
@@ -76,15 +75,20 @@ class Adam(Optimizer):
                 state["step"] = Tensor._make(np.zeros((), dtype=np.float32))  # a CPU scalar
                 state["exp_avg"] = self._zeros_like(p)
                 state["exp_avg_sq"] = self._zeros_like(p)
+                if amsgrad:
+                    state["max_exp_avg_sq"] = self._zeros_like(p)
             step = state["step"]._data
             step += 1  # in place on the 0-d array
-            lists = buckets.setdefault((key, int(step)), ([], [], [], []))
-            for dst, array in zip(
-                lists, (p._data, g, state["exp_avg"]._data, state["exp_avg_sq"]._data)
-            ):
+            lists = buckets.setdefault((key, int(step)), ([], [], [], [], []))
+            arrays = [p._data, g, state["exp_avg"]._data, state["exp_avg_sq"]._data]
+            if amsgrad:
+                if state.get("max_exp_avg_sq") is None:  # e.g. amsgrad turned on later
+                    state["max_exp_avg_sq"] = self._zeros_like(p)
+                arrays.append(state["max_exp_avg_sq"]._data)
+            for dst, array in zip(lists, arrays):
                 dst.append(array)
         beta1, beta2 = group["betas"]
-        for (_, step), (params, grads, exp_avgs, exp_avg_sqs) in buckets.items():
+        for (_, step), (params, grads, exp_avgs, exp_avg_sqs, maxes) in buckets.items():
             _devices.kernels(params[0]).adam_step(
                 params,
                 grads,
@@ -98,6 +102,7 @@ class Adam(Optimizer):
                 weight_decay=group["weight_decay"],
                 decoupled=self._decoupled,
                 maximize=group["maximize"],
+                max_exp_avg_sqs=maxes if amsgrad else None,
             )
 
 

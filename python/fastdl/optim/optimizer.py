@@ -1,9 +1,9 @@
-"""`Optimizer`, the base of SGD, Adam and AdamW: parameter groups, per-parameter state and
-state_dict in PyTorch's format.
+"""`Optimizer`, the base of SGD, Adam, AdamW, RMSprop, Adagrad and NAdam: parameter groups,
+per-parameter state and state_dict in PyTorch's format.
 
 Subclasses implement `_validate(group)` (hyperparameter checks) and `_step_group(group)`, which
 gathers the arrays of every parameter with a gradient and updates them with ONE fused backend call
-(`sgd_step`, `adam_step`) per device and dtype, never a Python loop over elements. The backend is
+(`sgd_step`, `adam_step`, ...) per device and dtype, never a Python loop over elements. The backend is
 the one of the parameters' device (`_devices.kernels`), and state lives on the parameter's device
 (PyTorch's rules; the `step` count stays a CPU scalar, as in PyTorch, so that reading it never
 waits for a device).
@@ -150,6 +150,11 @@ class Optimizer:
         return out
 
     @staticmethod
+    def _cpu_scalar(value: float) -> Tensor:
+        """A CPU float32 0-d state entry (`step`, NAdam's `mu_product`), as PyTorch keeps them."""
+        return Tensor._make(np.array(value, dtype=np.float32))
+
+    @staticmethod
     def _zeros_like(p: Tensor) -> Tensor:
         """A zero state buffer of `p`'s shape and dtype on `p`'s device."""
         return Tensor._make(_devices.namespace(p._data).zeros_like(p._data))
@@ -228,10 +233,14 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
+# State entries that are one number, kept as CPU float32 scalars (PyTorch's 0-d tensors).
+_SCALAR_STATE = ("step", "mu_product")
+
+
 def _restore(p: Tensor, name: str, value: Any) -> Any:
     """A fresh, contiguous Tensor copy of one saved state value, on `p`'s device (PyTorch's
-    rule). Floating state takes the parameter's dtype and must have its shape; `step` stays a
-    CPU float32 scalar."""
+    rule). Floating state takes the parameter's dtype and must have its shape; `step` (and
+    NAdam's `mu_product`) stays a CPU float32 scalar."""
     if value is None or isinstance(value, (int, float, bool)):
         return value
     if isinstance(value, Tensor):
@@ -240,10 +249,10 @@ def _restore(p: Tensor, name: str, value: Any) -> Any:
         saved = Tensor._make(value.detach().cpu().numpy())
     else:
         saved = Tensor._make(np.asarray(value))  # user input: a NumPy array or a number
-    if name == "step":
+    if name in _SCALAR_STATE:
         if saved.numel() != 1:
             raise ValueError(
-                f"[Optimizer.load_state_dict] state 'step' must be one number, got shape "
+                f"[Optimizer.load_state_dict] state {name!r} must be one number, got shape "
                 f"{tuple(saved.shape)}"
             )
         return Tensor._make(np.array(saved.item(), dtype=np.float32))

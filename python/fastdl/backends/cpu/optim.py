@@ -1,5 +1,5 @@
-"""cpu backend: fused in-place SGD and Adam/AdamW steps over all parameters of an optimizer
-(csrc/cpu/optim.cpp)."""
+"""cpu backend: fused in-place SGD, Adam/AdamW (with AMSGrad), RMSprop, Adagrad and NAdam steps
+over all parameters of an optimizer (csrc/cpu/optim.cpp)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 from ... import _C
 from ._arrays import f32
 
-__all__ = ["sgd_step", "adam_step"]
+__all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "nadam_step"]
 
 # NOTE: params and state buffers are updated in place, so they go to _C untouched: converting
 # one would update a copy. The binding raises ValueError for any that is not a writeable,
@@ -60,8 +60,10 @@ def adam_step(
     weight_decay: float = 0.0,
     decoupled: bool = False,
     maximize: bool = False,
+    max_exp_avg_sqs: list[np.ndarray] | None = None,
 ) -> None:
-    """One in-place Adam (decoupled=False) or AdamW (decoupled=True) step; `step` counts from 1."""
+    """One in-place Adam (decoupled=False) or AdamW (decoupled=True) step; `step` counts from 1.
+    max_exp_avg_sqs: AMSGrad's running max of exp_avg_sqs, or None."""
     _C.adam_step(
         list(params),
         _grads(grads),
@@ -73,6 +75,99 @@ def adam_step(
         float(beta2),
         float(eps),
         float(weight_decay),
+        bool(decoupled),
+        bool(maximize),
+        None if max_exp_avg_sqs is None else list(max_exp_avg_sqs),
+    )
+
+
+def rmsprop_step(
+    params: list[np.ndarray],
+    grads: list[np.ndarray],
+    square_avgs: list[np.ndarray],
+    grad_avgs: list[np.ndarray],
+    momentum_buffers: list[np.ndarray],
+    lr: float,
+    alpha: float,
+    eps: float,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    centered: bool = False,
+    maximize: bool = False,
+) -> None:
+    """One in-place RMSprop step; grad_avgs may be [] unless centered, momentum_buffers [] when
+    momentum == 0."""
+    _C.rmsprop_step(
+        list(params),
+        _grads(grads),
+        list(square_avgs),
+        [] if grad_avgs is None else list(grad_avgs),
+        [] if momentum_buffers is None else list(momentum_buffers),
+        float(lr),
+        float(alpha),
+        float(eps),
+        float(weight_decay),
+        float(momentum),
+        bool(centered),
+        bool(maximize),
+    )
+
+
+def adagrad_step(
+    params: list[np.ndarray],
+    grads: list[np.ndarray],
+    state_sums: list[np.ndarray],
+    step: int,
+    lr: float,
+    lr_decay: float = 0.0,
+    weight_decay: float = 0.0,
+    eps: float = 1e-10,
+    maximize: bool = False,
+) -> None:
+    """One in-place Adagrad step; `step` counts from 1."""
+    _C.adagrad_step(
+        list(params),
+        _grads(grads),
+        list(state_sums),
+        int(step),
+        float(lr),
+        float(lr_decay),
+        float(weight_decay),
+        float(eps),
+        bool(maximize),
+    )
+
+
+def nadam_step(
+    params: list[np.ndarray],
+    grads: list[np.ndarray],
+    exp_avgs: list[np.ndarray],
+    exp_avg_sqs: list[np.ndarray],
+    step: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    mu_product: float,
+    weight_decay: float = 0.0,
+    momentum_decay: float = 4e-3,
+    decoupled: bool = False,
+    maximize: bool = False,
+) -> None:
+    """One in-place NAdam step; `step` counts from 1, mu_product includes this step's mu."""
+    _C.nadam_step(
+        list(params),
+        _grads(grads),
+        list(exp_avgs),
+        list(exp_avg_sqs),
+        int(step),
+        float(lr),
+        float(beta1),
+        float(beta2),
+        float(eps),
+        float(mu_product),
+        float(weight_decay),
+        float(momentum_decay),
         bool(decoupled),
         bool(maximize),
     )
