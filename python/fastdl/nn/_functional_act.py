@@ -12,7 +12,14 @@ from .._tensor import Tensor, _dt
 from ..ops import activation as ops
 
 __all__ = [
-    "gelu", "elu", "elu_", "silu", "softplus", "hardtanh", "hardtanh_", "relu6",
+    "elu",
+    "elu_",
+    "gelu",
+    "hardtanh",
+    "hardtanh_",
+    "relu6",
+    "silu",
+    "softplus",
 ]
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import warnings
 
-from .._errors import ArgumentError
 from .._creation import ones_like, zeros_like
+from .._errors import ArgumentError
 from .._tensor import Tensor
 from . import functional as _F
 
-__all__ = ["smooth_l1_loss", "huber_loss", "kl_div", "cosine_embedding_loss"]
+__all__ = ["cosine_embedding_loss", "huber_loss", "kl_div", "smooth_l1_loss"]
 
 
 def _where(cond: Tensor, a: Tensor, b: Tensor) -> Tensor:
