@@ -248,6 +248,22 @@ def test_batchnorm_without_running_stats_uses_batch_statistics_in_eval():
     assert_matches_torch(lambda lib, x: (ours if lib is fastdl else theirs)(x), [x])
 
 
+def test_empty_batches_and_inplace_ops_on_the_output():
+    m = nn.BatchNorm1d(3)
+    assert tuple(m(fastdl.zeros(0, 3)).shape) == (0, 3)
+    np.testing.assert_array_equal(_host(m.running_mean), np.zeros(3, np.float32))
+    np.testing.assert_array_equal(_host(m.running_var), np.ones(3, np.float32))
+    assert tuple(F.group_norm(fastdl.zeros(0, 4, 2), 2).shape) == (0, 4, 2)
+    assert tuple(F.avg_pool2d(fastdl.zeros(0, 2, 4, 4), 2).shape) == (0, 2, 2, 2)
+    # BatchNorm (no affine) then an in-place ReLU, as in many CNNs: the saved input is intact
+    x = _randn(np.random.default_rng(4), 4, 2, 3)
+
+    def fn(lib, x):
+        return _F(lib).relu(_F(lib).batch_norm(x * 1, None, None, training=True), inplace=True)
+
+    assert_matches_torch(fn, [x])
+
+
 CONFIGS = [
     ("BatchNorm1d", (4,), {}),
     ("BatchNorm1d", (4,), {"eps": 1e-3, "momentum": None, "affine": False}),

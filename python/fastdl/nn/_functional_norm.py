@@ -8,6 +8,7 @@ channels. Reference-quality: a fused C++ kernel per norm is a later step.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 from .._errors import ArgumentError, ArgumentTypeError
@@ -77,6 +78,8 @@ def batch_norm(
     shape = (1, c) + (1,) * (input.ndim - 2)
     if training:
         count = input.numel() // c if c else 0
+        if count == 0:  # an empty batch: an empty output, the running statistics kept (PyTorch's)
+            return _affine(input, weight, bias, shape)
         if count == 1:
             raise ArgumentError(
                 "[batch_norm] expected more than 1 value per channel when training, got input "
@@ -160,7 +163,7 @@ def group_norm(
         )
     _param(input, weight, op, "weight", (c,))
     _param(input, bias, op, "bias", (c,))
-    grouped = input.reshape(n, num_groups, -1)
+    grouped = input.reshape(n, num_groups, math.prod(input.shape[1:]) // num_groups)
     y, _, _ = Standardize.apply(grouped, axes=(2,), eps=float(eps))
     y = y.reshape(input.shape)
     return _affine(y, weight, bias, (1, c) + (1,) * (input.ndim - 2))
