@@ -46,7 +46,7 @@ def undilate(dwd, dilation):
 
 def _group(a, axis, g, size):
     """Channels [g size, (g+1) size) of `a` along `axis` (0 or 1), C-contiguous for the kernels."""
-    part = a[g * size : (g + 1) * size] if axis == 0 else a[:, g * size : (g + 1) * size]
+    part = a[g * size : (g + 1) * size, ...] if axis == 0 else a[:, g * size : (g + 1) * size, ...]
     return _devices.library(a).contiguous(part)
 
 
