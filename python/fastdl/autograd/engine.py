@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _devices
 from .._errors import torch_type_name
-from . import function
+from . import function, higher_order
 
 
 def _own(grad, dtype, shape=None):
@@ -288,22 +288,27 @@ def backward(
 ):
     """Compute the gradients of `tensors` (a Tensor or a sequence) and accumulate them into the
     .grad of the leaves (or only of `inputs`, leaves or not, when given), as PyTorch's."""
-    if create_graph:
-        raise NotImplementedError(
-            "[backward] create_graph=True (higher-order gradients) is not supported"
-        )
     if grad_tensors is None:
         grad_tensors = grad_variables
     roots = _tensors("backward", tensors, "tensors")
     grads = _root_grads("backward", roots, grad_tensors)
     inputs = _inputs("backward", inputs)
-    results = run_backward(roots, grads, bool(retain_graph), inputs)
+    if retain_graph is None:
+        retain_graph = create_graph
+    if create_graph:
+        grads = [function._make(g) for g in grads]
+        results = higher_order.run_backward_graph(roots, grads, bool(retain_graph), inputs)
+    else:
+        results = run_backward(roots, grads, bool(retain_graph), inputs)
     if inputs is not None:
         done = set()
         for t, g in zip(inputs, results):
             if g is not None and id(t) not in done:
                 done.add(id(t))
-                _accumulate_leaf(t, g)
+                if create_graph:
+                    t.grad = g if t.grad is None else t.grad + g
+                else:
+                    _accumulate_leaf(t, g)
 
 
 def grad(
@@ -319,10 +324,6 @@ def grad(
     (tensor([2., 4.]),)
     """
     from .._tensor import Tensor
-    if create_graph:
-        raise NotImplementedError(
-            "[grad] create_graph=True (higher-order gradients) is not supported"
-        )
     if is_grads_batched:
         raise NotImplementedError("[grad] is_grads_batched=True is not supported")
     if materialize_grads and allow_unused is False:
@@ -337,7 +338,11 @@ def grad(
     roots = _tensors("grad", outputs, "outputs")
     grads = _root_grads("grad", roots, grad_outputs)
     inputs = _inputs("grad", inputs)
-    results = run_backward(roots, grads, bool(retain_graph), inputs)
+    if create_graph:
+        grads = [function._make(g) for g in grads]
+        results = higher_order.run_backward_graph(roots, grads, bool(retain_graph), inputs)
+    else:
+        results = run_backward(roots, grads, bool(retain_graph), inputs)
     out = []
     for t, g in zip(inputs, results):
         if g is None:
@@ -353,5 +358,5 @@ def grad(
                 continue
             out.append(None)
         else:
-            out.append(Tensor._make(g))
+            out.append(g if create_graph else Tensor._make(g))
     return tuple(out)
