@@ -4,12 +4,12 @@ PyTorch's errors for bad arguments. Runs on the strict device too (`--device str
 
 import math
 
+import fastdl
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
-import fastdl
 from gradcheck import assert_grad_close, numerical_grad
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 TORCH_REASON = "PyTorch is not installed: the parity tests compare against it"
 
@@ -138,8 +138,10 @@ def test_scatter_and_scatter_add(shape, data):
     dim = data.draw(st.integers(0, len(shape) - 1))
     n = shape[dim]
     x = rand(*shape)
-    ishape = tuple(data.draw(st.integers(1, s)) if d != dim else data.draw(st.integers(1, n))
-                   for d, s in enumerate(shape))
+    ishape = tuple(
+        data.draw(st.integers(1, s)) if d != dim else data.draw(st.integers(1, n))
+        for d, s in enumerate(shape)
+    )
     src = rand(*ishape)
     big = rand(*[s + 1 for s in ishape])  # src larger than index: its leading corner is used
     # scatter wants distinct positions along dim (PyTorch leaves repeated writes unspecified)
@@ -242,7 +244,9 @@ def test_cumprod_gradient_with_zeros():
 @given(shape=shapes, data=st.data())
 def test_repeat_tile_flip_roll(shape, data):
     x = rand(*shape)
-    reps = tuple(data.draw(st.lists(st.integers(0, 3), min_size=len(shape), max_size=len(shape) + 2)))
+    reps = tuple(
+        data.draw(st.lists(st.integers(0, 3), min_size=len(shape), max_size=len(shape) + 2))
+    )
     same(lambda m, t: t.repeat(*reps), x)
     same(lambda m, t: m.tile(t, reps[:-1] or (2,)), x)
     dims = tuple(data.draw(st.sets(st.integers(0, len(shape) - 1), min_size=1)))
@@ -282,8 +286,8 @@ def test_norm_forms_and_zero_gradient():
     same(lambda m, t: m.linalg.norm(t), x)
     same(lambda m, t: m.linalg.norm(t, dim=0), x)
     for ord in ("fro", 1, -1, math.inf, -math.inf):
-        same(lambda m, t: m.linalg.norm(t, ord), x)
-        same(lambda m, t: m.linalg.matrix_norm(t, ord, keepdim=True), x)
+        same(lambda m, t, o=ord: m.linalg.norm(t, o), x)
+        same(lambda m, t, o=ord: m.linalg.matrix_norm(t, o, keepdim=True), x)
     same(lambda m, t: m.linalg.vector_norm(t), np.zeros((3,), np.float32))  # gradient 0, not NaN
     fd_check(lambda t: fastdl.linalg.vector_norm(t, 3, 1), rand(3, 4))
     with pytest.raises(RuntimeError, match=r"\[linalg.vector_norm\] Expected a floating point"):
@@ -315,6 +319,8 @@ EINSUMS = [
     ("bhqd,bhkd->bhqk", [(2, 3, 4, 5), (2, 3, 6, 5)]),
     ("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 5)]),
     ("b...,b...->b", [(2, 3, 4), (2, 3, 4)]),
+    ("...j,...ij->...i", [(4,), (2, 3, 4)]),
+    ("i...,...->...", [(3, 1, 4), (2, 4)]),
     ("ij,kj", [(3, 4), (5, 4)]),
     ("ijk,ikl->jl", [(2, 3, 4), (2, 4, 5)]),
     ("ij,j->i", [(3, 4), (1,)]),
@@ -342,8 +348,8 @@ def test_einsum_gradient_and_errors():
 def test_isnan_isinf_isfinite():
     x = np.array([1.0, np.nan, np.inf, -np.inf, 0.0], np.float32)
     for name in ("isnan", "isinf", "isfinite"):
-        same(lambda m, t: getattr(m, name)(t), x, grad=False)
-        same(lambda m, t: getattr(t, name)(), x, grad=False)
+        same(lambda m, t, n=name: getattr(m, n)(t), x, grad=False)
+        same(lambda m, t, n=name: getattr(t, n)(), x, grad=False)
     same(lambda m, t: m.isnan(t), np.array([1, 2]), grad=False)
 
 
@@ -351,8 +357,8 @@ def test_isclose_allclose_equal():
     a = np.array([1.0, np.nan, np.inf, 2.0, 1e-9, -np.inf], np.float32)
     b = np.array([1.0 + 1e-6, np.nan, np.inf, 2.1, 0.0, np.inf], np.float32)
     for kwargs in ({}, {"equal_nan": True}, {"rtol": 0.1}, {"atol": 0.0, "rtol": 0.0}):
-        same(lambda m, x, y: m.isclose(x, y, **kwargs), a, b, grad=False)
-        same(lambda m, x, y: x.allclose(y, **kwargs), a, b, grad=False)
+        same(lambda m, x, y, kw=kwargs: m.isclose(x, y, **kw), a, b, grad=False)
+        same(lambda m, x, y, kw=kwargs: x.allclose(y, **kw), a, b, grad=False)
     same(lambda m, x, y: m.isclose(x, y, atol=1), np.array([1, 5]), np.array([2, 7]), grad=False)
     same(lambda m, x, y: m.equal(x, y), a[[0, 3]], a[[0, 3]], grad=False)
     same(lambda m, x, y: m.equal(x, y), a[:2], a[:3], grad=False)
@@ -382,3 +388,54 @@ def test_lerp():
     same(lambda m, x, y: x.lerp(y, 0.3), a, b)
     same(lambda m, x, y: m.lerp(x, y, 0.8), a, b)
     same(lambda m, x, y, z: m.lerp(x, y, z), a, b, w)
+
+
+# ---------------------------------------------------------------- edge cases
+
+
+def test_zero_dim_and_empty_inputs():
+    s = np.array(2.5, np.float32)
+    same(lambda m, t: m.sort(t), s)
+    same(lambda m, t: m.topk(t, 1), s)
+    same(lambda m, t: m.cumsum(t, 0), s)
+    same(lambda m, t: m.cumprod(t, 0), s)
+    same(lambda m, t: m.flip(t, [0]), rand(3))
+    same(lambda m, t, i: m.gather(t, 0, i), s, np.array(0))
+    same(lambda m, t, i: m.index_select(t, 0, i), s, np.array([0]))
+    same(lambda m, t, i: m.index_select(t, 0, i), rand(3), np.array(1))
+    e = rand(0, 3)
+    same(lambda m, t: m.sort(t, 0), e)
+    same(lambda m, t: m.cumsum(t, 1), e)
+    same(lambda m, t: t.repeat(2, 2), e)
+    same(lambda m, t: m.linalg.vector_norm(t, dim=0), e)
+    same(lambda m, t: m.tril(t), e)
+    same(lambda m, t: m.einsum("ij->j", t), e)
+
+
+def test_argument_errors():
+    x = fastdl.ones(2, 3)
+    with pytest.raises(RuntimeError, match=r"\[repeat\] Number of dimensions"):
+        x.repeat(2)
+    with pytest.raises(RuntimeError, match=r"\[roll\] shifts and dimensions must align"):
+        x.roll((1, 2), 0)
+    with pytest.raises(RuntimeError, match=r"\[flip\] dims has duplicates"):
+        x.flip(0, 0)
+    with pytest.raises(IndexError, match=r"\[cumsum\] dim 2"):
+        x.cumsum(2)
+    with pytest.raises(RuntimeError, match=r"\[isclose\]"):
+        x.isclose(fastdl.ones(2, 3, dtype=fastdl.float64))
+    with pytest.raises(NotImplementedError, match=r"\[unique\] dim"):
+        x.unique(dim=0)
+    with pytest.raises(RuntimeError, match=r"\[lerp\] expected dtype"):
+        x.lerp(fastdl.ones(2, 3, dtype=fastdl.float64), 0.5)
+    with pytest.raises(RuntimeError, match=r"\[clamp\] the bounds do not broadcast"):
+        x.clamp(fastdl.ones(4))
+
+
+def test_modified_saved_input_is_refused():
+    x = fastdl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 1
+    n = fastdl.linalg.vector_norm(y)
+    y.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        n.backward()

@@ -17,7 +17,6 @@ from .. import _devices, _errors
 from .. import _tensor as _T  # NOTE: _tensor imports this module; names are read at call time
 from .._functions import _NUMPY_SCALAR, _broadcast_shapes, _zeros, unbroadcast
 from ..autograd.function import Op
-from ..autograd.grad_mode import no_grad
 
 
 def _xp(a):
@@ -157,7 +156,9 @@ class CumSum(Op):
     def backward(self, g):
         g = _g(g)
         xp = _xp(g)
-        return (xp.flip(xp.cumulative_sum(xp.flip(g, axis=self.dim), axis=self.dim), axis=self.dim),)
+        return (
+            xp.flip(xp.cumulative_sum(xp.flip(g, axis=self.dim), axis=self.dim), axis=self.dim),
+        )
 
 
 class CumProd(Op):
@@ -181,7 +182,9 @@ class CumProd(Op):
         # NOTE: with zeros, y / x is undefined: d y_i / d x_j is the product of x_k (k <= i,
         # k != j), one cumulative product per position j (exact, O(n) array calls).
         n = x.shape[dim]
-        pos = xp.reshape(xp.arange(n, device=x.device), tuple(n if d == dim else 1 for d in range(x.ndim)))
+        pos = xp.reshape(
+            xp.arange(n, device=x.device), tuple(n if d == dim else 1 for d in range(x.ndim))
+        )
         zero = xp.zeros((), dtype=g.dtype, device=g.device)
         parts = []
         for j in range(n):
@@ -366,23 +369,34 @@ def chunk(t, chunks, dim=0):
         raise _errors.ArgumentError(f"[chunk] expects `chunks` to be greater than 0, got: {chunks}")
     d = _T._dim(dim, t.ndim, "chunk")
     n = t.shape[d]
-    return split(t, max(-(-n // chunks), 0) if n else 0, d) if n else split(t, [0] * chunks, d)
+    if n == 0:  # PyTorch gives `chunks` empty pieces
+        return split(t, [0] * chunks, d)
+    return split(t, -(-n // chunks), d)
 
 
 def unbind(t, dim=0):
     d = _T._dim(dim, t.ndim, "unbind")
     if t.ndim == 0:
-        raise _errors.ArgumentIndexError("[unbind] dimension specified as 0 but tensor has no dimensions")
+        raise _errors.ArgumentIndexError(
+            "[unbind] dimension specified as 0 but tensor has no dimensions"
+        )
     return tuple(t.select(d, i) for i in range(t.shape[d]))
 
 
 def index_select(t, dim, index):
     index = _index_tensor(t, index, "index_select")
     if index.ndim > 1:
-        raise _errors.ArgumentIndexError("[index_select] index_select(): Index is supposed to be a vector")
+        raise _errors.ArgumentIndexError(
+            "[index_select] index_select(): Index is supposed to be a vector"
+        )
     d = _T._dim(dim, t.ndim, "index_select")
     idx = index.reshape(-1)._data
     n = t.shape[d] if t.ndim else 1
+    if t.ndim == 0 and idx.size != 1:
+        raise _errors.ArgumentError(
+            f"[index_select] index_select(): Index to scalar can have only 1 value, got "
+            f"{idx.size} value(s)"
+        )
     _check_range(idx, n, "index_select")
     x = t.reshape(1) if t.ndim == 0 else t
     out = IndexSelect.apply(x, index=idx, dim=d)
@@ -393,7 +407,7 @@ def _check_range(idx, n, op):
     if idx.size:
         xp = _xp(idx)
         lo, hi = int(xp.min(idx)), int(xp.max(idx))
-        if lo < -n or hi >= n or (lo < 0 and op in ("gather", "scatter", "scatter_add")):
+        if lo < 0 or hi >= n:
             bad = hi if hi >= n else lo
             raise _errors.ArgumentIndexError(
                 f"[{op}] index {bad} is out of bounds for dimension with size {n}"
@@ -407,7 +421,9 @@ def _check_gather_shapes(t, index, d, op, src=None):
             f"({index.ndim} vs {t.ndim})"
         )
     for k in range(t.ndim):
-        if (k != d and index.shape[k] > t.shape[k]) or (src is not None and index.shape[k] > src.shape[k]):
+        if (k != d and index.shape[k] > t.shape[k]) or (
+            src is not None and index.shape[k] > src.shape[k]
+        ):
             raise _errors.ArgumentError(
                 f"[{op}] expected index {list(index.shape)} to be no larger than self "
                 f"{list(t.shape)} apart from dimension {d}"
@@ -432,16 +448,27 @@ def scatter(t, dim, index, src=None, value=None, add=False, op="scatter"):
         _T._same_device(op, t, src)
         if _T._dt(src._data) != _T._dt(t._data):
             raise _errors.ArgumentError(
-                f"[{op}] Expected self.dtype to be equal to src.dtype, got {t.dtype} and {src.dtype}"
+                f"[{op}] Expected self.dtype to be equal to src.dtype, got {t.dtype} and "
+                f"{src.dtype}"
             )
         if src.ndim != t.ndim and index.numel():
-            raise _errors.ArgumentError(f"[{op}] src must have as many dims as self ({t.ndim}), got {src.ndim}")
+            raise _errors.ArgumentError(
+                f"[{op}] src must have as many dims as self ({t.ndim}), got {src.ndim}"
+            )
     elif src is not None:
         value, src = src, None
     if src is None and value is None:
         raise _errors.ArgumentTypeError(f"[{op}] expected src (a Tensor) or value (a number)")
     if t.ndim == 0:
-        return scatter(t.reshape(1), 0, index.reshape(1), None if src is None else src.reshape(1), value, add, op).reshape(())
+        return scatter(
+            t.reshape(1),
+            0,
+            index.reshape(1),
+            None if src is None else src.reshape(1),
+            value,
+            add,
+            op,
+        ).reshape(())
     _check_gather_shapes(t, index, d, op, src)
     _check_range(index._data, t.shape[d], op)
     if src is None:
@@ -451,7 +478,12 @@ def scatter(t, dim, index, src=None, value=None, add=False, op="scatter"):
 
 def scatter_(t, dim, index, src=None, value=None, add=False, op="scatter_"):
     """In place, through the tensor layer's in-place rules (views, versions, history)."""
-    return t._inplace(op, lambda s: scatter(s, dim, index, src, value, add, op), None, src if isinstance(src, _T.Tensor) else None)
+    return t._inplace(
+        op,
+        lambda s: scatter(s, dim, index, src, value, add, op),
+        None,
+        src if isinstance(src, _T.Tensor) else None,
+    )
 
 
 def masked_select(t, mask):
@@ -491,7 +523,9 @@ def topk(t, k, dim=-1, largest=True, sorted=True):
     n = t.shape[d] if t.ndim else 1
     k = int(k)
     if not 0 <= k <= n:
-        raise _errors.ArgumentIndexError(f"[topk] selected index k out of range: k is {k}, dim {d} has size {n}")
+        raise _errors.ArgumentIndexError(
+            f"[topk] selected index k out of range: k is {k}, dim {d} has size {n}"
+        )
     x = t.reshape(1) if t.ndim == 0 else t
     values, indices = Sort.apply(x, dim=d, descending=bool(largest), k=k)
     if t.ndim == 0:
@@ -539,7 +573,7 @@ def repeat(t, *sizes):
     inter = tuple(v for s in shape for v in (1, s))
     wide = tuple(v for r, s in zip(reps, shape) for v in (r, s))
     out = t.reshape(inter).expand(wide).reshape(tuple(r * s for r, s in zip(reps, shape)))
-    return out.contiguous() if out._base is not None else out
+    return out.clone() if out._base is not None else out  # a copy, as PyTorch's
 
 
 def tile(t, *dims):
@@ -567,7 +601,9 @@ def roll(t, shifts, dims=None):
     shifts = (shifts,) if isinstance(shifts, int) else tuple(int(s) for s in shifts)
     if dims is None:
         if len(shifts) != 1:
-            raise _errors.ArgumentError(f"[roll] shifts {list(shifts)} need dims of the same length")
+            raise _errors.ArgumentError(
+                f"[roll] shifts {list(shifts)} need dims of the same length"
+            )
         return Roll.apply(t.reshape(-1), shifts=shifts, dims=(0,)).reshape(t.shape)
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     if len(dims) != len(shifts):
@@ -580,7 +616,9 @@ def roll(t, shifts, dims=None):
 def _triangle(t, diagonal, lower):
     op = "tril" if lower else "triu"
     if t.ndim < 2:
-        raise _errors.ArgumentError(f"[{op}] input tensor must have at least 2 dimensions, got {t.ndim}")
+        raise _errors.ArgumentError(
+            f"[{op}] input tensor must have at least 2 dimensions, got {t.ndim}"
+        )
     return Triangle.apply(t, diagonal=int(diagonal), lower=lower)
 
 
@@ -600,7 +638,8 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
         x = x.to(dtype)
     if _T._dt(x._data).kind != "f":
         raise _errors.ArgumentError(
-            f"[linalg.vector_norm] Expected a floating point or complex tensor as input. Got {x.dtype}"
+            f"[linalg.vector_norm] Expected a floating point or complex tensor as input. "
+            f"Got {x.dtype}"
         )
     dims = None if dim is None else _dim_list(dim, x.ndim, "linalg.vector_norm")
     if dims is None or dims == () or x.ndim == 0:
@@ -619,7 +658,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     if ord < 0:
         # sum(|x|^p)^(1/p) for p < 0, by composition (an element 0 gives 0, as PyTorch's)
         a = x.abs()
-        return (a ** ord).sum(dims, keepdim) ** (1.0 / ord)
+        return (a**ord).sum(dims, keepdim) ** (1.0 / ord)
     return VectorNorm.apply(x, p=ord, dims=dims, keepdim=keepdim)
 
 
@@ -645,7 +684,8 @@ def linalg_norm(x, ord=None, dim=None, keepdim=False, *, dtype=None):
         return vector_norm(x, ord, dim, keepdim, dtype=dtype)
     if nd != 2:
         raise _errors.ArgumentError(
-            f"[linalg.norm] If dim is not specified but ord is, the input must be 1D or 2D. Got {x.ndim}D"
+            "[linalg.norm] If dim is not specified but ord is, the input must be 1D or 2D. "
+            f"Got {x.ndim}D"
         )
     d0, d1 = dim if dim is not None else (-2, -1)
     d0, d1 = _T._dim(d0, x.ndim, "linalg.norm"), _T._dim(d1, x.ndim, "linalg.norm")
@@ -665,7 +705,8 @@ def linalg_norm(x, ord=None, dim=None, keepdim=False, *, dtype=None):
 def bmm(a, b):
     if a.ndim != 3 or b.ndim != 3:
         raise _errors.ArgumentError(
-            f"[bmm] batch1 must be a 3D tensor and batch2 must be a 3D tensor, got {a.ndim}D and {b.ndim}D"
+            "[bmm] batch1 must be a 3D tensor and batch2 must be a 3D tensor, "
+            f"got {a.ndim}D and {b.ndim}D"
         )
     if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
         raise _errors.ArgumentError(
@@ -696,13 +737,15 @@ def _parse_einsum(equation, operands):
             f"[einsum] the equation has {len(terms)} operands but {len(operands)} were given"
         )
     free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in eq]
-    ell_n = 0
+    # the dims "..." stands for, right-aligned (they broadcast): the widest operand names all
+    ell_n = max(
+        (t.ndim - (len(term) - 3) for term, t in zip(terms, operands) if "..." in term), default=0
+    )
     out_terms = []
     for term, t in zip(terms, operands):
         if "..." in term:
             k = t.ndim - (len(term) - 3)
-            ell_n = max(ell_n, k)
-            term = term.replace("...", "".join(free[ell_n - k : ell_n]) if k else "")
+            term = term.replace("...", "".join(free[ell_n - k : ell_n]) if k > 0 else "")
         if len(term) != t.ndim or not term.isalpha():
             raise _errors.ArgumentError(
                 f"[einsum] the subscripts {term!r} do not match an operand with {t.ndim} dimensions"
@@ -791,7 +834,9 @@ def einsum(equation, *operands):
         ts[i], terms[i] = _diagonals(t, terms[i])
     for c in out:
         if not any(c in term for term in terms):
-            raise _errors.ArgumentError(f"[einsum] output subscript {c} does not appear in the input")
+            raise _errors.ArgumentError(
+                f"[einsum] output subscript {c} does not appear in the input"
+            )
     # sum out what only one operand has and neither the output nor the others need
     for i in range(len(ts)):
         others = out + "".join(terms[k] for k in range(len(ts)) if k != i)
@@ -832,11 +877,11 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
         b = _T.Tensor._make(a._on_my_device(_T._from_data(b)))
     _T._same_device("isclose", a, b)
     if _T._dt(a._data) != _T._dt(b._data):
-        raise _errors.ArgumentError(
-            f"[isclose] {a.dtype} did not match {b.dtype}"
-        )
+        raise _errors.ArgumentError(f"[isclose] {a.dtype} did not match {b.dtype}")
     if rtol < 0 or atol < 0:
-        raise _errors.ArgumentError(f"[isclose] rtol and atol must be non-negative, got {rtol}, {atol}")
+        raise _errors.ArgumentError(
+            f"[isclose] rtol and atol must be non-negative, got {rtol}, {atol}"
+        )
     x, y = a._data, b._data
     xp = _xp(x)
     with _lib(x).errstate():
@@ -885,6 +930,7 @@ def unique(t, sorted=True, return_inverse=False, return_counts=False, dim=None):
 
 def clamp(t, min=None, max=None):
     """clamp with tensor bounds (a number bound becomes a tensor of t's dtype)."""
+
     def bound(b):
         if b is None or isinstance(b, _T.Tensor):
             if b is not None:
@@ -901,7 +947,9 @@ def clamp(t, min=None, max=None):
     lo = lo if lo is None or _T._dt(lo._data) == dt else lo.to(dt)
     hi = hi if hi is None or _T._dt(hi._data) == dt else hi.to(dt)
     try:
-        shape = _broadcast_shapes(tuple(x.shape), *(tuple(b.shape) for b in (lo, hi) if b is not None))
+        shape = _broadcast_shapes(
+            tuple(x.shape), *(tuple(b.shape) for b in (lo, hi) if b is not None)
+        )
     except ValueError:
         raise _errors.ArgumentError("[clamp] the bounds do not broadcast with the input") from None
     if shape != tuple(x.shape):
@@ -913,7 +961,9 @@ def lerp(start, end, weight):
     """start + weight * (end - start), with PyTorch's two-sided formula for the numbers."""
     _T._same_device("lerp", start, end)
     if _T._dt(start._data) != _T._dt(end._data):
-        raise _errors.ArgumentError(f"[lerp] expected dtype {start.dtype} for `end` but got dtype {end.dtype}")
+        raise _errors.ArgumentError(
+            f"[lerp] expected dtype {start.dtype} for `end` but got dtype {end.dtype}"
+        )
     diff = end - start
     if isinstance(weight, _T.Tensor):
         _T._same_device("lerp", start, weight)
