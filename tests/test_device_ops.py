@@ -462,6 +462,31 @@ def _ref_cases(dt, rng):
             ([p.copy() for p in params], grads, states(), states(), 1, 1e-2, 0.9, 0.999, 1e-8, 0.1, True, True),
             {"inplace": (0, 2, 3)},
         ),
+        "adam_step-amsgrad": (
+            ref.adam_step,
+            ([p.copy() for p in params], grads, states(), states(), 2, 1e-2, 0.9, 0.999, 1e-8, 0.0, False, False, states()),
+            {"inplace": (0, 2, 3, 12)},
+        ),
+        "rmsprop_step": (
+            ref.rmsprop_step,
+            ([p.copy() for p in params], grads, states(), [], [], 1e-2, 0.99, 1e-8, 0.01),
+            {"inplace": (0, 2)},
+        ),
+        "rmsprop_step-centered-momentum": (
+            ref.rmsprop_step,
+            ([p.copy() for p in params], grads, states(), [s * 0 for s in states()], states(), 1e-2, 0.99, 1e-8, 0.0, 0.9, True, True),
+            {"inplace": (0, 2, 3, 4)},
+        ),
+        "adagrad_step": (
+            ref.adagrad_step,
+            ([p.copy() for p in params], grads, states(), 3, 1e-2, 0.1, 0.01),
+            {"inplace": (0, 2)},
+        ),
+        "nadam_step": (
+            ref.nadam_step,
+            ([p.copy() for p in params], grads, states(), states(), 2, 2e-3, 0.9, 0.999, 1e-8, 0.5, 0.01, 4e-3, True, True),
+            {"inplace": (0, 2, 3)},
+        ),
     }
 
 

@@ -5,11 +5,9 @@ state_dict round trips, and the errors PyTorch raises."""
 import copy
 import math
 
-import pytest
-
 import fastdl
-import fastdl.nn as nn
-from fastdl import optim
+import pytest
+from fastdl import nn, optim
 from fastdl.optim import lr_scheduler as fsched
 
 torch = pytest.importorskip("torch")
@@ -89,7 +87,7 @@ def test_cosine_keeps_going_past_t_max_like_torch():
 
 
 def test_one_cycle_raises_past_total_steps():
-    f_opt, f_s, _, _ = run_side_by_side("OneCycleLR-cos", "sgd")
+    _, f_s, _, _ = run_side_by_side("OneCycleLR-cos", "sgd")
     f_s.step()  # step 41 == total_steps is allowed, as in torch
     with pytest.raises(ValueError, match="Tried to step 42 times"):
         f_s.step()

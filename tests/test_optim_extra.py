@@ -4,12 +4,10 @@ state_dict layout and round trips, one fused backend call per group, and PyTorch
 
 import copy
 
+import fastdl
 import numpy as np
 import pytest
-
-import fastdl
-import fastdl.nn as nn
-from fastdl import optim
+from fastdl import nn, optim
 
 torch = pytest.importorskip("torch")
 

@@ -67,9 +67,7 @@ class Adagrad(Optimizer):
         state = self.state[p]
         state["step"] = self._cpu_scalar(0.0)  # a CPU scalar
         xp = _devices.namespace(p._data)
-        state["sum"] = Tensor._make(
-            xp.full_like(p._data, group["initial_accumulator_value"])
-        )
+        state["sum"] = Tensor._make(xp.full_like(p._data, group["initial_accumulator_value"]))
 
     def _step_group(self, group: dict) -> None:
         # One fused call per (device, dtype, step count): the kernel takes one step count.

@@ -20,16 +20,16 @@ from typing import Any
 from .optimizer import Optimizer
 
 __all__ = [
+    "CosineAnnealingLR",
+    "ExponentialLR",
     "LRScheduler",
     "LambdaLR",
-    "StepLR",
-    "MultiStepLR",
-    "ExponentialLR",
-    "CosineAnnealingLR",
     "LinearLR",
+    "MultiStepLR",
     "OneCycleLR",
-    "SequentialLR",
     "ReduceLROnPlateau",
+    "SequentialLR",
+    "StepLR",
 ]
 
 _EPOCH_DEPRECATION_WARNING = (
@@ -269,10 +269,7 @@ class LinearLR(LRScheduler):
         delta = self.end_factor - self.start_factor
         return [
             group["lr"]
-            * (
-                1.0
-                + delta / (self.total_iters * self.start_factor + (self.last_epoch - 1) * delta)
-            )
+            * (1.0 + delta / (self.total_iters * self.start_factor + (self.last_epoch - 1) * delta))
             for group in self.optimizer.param_groups
         ]
 
@@ -323,7 +320,9 @@ class CosineAnnealingLR(LRScheduler):
         if self._step_count == 1 and self.last_epoch > 0:
             return [
                 self.eta_min
-                + (base_lr - self.eta_min) * (1 + math.cos(self.last_epoch * math.pi / self.T_max)) / 2
+                + (base_lr - self.eta_min)
+                * (1 + math.cos(self.last_epoch * math.pi / self.T_max))
+                / 2
                 for base_lr in self.base_lrs
             ]
         if (self.last_epoch - 1 - self.T_max) % (2 * self.T_max) == 0:
@@ -364,7 +363,7 @@ class SequentialLR(LRScheduler):
             if not hasattr(scheduler, "optimizer"):
                 raise TypeError(f"{name} at index {i} should have `optimizer` as its attribute.")
             if isinstance(scheduler, ReduceLROnPlateau):
-                raise ValueError(
+                raise ValueError(  # noqa: TRY004 (PyTorch's error)
                     f"{name} does not support `ReduceLROnPlateau` scheduler as it requires "
                     "additional kwargs to be specified when calling `step`, but got one at "
                     f"index {i} in the given schedulers sequence."

@@ -8,7 +8,7 @@ import numpy as np
 from ... import _C
 from ._arrays import f32
 
-__all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "nadam_step"]
+__all__ = ["adagrad_step", "adam_step", "nadam_step", "rmsprop_step", "sgd_step"]
 
 # NOTE: params and state buffers are updated in place, so they go to _C untouched: converting
 # one would update a copy. The binding raises ValueError for any that is not a writeable,

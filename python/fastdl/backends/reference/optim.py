@@ -8,6 +8,8 @@ operators on the given arrays): runs on any device's arrays.
 Tested in tests/test_reference.py and tests/test_optim_extra.py (torch.optim over many steps).
 """
 
+from __future__ import annotations
+
 import math
 
 from . import _arrays
@@ -193,7 +195,9 @@ def nadam_step(
     # mu_product is the product of mu_t over steps 1..step (this step's included), which the
     # optimizer keeps as state. decoupled=True decays p directly (decoupled_weight_decay).
     if step < 1:
-        raise ValueError(f"[nadam_step] expected step >= 1 (counted after incrementing), got {step}")
+        raise ValueError(
+            f"[nadam_step] expected step >= 1 (counted after incrementing), got {step}"
+        )
     _check("nadam_step", params, grads=grads, exp_avgs=exp_avgs, exp_avg_sqs=exp_avg_sqs)
     bias2 = 1 - beta2**step
     mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))

@@ -1,0 +1,215 @@
+"""The cpu fused RMSprop, Adagrad, NAdam and AMSGrad steps (csrc/cpu/optim.cpp,
+backends.cpu.rmsprop_step / adagrad_step / nadam_step / adam_step(max_exp_avg_sqs)) against the
+reference, over several steps, tensors of odd sizes, hypothesis-drawn hyperparameters, sizes
+large enough to split across threads, and bad inputs (through the wrapper and straight to _C)."""
+
+import numpy as np
+import pytest
+from fastdl import _C
+from fastdl.backends import cpu, reference
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kernel_check import assert_close
+
+SHAPES = st.lists(
+    st.sampled_from([(1,), (7,), (17,), (33,), (65,), (7, 17), (33, 65), (2, 3, 5, 7)]),
+    min_size=1,
+    max_size=5,
+)
+
+
+def tensors(shapes, rng, scale=1.0):
+    return [(rng.standard_normal(s) * scale).astype(np.float32) for s in shapes]
+
+
+def run_both(op, state, steps, rng, step_kw=None, **hyper):
+    """`steps` calls of `op` on both backends, each from its own copy of `state` (params first,
+    then the state lists in argument order), same gradients; compares every array each step.
+    step_kw(step) gives the per-step keyword arguments."""
+    names = list(state)
+    sides = {b: {k: [a.copy() for a in v] for k, v in state.items()} for b in (reference, cpu)}
+    shapes = [p.shape for p in state["params"]]
+    for step in range(1, steps + 1):
+        grads = tensors(shapes, rng)
+        kw = dict(hyper, **(step_kw(step) if step_kw else {}))
+        for backend, s in sides.items():
+            lists = [s[names[0]], grads] + [s[k] for k in names[1:] if not k.startswith("kw:")]
+            extra = {k[3:]: s[k] for k in names if k.startswith("kw:")}
+            getattr(backend, op)(*lists, **kw, **extra)
+        for k in names:
+            for j, (a, e) in enumerate(zip(sides[cpu][k], sides[reference][k])):
+                assert_close(a, e, name=f"{op} step {step} {k}[{j}]")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shapes=SHAPES,
+    lr=st.sampled_from([0.0, 1e-3, 0.01]),
+    alpha=st.sampled_from([0.0, 0.9, 0.99]),
+    eps=st.sampled_from([1e-8, 1e-3]),
+    weight_decay=st.sampled_from([0.0, 1e-2]),
+    momentum=st.sampled_from([0.0, 0.9]),
+    centered=st.booleans(),
+    maximize=st.booleans(),
+    seed=st.integers(0, 99),
+)
+def test_rmsprop_random(shapes, lr, alpha, eps, weight_decay, momentum, centered, maximize, seed):
+    if centered and alpha == 0.0:
+        alpha = 0.9  # sq - g_avg^2 is 0 up to rounding: sqrt of a tiny negative gives NaN
+    rng = np.random.default_rng(seed)
+    params = tensors(shapes, rng)
+    zeros = [np.zeros_like(p) for p in params]
+    state = {
+        "params": params,
+        "square_avgs": zeros,
+        "grad_avgs": zeros if centered else [],
+        "momentum_buffers": zeros if momentum > 0 else [],
+    }
+    run_both(
+        "rmsprop_step", state, 4, rng, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+        momentum=momentum, centered=centered, maximize=maximize,
+    )  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shapes=SHAPES,
+    lr=st.sampled_from([0.0, 1e-2, 0.1]),
+    lr_decay=st.sampled_from([0.0, 0.1]),
+    weight_decay=st.sampled_from([0.0, 1e-2]),
+    eps=st.sampled_from([1e-10, 1e-3]),
+    initial=st.sampled_from([0.0, 0.1]),
+    maximize=st.booleans(),
+    seed=st.integers(0, 99),
+)
+def test_adagrad_random(shapes, lr, lr_decay, weight_decay, eps, initial, maximize, seed):
+    rng = np.random.default_rng(seed)
+    params = tensors(shapes, rng)
+    state = {"params": params, "state_sums": [np.full_like(p, initial) for p in params]}
+    run_both(
+        "adagrad_step", state, 4, rng, step_kw=lambda t: {"step": t}, lr=lr, lr_decay=lr_decay,
+        weight_decay=weight_decay, eps=eps, maximize=maximize,
+    )  # fmt: skip
+
+
+def nadam_kw(beta1, momentum_decay):
+    def kw(step):
+        product = 1.0
+        for t in range(1, step + 1):
+            product *= beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+        return {"step": step, "mu_product": product}
+
+    return kw
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shapes=SHAPES,
+    lr=st.sampled_from([0.0, 2e-3, 0.05]),
+    beta1=st.sampled_from([0.0, 0.9]),
+    beta2=st.sampled_from([0.0, 0.999]),
+    eps=st.sampled_from([1e-8, 1e-3]),
+    weight_decay=st.sampled_from([0.0, 1e-2]),
+    momentum_decay=st.sampled_from([0.0, 4e-3]),
+    decoupled=st.booleans(),
+    maximize=st.booleans(),
+    seed=st.integers(0, 99),
+)
+def test_nadam_random(
+    shapes, lr, beta1, beta2, eps, weight_decay, momentum_decay, decoupled, maximize, seed
+):
+    rng = np.random.default_rng(seed)
+    params = tensors(shapes, rng)
+    state = {
+        "params": params,
+        "exp_avgs": [np.zeros_like(p) for p in params],
+        "exp_avg_sqs": [np.zeros_like(p) for p in params],
+    }
+    run_both(
+        "nadam_step", state, 4, rng, step_kw=nadam_kw(beta1, momentum_decay), lr=lr,
+        beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+        momentum_decay=momentum_decay, decoupled=decoupled, maximize=maximize,
+    )  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shapes=SHAPES,
+    lr=st.sampled_from([1e-3, 0.1]),
+    beta2=st.sampled_from([0.0, 0.999]),
+    weight_decay=st.sampled_from([0.0, 1e-2]),
+    decoupled=st.booleans(),
+    maximize=st.booleans(),
+    seed=st.integers(0, 99),
+)
+def test_adam_amsgrad_random(shapes, lr, beta2, weight_decay, decoupled, maximize, seed):
+    rng = np.random.default_rng(seed)
+    params = tensors(shapes, rng)
+    state = {
+        "params": params,
+        "exp_avgs": [np.zeros_like(p) for p in params],
+        "exp_avg_sqs": [np.zeros_like(p) for p in params],
+        "kw:max_exp_avg_sqs": [np.zeros_like(p) for p in params],
+    }
+    run_both(
+        "adam_step", state, 5, rng, step_kw=lambda t: {"step": t}, lr=lr, beta1=0.9,
+        beta2=beta2, eps=1e-8, weight_decay=weight_decay, decoupled=decoupled, maximize=maximize,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("op", ["rmsprop", "adagrad", "nadam", "amsgrad"])
+def test_large_tensors_split_across_threads(op):
+    # 3 tensors, 200k floats in all: above the kernel's parallel threshold.
+    rng = np.random.default_rng(0)
+    params = tensors([(70001,), (3, 33333), (30000,)], rng)
+    zeros = lambda: [np.zeros_like(p) for p in params]
+    if op == "rmsprop":
+        state = {"params": params, "square_avgs": zeros(), "grad_avgs": zeros(),
+                 "momentum_buffers": zeros()}  # fmt: skip
+        run_both("rmsprop_step", state, 2, rng, lr=0.01, alpha=0.9, eps=1e-8, momentum=0.9,
+                 centered=True, weight_decay=0.01)  # fmt: skip
+    elif op == "adagrad":
+        run_both("adagrad_step", {"params": params, "state_sums": zeros()}, 2, rng,
+                 step_kw=lambda t: {"step": t}, lr=0.1, lr_decay=0.1)  # fmt: skip
+    elif op == "nadam":
+        state = {"params": params, "exp_avgs": zeros(), "exp_avg_sqs": zeros()}
+        run_both("nadam_step", state, 2, rng, step_kw=nadam_kw(0.9, 4e-3), lr=0.01, beta1=0.9,
+                 beta2=0.999, eps=1e-8, weight_decay=0.01)  # fmt: skip
+    else:
+        state = {"params": params, "exp_avgs": zeros(), "exp_avg_sqs": zeros(),
+                 "kw:max_exp_avg_sqs": zeros()}  # fmt: skip
+        run_both("adam_step", state, 2, rng, step_kw=lambda t: {"step": t}, lr=0.01, beta1=0.9,
+                 beta2=0.999, eps=1e-8)  # fmt: skip
+
+
+def test_updates_land_in_the_callers_arrays():
+    p, g, s = np.ones(5, np.float32), np.ones(5, np.float32), np.zeros(5, np.float32)
+    cpu.adagrad_step([p], [g], [s], 1, 0.1)
+    assert (s == 1).all() and np.allclose(p, 0.9)
+
+
+def test_bad_inputs():
+    p = [np.ones(4, np.float32)]
+    g = [np.ones(4, np.float32)]
+    z = lambda: [np.zeros(4, np.float32)]
+    with pytest.raises(ValueError, match=r"\[rmsprop_step\].*grad_avgs"):
+        cpu.rmsprop_step(p, g, z(), [], [], 0.01, 0.99, 1e-8, centered=True)
+    with pytest.raises(ValueError, match=r"\[rmsprop_step\].*momentum_buffers"):
+        cpu.rmsprop_step(p, g, z(), [], [], 0.01, 0.99, 1e-8, momentum=0.9)
+    with pytest.raises(ValueError, match=r"\[rmsprop_step\] alpha"):
+        cpu.rmsprop_step(p, g, z(), [], [], 0.01, -0.5, 1e-8)
+    with pytest.raises(ValueError, match=r"\[adagrad_step\] step"):
+        cpu.adagrad_step(p, g, z(), 0, 0.1)
+    with pytest.raises(ValueError, match=r"\[adagrad_step\].*state_sums"):
+        cpu.adagrad_step(p, g, [np.zeros(3, np.float32)], 1, 0.1)
+    with pytest.raises(ValueError, match=r"\[nadam_step\] mu_product"):
+        cpu.nadam_step(p, g, z(), z(), 1, 0.1, 0.9, 0.999, 1e-8, 1.0)
+    with pytest.raises(ValueError, match=r"\[adam_step\].*max_exp_avg_sqs"):
+        cpu.adam_step(p, g, z(), z(), 1, 0.1, 0.9, 0.999, 1e-8, max_exp_avg_sqs=[])
+    shared = z()
+    with pytest.raises(ValueError, match="share memory"):
+        _C.nadam_step(p, g, shared, shared, 1, 0.1, 0.9, 0.999, 1e-8, 0.5)
+    with pytest.raises(ValueError, match=r"\[rmsprop_step\]"):
+        _C.rmsprop_step(p, g, [np.zeros(4, np.float64)], [], [], 0.01, 0.99, 1e-8)
+    with pytest.raises(ValueError, match=r"\[adagrad_step\]"):
+        _C.adagrad_step([np.ones(8, np.float32)[::2]], g, z(), 1, 0.1)
