@@ -122,7 +122,9 @@ void adam_slice(float* p, const float* grad, float* m, float* v, float* vmax, in
     v[i] = vi;
     float vd = vi;
     if constexpr (kAmsgrad) {
-      vd = std::max(vmax[i], vi);
+      // A plain select on registers (std::max returns a reference and blocks vectorization).
+      const float old = vmax[i];
+      vd = old < vi ? vi : old;
       vmax[i] = vd;
     }
     p[i] = pi - k.step_size * (mi / (std::sqrt(vd) * k.inv_bc2_sqrt + k.eps));
