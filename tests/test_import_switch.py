@@ -788,8 +788,39 @@ FUNCTIONAL_FOR_LAYER = {
     "NLLLoss": ["nll_loss"],
     "BCELoss": ["binary_cross_entropy"],
     "BCEWithLogitsLoss": ["binary_cross_entropy_with_logits"],
+    "L1Loss": ["l1_loss"],
+    "SmoothL1Loss": ["smooth_l1_loss"],
+    "HuberLoss": ["huber_loss"],
+    "KLDivLoss": ["kl_div"],
+    "CosineEmbeddingLoss": ["cosine_embedding_loss"],
+    "Conv1d": ["conv1d"],
+    "Embedding": ["embedding"],
+    "BatchNorm1d": ["batch_norm"],
+    "BatchNorm2d": ["batch_norm"],
+    "LayerNorm": ["layer_norm"],
+    "GroupNorm": ["group_norm"],
+    "Dropout2d": ["dropout2d"],
+    "AvgPool1d": ["avg_pool1d"],
+    "AvgPool2d": ["avg_pool2d"],
+    "MaxPool1d": ["max_pool1d", "max_pool1d_with_indices"],
+    "AdaptiveAvgPool2d": ["adaptive_avg_pool2d"],
+    "AdaptiveMaxPool2d": ["adaptive_max_pool2d", "adaptive_max_pool2d_with_indices"],
+    "LeakyReLU": ["leaky_relu", "leaky_relu_"],
+    "GELU": ["gelu"],
+    "ELU": ["elu", "elu_"],
+    "SiLU": ["silu"],
+    "Softplus": ["softplus"],
+    "Hardtanh": ["hardtanh", "hardtanh_"],
+    "ReLU6": ["relu6"],
+    "Softmax": ["softmax"],
+    "LogSoftmax": ["log_softmax"],
 }
-NO_FUNCTIONAL = {"Module", "Sequential", "Identity", "Flatten", "Parameter"}
+# Containers, shape helpers and the recurrent layers have no functional form in PyTorch either.
+NO_FUNCTIONAL = {
+    "Module", "Sequential", "Identity", "Flatten", "Unflatten", "Parameter", "ModuleList",
+    "ModuleDict", "ParameterList", "ParameterDict", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell",
+    "GRUCell", "RNNBase", "RNNCellBase",
+}
 
 
 def test_every_nn_layer_has_its_functional_form():

@@ -1,7 +1,10 @@
 """Layers, losses and the Module system, with PyTorch's names (`import fastdl.nn as nn`)."""
 
 from . import functional, init, utils
-from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .loss import (
+    BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropyLoss, HuberLoss, KLDivLoss,
+    L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
+)
 from .module import Module
 from .modules import (
     Conv2d,
@@ -25,6 +28,11 @@ for _family in (activation, container, normalization, pooling, rnn, sparse):
 __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
+    "CosineEmbeddingLoss",
+    "HuberLoss",
+    "KLDivLoss",
+    "L1Loss",
+    "SmoothL1Loss",
     "Conv2d",
     "CrossEntropyLoss",
     "Dropout",
