@@ -182,6 +182,23 @@ def test_large_tensors_split_across_threads(op):
                  beta2=0.999, eps=1e-8)  # fmt: skip
 
 
+def test_amsgrad_max_propagates_nan_like_the_reference():
+    p = [np.ones(4, np.float32)]
+    g = [np.array([1.0, np.nan, 1.0, 1.0], np.float32)]
+    state = {"params": p, "exp_avgs": [np.zeros(4, np.float32)],
+             "exp_avg_sqs": [np.zeros(4, np.float32)],
+             "kw:max_exp_avg_sqs": [np.array([0.0, 0.0, np.nan, 0.0], np.float32)]}  # fmt: skip
+    sides = {}
+    for backend in (reference, cpu):
+        s = {k: [a.copy() for a in v] for k, v in state.items()}
+        backend.adam_step(s["params"], g, s["exp_avgs"], s["exp_avg_sqs"], 1, 0.1, 0.9, 0.999,
+                          1e-8, max_exp_avg_sqs=s["kw:max_exp_avg_sqs"])  # fmt: skip
+        sides[backend] = s
+    for k in state:
+        np.testing.assert_allclose(sides[cpu][k][0], sides[reference][k][0], rtol=1e-6)
+    assert np.isnan(sides[cpu]["kw:max_exp_avg_sqs"][0][1:3]).all()
+
+
 def test_updates_land_in_the_callers_arrays():
     p, g, s = np.ones(5, np.float32), np.ones(5, np.float32), np.zeros(5, np.float32)
     cpu.adagrad_step([p], [g], [s], 1, 0.1)

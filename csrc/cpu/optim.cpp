@@ -122,9 +122,10 @@ void adam_slice(float* p, const float* grad, float* m, float* v, float* vmax, in
     v[i] = vi;
     float vd = vi;
     if constexpr (kAmsgrad) {
-      // A plain select on registers (std::max returns a reference and blocks vectorization).
+      // A plain select on registers (std::max returns a reference and blocks vectorization);
+      // NaN propagates from either side, as torch.maximum's.
       const float old = vmax[i];
-      vd = old < vi ? vi : old;
+      vd = (old < vi || vi != vi) ? vi : old;
       vmax[i] = vd;
     }
     p[i] = pi - k.step_size * (mi / (std::sqrt(vd) * k.inv_bc2_sqrt + k.eps));
