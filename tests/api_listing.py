@@ -16,7 +16,7 @@ BEGIN, END = "<!-- api:begin -->", "<!-- api:end -->"
 
 
 def _names(items) -> str:
-    return ", ".join(f"`{n}`" for n in sorted(set(items), key=str.lower))
+    return ", ".join(f"`{n}`" for n in sorted(set(items), key=lambda n: (n.lower(), n)))
 
 
 def listing() -> str:
