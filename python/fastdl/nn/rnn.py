@@ -1,9 +1,9 @@
 """nn layers: rnn (PyTorch's names, signatures, defaults, initialisation and state_dict keys).
 
 RNNCell, LSTMCell, GRUCell run one time step; RNN, LSTM, GRU run a whole sequence through
-`num_layers` stacked layers, each in one or two directions. Everything is a composition of
-differentiable Tensor ops (linear, slicing, sigmoid/tanh/relu, elementwise arithmetic, stack,
-cat), so it runs on every device and backward needs nothing of its own.
+`num_layers` stacked layers, each in one or two directions. The input projection of a
+whole sequence is one `linear` before the time loop; the recurrence is one fused op with its
+own backward (fastdl/ops/rnn.py): per call for a cell, per layer and direction for a sequence.
 
 Sizes: L sequence length, N batch, H_in input features, H hidden features, D directions
 (2 if bidirectional else 1). Weights follow PyTorch's layout: the gates are stacked along the
@@ -21,6 +21,7 @@ from typing import Any, Optional
 from .._creation import cat, stack, zeros
 from .._errors import ArgumentError
 from .._tensor import Tensor
+from ..ops.rnn import CELL_OPS, SEQUENCE_OPS
 from . import functional as F
 from . import init
 from .module import Module
@@ -32,45 +33,9 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 # ---------------------------------------------------------------- one time step
-# gi = x @ W_ih.T + b_ih and gh = h @ W_hh.T + b_hh, both (N, G*H); each cell returns the new
-# state. The input projection of a whole sequence is one matmul, done before the time loop.
-
-
-def _gate(g: Tensor, k: int, hidden: int) -> Tensor:
-    """The k-th gate block (N, H) of stacked gates g (N, G*H)."""
-    return g.narrow(-1, k * hidden, hidden)
-
-
-def _rnn_step(gi: Tensor, gh: Tensor, h: Tensor, relu: bool) -> Tensor:
-    pre = gi + gh
-    return pre.relu() if relu else pre.tanh()
-
-
-def _lstm_step(gi: Tensor, gh: Tensor, c: Tensor, hidden: int) -> tuple[Tensor, Tensor]:
-    g = gi + gh
-    i = _gate(g, 0, hidden).sigmoid()
-    f = _gate(g, 1, hidden).sigmoid()
-    cand = _gate(g, 2, hidden).tanh()
-    o = _gate(g, 3, hidden).sigmoid()
-    c = f * c + i * cand
-    return o * c.tanh(), c
-
-
-def _gru_step(gi: Tensor, gh: Tensor, h: Tensor, hidden: int) -> Tensor:
-    # NOTE: PyTorch's GRU applies r to (W_hn h + b_hn), not to h before the matmul.
-    r = (_gate(gi, 0, hidden) + _gate(gh, 0, hidden)).sigmoid()
-    z = (_gate(gi, 1, hidden) + _gate(gh, 1, hidden)).sigmoid()
-    n = (_gate(gi, 2, hidden) + r * _gate(gh, 2, hidden)).tanh()
-    return n + z * (h - n)  # = (1 - z) * n + z * h
-
-
-def _step(mode: str, gi: Tensor, gh: Tensor, state: tuple, hidden: int) -> tuple:
-    """One step of `mode` from state (h,) or (h, c) to the new state."""
-    if mode == "LSTM":
-        return _lstm_step(gi, gh, state[1], hidden)
-    if mode == "GRU":
-        return (_gru_step(gi, gh, state[0], hidden),)
-    return (_rnn_step(gi, gh, state[0], mode == "RNN_RELU"),)
+# gi = x @ W_ih.T + b_ih, (N, G*H) per step: one matmul, done before the time loop for a whole
+# sequence. The recurrence (h @ W_hh.T + b_hh and the gates) is one fused op per cell call
+# (ops/rnn.py's CELL_OPS) or per layer and direction (SEQUENCE_OPS).
 
 
 def _dims(t: Tensor) -> str:
@@ -169,8 +134,9 @@ class RNNCellBase(Module):
                 s = s.unsqueeze(0)
             full.append(s)
         gi = F.linear(x, self.weight_ih, self.bias_ih)
-        gh = F.linear(full[0], self.weight_hh, self.bias_hh)
-        new = _step(self._mode, gi, gh, tuple(full), self.hidden_size)
+        new = CELL_OPS[self._mode].apply(gi, self.weight_hh, self.bias_hh, *full)
+        if not isinstance(new, tuple):
+            new = (new,)
         return new if batched else tuple(s.squeeze(0) for s in new)
 
 
@@ -460,12 +426,8 @@ def _sequence(
     length = x.shape[0]
     if length == 0:
         raise ArgumentError("[rnn] expected a sequence of length at least 1, got 0")
-    outs: list = [None] * length
-    for t in range(length - 1, -1, -1) if reverse else range(length):
-        gh = F.linear(state[0], w_hh, b_hh)
-        state = _step(mode, gi_all[t], gh, state, hidden)
-        outs[t] = state[0]
-    return stack(outs, 0), state
+    out, *last = SEQUENCE_OPS[mode].apply(gi_all, w_hh, b_hh, *state, reverse=reverse)
+    return out, tuple(last)
 
 
 class RNN(RNNBase):

@@ -1,0 +1,282 @@
+"""Fused recurrent ops: one RNN, LSTM or GRU time step (the cells) or a whole sequence (one
+layer in one direction) per op, with hand-written backward.
+
+Composing a step of Tensor ops costs a dozen dispatches and graph nodes per step; these ops do
+a step as one matmul (h @ W_hh^T) plus elementwise math on arrays, and a sequence op runs the
+whole time loop in one forward and backpropagates through time in one backward (one matmul per
+step for dh, and one big matmul for dW_hh at the end).
+
+Sizes: L sequence length, N batch, H hidden, G = 1 (RNN), 4 (LSTM: i, f, g, o) or 3 (GRU:
+r, z, n) gate blocks. gi is the input projection x @ W_ih^T + b_ih, (N, G*H) for a step or
+(L, N, G*H) for a sequence (computed before, by one matmul); w_hh is (G*H, H), b_hh (G*H,) or
+None; the state is (h,) or, for the LSTM, (h, c), each (N, H). PyTorch's math exactly,
+including GRU's n = tanh(gi_n + r * (h @ W_hn^T + b_hn)).
+
+Written against the array API namespace of the arrays, with the matmuls and activations on
+`_devices.kernels`, so it runs on every device. Tested by tests/test_rnn_ops.py (float64 finite
+differences, in-place checks) and tests/test_rnn.py (parity with PyTorch).
+"""
+
+from __future__ import annotations
+
+from .. import _devices
+from ..autograd.function import Op
+
+# ---------------------------------------------------------------- one step, on arrays
+# Each step_forward returns the new state and what its backward needs; each step_backward
+# takes that and the state's gradients, and returns dgi (N, G*H), dgh (the gradient of
+# h @ W_hh^T + b_hh, (N, G*H)) and the gradients reaching the previous state other than
+# through dgh @ W_hh (None where there are none).
+
+
+def _hidden_proj(kern, lib, h, w, b):
+    """h @ w^T + b: h (N, H), w (G*H, H), b (G*H,) or None -> (N, G*H)."""
+    gh = kern.matmul(lib.contiguous(h), w, trans_b=True)
+    if b is not None:
+        gh += b
+    return gh
+
+
+def rnn_step_forward(kern, xp, lib, gi, state, w, b, relu):
+    pre = gi + _hidden_proj(kern, lib, state[0], w, b)
+    y = kern.relu_forward(pre) if relu else kern.tanh_forward(pre)
+    return (y,), y
+
+
+def rnn_step_backward(kern, xp, saved, dstate, relu):
+    y = saved
+    d = kern.relu_backward(dstate[0], y) if relu else kern.tanh_backward(dstate[0], y)
+    return d, d, (None,)
+
+
+def lstm_step_forward(kern, xp, lib, gi, state, w, b, hidden):
+    h, c = state
+    H = hidden
+    gates = gi + _hidden_proj(kern, lib, h, w, b)  # (N, 4H): i, f, g, o
+    act = kern.sigmoid_forward(gates)
+    act[:, 2 * H : 3 * H] = kern.tanh_forward(gates[:, 2 * H : 3 * H])
+    i, f, g, o = (act[:, k * H : (k + 1) * H] for k in range(4))
+    c_new = f * c + i * g
+    tc = kern.tanh_forward(c_new)
+    return (o * tc, c_new), (act, tc, c)
+
+
+def lstm_step_backward(kern, xp, saved, dstate, hidden):
+    act, tc, c = saved
+    H = hidden
+    dh, dc = dstate
+    i, f, g, o = (act[:, k * H : (k + 1) * H] for k in range(4))
+    dc = dh * o * (1 - tc * tc) if dc is None else dc + dh * o * (1 - tc * tc)
+    d = xp.concat(
+        [
+            dc * g * i * (1 - i),
+            dc * c * f * (1 - f),
+            dc * i * (1 - g * g),
+            dh * tc * o * (1 - o),
+        ],
+        axis=1,
+    )
+    return d, d, (None, dc * f)
+
+
+def gru_step_forward(kern, xp, lib, gi, state, w, b, hidden):
+    (h,) = state
+    H = hidden
+    gh = _hidden_proj(kern, lib, h, w, b)  # (N, 3H): r, z, n
+    rz = kern.sigmoid_forward(gi[:, : 2 * H] + gh[:, : 2 * H])
+    hn = gh[:, 2 * H :]
+    # NOTE: PyTorch's GRU applies r to (W_hn h + b_hn), not to h before the matmul.
+    n = kern.tanh_forward(gi[:, 2 * H :] + rz[:, :H] * hn)
+    z = rz[:, H:]
+    return (n + z * (h - n),), (rz, n, hn, h)
+
+
+def gru_step_backward(kern, xp, saved, dstate, hidden):
+    rz, n, hn, h = saved
+    H = hidden
+    (dh,) = dstate
+    r, z = rz[:, :H], rz[:, H:]
+    dpre_n = dh * (1 - z) * (1 - n * n)
+    drz = xp.concat([dpre_n * hn, dh * (h - n)], axis=1) * rz * (1 - rz)
+    dgi = xp.concat([drz, dpre_n], axis=1)
+    dgh = xp.concat([drz, dpre_n * r], axis=1)
+    return dgi, dgh, (dh * z,)
+
+
+# ---------------------------------------------------------------- the loop, on arrays
+
+
+def _forward(mode, gi_all, w, b, state, reverse, hidden):
+    """gi_all (L, N, G*H), state a tuple of (N, H) arrays -> per-step h list (in input order),
+    the final state, and what backward needs (per-step saved values and previous h)."""
+    kern, xp, lib = _devices.kernels(gi_all), _devices.namespace(gi_all), _devices.library(gi_all)
+    length = gi_all.shape[0]
+    order = range(length - 1, -1, -1) if reverse else range(length)
+    outs, saved, h_prev = [None] * length, [None] * length, [None] * length
+    for t in order:
+        h_prev[t] = state[0]
+        if mode == "LSTM":
+            state, saved[t] = lstm_step_forward(kern, xp, lib, gi_all[t, ...], state, w, b, hidden)
+        elif mode == "GRU":
+            state, saved[t] = gru_step_forward(kern, xp, lib, gi_all[t, ...], state, w, b, hidden)
+        else:
+            state, saved[t] = rnn_step_forward(
+                kern, xp, lib, gi_all[t, ...], state, w, b, mode == "RNN_RELU"
+            )
+        outs[t] = state[0]
+    return outs, state, (saved, h_prev)
+
+
+def _backward(mode, ctx, w, dout, dstate, reverse, hidden, needs):
+    """Backpropagation through time. dout (L, N, H) or None, dstate per state (N, H) or None.
+    needs: whether gi_all, w, b and each initial state need gradients. Returns one gradient
+    per input (gi_all, w, b, *state)."""
+    saved, h_prev = ctx
+    ref = h_prev[0]
+    kern, xp, lib = _devices.kernels(ref), _devices.namespace(ref), _devices.library(ref)
+    length = len(saved)
+    order = range(length) if reverse else range(length - 1, -1, -1)
+    dgi, dgh = [None] * length, [None] * length
+    dstate = list(dstate)
+    for k, t in enumerate(order):
+        if dout is not None:
+            dstate[0] = dout[t, ...] if dstate[0] is None else dstate[0] + dout[t, ...]
+        if dstate[0] is None:
+            dstate[0] = xp.zeros(ref.shape, dtype=ref.dtype, device=ref.device)
+        if mode == "LSTM":
+            dgi[t], dgh[t], direct = lstm_step_backward(kern, xp, saved[t], dstate, hidden)
+        elif mode == "GRU":
+            dgi[t], dgh[t], direct = gru_step_backward(kern, xp, saved[t], dstate, hidden)
+        else:
+            dgi[t], dgh[t], direct = rnn_step_backward(
+                kern, xp, saved[t], dstate, mode == "RNN_RELU"
+            )
+        last = k == length - 1
+        dh = None
+        if not last or needs[3]:
+            dh = kern.matmul(dgh[t], w)  # (N, G*H) @ (G*H, H)
+            if direct[0] is not None:
+                dh = dh + direct[0]
+        dstate = [dh, *direct[1:]]
+    need_gi, need_w, need_b = needs[:3]
+    dgi_all = xp.stack(dgi) if need_gi else None
+    dw = db = None
+    if need_w or need_b:
+        dgh_all = xp.stack(dgh)  # (L, N, G*H)
+        rows = length * ref.shape[0]
+        dgh_rows = xp.reshape(dgh_all, (rows, dgh_all.shape[-1]))
+        if need_w:
+            h_rows = lib.contiguous(xp.reshape(xp.stack(h_prev), (rows, ref.shape[1])))
+            dw = kern.matmul(dgh_rows, h_rows, trans_a=True)  # (G*H, H)
+        if need_b:
+            db = xp.sum(dgh_rows, axis=0)
+    return (dgi_all, dw, db, *(d if n else None for d, n in zip(dstate, needs[3:])))
+
+
+# ---------------------------------------------------------------- ops
+
+
+class _Recurrent(Op):
+    """Inputs (gi, w_hh, b_hh, *state); saves w_hh and the initial state (gi only reaches the
+    saved activations, which are the op's own)."""
+
+    mode = "RNN_TANH"
+    sequence = False
+
+    def forward(self, gi, w, b, *state, reverse=False):
+        self.hidden, self.reverse = w.shape[1], reverse
+        self.w = w
+        if not self.sequence:
+            gi = _devices.namespace(gi).expand_dims(gi, axis=0)
+        outs, final, self.ctx = _forward(self.mode, gi, w, b, state, reverse, self.hidden)
+        if self.sequence:
+            xp = _devices.namespace(gi)
+            if self.mode.startswith("RNN"):  # h_n is also the last step's saved output
+                final = (xp.asarray(final[0], copy=True),)
+            return (xp.stack(outs), *final)
+        return final if len(final) > 1 else final[0]
+
+    def backward_all(self, grads_out):
+        grads_out = list(grads_out)
+        if self.sequence:
+            dout, dstate = grads_out[0], grads_out[1:]
+        else:
+            dout, dstate = None, grads_out
+        grads = _backward(
+            self.mode, self.ctx, self.w, dout, dstate, self.reverse, self.hidden,
+            self.needs_input_grad,
+        )
+        if not self.sequence and grads[0] is not None:
+            grads = (grads[0][0, ...], *grads[1:])
+        return grads
+
+    def backward(self, g):
+        return self.backward_all([g])
+
+
+class RNNCellOp(_Recurrent):
+    """(gi (N, H), w_hh, b_hh, h (N, H)) -> h' = tanh(gi + h @ w_hh^T + b_hh) (RNNReLUCellOp:
+    relu). Its backward reads h', so an in-place change of h' is caught."""
+
+    saves = (1, 3)
+    saves_output = True
+
+
+class RNNReLUCellOp(RNNCellOp):
+    mode = "RNN_RELU"
+
+
+class LSTMCellOp(_Recurrent):
+    """(gi (N, 4H), w_hh, b_hh, h (N, H), c (N, H)) -> (h', c')."""
+
+    mode = "LSTM"
+    n_outputs = 2
+    grad_outputs = (0, 1)
+    saves = (1, 3, 4)
+
+
+class GRUCellOp(_Recurrent):
+    """(gi (N, 3H), w_hh, b_hh, h (N, H)) -> h'."""
+
+    mode = "GRU"
+    saves = (1, 3)
+
+
+class RNNSequenceOp(_Recurrent):
+    """(gi_all (L, N, H), w_hh, b_hh, h0; reverse) -> (output (L, N, H), h_n)."""
+
+    sequence = True
+    n_outputs = 2
+    grad_outputs = (0, 1)
+    saves = (1, 3)
+
+
+class RNNReLUSequenceOp(RNNSequenceOp):
+    mode = "RNN_RELU"
+
+
+class LSTMSequenceOp(_Recurrent):
+    """(gi_all (L, N, 4H), w_hh, b_hh, h0, c0; reverse) -> (output (L, N, H), h_n, c_n)."""
+
+    mode = "LSTM"
+    sequence = True
+    n_outputs = 3
+    grad_outputs = (0, 1, 2)
+    saves = (1, 3, 4)
+
+
+class GRUSequenceOp(_Recurrent):
+    """(gi_all (L, N, 3H), w_hh, b_hh, h0; reverse) -> (output (L, N, H), h_n)."""
+
+    mode = "GRU"
+    sequence = True
+    n_outputs = 2
+    grad_outputs = (0, 1)
+    saves = (1, 3)
+
+
+CELL_OPS = {"RNN_TANH": RNNCellOp, "RNN_RELU": RNNReLUCellOp, "LSTM": LSTMCellOp, "GRU": GRUCellOp}
+SEQUENCE_OPS = {
+    "RNN_TANH": RNNSequenceOp, "RNN_RELU": RNNReLUSequenceOp, "LSTM": LSTMSequenceOp,
+    "GRU": GRUSequenceOp,
+}
