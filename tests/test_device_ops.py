@@ -403,6 +403,7 @@ def _ref_cases(dt, rng):
     grads = [_x(rng, dt, 3, 4), _x(rng, dt, 5)]
     states = lambda: [_x(rng, dt, 3, 4, lo=0, hi=1), _x(rng, dt, 5, lo=0, hi=1)]  # noqa: E731
     a = _x(rng, dt, 3, 4)
+    norm_x = _x(rng, dt, 2, 3, 5)
     return {
         "matmul": (ref.matmul, (_x(rng, dt, 3, 5), _x(rng, dt, 5, 4)), {}),
         "matmul-trans": (ref.matmul, (_x(rng, dt, 5, 3), _x(rng, dt, 4, 5), True, True), {}),
@@ -417,6 +418,10 @@ def _ref_cases(dt, rng):
         "maxpool2d_forward": (ref.maxpool2d_forward, (pool_x, (3, 2), (2, 1), (1, 1)), {}),
         "maxpool2d_forward-nan": (ref.maxpool2d_forward, (nan_x, 2, 2, 0), {}),
         "maxpool2d_backward": (ref.maxpool2d_backward, (_x(rng, dt, *pool_y.shape), idx, pool_x.shape), {}),
+        "norm_forward": (ref.norm_forward, (_x(rng, dt, 2, 3, 5), 1e-5), {}),
+        "norm_backward": (
+            ref.norm_backward, (_x(rng, dt, 2, 3, 5), norm_x, *ref.norm_forward(norm_x, 1e-5)[1::2]), {},
+        ),
         "relu_forward": (ref.relu_forward, (a,), {}),
         "relu_backward": (ref.relu_backward, (a, ref.relu_forward(a)), {}),
         "sigmoid_forward": (ref.sigmoid_forward, (a * 20,), {}),

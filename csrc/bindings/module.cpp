@@ -102,6 +102,7 @@ PYBIND11_MODULE(_C, m) {
   bind_gemm(m);
   bind_conv2d(m);
   bind_maxpool2d(m);
+  bind_norm(m);
   bind_cross_entropy(m);
   bind_optim(m);
 }

@@ -9,6 +9,7 @@ from .conv2d import *  # noqa: F401,F403
 from .cross_entropy import *  # noqa: F401,F403
 from .gemm import *  # noqa: F401,F403
 from .maxpool2d import *  # noqa: F401,F403
+from .norm import *  # noqa: F401,F403
 from .optim import *  # noqa: F401,F403
 
 name = "cpu"
