@@ -398,8 +398,7 @@ class RNNBase(Module):
                 index = layer * directions + direction
                 start = tuple(s[index] for s in full)
                 out, last = _sequence(
-                    self.mode, x, start, self._params(layer, direction), self.hidden_size,
-                    reverse=direction == 1,
+                    self.mode, x, start, self._params(layer, direction), reverse=direction == 1,
                 )
                 outs.append(out)
                 for k, s in enumerate(last):
@@ -417,7 +416,7 @@ class RNNBase(Module):
 
 
 def _sequence(
-    mode: str, x: Tensor, state: tuple, params: tuple, hidden: int, reverse: bool
+    mode: str, x: Tensor, state: tuple, params: tuple, reverse: bool
 ) -> tuple[Tensor, tuple]:
     """One layer in one direction: x (L, N, H_in), state (h0,) or (h0, c0) each (N, H).
     Returns the hidden states of every step (L, N, H), in input order, and the last state."""

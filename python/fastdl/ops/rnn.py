@@ -210,9 +210,6 @@ class _Recurrent(Op):
             grads = (grads[0][0, ...], *grads[1:])
         return grads
 
-    def backward(self, g):
-        return self.backward_all([g])
-
 
 class RNNCellOp(_Recurrent):
     """(gi (N, H), w_hh, b_hh, h (N, H)) -> h' = tanh(gi + h @ w_hh^T + b_hh) (RNNReLUCellOp:
