@@ -183,6 +183,17 @@ def test_adaptive_pools_match_torch(h, w, out, batched, seed):
     assert_matches_torch(lambda lib, x: _F(lib).adaptive_avg_pool2d(x, out[0]), [x])
 
 
+@pytest.mark.parametrize(
+    "shape, out",
+    [((2, 3, 14, 14), 1), ((2, 3, 14, 14), (7, 7)), ((2, 3, 12, 8), (4, 2)), ((3, 12, 8), (3, 4)),
+     ((2, 3, 13, 10), (4, 3))],
+)
+def test_adaptive_avg_pool_on_evenly_tiled_and_ragged_windows(shape, out):
+    """Windows that tile the plane evenly take the reshape-and-mean path, others the windows'."""
+    x = _randn(np.random.default_rng(0), *shape)
+    assert_matches_torch(lambda lib, x: _F(lib).adaptive_avg_pool2d(x, out), [x])
+
+
 @pytest.mark.parametrize("name", ["avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"])
 def test_pool_gradients_match_finite_differences(name):
     rng = np.random.default_rng(1)

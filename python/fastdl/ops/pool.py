@@ -139,12 +139,25 @@ class AdaptiveAvgPool2d(Op):
 
     def forward(self, x, out_hw):
         xp = _devices.namespace(x)
-        self.hw = x.shape[-2:]
-        return _adaptive_mean(xp, _adaptive_mean(xp, x, -1, out_hw[1]), -2, out_hw[0])
+        self.hw = H, W = x.shape[-2:]
+        P, Q = out_hw
+        # When the windows tile the plane evenly (global pooling, 14 -> 7), each is a block of
+        # a reshape: one mean instead of a loop over windows.
+        self.even = P and Q and H % P == 0 and W % Q == 0
+        if self.even:
+            lead = tuple(x.shape[:-2])
+            blocks = xp.reshape(x, lead + (P, H // P, Q, W // Q))
+            return xp.mean(blocks, axis=(-3, -1))
+        return _adaptive_mean(xp, _adaptive_mean(xp, x, -1, Q), -2, P)
 
     def backward(self, g):
         xp = _devices.namespace(g)
         H, W = self.hw
+        if self.even:
+            lead, (P, Q) = tuple(g.shape[:-2]), g.shape[-2:]
+            kh, kw = H // P, W // Q
+            share = xp.reshape(g / (kh * kw), lead + (P, 1, Q, 1))
+            return (xp.reshape(xp.broadcast_to(share, lead + (P, kh, Q, kw)), lead + (H, W)),)
         return (_adaptive_mean_backward(xp, _adaptive_mean_backward(xp, g, -2, H), -1, W),)
 
 
