@@ -50,18 +50,9 @@ class Adagrad(Optimizer):
                 self._init_state(p, group)
 
     def _validate(self, group: dict) -> None:
-        if not 0.0 <= group["lr"]:
-            raise ValueError(f"Invalid learning rate: {group['lr']}")
-        if not 0.0 <= group["lr_decay"]:
-            raise ValueError(f"Invalid lr_decay value: {group['lr_decay']}")
-        if not 0.0 <= group["weight_decay"]:
-            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
-        if not 0.0 <= group["initial_accumulator_value"]:
-            raise ValueError(
-                f"Invalid initial_accumulator_value value: {group['initial_accumulator_value']}"
-            )
-        if not 0.0 <= group["eps"]:
-            raise ValueError(f"Invalid epsilon value: {group['eps']}")
+        self._check_nonnegative(
+            group, "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"
+        )
 
     def _init_state(self, p: Tensor, group: dict) -> None:
         state = self.state[p]

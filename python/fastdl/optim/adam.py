@@ -51,17 +51,9 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _validate(self, group: dict) -> None:
-        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= beta1 < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {beta1}")
-        if not 0.0 <= beta2 < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {beta2}")
-        if not 0.0 <= group["weight_decay"]:
-            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
+        self._check_nonnegative(group, "lr", "eps")
+        self._check_betas(group)
+        self._check_nonnegative(group, "weight_decay")
 
     def _step_group(self, group: dict) -> None:
         # One fused call per (device, dtype, step count): the kernel takes one step count.

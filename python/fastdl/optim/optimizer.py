@@ -56,6 +56,23 @@ class Optimizer:
     def _validate(self, group: dict) -> None:
         """Raise ValueError for an invalid hyperparameter in `group`."""
 
+    @staticmethod
+    def _check_nonnegative(group: dict, *names: str) -> None:
+        """PyTorch's checks, in order: each hyperparameter `name` of `group` is >= 0 (NaN fails),
+        else ValueError "Invalid <name> value: <value>" ("learning rate", "epsilon value")."""
+        for name in names:
+            value = group[name]
+            if not 0.0 <= value:
+                label = _LABELS.get(name, f"{name} value")
+                raise ValueError(f"Invalid {label}: {value}")
+
+    @staticmethod
+    def _check_betas(group: dict) -> None:
+        """PyTorch's check: both betas in [0, 1)."""
+        for i, beta in enumerate(group["betas"]):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+
     def add_param_group(self, param_group: dict) -> None:
         """Add a group of parameters with its own hyperparameters (defaults fill the rest)."""
         if not isinstance(param_group, dict):
@@ -235,6 +252,10 @@ class Optimizer:
 
 # State entries that are one number, kept as CPU float32 scalars (PyTorch's 0-d tensors).
 _SCALAR_STATE = ("step", "mu_product")
+
+
+# The hyperparameters PyTorch's messages name in words.
+_LABELS = {"lr": "learning rate", "eps": "epsilon value"}
 
 
 def _restore(p: Tensor, name: str, value: Any) -> Any:
