@@ -19,10 +19,26 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Dropout2d"]
 
 
 def _new(shape: tuple, dtype: Any, device: Any, fill: float = 0.0) -> Tensor:
-    t = (_creation.ones if fill == 1.0 else _creation.zeros)(
-        *shape, dtype="float32" if dtype is None else dtype
+    make = _creation.ones if fill == 1.0 else _creation.zeros
+    return make(*shape, dtype="float32" if dtype is None else dtype, device=device)
+
+
+def _affine_parameters(module: Module, shape: tuple, affine: bool, bias: bool, dtype: Any,
+                       device: Any) -> None:
+    """The norms' weight and bias of `shape` (None when not affine; bias None when not bias)."""
+    weight = Parameter(_new(shape, dtype, device)) if affine else None
+    module.register_parameter("weight", weight)
+    module.register_parameter(
+        "bias", Parameter(_new(shape, dtype, device)) if affine and bias else None
     )
-    return t if device is None else t.to(device)
+
+
+def _reset_affine(module: Module) -> None:
+    """PyTorch's initialisation of a norm's weight (ones) and bias (zeros)."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
 
 
 class _BatchNorm(Module):
@@ -49,20 +65,12 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(_new((num_features,), dtype, device))
-            if bias:
-                self.bias = Parameter(_new((num_features,), dtype, device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_features,), affine, bias, dtype, device)
         if track_running_stats:
             self.register_buffer("running_mean", _new((num_features,), dtype, device))
             self.register_buffer("running_var", _new((num_features,), dtype, device, 1.0))
-            count = _creation.tensor(0, dtype="int64")
-            self.register_buffer("num_batches_tracked", count if device is None else count.to(device))
+            count = _creation.tensor(0, dtype="int64", device=device)
+            self.register_buffer("num_batches_tracked", count)
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -77,10 +85,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def _check_input_dim(self, input: Tensor) -> None:
         if input.ndim not in self._dims:
@@ -159,22 +164,11 @@ class LayerNorm(Module):
         self.normalized_shape = FN._normalized_shape(normalized_shape, "LayerNorm")
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(_new(self.normalized_shape, dtype, device, 1.0))
-            if bias:
-                self.bias = Parameter(_new(self.normalized_shape, dtype, device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.normalized_shape, elementwise_affine, bias, dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return FN.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -216,22 +210,11 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = Parameter(_new((num_channels,), dtype, device, 1.0))
-            if bias:
-                self.bias = Parameter(_new((num_channels,), dtype, device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_channels,), affine, bias, dtype, device)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return FN.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
