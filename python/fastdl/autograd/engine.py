@@ -113,6 +113,18 @@ def _run_hooks(hooks, grad):
     return grad
 
 
+def _targets(inputs):
+    """Where autograd.grad's `inputs` sit in the graph: (results, one None per input; leaf id
+    -> positions in inputs; (node id, output index) -> positions; the ids of those nodes)."""
+    leaf_ids, captured = {}, {}
+    for k, t in enumerate(inputs):
+        if t._node is None:
+            leaf_ids.setdefault(id(t), []).append(k)
+        else:
+            captured.setdefault((id(t._node), t._out_idx), []).append(k)
+    return [None] * len(inputs), leaf_ids, captured, {node_id for node_id, _ in captured}
+
+
 def run_backward(roots, grads, retain_graph=False, inputs=None):
     """Propagate `grads` (arrays, one per root tensor) back through the graph.
 
@@ -124,15 +136,9 @@ def run_backward(roots, grads, retain_graph=False, inputs=None):
     pending = {}  # id(node) -> list of summed output gradients
     leaves = {}  # id(leaf) -> [leaf, summed gradient]: leaves whose gradients wait for the end
     results = leaf_ids = captured = needed = None
+    captured_nodes = set()
     if inputs is not None:
-        results = [None] * len(inputs)
-        leaf_ids, captured = {}, {}
-        for k, t in enumerate(inputs):
-            if t._node is None:
-                leaf_ids.setdefault(id(t), []).append(k)
-            else:
-                captured.setdefault((id(t._node), t._out_idx), []).append(k)
-        captured_nodes = {node_id for node_id, _ in captured}
+        results, leaf_ids, captured, captured_nodes = _targets(inputs)
     for root, grad in zip(roots, grads):
         if root._node is None:
             if results is None and not root._hooks:

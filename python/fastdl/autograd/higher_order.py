@@ -145,21 +145,14 @@ def run_backward_graph(roots, grads, retain_graph, inputs=None):
     """engine.run_backward with tensors (`grads` are tensors): the gradients keep a history.
     Without `inputs`, leaves accumulate into .grad out of place (PyTorch's, under create_graph);
     with them, their gradients are returned (None where not reached)."""
-    from .engine import _check_saved_versions, _needed_nodes, _topological_order
+    from .engine import _check_saved_versions, _needed_nodes, _targets, _topological_order
 
     pending = {}
     leaves = {}
     results = leaf_ids = captured = needed = None
     captured_nodes = set()
     if inputs is not None:
-        results = [None] * len(inputs)
-        leaf_ids, captured = {}, {}
-        for k, t in enumerate(inputs):
-            if t._node is None:
-                leaf_ids.setdefault(id(t), []).append(k)
-            else:
-                captured.setdefault((id(t._node), t._out_idx), []).append(k)
-        captured_nodes = {node_id for node_id, _ in captured}
+        results, leaf_ids, captured, captured_nodes = _targets(inputs)
 
     def to_leaf(leaf, g):
         if results is None or id(leaf) in leaf_ids:
