@@ -14,7 +14,7 @@ from fastdl import _C
 from fastdl.backends import cpu
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernel_check import assert_backends_match
+from fastdl.testing import assert_backends_match
 
 
 def rand(*shape, seed=0):

@@ -13,7 +13,7 @@ from fastdl import _C
 from fastdl.backends import cpu, reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernel_check import assert_backends_match, assert_close
+from fastdl.testing import assert_backends_match, assert_close
 
 CFG = _C.gemm_config()
 ODD = st.sampled_from([1, 2, 7, 17, 33, 65]) | st.integers(1, 80)

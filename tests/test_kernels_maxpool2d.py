@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from kernel_check import assert_backends_match
+from fastdl.testing import assert_backends_match
 
 from fastdl import _C
 from fastdl.backends import cpu

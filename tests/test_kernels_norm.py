@@ -13,7 +13,7 @@ from fastdl import _C
 from fastdl.backends import cpu, reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernel_check import assert_backends_match
+from fastdl.testing import assert_backends_match
 
 SIZE = st.sampled_from([0, 1, 2, 3, 7, 17, 64, 196])
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernel_check import assert_close
+from fastdl.testing import assert_close
 
 from fastdl import _C
 from fastdl.backends import cpu, reference

@@ -18,7 +18,7 @@ from fastdl import _C
 from fastdl.backends import cpu, reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernel_check import assert_backends_match
+from fastdl.testing import assert_backends_match
 
 ISAS = _C.supported_isas()
 KERNEL_NAMES = {"baseline": "portable_6x8", "avx2": "avx2_6x16", "avx512": "avx512_14x32"}

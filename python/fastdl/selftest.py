@@ -3,8 +3,8 @@ inputs on this machine (the functions of backends/INTERFACE.md), with a table of
 
 Each case builds float32 inputs from a seeded generator, runs `reference.<fn>` and `cpu.<fn>`
 on copies, and compares every output (for the in-place optimizer steps: the updated parameters
-and state) with |cpu - ref| <= ATOL * scale + RTOL * |ref|, where scale is max(1, max |ref|).
-Integer outputs (maxpool indices) must match exactly.
+and state) by fastdl.testing's rule: |cpu - ref| <= ATOL * scale + RTOL * |ref|, where scale is
+max(1, max |ref|), float32 tolerances. Integer outputs (maxpool indices) must match exactly.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-RTOL, ATOL = 1e-4, 1e-5
+from .testing import TOLERANCES, compare, run_backends
+
+RTOL, ATOL = TOLERANCES[np.dtype(np.float32)]
 
 
 @dataclass
@@ -28,41 +30,6 @@ class Result:
     @property
     def ok(self) -> bool:
         return not self.failures
-
-
-def _compare(actual: Any, expected: Any) -> tuple:
-    """(worst absolute error, worst error / allowed) over one output; raises on shape/dtype."""
-    if actual is None or expected is None:
-        if actual is not None or expected is not None:
-            raise AssertionError("one backend returned None")
-        return 0.0, 0.0
-    a, e = np.asarray(actual), np.asarray(expected)
-    if a.shape != e.shape or a.dtype != e.dtype:
-        raise AssertionError(f"shape/dtype {a.shape} {a.dtype}, expected {e.shape} {e.dtype}")
-    if a.dtype.kind in "iub":
-        bad = int(np.count_nonzero(a != e))
-        return float(bad), float("inf") if bad else 0.0
-    a64, e64 = a.astype(np.float64), e.astype(np.float64)
-    if not np.array_equal(np.isnan(a64), np.isnan(e64)):
-        raise AssertionError("NaN positions differ")
-    a64, e64 = np.nan_to_num(a64), np.nan_to_num(e64)
-    if a64.size == 0:
-        return 0.0, 0.0
-    err = np.abs(a64 - e64)
-    allowed = ATOL * max(1.0, float(np.abs(e64).max())) + RTOL * np.abs(e64)
-    return float(err.max()), float((err / allowed).max())
-
-
-def _outputs(x: Any) -> list:
-    return list(x) if isinstance(x, (tuple, list)) else [x]
-
-
-def _copy(v: Any) -> Any:
-    if isinstance(v, np.ndarray):
-        return v.copy()
-    if isinstance(v, list):
-        return [_copy(x) for x in v]
-    return v
 
 
 # ---------------------------------------------------------------- cases
@@ -155,28 +122,18 @@ def _reference() -> Any:
 
 def run(seed: int = 0, log: Callable[[str], None] = print) -> bool:
     """Run every case, print the table of worst errors, return True when all match."""
-    from .backends import cpu, reference
-
     results: dict = {}
     for name, args, kwargs, in_place in _cases(np.random.default_rng(seed)):
         res = results.setdefault(name, Result(name))
         res.cases += 1
         try:
-            ref_args, cpu_args = _copy(list(args)), _copy(list(args))
-            expected = getattr(reference, name)(*ref_args, **kwargs)
-            actual = getattr(cpu, name)(*cpu_args, **kwargs)
-            if in_place is not None:
-                expected = [a for i in in_place for a in ref_args[i]]
-                actual = [a for i in in_place for a in cpu_args[i]]
-            exp, act = _outputs(expected), _outputs(actual)
-            if len(exp) != len(act):
-                raise AssertionError(f"{len(act)} outputs, expected {len(exp)}")
-            for a, e in zip(act, exp):
-                worst_abs, worst_scaled = _compare(a, e)
-                res.worst_abs = max(res.worst_abs, worst_abs)
-                res.worst_scaled = max(res.worst_scaled, worst_scaled)
-                if worst_scaled > 1.0:
-                    raise AssertionError(f"error {worst_abs:.3g} exceeds the tolerance")
+            act, exp = run_backends(name, *args, in_place=in_place, **kwargs)
+            for i, (a, e) in enumerate(zip(act, exp)):
+                result = compare(a, e, name=f"output {i}")
+                res.worst_abs = max(res.worst_abs, result.worst_abs)
+                res.worst_scaled = max(res.worst_scaled, result.worst_ratio)
+                if not result.ok:
+                    raise AssertionError(result.describe(f"output {i}"))
         except Exception as e:  # noqa: BLE001 - every failure is reported in the table
             res.failures.append(f"case {res.cases}: {type(e).__name__}: {e}")
 
