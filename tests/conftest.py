@@ -77,3 +77,33 @@ def pytest_collection_modifyitems(config, items):
 def on_strict_device(request):
     """Whether this run makes tensors on the strict test device."""
     return request.config.getoption("--device") == "strict"
+
+
+@pytest.fixture
+def threads():
+    """set_num_threads for the C++ kernels; the count in force before the test is restored."""
+    from fastdl import _C
+
+    saved = _C.get_num_threads()
+    yield _C.set_num_threads
+    _C.set_num_threads(saved)
+
+
+def _supported_isas() -> list:
+    try:
+        from fastdl import _C
+    except ImportError:  # no compiled kernels: nothing to parametrise over
+        return []
+    return list(_C.supported_isas())
+
+
+@pytest.fixture(params=_supported_isas())
+def isa(request):
+    """Runs the test once with each SIMD build of the kernels that this processor supports, then
+    restores the active one."""
+    from fastdl import _C
+
+    saved = _C.simd_level()
+    _C.set_simd_level(request.param)
+    yield request.param
+    _C.set_simd_level(saved)

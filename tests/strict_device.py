@@ -6,7 +6,6 @@ array through the device's namespace and named functions. Not shown to users.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Optional
 
 import numpy as np

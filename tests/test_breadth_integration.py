@@ -2,7 +2,6 @@
 AdaptiveAvgPool2d, trained with Adam and CosineAnnealingLR, follows PyTorch's loss trajectory
 from the same weights; and the README's list of what fastdl offers is the code's."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -30,7 +30,6 @@ import numpy as np
 import pytest
 
 import fastdl
-from fastdl.checkpoint import CheckpointError
 
 pytest.importorskip("safetensors")
 hypothesis = pytest.importorskip("hypothesis")

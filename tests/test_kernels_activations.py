@@ -8,12 +8,11 @@ Runs in a few seconds.
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from fastdl.testing import assert_backends_match
-
 from fastdl import _C
 from fastdl.backends import cpu, reference
+from fastdl.testing import assert_backends_match
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 NAMES = ["relu", "sigmoid", "tanh"]
 SHAPES = (
@@ -21,14 +20,6 @@ SHAPES = (
     .filter(lambda s: np.prod(s) <= 1 << 17)  # up to 4x the threading threshold
     .map(tuple)
 )
-
-
-@pytest.fixture
-def threads():
-    # Restores the thread count a test changes.
-    saved = _C.get_num_threads()
-    yield _C.set_num_threads
-    _C.set_num_threads(saved)
 
 
 def inputs(shape, seed, scale=3.0, nan=0.0):

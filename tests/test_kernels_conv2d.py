@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from fastdl import _C
 from fastdl.backends import cpu
+from fastdl.testing import assert_backends_match
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from fastdl.testing import assert_backends_match
 
 
 def rand(*shape, seed=0):
@@ -41,14 +41,6 @@ def output_of(x, w, stride, padding, seed=3):
     P = (H + 2 * padding[0] - R) // stride[0] + 1
     Q = (W + 2 * padding[1] - S) // stride[1] + 1
     return rand(N, K, P, Q, seed=seed)
-
-
-@pytest.fixture
-def threads():
-    # Restores the thread count a test changes.
-    saved = _C.get_num_threads()
-    yield _C.set_num_threads
-    _C.set_num_threads(saved)
 
 
 # ---- parity on random shapes ----

@@ -9,23 +9,14 @@ the wrapper and straight to _C). Runs in a few seconds.
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from fastdl.testing import assert_backends_match, assert_close
-
 from fastdl import _C
 from fastdl.backends import cpu
+from fastdl.testing import assert_backends_match, assert_close
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 SIZE = st.sampled_from([1, 2, 7, 17, 33, 65])
 REDUCTIONS = ["none", "sum", "mean"]
-
-
-@pytest.fixture
-def threads():
-    # Restores the thread count a test changes.
-    saved = _C.get_num_threads()
-    yield _C.set_num_threads
-    _C.set_num_threads(saved)
 
 
 def case(N, C, seed, scale=1.0, probs=False, weighted=False, ignore_index=-100, ignored=0.0):

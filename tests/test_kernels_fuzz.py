@@ -5,13 +5,12 @@ reference or raise a Python exception; a crash, a hang or an out-of-bounds acces
 ASan/UBSan CI pass catches: its file name puts it in the `-k kernels` selection) is a failure.
 """
 
+import fastdl._C as C
 import numpy as np
 import pytest
+from fastdl.backends import reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import fastdl._C as C
-from fastdl.backends import reference
 
 FUZZ = settings(
     max_examples=60, deadline=None, derandomize=True, database=None,

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from fastdl import _C
 from fastdl.backends import cpu, reference
+from fastdl.testing import assert_backends_match, assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from fastdl.testing import assert_backends_match, assert_close
 
 CFG = _C.gemm_config()
 ODD = st.sampled_from([1, 2, 7, 17, 33, 65]) | st.integers(1, 80)
@@ -29,14 +29,6 @@ def operands(M, N, K, trans_a, trans_b, batch=None, seed=0):
     a = rand(*lead, *((K, M) if trans_a else (M, K)), seed=seed)
     b = rand(*lead, *((N, K) if trans_b else (K, N)), seed=seed + 1)
     return a, b
-
-
-@pytest.fixture
-def threads():
-    # Restores the thread count a test changes.
-    saved = _C.get_num_threads()
-    yield _C.set_num_threads
-    _C.set_num_threads(saved)
 
 
 # ---- parity on random shapes ----

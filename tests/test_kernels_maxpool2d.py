@@ -8,22 +8,13 @@ straight to _C). Runs in a few seconds.
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
-from hypothesis import strategies as st
-from fastdl.testing import assert_backends_match
-
 from fastdl import _C
 from fastdl.backends import cpu
+from fastdl.testing import assert_backends_match
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 SIZE = st.sampled_from([1, 2, 7, 17, 33, 65])
-
-
-@pytest.fixture
-def threads():
-    # Restores the thread count a test changes.
-    saved = _C.get_num_threads()
-    yield _C.set_num_threads
-    _C.set_num_threads(saved)
 
 
 def inputs(shape, seed, ties=False, nan=0.0):

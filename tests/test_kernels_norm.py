@@ -11,18 +11,11 @@ import numpy as np
 import pytest
 from fastdl import _C
 from fastdl.backends import cpu, reference
+from fastdl.testing import assert_backends_match
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from fastdl.testing import assert_backends_match
 
 SIZE = st.sampled_from([0, 1, 2, 3, 7, 17, 64, 196])
-
-
-@pytest.fixture
-def threads():
-    saved = _C.get_num_threads()
-    yield _C.set_num_threads
-    _C.set_num_threads(saved)
 
 
 def inputs(shape, seed, scale=1.0, offset=0.0):

@@ -12,26 +12,17 @@ so `assert_steps_match` below runs both backends on copies and compares the upda
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from fastdl.testing import assert_close
-
 from fastdl import _C
 from fastdl.backends import cpu, reference
+from fastdl.testing import assert_close
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 SHAPES = st.lists(
     st.sampled_from([(1,), (7,), (17,), (33,), (65,), (7, 17), (33, 65), (2, 3, 5, 7)]),
     min_size=1,
     max_size=5,
 )
-
-
-@pytest.fixture
-def threads():
-    # Restores the thread count a test changes.
-    saved = _C.get_num_threads()
-    yield _C.set_num_threads
-    _C.set_num_threads(saved)
 
 
 def tensors(shapes, rng, scale=1.0):

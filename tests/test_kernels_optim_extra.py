@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from fastdl import _C
 from fastdl.backends import cpu, reference
+from fastdl.testing import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from fastdl.testing import assert_close
 
 SHAPES = st.lists(
     st.sampled_from([(1,), (7,), (17,), (33,), (65,), (7, 17), (33, 65), (2, 3, 5, 7)]),

@@ -16,28 +16,12 @@ import numpy as np
 import pytest
 from fastdl import _C
 from fastdl.backends import cpu, reference
+from fastdl.testing import assert_backends_match
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from fastdl.testing import assert_backends_match
 
 ISAS = _C.supported_isas()
 KERNEL_NAMES = {"baseline": "portable_6x8", "avx2": "avx2_6x16", "avx512": "avx512_14x32"}
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    # Runs the test with each ISA build the processor supports, then restores the active one.
-    saved = _C.simd_level()
-    _C.set_simd_level(request.param)
-    yield request.param
-    _C.set_simd_level(saved)
-
-
-@pytest.fixture
-def threads():
-    saved = _C.get_num_threads()
-    yield _C.set_num_threads
-    _C.set_num_threads(saved)
 
 
 def rand(*shape, seed=0):

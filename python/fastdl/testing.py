@@ -25,12 +25,12 @@ import numpy as np
 __all__ = [
     "TOLERANCES",
     "Comparison",
-    "compare",
-    "assert_close",
-    "run_backends",
-    "compare_backends",
     "assert_backends_match",
+    "assert_close",
+    "compare",
+    "compare_backends",
     "relative_error",
+    "run_backends",
 ]
 
 # (rtol, atol) per dtype: float32 kernels against a reference computed in float32 differ by the
