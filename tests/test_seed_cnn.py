@@ -12,7 +12,7 @@ import pytest
 import fastdl
 import fastdl.nn as nn
 import fastdl.optim as optim
-from fastdl.models import CNN
+from fastdl.models import CNN, make_cnn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,26 +83,32 @@ def test_seed_example_runs_unchanged():
     assert result.stdout.count("loss") == 10
 
 
+def test_seed_example_builds_the_founding_cnn():
+    # The example writes the model out by hand (it is the founding document's code); it must be
+    # the model of fastdl.models, which the bench, the demo and the other tests use.
+    import ast
+
+    tree = ast.parse((ROOT / "examples" / "seed_cnn.py").read_text())
+    cls = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "CNN")
+    scope = {"nn": nn}
+    exec(compile(ast.Module([cls], type_ignores=[]), "seed_cnn.py", "exec"), scope)
+    fastdl.manual_seed(3)
+    example = scope["CNN"]()
+    fastdl.manual_seed(3)
+    ours = CNN()
+    assert repr(example) == repr(ours)
+    x = fastdl.randn(2, 1, 28, 28)
+    with fastdl.no_grad():
+        np.testing.assert_array_equal(example(x).numpy(), ours(x).numpy())
+
+
 def test_pytorch_parity_of_training_trajectory():
     torch = pytest.importorskip("torch")
     torch.set_num_threads(2)
     fastdl.manual_seed(1)
     model = CNN()
 
-    class TorchCNN(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = torch.nn.Conv2d(1, 32, 3, 1, 1)
-            self.conv2 = torch.nn.Conv2d(32, 64, 3, 1, 1)
-            self.fc1 = torch.nn.Linear(64 * 7 * 7, 128)
-            self.fc2 = torch.nn.Linear(128, 10)
-
-        def forward(self, x):
-            x = torch.max_pool2d(torch.relu(self.conv1(x)), 2, 2)
-            x = torch.max_pool2d(torch.relu(self.conv2(x)), 2, 2)
-            return self.fc2(torch.relu(self.fc1(x.flatten(1))))
-
-    tmodel = TorchCNN()
+    tmodel = make_cnn(torch.nn)
     # Weights move from fastdl to PyTorch through state_dict, keys unchanged.
     tmodel.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in model.state_dict().items()})
     opt = optim.Adam(model.parameters(), lr=1e-3)
