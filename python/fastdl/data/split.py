@@ -10,6 +10,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from .. import _random
+from .._args import is_int
 from .._tensor import Tensor
 from ._convert import is_pandas, to_numpy
 from .dataset import Subset
@@ -26,10 +27,6 @@ def _rng(seed: Seed, op: str = "train_test_split") -> np.random.Generator:
         f"[{op}] expected an int seed, a fastdl.Generator, a np.random.Generator or None, "
         f"got {type(seed).__name__}"
     )
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
 def _lengths(lengths: Sequence[Union[int, float]], n: int) -> list:
@@ -55,7 +52,7 @@ def _lengths(lengths: Sequence[Union[int, float]], n: int) -> list:
                     stacklevel=3,
                 )
         return counts
-    if not all(_is_int(x) for x in lengths):
+    if not all(is_int(x) for x in lengths):
         raise ValueError(
             f"[random_split] fractions {lengths} must be in [0, 1] and sum to 1 (they sum to "
             f"{total:g})"

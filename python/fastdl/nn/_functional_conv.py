@@ -3,27 +3,14 @@ everything in __all__. conv2d itself lives in nn/functional.py; conv1d runs on i
 
 from __future__ import annotations
 
-import numpy as np
 
 from .. import _devices
+from .._args import single
 from .._errors import ArgumentError, ArgumentIndexError, ArgumentTypeError, torch_type_name
 from .._tensor import Tensor, _dt
 from ..ops.embedding import Embedding as _Embedding
 
 __all__: list = ["conv1d", "embedding"]
-
-
-def _single(v, op, name):
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return int(v)
-    if (
-        isinstance(v, (tuple, list))
-        and len(v) == 1
-        and isinstance(v[0], (int, np.integer))
-        and not isinstance(v[0], bool)
-    ):
-        return int(v[0])
-    raise ArgumentTypeError(f"[{op}] {name} must be an int or a 1-tuple of ints, got {v!r}")
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
@@ -47,9 +34,9 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
         raise ArgumentError(
             f"[{op}] expected a 3-D weight (K, C/groups, kernel), got shape {tuple(weight.shape)}"
         )
-    stride, dilation = _single(stride, op, "stride"), _single(dilation, op, "dilation")
+    stride, dilation = single(stride, op, "stride"), single(dilation, op, "dilation")
     if not isinstance(padding, str):
-        padding = (0, _single(padding, op, "padding"))
+        padding = (0, single(padding, op, "padding"))
     y = F.conv2d(
         input.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, stride), padding, (1, dilation),
         groups,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 
+from .._args import float_arg, tensor_arg
 from .._creation import ones_like, zeros_like
 from .._errors import ArgumentError
 from .._tensor import Tensor
@@ -105,9 +106,9 @@ def cosine_embedding_loss(input1, input2, target, margin=0, size_average=None, r
     """
     op = "cosine_embedding_loss"
     reduction = _F._legacy_reduction(size_average, reduce, reduction)
-    _F._float_arg(input1, op, "input1")
-    _F._float_arg(input2, op, "input2")
-    _F._tensor_arg(target, op, "target")
+    float_arg(input1, op, "input1")
+    float_arg(input2, op, "input2")
+    tensor_arg(target, op, "target")
     if target.ndim not in (0, 1):
         raise ArgumentError(
             f"[{op}] 0D or 1D target tensor expected, multi-target not supported, got "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 
+from .._args import float_arg, tensor_arg
 from .._errors import ArgumentError, ArgumentTypeError
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
@@ -21,14 +22,14 @@ __all__ = ["batch_norm", "layer_norm", "group_norm", "dropout2d"]
 
 
 def _float_input(input, op):
-    return _F._float_arg(input, op, "input")
+    return float_arg(input, op, "input")
 
 
 def _param(x, t, op, name, shape):
     """Check an optional weight or bias: a tensor of `shape`, of x's dtype."""
     if t is None:
         return None
-    _F._tensor_arg(t, op, name)
+    tensor_arg(t, op, name)
     _F._same_dtype(x, t, op, name)
     if tuple(t.shape) != tuple(shape):
         raise ArgumentError(
@@ -68,7 +69,7 @@ def batch_norm(
     c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is not None:
-            _F._tensor_arg(t, op, name)
+            tensor_arg(t, op, name)
             if tuple(t.shape) != (c,):
                 raise ArgumentError(
                     f"[{op}] expected {name} of shape ({c},), got {tuple(t.shape)}"

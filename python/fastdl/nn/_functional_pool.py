@@ -7,8 +7,8 @@ a later step); the 1-D pools are the 2-D ones on a (N, C, 1, L) view.
 
 from __future__ import annotations
 
-import numbers
 
+from .._args import float_arg, is_int, pair, single
 from .._errors import ArgumentError, ArgumentTypeError
 from .._tensor import Tensor
 from ..ops import pool as _pool
@@ -25,21 +25,9 @@ __all__ = [
 ]
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _single(v, op, name) -> int:
-    if isinstance(v, (tuple, list)) and len(v) == 1:
-        v = v[0]
-    if not _is_int(v):
-        raise ArgumentTypeError(f"[{op}] {name} must be an int or a 1-tuple of ints, got {v!r}")
-    return int(v)
-
-
 def _batched(input, op, spatial):
     """input with a batch dim (unbatched (C, *spatial) gets one), and whether it had none."""
-    _F._float_arg(input, op, "input")
+    float_arg(input, op, "input")
     if input.ndim not in (spatial + 1, spatial + 2):
         raise ArgumentError(
             f"[{op}] expected a {spatial + 1}-D or {spatial + 2}-D input, got shape "
@@ -65,9 +53,9 @@ def avg_pool2d(
 ) -> Tensor:
     """2-D average pooling over (N, C, H, W) or (C, H, W); stride defaults to kernel_size."""
     op = "avg_pool2d"
-    kernel = _F._pair(kernel_size, op, "kernel_size")
-    stride = kernel if stride is None or stride == [] else _F._pair(stride, op, "stride")
-    padding = _F._pair(padding, op, "padding")
+    kernel = pair(kernel_size, op, "kernel_size")
+    stride = kernel if stride is None or stride == [] else pair(stride, op, "stride")
+    padding = pair(padding, op, "padding")
     if min(kernel) < 1 or min(stride) < 1:
         raise ArgumentError(f"[{op}] kernel_size and stride must be >= 1, got {kernel} and {stride}")
     if min(padding) < 0 or padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
@@ -75,7 +63,7 @@ def avg_pool2d(
             f"[{op}] pad should be at most half of kernel size (and >= 0), got padding "
             f"{padding} and kernel_size {kernel}"
         )
-    if divisor_override is not None and (not _is_int(divisor_override) or divisor_override == 0):
+    if divisor_override is not None and (not is_int(divisor_override) or divisor_override == 0):
         raise ArgumentError(f"[{op}] divisor_override must be a non-zero int, got "
                             f"{divisor_override!r}")
     x, unbatched = _batched(input, op, 2)
@@ -106,9 +94,9 @@ def avg_pool1d(
 ) -> Tensor:
     """1-D average pooling over (N, C, L) or (C, L); stride defaults to kernel_size."""
     op = "avg_pool1d"
-    k = _single(kernel_size, op, "kernel_size")
-    s = k if stride is None or stride == [] else _single(stride, op, "stride")
-    p = _single(padding, op, "padding")
+    k = single(kernel_size, op, "kernel_size")
+    s = k if stride is None or stride == [] else single(stride, op, "stride")
+    p = single(padding, op, "padding")
     x, unbatched = _batched(input, op, 1)
     y = avg_pool2d(x.unsqueeze(2), (1, k), (1, s), (0, p), ceil_mode, count_include_pad)
     y = y.squeeze(2)
@@ -127,10 +115,10 @@ def max_pool1d(
     """1-D max pooling over (N, C, L) or (C, L); stride defaults to kernel_size. Indices (with
     return_indices) are positions along L."""
     op = "max_pool1d"
-    k = _single(kernel_size, op, "kernel_size")
-    s = k if stride is None or stride == [] else _single(stride, op, "stride")
-    p = _single(padding, op, "padding")
-    d = _single(dilation, op, "dilation")
+    k = single(kernel_size, op, "kernel_size")
+    s = k if stride is None or stride == [] else single(stride, op, "stride")
+    p = single(padding, op, "padding")
+    d = single(dilation, op, "dilation")
     x, unbatched = _batched(input, op, 1)
     y, indices = _F.max_pool2d(
         x.unsqueeze(2), (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices=True
@@ -149,7 +137,7 @@ def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation
 
 def _output_size(output_size, x, op):
     """(P, Q) from an int or a pair whose None entries keep the input's size."""
-    if output_size is None or _is_int(output_size):
+    if output_size is None or is_int(output_size):
         output_size = (output_size, output_size)
     if not isinstance(output_size, (tuple, list)) or len(output_size) != 2:
         raise ArgumentTypeError(
@@ -159,7 +147,7 @@ def _output_size(output_size, x, op):
     for size, given in zip(x.shape[2:], output_size):
         if given is None:
             given = size
-        if not _is_int(given) or given < 0:
+        if not is_int(given) or given < 0:
             raise ArgumentError(f"[{op}] output_size must be >= 0, got {output_size!r}")
         out.append(int(given))
     if 0 in out:

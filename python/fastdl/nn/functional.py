@@ -11,11 +11,11 @@ import warnings
 import numpy as np
 
 from .. import _devices
+from .._args import check_reduction, float_arg, pair, tensor_arg
 from .. import _functions as fn
 from .._random import generator
 from .._errors import ArgumentError, ArgumentIndexError, ArgumentTypeError
 from .._tensor import Tensor, _dt, _promote
-from ..autograd.grad_mode import is_grad_enabled
 
 __all__ = [
     "linear", "conv2d", "max_pool2d", "relu", "sigmoid", "tanh", "leaky_relu", "softmax",
@@ -23,30 +23,6 @@ __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "one_hot", "relu_",
     "leaky_relu_", "max_pool2d_with_indices",
 ]
-
-_REDUCTIONS = ("none", "mean", "sum")
-
-
-def _tensor_arg(x, op, name):
-    if not isinstance(x, Tensor):
-        raise ArgumentTypeError(f"[{op}] {name} must be a Tensor, got {type(x).__name__}")
-    return x
-
-
-def _float_arg(x, op, name):
-    _tensor_arg(x, op, name)
-    if _dt(x._data).kind != "f":
-        raise ArgumentTypeError(f"[{op}] {name} must be a floating point tensor, got {x.dtype}")
-    return x
-
-
-def _pair(v, op, name):
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return (int(v), int(v))
-    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(i, (int, np.integer)) for i in v):
-        return (int(v[0]), int(v[1]))
-    raise ArgumentTypeError(f"[{op}] {name} must be an int or a pair of ints, got {v!r}")
-
 
 def _legacy_reduction(size_average, reduce, reduction):
     """PyTorch's rule for the deprecated size_average/reduce arguments: either given overrides
@@ -71,7 +47,7 @@ def _reduce(loss, reduction, op):
         return loss.sum()
     if reduction == "none":
         return loss
-    raise ArgumentError(f"[{op}] reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    return check_reduction(reduction, op)
 
 
 def _same_dtype(x, other, op, name):
@@ -89,8 +65,8 @@ def _same_dtype(x, other, op, name):
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = input @ weight.T + bias; input (..., in), weight (out, in), bias (out,)."""
-    _float_arg(input, "linear", "input")
-    _float_arg(weight, "linear", "weight")
+    float_arg(input, "linear", "input")
+    float_arg(weight, "linear", "weight")
     if weight.ndim != 2:
         raise ArgumentError(f"[linear] weight must be 2-D (out, in), got shape {tuple(weight.shape)}")
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
@@ -110,9 +86,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     """2-D cross-correlation; input (N, C, H, W) or (C, H, W), weight (K, C/groups, R, S),
     bias (K,); dilation spaces the kernel's taps, groups splits the channels (PyTorch's)."""
     op = "conv2d"
-    _float_arg(input, op, "input")
-    _float_arg(weight, op, "weight")
-    dilation = _pair(dilation, op, "dilation")
+    float_arg(input, op, "input")
+    float_arg(weight, op, "weight")
+    dilation = pair(dilation, op, "dilation")
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
         raise ArgumentTypeError(f"[{op}] groups must be an int, got {groups!r}")
     groups = int(groups)
@@ -149,7 +125,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
         )
     if bias is not None and tuple(bias.shape) != (k,):
         raise ArgumentError(f"[{op}] bias must have shape ({k},), got {tuple(bias.shape)}")
-    stride = _pair(stride, op, "stride")
+    stride = pair(stride, op, "stride")
     if min(stride) < 1:
         raise ArgumentError(f"[{op}] stride must be >= 1, got {stride}")
     # The dilated kernel's extent.
@@ -167,7 +143,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
             crop = ((rd - 1) % 2, (sd - 1) % 2)
         else:
             raise ArgumentError(f"[{op}] padding must be 'valid', 'same', an int or a pair, got {padding!r}")
-    padding = _pair(padding, op, "padding")
+    padding = pair(padding, op, "padding")
     if min(padding) < 0:
         raise ArgumentError(f"[{op}] padding must be >= 0, got {padding}")
     if rd > h + 2 * padding[0] or sd > w + 2 * padding[1]:
@@ -198,11 +174,11 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                return_indices=False):
     """2-D max pooling over (N, C, H, W) or (C, H, W); stride defaults to kernel_size."""
     op = "max_pool2d"
-    _float_arg(input, op, "input")
-    kernel = _pair(kernel_size, op, "kernel_size")
-    stride = kernel if stride is None or stride == [] else _pair(stride, op, "stride")
-    padding = _pair(padding, op, "padding")
-    if _pair(dilation, op, "dilation") != (1, 1) or ceil_mode:
+    float_arg(input, op, "input")
+    kernel = pair(kernel_size, op, "kernel_size")
+    stride = kernel if stride is None or stride == [] else pair(stride, op, "stride")
+    padding = pair(padding, op, "padding")
+    if pair(dilation, op, "dilation") != (1, 1) or ceil_mode:
         raise NotImplementedError(f"[{op}] dilation != 1 and ceil_mode=True are not supported")
     if min(kernel) < 1 or min(stride) < 1:
         raise ArgumentError(f"[{op}] kernel_size and stride must be >= 1, got {kernel} and {stride}")
@@ -240,32 +216,32 @@ def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     if inplace:
-        return _tensor_arg(input, "relu", "input").relu_()
-    return _tensor_arg(input, "relu", "input").relu()
+        return tensor_arg(input, "relu", "input").relu_()
+    return tensor_arg(input, "relu", "input").relu()
 
 
 def relu_(input: Tensor) -> Tensor:
     """relu written into `input`'s storage (PyTorch's in-place rules); returns `input`."""
-    return _tensor_arg(input, "relu_", "input").relu_()
+    return tensor_arg(input, "relu_", "input").relu_()
 
 
 def sigmoid(input: Tensor) -> Tensor:
-    return _tensor_arg(input, "sigmoid", "input").sigmoid()
+    return tensor_arg(input, "sigmoid", "input").sigmoid()
 
 
 def tanh(input: Tensor) -> Tensor:
-    return _tensor_arg(input, "tanh", "input").tanh()
+    return tensor_arg(input, "tanh", "input").tanh()
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     if inplace:
         return leaky_relu_(input, negative_slope)
-    return fn.LeakyReLU.apply(_float_arg(input, "leaky_relu", "input"), slope=negative_slope)
+    return fn.LeakyReLU.apply(float_arg(input, "leaky_relu", "input"), slope=negative_slope)
 
 
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     """leaky_relu written into `input`'s storage (PyTorch's in-place rules); returns `input`."""
-    _float_arg(input, "leaky_relu_", "input")
+    float_arg(input, "leaky_relu_", "input")
 
     def fast(data):
         data[...] = _devices.namespace(data).where(data < 0, data * negative_slope, data)
@@ -300,11 +276,11 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if inplace:
         # The same draws as the out-of-place op, multiplied into the storage (recorded as an
         # in-place multiplication when autograd needs it).
-        _float_arg(input, "dropout", "input")
+        float_arg(input, "dropout", "input")
         keep = generator().random(input.shape) >= p  # drawn on the host, as Dropout's
         scale = (keep / (1 - p) if p < 1 else keep).astype(input.dtype)
         return input.mul_(Tensor._make(scale).to(input.device))
-    return fn.Dropout.apply(_float_arg(input, "dropout", "input"), p=p, generator=generator())
+    return fn.Dropout.apply(float_arg(input, "dropout", "input"), p=p, generator=generator())
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
@@ -397,10 +373,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     targets (int64) or class-probability targets (float, same shape as input), as in PyTorch."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "cross_entropy"
-    _float_arg(input, op, "input")
-    _tensor_arg(target, op, "target")
-    if reduction not in _REDUCTIONS:
-        raise ArgumentError(f"[{op}] reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    float_arg(input, op, "input")
+    tensor_arg(target, op, "target")
+    check_reduction(reduction, op)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ArgumentError(f"[{op}] label_smoothing must be in [0, 1], got {label_smoothing}")
     if input.ndim == 0:
@@ -460,10 +435,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     """Negative log-likelihood on log-probabilities (N, C) or (N, C, d1, ...), int64 targets."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     op = "nll_loss"
-    _float_arg(input, op, "input")
-    _tensor_arg(target, op, "target")
-    if reduction not in _REDUCTIONS:
-        raise ArgumentError(f"[{op}] reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    float_arg(input, op, "input")
+    tensor_arg(target, op, "target")
+    check_reduction(reduction, op)
     if input.ndim < 1:
         raise ArgumentError(f"[{op}] input must have at least 1 dimension")
     c = input.shape[1] if input.ndim > 1 else input.shape[0]
@@ -488,8 +462,8 @@ def _loss_pair(input, target, op, dtypes="promote"):
     """(input, target) of one shape and one dtype, by the loss's PyTorch rule: "promote" (to
     the common dtype: mse, l1), "same" (must match: binary_cross_entropy) or "target" (the
     target's float dtype: binary_cross_entropy_with_logits, a PyTorch quirk kept)."""
-    _float_arg(input, op, "input")
-    _tensor_arg(target, op, "target")
+    float_arg(input, op, "input")
+    tensor_arg(target, op, "target")
     if tuple(input.shape) != tuple(target.shape):
         raise ArgumentError(
             f"[{op}] input and target must have the same shape, got {tuple(input.shape)} "
@@ -515,7 +489,7 @@ def _weighted_reduce(loss, weight, reduction, op):
     the weighted sum by the sum of the weights."""
     if weight is None:
         return _reduce(loss, reduction, op)
-    _tensor_arg(weight, op, "weight")
+    tensor_arg(weight, op, "weight")
     if tuple(weight.shape) != tuple(loss.shape):
         raise ArgumentError(
             f"[{op}] weight and input must have the same size, got {tuple(weight.shape)} and "

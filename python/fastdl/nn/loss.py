@@ -6,6 +6,7 @@ Class weights (`weight`, `pos_weight`) are registered as buffers, as in PyTorch,
 
 from __future__ import annotations
 
+from .._args import check_reduction
 from .._tensor import Tensor
 from . import functional as F
 from .module import Module
@@ -15,21 +16,13 @@ __all__ = [
     "KLDivLoss", "L1Loss", "MSELoss", "NLLLoss", "SmoothL1Loss",
 ]
 
-_REDUCTIONS = ("none", "mean", "sum")
-
-
 class _Loss(Module):
     # NOTE: PyTorch's argument order, deprecated size_average/reduce included (they override
     # `reduction` by PyTorch's rule), so positional arguments mean the same thing.
     def __init__(self, size_average=None, reduce=None, reduction: str = "mean") -> None:
         super().__init__()
         reduction = F._legacy_reduction(size_average, reduce, reduction)
-        if reduction not in _REDUCTIONS:
-            raise ValueError(
-                f"[{type(self).__name__}] {reduction!r} is not a valid value for reduction; "
-                f"expected one of {_REDUCTIONS}"
-            )
-        self.reduction = reduction
+        self.reduction = check_reduction(reduction, type(self).__name__)
 
 
 class _WeightedLoss(_Loss):

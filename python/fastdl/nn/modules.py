@@ -14,6 +14,7 @@ from typing import Any, Union
 import numpy as np
 
 from .._creation import empty
+from .._args import ntuple, pair
 from .._tensor import Tensor
 from . import functional as F
 from . import init
@@ -34,18 +35,6 @@ __all__ = [
 ]
 
 IntOrPair = Union[int, tuple]
-
-
-def _pair(value: IntOrPair, name: str, op: str) -> tuple[int, int]:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return (int(value), int(value))
-    if (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
-    ):
-        return (int(value[0]), int(value[1]))
-    raise TypeError(f"[{op}] expected {name} to be an int or a pair of ints, got {value!r}")
 
 
 def _new_parameter(shape: tuple, dtype: Any, device: Any) -> Parameter:
@@ -124,21 +113,6 @@ class Linear(Module):
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _ntuple(value: Any, n: int, name: str, op: str) -> tuple:
-    """An int as n copies, or a sequence of n ints, as a tuple (PyTorch's _single/_pair)."""
-    if n == 2:
-        return _pair(value, name, op)
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return (int(value),) * n
-    if (
-        isinstance(value, (tuple, list))
-        and len(value) == n
-        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
-    ):
-        return tuple(int(v) for v in value)
-    raise TypeError(f"[{op}] expected {name} to be an int or {n} ints, got {value!r}")
-
-
 class _ConvNd(Module):
     """What Conv1d and Conv2d share (PyTorch's _ConvNd): arguments, weight
     (out_channels, in_channels // groups, *kernel_size), initialisation and repr."""
@@ -174,9 +148,9 @@ class _ConvNd(Module):
             raise ValueError("out_channels must be divisible by groups")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = _ntuple(kernel_size, n, "kernel_size", op)
-        self.stride = _ntuple(stride, n, "stride", op)
-        self.dilation = _ntuple(dilation, n, "dilation", op)
+        self.kernel_size = ntuple(kernel_size, n, op, "kernel_size")
+        self.stride = ntuple(stride, n, op, "stride")
+        self.dilation = ntuple(dilation, n, op, "dilation")
         self.groups = int(groups)
         self.padding_mode = padding_mode
         self.output_padding = (0,) * n
@@ -204,7 +178,7 @@ class _ConvNd(Module):
                 raise ValueError("padding='same' is not supported for strided convolutions")
             self.padding = padding
         else:
-            self.padding = _ntuple(padding, n, "padding", op)
+            self.padding = ntuple(padding, n, op, "padding")
             if min(self.padding) < 0:
                 raise ValueError(f"[{op}] expected padding >= 0, got {padding}")
         self.weight = _new_parameter(
@@ -337,9 +311,9 @@ class MaxPool2d(Module):
         self.dilation = dilation
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
-        k = _pair(kernel_size, "kernel_size", "MaxPool2d")
-        s = _pair(self.stride, "stride", "MaxPool2d")
-        p = _pair(padding, "padding", "MaxPool2d")
+        k = pair(kernel_size, "MaxPool2d", "kernel_size")
+        s = pair(self.stride, "MaxPool2d", "stride")
+        p = pair(padding, "MaxPool2d", "padding")
         if min(k) < 1 or min(s) < 1 or min(p) < 0:
             raise ValueError(
                 f"[MaxPool2d] expected kernel_size >= 1, stride >= 1, padding >= 0, got "
@@ -350,7 +324,7 @@ class MaxPool2d(Module):
                 f"[MaxPool2d] pad should be at most half of kernel size, got padding={padding}, "
                 f"kernel_size={kernel_size}"
             )
-        if _pair(dilation, "dilation", "MaxPool2d") != (1, 1):
+        if pair(dilation, "MaxPool2d", "dilation") != (1, 1):
             raise NotImplementedError(
                 f"[MaxPool2d] dilation={dilation} is not supported; only dilation=1"
             )

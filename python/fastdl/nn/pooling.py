@@ -7,16 +7,12 @@ stored as PyTorch stores them, so repr prints the same text.
 
 from __future__ import annotations
 
+from .._args import ntuple
 from .._tensor import Tensor
 from . import _functional_pool as FP
 from .module import Module
 
 __all__ = ["AvgPool1d", "AvgPool2d", "MaxPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]
-
-
-def _single(v):
-    """PyTorch's _single: an int becomes a 1-tuple (AvgPool1d stores its arguments so)."""
-    return tuple(v) if isinstance(v, (tuple, list)) else (v,)
 
 
 class AvgPool2d(Module):
@@ -71,9 +67,9 @@ class AvgPool1d(Module):
         count_include_pad: bool = True,
     ) -> None:
         super().__init__()
-        self.kernel_size = _single(kernel_size)
-        self.stride = _single(stride if stride is not None else kernel_size)
-        self.padding = _single(padding)
+        self.kernel_size = ntuple(kernel_size, 1, "AvgPool1d", "kernel_size")
+        self.stride = ntuple(kernel_size if stride is None else stride, 1, "AvgPool1d", "stride")
+        self.padding = ntuple(padding, 1, "AvgPool1d", "padding")
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
 
