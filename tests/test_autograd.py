@@ -6,29 +6,47 @@ import pytest
 
 import fastdl
 import fastdl.nn.functional as F
+from fastdl.testing import assert_close
 from gradcheck import assert_grad_close, numerical_grad
 
 
 def check_op(fn, *shapes, positive=False, seed=0, atol=1e-6, rtol=1e-5):
-    """Run fn on float64 leaf tensors of the given shapes; compare every input's gradient of
-    sum(fn(...) * w), w random, with central differences. An op test is then one line."""
+    """An op test in one line, run twice. In float64: every input's gradient of
+    sum(fn(...) * w), w random, against central differences. In float32: the output and every
+    input's gradient on the default backend (the C++ kernels where the op has one) against the
+    reference backend, by fastdl.testing's float32 rule."""
     rng = np.random.default_rng(seed)
     arrays = [rng.standard_normal(s) for s in shapes]
     if positive:
         arrays = [np.abs(a) + 0.5 for a in arrays]
-    leaves = [fastdl.tensor(a, requires_grad=True) for a in arrays]
-    out = fn(*leaves)
-    w = rng.standard_normal(out.shape)
-    (out * fastdl.tensor(w)).sum().backward()
+    w = None
+
+    def run(dtype):
+        nonlocal w
+        leaves = [fastdl.tensor(a.astype(dtype), requires_grad=True) for a in arrays]
+        out = fn(*leaves)
+        if w is None:
+            w = rng.standard_normal(out.shape)
+        (out * fastdl.tensor(w.astype(dtype))).sum().backward()
+        return out.detach().numpy(), [None if t.grad is None else t.grad.numpy() for t in leaves]
+
+    _, grads = run(np.float64)
 
     def loss(*arrs):
         with fastdl.no_grad():
             return float((fn(*[fastdl.tensor(a) for a in arrs]) * fastdl.tensor(w)).sum().item())
 
-    for i, leaf in enumerate(leaves):
-        assert leaf.grad is not None, f"input {i} got no gradient"
-        assert leaf.grad.shape == leaf.shape
-        assert_grad_close(leaf.grad.numpy(), numerical_grad(loss, arrays, i), atol, rtol, f"input {i}")
+    for i, (g, a) in enumerate(zip(grads, arrays)):
+        assert g is not None, f"input {i} got no gradient"
+        assert g.shape == a.shape
+        assert_grad_close(g, numerical_grad(loss, arrays, i), atol, rtol, f"input {i}")
+
+    out32, grads32 = run(np.float32)
+    with fastdl.backend("reference"):
+        ref_out, ref_grads = run(np.float32)
+    assert_close(out32, ref_out, name="float32 output, default backend vs reference")
+    for i, (g, r) in enumerate(zip(grads32, ref_grads)):
+        assert_close(g, r, name=f"float32 gradient of input {i}, default backend vs reference")
 
 
 @pytest.mark.parametrize(
