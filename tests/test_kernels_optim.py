@@ -186,10 +186,22 @@ def test_momentum_buffers_may_be_empty_or_none_without_momentum():
 
 
 def test_empty_lists_and_empty_tensors():
-    cpu.sgd_step([], [], [], 0.1)
-    cpu.adam_step([], [], [], [], 1, 0.1, 0.9, 0.999, 1e-8)
+    assert cpu.sgd_step([], [], [], 0.1) is None
+    assert cpu.adam_step([], [], [], [], 1, 0.1, 0.9, 0.999, 1e-8) is None
+    # An empty tensor beside a real one: the real one is updated exactly as on its own.
     e = np.zeros(0, np.float32)
-    cpu.adam_step([e], [e.copy()], [e.copy()], [e.copy()], 1, 0.1, 0.9, 0.999, 1e-8)
+    rng = np.random.default_rng(5)
+    p, g = rng.standard_normal(5).astype(np.float32), rng.standard_normal(5).astype(np.float32)
+    alone = [p.copy(), np.zeros(5, np.float32), np.zeros(5, np.float32)]
+    cpu.adam_step([alone[0]], [g.copy()], [alone[1]], [alone[2]], 1, 0.1, 0.9, 0.999, 1e-8)
+    mixed = [p.copy(), np.zeros(5, np.float32), np.zeros(5, np.float32)]
+    cpu.adam_step(
+        [e, mixed[0]], [e.copy(), g.copy()], [e.copy(), mixed[1]], [e.copy(), mixed[2]],
+        1, 0.1, 0.9, 0.999, 1e-8,
+    )
+    for a, b in zip(mixed, alone):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(mixed[0], p) and e.shape == (0,)
 
 
 # ---- threads ----

@@ -1655,6 +1655,11 @@ class Tensor:
 
     @property
     def mT(self):
+        if self.ndim < 2:
+            raise ArgumentError(
+                f"[mT] tensor.mT is only supported on matrices or batches of matrices; got a "
+                f"{self.ndim}-D tensor"
+            )
         return self.transpose(-2, -1)
 
     def expand(self, *sizes):
