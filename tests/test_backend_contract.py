@@ -20,7 +20,7 @@ strict_device = pytest.importorskip("strict_device")
 
 # Sections of INTERFACE.md that are not the kernel functions every backend exports.
 ARRAYS = "arrays: what the standard lacks"
-NOT_KERNELS = {ARRAYS, "threads (cpu only)"}
+NOT_KERNELS = {ARRAYS}
 
 
 def _sections() -> dict[str, str]:
