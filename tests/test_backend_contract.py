@@ -107,3 +107,12 @@ def test_strict_library_implements_every_named_function():
     assert missing == set(), f"StrictLibrary inherits NumPy's {sorted(missing)}"
     for name in _named_methods(base):
         assert _params(getattr(strict, name), True) == _params(getattr(base, name), True), name
+
+
+def test_selftest_checks_every_kernel_of_the_contract():
+    import numpy as np
+
+    from fastdl.selftest import _cases
+
+    checked = {case[0] for case in _cases(np.random.default_rng(0))}
+    assert checked == set(_kernel_contract())

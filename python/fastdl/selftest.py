@@ -69,6 +69,12 @@ def _cases(rng: np.random.Generator) -> Iterator[tuple]:
         y, idx = _reference().maxpool2d_forward(x, kernel, stride, padding)
         yield "maxpool2d_backward", (f32(*y.shape), idx, shape), {}, None
 
+    for shape, eps in (((4, 3, 25), 1e-5), ((1, 7, 512), 1e-5), ((64, 1, 1), 1e-3)):
+        x = f32(*shape) * 2 + 1
+        yield "norm_forward", (x, eps), {}, None
+        _, mean, _, rstd = _reference().norm_forward(x, eps)
+        yield "norm_backward", (f32(*shape), x, mean, rstd), {}, None
+
     for name in ("relu", "sigmoid", "tanh"):
         for shape in ((1,), (1000,), (2, 32, 28, 28)):
             x = f32(*shape) * 3
@@ -112,6 +118,28 @@ def _cases(rng: np.random.Generator) -> Iterator[tuple]:
             {"weight_decay": 0.01, "decoupled": decoupled},
             (0, 2, 3),
         )
+    for centered, momentum in ((False, 0.0), (True, 0.9)):
+        params, grads = [f32(*s) for s in shapes], [f32(*s) for s in shapes]
+        sq = [np.abs(f32(*s)) for s in shapes]
+        g_avg = [f32(*s) * 0.01 for s in shapes] if centered else []
+        bufs = [f32(*s) * 0.1 for s in shapes] if momentum else []
+        yield (
+            "rmsprop_step",
+            (params, grads, sq, g_avg, bufs, 0.01, 0.99, 1e-8),
+            {"weight_decay": 1e-4, "momentum": momentum, "centered": centered},
+            (0, 2, 3, 4),
+        )
+    params, grads = [f32(*s) for s in shapes], [f32(*s) for s in shapes]
+    sums = [np.abs(f32(*s)) for s in shapes]
+    yield "adagrad_step", (params, grads, sums, 3, 0.01), {"lr_decay": 0.01}, (0, 2)
+    params, grads = [f32(*s) for s in shapes], [f32(*s) for s in shapes]
+    m, v = [f32(*s) * 0.1 for s in shapes], [np.abs(f32(*s)) * 0.01 for s in shapes]
+    yield (
+        "nadam_step",
+        (params, grads, m, v, 2, 2e-3, 0.9, 0.999, 1e-8, 0.8),
+        {"weight_decay": 0.01},
+        (0, 2, 3),
+    )
 
 
 def _reference() -> Any:
