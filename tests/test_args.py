@@ -39,3 +39,22 @@ def test_layers_and_functions_share_the_checks():
     with pytest.raises(ValueError, match=r"\[MSELoss\] reduction must be one of"):
         nn.MSELoss(reduction="avg")
     assert nn.AvgPool1d(2).kernel_size == (2,)
+
+
+def test_layer_signatures_are_pytorchs():
+    # Every nn class that PyTorch also has takes the same parameters, in the same order, with
+    # the same defaults (positional calls mean the same thing). Module, Sigmoid and Tanh take
+    # no arguments here; PyTorch's accept *args, **kwargs only to pass them to Module.
+    import inspect
+
+    torch = pytest.importorskip("torch")
+    checked = 0
+    for name in nn.__all__:
+        ours, theirs = getattr(nn, name), getattr(torch.nn, name, None)
+        if not inspect.isclass(theirs) or name in ("Module", "Sigmoid", "Tanh"):
+            continue
+        expected = [(p.name, p.default) for p in inspect.signature(theirs).parameters.values()]
+        got = [(p.name, p.default) for p in inspect.signature(ours).parameters.values()]
+        assert got == expected, name
+        checked += 1
+    assert checked > 50
