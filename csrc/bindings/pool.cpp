@@ -1,6 +1,5 @@
 // Bindings of the pool kernels (csrc/cpu/pool.cpp): avgpool2d, adaptive_avgpool2d and
 // adaptive_maxpool2d (whose backward is maxpool2d_backward).
-#include <array>
 #include <optional>
 
 #include "bindings/common.h"
@@ -10,12 +9,7 @@ namespace fastdl::bindings {
 
 namespace {
 
-using Pair = std::array<int64_t, 2>;
 using Shape = std::array<int64_t, 4>;
-
-std::string pair_str(const Pair& v) {
-  return "(" + std::to_string(v[0]) + ", " + std::to_string(v[1]) + ")";
-}
 
 std::string shape4_str(const Shape& s) {
   return "(" + std::to_string(s[0]) + ", " + std::to_string(s[1]) + ", " + std::to_string(s[2]) +
@@ -76,15 +70,7 @@ struct AvgArgs {
 // divisor override (0: none).
 AvgArgs avg_args(const char* op, int64_t H, int64_t W, const Pair& kernel, const Pair& stride,
                  const Pair& padding, bool ceil_mode, const std::optional<int64_t>& divisor) {
-  if (kernel[0] < 1 || kernel[1] < 1) fail(op, "kernel_size must be >= 1, got ", pair_str(kernel));
-  if (stride[0] < 1 || stride[1] < 1) fail(op, "stride must be >= 1, got ", pair_str(stride));
-  for (int d = 0; d < 2; ++d) {
-    // NOTE: PyTorch's rule; it also guarantees every window holds an input element.
-    if (padding[d] < 0 || padding[d] > kernel[d] / 2) {
-      fail(op, "padding must be >= 0 and at most half the kernel size, got padding ",
-           pair_str(padding), " for kernel_size ", pair_str(kernel));
-    }
-  }
+  check_pool_window(op, kernel, stride, padding);
   if (divisor && *divisor == 0) fail(op, "divisor_override must not be zero");
   const int64_t P = pooled_size(H, kernel[0], stride[0], padding[0], ceil_mode);
   const int64_t Q = pooled_size(W, kernel[1], stride[1], padding[1], ceil_mode);

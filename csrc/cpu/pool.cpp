@@ -75,23 +75,14 @@ struct AvgPlan {
     }
   }
 
-  // y (NC,P,Q) from x (NC,H,W).
-  void forward(float* y, const float* x, int64_t NC, int64_t H, int64_t W) const {
+  // The body `f` (a PoolKernels entry) over NC planes: forward from x (NC,H,W) to y (NC,P,Q),
+  // or backward from dy (NC,P,Q) to dx (NC,H,W).
+  void run(decltype(PoolKernels::avg_forward) f, float* out, const float* in, int64_t NC,
+           int64_t H, int64_t W) const {
     const int64_t P = row_counts.size(), Q = col_counts.size();
-    const auto f = active().avg_forward;
     split_blocks(NC, NC * H * W, [&](int64_t n0, int64_t n1) {
-      std::vector<float> row(W);
-      f(y, x, H, W, P, Q, rows.data(), cols.data(), divisor.data(), row.data(), n0, n1);
-    });
-  }
-
-  // dx (NC,H,W) from dy (NC,P,Q).
-  void backward(float* dx, const float* dy, int64_t NC, int64_t H, int64_t W) const {
-    const int64_t P = row_counts.size(), Q = col_counts.size();
-    const auto f = active().avg_backward;
-    split_blocks(NC, NC * H * W, [&](int64_t n0, int64_t n1) {
-      std::vector<float> row(W);
-      f(dx, dy, H, W, P, Q, rows.data(), cols.data(), divisor.data(), row.data(), n0, n1);
+      std::vector<float> row(W + Q);
+      f(out, in, H, W, P, Q, rows.data(), cols.data(), divisor.data(), row.data(), n0, n1);
     });
   }
 };
@@ -121,7 +112,7 @@ void avgpool2d_forward(float* y, const float* x, int64_t N, int64_t C, int64_t H
                        int64_t P, int64_t Q, int64_t R, int64_t S, int64_t sh, int64_t sw,
                        int64_t ph, int64_t pw, bool count_include_pad, int64_t divisor_override) {
   avg_plan(H, W, P, Q, R, S, sh, sw, ph, pw, count_include_pad, divisor_override)
-      .forward(y, x, N * C, H, W);
+      .run(active().avg_forward, y, x, N * C, H, W);
 }
 
 // dy is (N,C,P,Q); dx is (N,C,H,W).
@@ -129,19 +120,19 @@ void avgpool2d_backward(float* dx, const float* dy, int64_t N, int64_t C, int64_
                         int64_t P, int64_t Q, int64_t R, int64_t S, int64_t sh, int64_t sw,
                         int64_t ph, int64_t pw, bool count_include_pad, int64_t divisor_override) {
   avg_plan(H, W, P, Q, R, S, sh, sw, ph, pw, count_include_pad, divisor_override)
-      .backward(dx, dy, N * C, H, W);
+      .run(active().avg_backward, dx, dy, N * C, H, W);
 }
 
 // x is (N,C,H,W); y is (N,C,P,Q).
 void adaptive_avgpool2d_forward(float* y, const float* x, int64_t N, int64_t C, int64_t H,
                                 int64_t W, int64_t P, int64_t Q) {
-  adaptive_plan(H, W, P, Q).forward(y, x, N * C, H, W);
+  adaptive_plan(H, W, P, Q).run(active().avg_forward, y, x, N * C, H, W);
 }
 
 // dy is (N,C,P,Q); dx is (N,C,H,W).
 void adaptive_avgpool2d_backward(float* dx, const float* dy, int64_t N, int64_t C, int64_t H,
                                  int64_t W, int64_t P, int64_t Q) {
-  adaptive_plan(H, W, P, Q).backward(dx, dy, N * C, H, W);
+  adaptive_plan(H, W, P, Q).run(active().avg_backward, dx, dy, N * C, H, W);
 }
 
 // x is (N,C,H,W); y and indices are (N,C,P,Q).

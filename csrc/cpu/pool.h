@@ -42,7 +42,7 @@ void adaptive_maxpool2d_forward(float* y, int64_t* indices, const float* x, int6
 
 // One ISA build's average-pooling bodies (pool_kernels.cpp), on planes [n0, n1) of (NC, H, W)
 // input and (NC, P, Q) output. rows holds P pairs [lo, hi) of input rows, cols Q pairs of input
-// columns (clipped to the input, non-empty); divisor is (P, Q); row is scratch of W floats.
+// columns (clipped to the input, non-empty); divisor is (P, Q); row is scratch of W + Q floats.
 struct PoolKernels {
   void (*avg_forward)(float* y, const float* x, int64_t H, int64_t W, int64_t P, int64_t Q,
                       const int64_t* rows, const int64_t* cols, const float* divisor, float* row,

@@ -25,6 +25,18 @@ inline void add_rows(float* out, const float* a, const float* b, int64_t n) {
   if (rest) store_first(out + i, load_first(a + i, rest) + load_first(b + i, rest), rest);
 }
 
+// out[0..n) = a / b (vector division: one rounding, as the scalar one).
+inline void divide_rows(float* out, const float* a, const float* b, int64_t n) {
+  int64_t i = 0;
+  for (; i + kW <= n; i += kW) store(out + i, load(a + i) / load(b + i));
+  const int rest = static_cast<int>(n - i);
+  if (rest) {
+    // The lanes past n divide 0 by 1, not 0 by 0 (no spurious invalid-operation flag).
+    const vf den = select(lane_index() < rest, load_first(b + i, rest), splat(1.0f));
+    store_first(out + i, load_first(a + i, rest) / den, rest);
+  }
+}
+
 // out[0..n) = a.
 inline void copy_row(float* out, const float* a, int64_t n) {
   std::memcpy(out, a, sizeof(float) * n);
@@ -47,12 +59,13 @@ void avg_forward(float* y, const float* x, int64_t H, int64_t W, int64_t P, int6
         for (int64_t h = lo + 2; h < hi; ++h) add_rows(row, row, xs + h * W, W);
         sum = row;
       }
-      const float* div = divisor + p * Q;
+      float* out = ys + p * Q;
       for (int64_t q = 0; q < Q; ++q) {
         float s = 0.0f;
         for (int64_t w = cols[2 * q]; w < cols[2 * q + 1]; ++w) s += sum[w];
-        ys[p * Q + q] = s / div[q];
+        out[q] = s;
       }
+      divide_rows(out, out, divisor + p * Q, Q);
     }
   }
 }
@@ -67,11 +80,11 @@ void avg_backward(float* dx, const float* dy, int64_t H, int64_t W, int64_t P, i
     int64_t done = 0;  // rows [0, done) of dxs hold values; the rest are not written yet
     for (int64_t p = 0; p < P; ++p) {
       const int64_t lo = rows[2 * p], hi = rows[2 * p + 1];
-      const float* div = divisor + p * Q;
+      float* share = row + W;  // (Q,): each output's gradient over its divisor
+      divide_rows(share, dys + p * Q, divisor + p * Q, Q);
       zero_row(row, W);
       for (int64_t q = 0; q < Q; ++q) {
-        const float g = dys[p * Q + q] / div[q];
-        for (int64_t w = cols[2 * q]; w < cols[2 * q + 1]; ++w) row[w] += g;
+        for (int64_t w = cols[2 * q]; w < cols[2 * q + 1]; ++w) row[w] += share[q];
       }
       if (lo > done) {
         zero_row(dxs + done * W, (lo - done) * W);  // rows no window covers
