@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from kernel_check import assert_close
 
 ISAS = _C.supported_isas()
-SETTINGS = dict(max_examples=40, deadline=None)
+SETTINGS = {"max_examples": 40, "deadline": None}
 
 
 @pytest.fixture

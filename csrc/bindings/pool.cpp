@@ -31,7 +31,9 @@ Shape backward_input(const char* op, const py::array& dy, const Shape& s) {
     fail(op, "input_shape ", shape4_str(s), " must start with dy's batch and channels, got dy of ",
          "shape ", shape_str(dy));
   }
-  if (s[2] < 1 || s[3] < 1) fail(op, "input_shape must have height and width >= 1, got ", shape4_str(s));
+  if (s[2] < 1 || s[3] < 1) {
+    fail(op, "input_shape must have height and width >= 1, got ", shape4_str(s));
+  }
   checked_product(op, "input_shape", s[0], s[1], s[2], s[3]);
   return s;
 }

@@ -35,7 +35,7 @@ void avg_windows(std::vector<int64_t>& ranges, std::vector<double>& counts, int6
   ranges.resize(2 * out);
   counts.resize(out);
   for (int64_t i = 0; i < out; ++i) {
-    const int64_t start = i * s - pad;                     // < size, by the output size rule
+    const int64_t start = i * s - pad;  // < size, by the output size rule
     const int64_t end = start + std::min(k, size + pad - start);  // never past the padding
     ranges[2 * i] = std::max<int64_t>(start, 0);
     ranges[2 * i + 1] = std::min(end, size);
@@ -69,8 +69,9 @@ struct AvgPlan {
     divisor.resize(P * Q);
     for (int64_t p = 0; p < P; ++p) {
       for (int64_t q = 0; q < Q; ++q) {
-        divisor[p * Q + q] = static_cast<float>(
-            divisor_override ? static_cast<double>(divisor_override) : row_counts[p] * col_counts[q]);
+        const double d = divisor_override ? static_cast<double>(divisor_override)
+                                          : row_counts[p] * col_counts[q];
+        divisor[p * Q + q] = static_cast<float>(d);
       }
     }
   }
