@@ -56,6 +56,7 @@ def run(ctx: Context) -> None:
     conv2d(ctx)
     conv1_block(ctx)
     maxpool2d(ctx)
+    pool(ctx)
     activations(ctx)
     cross_entropy(ctx)
     adam(ctx)
@@ -294,6 +295,83 @@ def _maxpool_row(ctx: Context, x_shape, part: str) -> None:
         _, indices = pool(x, 2, 2)
         backward = torch.ops.aten.max_pool2d_with_indices_backward
         return lambda: backward(dy, x, [2, 2], [2, 2], [0, 0], [1, 1], False, indices)
+
+    ctx.add(
+        row,
+        {
+            "fastdl": lambda: backend_call(_cpu()),
+            "torch": torch,
+            "reference": lambda: local("", backend_call(_ref()), rounds=_reference_rounds(ctx)),
+        },
+    )
+
+
+# ---------------------------------------------------------------- pool
+
+# (row id, what, input shape, output shape, backend family name, its forward's options)
+POOL_CASES = [
+    ("avgpool2d.2", "avg pool 2x2", (64, 32, 28, 28), (64, 32, 14, 14), "avgpool2d",
+     ((2, 2), (2, 2), (0, 0), False, True, None)),
+    ("avgpool2d.3s2p1", "avg pool 3x3 s2 p1", (64, 32, 28, 28), (64, 32, 14, 14), "avgpool2d",
+     ((3, 3), (2, 2), (1, 1), False, True, None)),
+    ("adaptive_avgpool2d.5", "adaptive avg pool to 5x5", (64, 32, 14, 14), (64, 32, 5, 5),
+     "adaptive_avgpool2d", ((5, 5),)),
+    ("adaptive_maxpool2d.5", "adaptive max pool to 5x5", (64, 32, 14, 14), (64, 32, 5, 5),
+     "adaptive_maxpool2d", ((5, 5),)),
+]
+
+
+def pool(ctx: Context) -> None:
+    for case in POOL_CASES[:1] if ctx.quick else POOL_CASES:
+        for part in ("forward", "backward"):
+            _pool_row(ctx, *case, part)
+
+
+def _pool_row(ctx: Context, row_id, what, x_shape, y_shape, name, options, part) -> None:
+    inputs, outputs = float(np.prod(x_shape)), float(np.prod(y_shape))
+    # Both directions read one side and write the other (the max also writes or reads indices).
+    traffic = 4.0 * (inputs + outputs) + (8.0 * outputs if name == "adaptive_maxpool2d" else 0)
+    row = new_row(
+        SECTION,
+        f"{row_id}.{'fwd' if part == 'forward' else 'bwd'}",
+        f"{what} {part} x{x_shape}",
+        "GB/s",
+        peer="torch",
+        work=traffic,
+        work_kind="byte",
+        params={"shape": x_shape, "part": part},
+    )
+
+    def backend_call(backend):
+        x, dy = _randn(*x_shape, seed=1), _randn(*y_shape, seed=2)
+        forward = getattr(backend, f"{name}_forward")
+        if part == "forward":
+            return lambda: forward(x, *options)
+        if name == "adaptive_maxpool2d":
+            _, indices = forward(x, *options)
+            return lambda: backend.maxpool2d_backward(dy, indices, x_shape)
+        if name == "adaptive_avgpool2d":
+            return lambda: backend.adaptive_avgpool2d_backward(dy, x_shape)
+        return lambda: backend.avgpool2d_backward(dy, x_shape, *options)
+
+    def torch():
+        torch = ctx.need_torch()
+        x = torch.from_numpy(_randn(*x_shape, seed=1))
+        dy = torch.from_numpy(_randn(*y_shape, seed=2))
+        aten, F = torch.ops.aten, torch.nn.functional
+        if name == "avgpool2d":
+            args = [list(o) if isinstance(o, tuple) else o for o in options]
+            if part == "forward":
+                return lambda: F.avg_pool2d(x, *args)
+            return lambda: aten.avg_pool2d_backward(dy, x, *args)
+        if name == "adaptive_avgpool2d":
+            if part == "forward":
+                return lambda: F.adaptive_avg_pool2d(x, options[0])
+            return lambda: aten._adaptive_avg_pool2d_backward(dy, x)
+        if part == "forward":
+            return lambda: F.adaptive_max_pool2d(x, options[0], return_indices=True)
+        _, indices = F.adaptive_max_pool2d(x, options[0], return_indices=True)
+        return lambda: aten.adaptive_max_pool2d_backward(dy, x, indices)
 
     ctx.add(
         row,

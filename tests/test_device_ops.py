@@ -418,6 +418,19 @@ def _ref_cases(dt, rng):
         "maxpool2d_forward": (ref.maxpool2d_forward, (pool_x, (3, 2), (2, 1), (1, 1)), {}),
         "maxpool2d_forward-nan": (ref.maxpool2d_forward, (nan_x, 2, 2, 0), {}),
         "maxpool2d_backward": (ref.maxpool2d_backward, (_x(rng, dt, *pool_y.shape), idx, pool_x.shape), {}),
+        "avgpool2d_forward": (
+            ref.avgpool2d_forward, (pool_x, (3, 2), (2, 1), (1, 1), True, False, None), {},
+        ),
+        "avgpool2d_backward": (
+            ref.avgpool2d_backward,
+            (_x(rng, dt, 2, 3, 4, 7), pool_x.shape, (3, 2), (2, 1), (1, 1), True, True, 5), {},
+        ),
+        "adaptive_avgpool2d_forward": (ref.adaptive_avgpool2d_forward, (pool_x, (3, 4)), {}),
+        "adaptive_avgpool2d_backward": (
+            ref.adaptive_avgpool2d_backward, (_x(rng, dt, 2, 3, 3, 4), pool_x.shape), {},
+        ),
+        "adaptive_maxpool2d_forward": (ref.adaptive_maxpool2d_forward, (pool_x, (3, 4)), {}),
+        "adaptive_maxpool2d_forward-nan": (ref.adaptive_maxpool2d_forward, (nan_x, 2), {}),
         "norm_forward": (ref.norm_forward, (_x(rng, dt, 2, 3, 5), 1e-5), {}),
         "norm_backward": (
             ref.norm_backward, (_x(rng, dt, 2, 3, 5), norm_x, *ref.norm_forward(norm_x, 1e-5)[1::2]), {},

@@ -186,6 +186,53 @@ def test_maxpool2d_bindings(data):
 
 @FUZZ
 @given(data=st.data())
+def test_pool_bindings(data):
+    if data.draw(st.integers(0, 9)) < 7:
+        x = data.draw(arrays(shape=tuple(data.draw(st.integers(0, 3)) for _ in range(2))
+                             + tuple(data.draw(st.integers(1, 7)) for _ in range(2))))
+        k = [data.draw(st.integers(1, 4)) for _ in range(2)]
+        s = [data.draw(st.integers(1, 3)) for _ in range(2)]
+        p = [data.draw(st.integers(0, k[i] // 2)) for i in range(2)]
+        out_hw = [data.draw(st.integers(1, 9)) for _ in range(2)]
+    else:
+        x = data.draw(arrays(ndim=data.draw(st.sampled_from([3, 4, 4, 5])), max_side=6))
+        k = [data.draw(st.integers(-1, 4)) for _ in range(2)]
+        s = [data.draw(st.integers(-1, 3)) for _ in range(2)]
+        p = [data.draw(st.integers(-1, 3)) for _ in range(2)]
+        out_hw = [data.draw(st.sampled_from([-1, 0, 1, 3, 2**62])) for _ in range(2)]
+    options = (k, s, p, data.draw(st.booleans()), data.draw(st.booleans()),
+               data.draw(st.sampled_from([None, None, 0, -2, 3])))
+    y = call(C.avgpool2d_forward, x, *options)
+    if y is not None:
+        assert valid_f32(x)
+        expected = reference.avgpool2d_forward(x.astype(np.float64), *options)
+        np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+        shape = list(x.shape)
+        if data.draw(st.booleans()):  # a wrong input_shape must be refused
+            shape[data.draw(st.integers(0, 3))] += data.draw(st.sampled_from([-9, -1, 1, 9]))
+        dx = call(C.avgpool2d_backward, np.ones_like(y), shape, *options)
+        if dx is not None:
+            assert dx.shape == tuple(shape)
+            np.testing.assert_allclose(
+                dx, reference.avgpool2d_backward(np.ones(y.shape), shape, *options), rtol=1e-5,
+                atol=1e-5,
+            )
+    for name in ("adaptive_avgpool2d_forward", "adaptive_maxpool2d_forward"):
+        out = call(getattr(C, name), x, out_hw)
+        if out is None:
+            continue
+        assert valid_f32(x)
+        expected = getattr(reference, name)(x.astype(np.float64), tuple(out_hw))
+        for a, e in zip(out if isinstance(out, tuple) else [out],
+                        expected if isinstance(expected, tuple) else [expected]):
+            np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5)
+    dx = call(C.adaptive_avgpool2d_backward, x, [data.draw(st.integers(-1, 6)) for _ in range(4)])
+    if dx is not None:
+        assert valid_f32(x) and x.ndim == 4
+
+
+@FUZZ
+@given(data=st.data())
 def test_cross_entropy_bindings(data):
     logits = data.draw(arrays(ndim=data.draw(st.sampled_from([1, 2, 2, 2, 3])), max_side=6))
     n = logits.shape[0] if logits.ndim else 0

@@ -194,6 +194,45 @@ def test_adaptive_avg_pool_on_evenly_tiled_and_ragged_windows(shape, out):
     assert_matches_torch(lambda lib, x: _F(lib).adaptive_avg_pool2d(x, out), [x])
 
 
+@pytest.mark.parametrize(
+    "shape, args",
+    [
+        ((1, 2, 2, 5), (3, 3, 0, True)),  # the kernel overhangs the input, in ceil_mode only
+        ((1, 2, 2, 5), (5, 3, 2, True)),
+        ((2, 3, 6, 7), (3, 2, 1, True)),  # a last window past the padding
+        ((8, 16, 28, 28), (3, 2, 1, False)),  # many planes: threaded kernels
+        ((8, 16, 28, 28), (2, 2, 0, False)),
+    ],
+)
+@pytest.mark.parametrize("include, divisor", [(True, None), (False, None), (False, 5)])
+def test_avg_pool2d_overhangs_and_large_inputs_match_torch(shape, args, include, divisor):
+    # args: kernel_size, stride, padding, ceil_mode
+    x = _randn(np.random.default_rng(3), *shape)
+    assert_matches_torch(
+        lambda lib, x: _F(lib).avg_pool2d(x, *args, count_include_pad=include,
+                                          divisor_override=divisor), [x]
+    )
+
+
+@pytest.mark.parametrize("shape, out", [((8, 16, 14, 14), 5), ((2, 3, 7, 9), (4, 12))])
+def test_adaptive_pools_on_large_and_upsampling_shapes_match_torch(shape, out):
+    x = _randn(np.random.default_rng(4), *shape)
+    assert_matches_torch(lambda lib, x: _F(lib).adaptive_avg_pool2d(x, out), [x])
+    assert_matches_torch(lambda lib, x: _F(lib).adaptive_max_pool2d(x, out, True), [x])
+
+
+def test_adaptive_max_pool2d_nan_and_ties_match_torch():
+    rng = np.random.default_rng(5)
+    x = np.round(_randn(rng, 2, 3, 9, 7))  # ties
+    x.flat[rng.integers(0, x.size, 20)] = np.nan
+    x[0, 0] = -np.inf
+    for out in [(4, 3), (2, 5)]:
+        ours = F.adaptive_max_pool2d(fastdl.tensor(x), out, True)
+        theirs = TF.adaptive_max_pool2d(torch.tensor(x), out, True)
+        np.testing.assert_array_equal(_host(ours[0]), theirs[0].numpy())
+        np.testing.assert_array_equal(_host(ours[1]), theirs[1].numpy())
+
+
 @pytest.mark.parametrize("name", ["avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d"])
 def test_pool_gradients_match_finite_differences(name):
     rng = np.random.default_rng(1)

@@ -9,6 +9,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
 #include <cstdint>
 #include <sstream>
 #include <string>
@@ -24,6 +25,7 @@ void bind_gemm(py::module_& m);
 void bind_conv2d(py::module_& m);
 void bind_maxpool2d(py::module_& m);
 void bind_norm(py::module_& m);
+void bind_pool(py::module_& m);
 void bind_cross_entropy(py::module_& m);
 void bind_optim(py::module_& m);
 
@@ -85,6 +87,28 @@ inline void check_same_shape(const char* op, const char* name_a, const py::array
   if (!same) {
     fail(op, name_a, " and ", name_b, " must have the same shape, got ", shape_str(a), " and ",
          shape_str(b));
+  }
+}
+
+// ---- pooling windows (maxpool2d, pool) ----
+
+using Pair = std::array<int64_t, 2>;
+
+inline std::string pair_str(const Pair& v) {
+  return "(" + std::to_string(v[0]) + ", " + std::to_string(v[1]) + ")";
+}
+
+// kernel_size and stride >= 1, 0 <= padding <= kernel_size / 2.
+inline void check_pool_window(const char* op, const Pair& kernel, const Pair& stride,
+                              const Pair& padding) {
+  if (kernel[0] < 1 || kernel[1] < 1) fail(op, "kernel_size must be >= 1, got ", pair_str(kernel));
+  if (stride[0] < 1 || stride[1] < 1) fail(op, "stride must be >= 1, got ", pair_str(stride));
+  for (int d = 0; d < 2; ++d) {
+    // NOTE: PyTorch's rule; it also guarantees every window holds an input element.
+    if (padding[d] < 0 || padding[d] > kernel[d] / 2) {
+      fail(op, "padding must be >= 0 and at most half the kernel size, got padding ",
+           pair_str(padding), " for kernel_size ", pair_str(kernel));
+    }
   }
 }
 

@@ -1,18 +1,10 @@
 // Bindings of the maxpool2d kernels (csrc/cpu/maxpool2d.cpp).
-#include <array>
-
 #include "bindings/common.h"
 #include "cpu/maxpool2d.h"
 
 namespace fastdl::bindings {
 
 namespace {
-
-using Pair = std::array<int64_t, 2>;
-
-std::string pair_str(const Pair& v) {
-  return "(" + std::to_string(v[0]) + ", " + std::to_string(v[1]) + ")";
-}
 
 // x is (N,C,H,W); returns y (N,C,P,Q) float32 and indices (N,C,P,Q) int64.
 py::tuple maxpool2d_forward(const py::array& x, const Pair& kernel, const Pair& stride,
@@ -21,15 +13,7 @@ py::tuple maxpool2d_forward(const py::array& x, const Pair& kernel, const Pair& 
   const float* px = in_ptr<float>(op, "x", x, 4);
   const int64_t N = x.shape(0), C = x.shape(1), H = x.shape(2), W = x.shape(3);
   if (H < 1 || W < 1) fail(op, "x must have height and width >= 1, got shape ", shape_str(x));
-  if (kernel[0] < 1 || kernel[1] < 1) fail(op, "kernel_size must be >= 1, got ", pair_str(kernel));
-  if (stride[0] < 1 || stride[1] < 1) fail(op, "stride must be >= 1, got ", pair_str(stride));
-  for (int d = 0; d < 2; ++d) {
-    // NOTE: PyTorch's rule; it also guarantees every window holds an input element.
-    if (padding[d] < 0 || padding[d] > kernel[d] / 2) {
-      fail(op, "padding must be >= 0 and at most half the kernel size, got padding ",
-           pair_str(padding), " for kernel_size ", pair_str(kernel));
-    }
-  }
+  check_pool_window(op, kernel, stride, padding);
   // Written as kernel - 2 * padding <= size so that nothing can overflow.
   if (kernel[0] - 2 * padding[0] > H || kernel[1] - 2 * padding[1] > W) {
     fail(op, "kernel_size ", pair_str(kernel), " with padding ", pair_str(padding),

@@ -103,6 +103,7 @@ PYBIND11_MODULE(_C, m) {
   bind_conv2d(m);
   bind_maxpool2d(m);
   bind_norm(m);
+  bind_pool(m);
   bind_cross_entropy(m);
   bind_optim(m);
 }

@@ -13,16 +13,12 @@
 
 #include <algorithm>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "cpu/parallel.h"
 
 namespace fastdl::cpu {
 
 namespace {
 
-// Below this many elements a second thread costs more than it saves.
-constexpr int64_t kParallelMin = 1 << 15;
 // Chunks start on 64-byte boundaries (relative to the array), 16 floats.
 constexpr int64_t kChunkAlign = 16;
 
@@ -33,25 +29,13 @@ const ActivationKernels& active() {
   return for_active_isa(table);
 }
 
-// Runs body(lo, hi) over [0, n) in one chunk per thread.
+// Runs body(lo, hi) over [0, n) in one chunk per thread, each starting on a kChunkAlign boundary.
 template <typename Body>
 void split(int64_t n, Body body) {
-  const int threads = n >= kParallelMin ? std::max(1, get_num_threads()) : 1;
-  if (threads == 1) {
-    body(int64_t{0}, n);
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num(), team = omp_get_num_threads();
-#else
-    const int t = 0, team = 1;
-#endif
-    const int64_t per = ((n + team - 1) / team + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
-    const int64_t lo = std::min(n, per * t), hi = std::min(n, per * (t + 1));
-    if (lo < hi) body(lo, hi);
-  }
+  const int64_t chunks = (n + kChunkAlign - 1) / kChunkAlign;
+  split_blocks(chunks, n, [&](int64_t c0, int64_t c1) {
+    body(c0 * kChunkAlign, std::min(n, c1 * kChunkAlign));
+  });
 }
 
 }  // namespace

@@ -49,22 +49,9 @@ inline VecF load_strided(const float* xs, int64_t sw) {
   return v;
 }
 
-// Vector form: whether v replaces the running max `best`: strictly greater (so ties keep the
-// first) or NaN (so NaN propagates; a later NaN replaces an earlier one, giving the last NaN's
-// index, as PyTorch's CPU kernel does).
+// Vector form of keep_max (maxpool2d.h): whether v replaces the running max `best`, strictly
+// greater or NaN.
 inline bool replaces(float v, float best) { return v > best || v != v; }
-
-// Scalar form of the same update, compiled to maxss and cmov; NaN takes a rarely-taken branch.
-template <typename Pos>
-inline void keep_max(float v, Pos pos, float& best, Pos& best_pos) {
-  if (v != v) {
-    best = v;
-    best_pos = pos;
-    return;
-  }
-  best_pos = v > best ? pos : best_pos;
-  best = std::max(best, v);  // the same select for non-NaN v, but GCC keeps this one branch-free
-}
 
 // Edge: one output whose window padding may cut. x is the (H, W) plane; h0, w0 are the window's
 // top-left corner in input coordinates (possibly negative).

@@ -5,9 +5,25 @@
 // 0 <= ph <= R / 2, 0 <= pw <= S / 2, P, Q >= 1, so every window holds at least one
 // element of the input.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 namespace fastdl::cpu {
+
+// The running-max update of max pooling (also adaptive_maxpool2d's): v at `pos` replaces `best`
+// when strictly greater (ties keep the first) or NaN (a later NaN replaces an earlier one, giving
+// the last NaN's position, as PyTorch's CPU kernel does). Compiled to maxss and cmov; NaN takes
+// a rarely-taken branch. For compiled-once files only (see simd.h on per-ISA inline functions).
+template <typename Pos>
+inline void keep_max(float v, Pos pos, float& best, Pos& best_pos) {
+  if (v != v) {
+    best = v;
+    best_pos = pos;
+    return;
+  }
+  best_pos = v > best ? pos : best_pos;
+  best = std::max(best, v);  // the same select for non-NaN v, but GCC keeps this one branch-free
+}
 
 // x is (N,C,H,W); y is (N,C,P,Q); indices is (N,C,P,Q), each the flat h * W + w of its max in
 // its (H, W) plane. Ties keep the first element in row-major window order; a window holding

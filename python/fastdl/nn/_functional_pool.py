@@ -1,8 +1,8 @@
 """nn.functional: the pool family (PyTorch's names and signatures); nn/functional.py re-exports
 everything in __all__.
 
-avg_pool2d and the adaptive pools run the reference ops of fastdl/ops/pool.py (C++ kernels are
-a later step); the 1-D pools are the 2-D ones on a (N, C, 1, L) view.
+avg_pool2d and the adaptive pools run the ops of fastdl/ops/pool.py (the backend's `pool`
+kernels); the 1-D pools are the 2-D ones on a (N, C, 1, L) view.
 """
 
 from __future__ import annotations
@@ -68,18 +68,18 @@ def avg_pool2d(
                             f"{divisor_override!r}")
     x, unbatched = _batched(input, op, 2)
     H, W = x.shape[2:]
-    out_hw = tuple(
-        _pool.pool_output_size(n, k, s, p, ceil_mode)
-        for n, k, s, p in zip((H, W), kernel, stride, padding)
-    )
-    if min(out_hw) < 1:
+    # The output is empty when the kernel overhangs the padded input by a stride or more (by
+    # anything, without ceil_mode); the kernels compute the sizes of the others.
+    slack = [s - 1 if ceil_mode else 0 for s in stride]
+    if any(k - (n + 2 * p) > e for k, n, p, e in zip(kernel, (H, W), padding, slack)):
         raise ArgumentError(
-            f"[{op}] given input size ({x.shape[1]}x{H}x{W}), calculated output size "
-            f"({x.shape[1]}x{out_hw[0]}x{out_hw[1]}): output size is too small"
+            f"[{op}] given input size ({x.shape[1]}x{H}x{W}) and kernel_size {kernel} with "
+            f"padding {padding}: output size is too small"
         )
     y = _pool.AvgPool2d.apply(
-        x, kernel=kernel, stride=stride, padding=padding, out_hw=out_hw,
-        count_include_pad=bool(count_include_pad), divisor_override=divisor_override,
+        x, kernel=kernel, stride=stride, padding=padding, ceil_mode=bool(ceil_mode),
+        count_include_pad=bool(count_include_pad),
+        divisor_override=None if divisor_override is None else int(divisor_override),
     )
     return y.squeeze(0) if unbatched else y
 

@@ -11,5 +11,6 @@ from .gemm import *  # noqa: F401,F403
 from .maxpool2d import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
 from .optim import *  # noqa: F401,F403
+from .pool import *  # noqa: F401,F403
 
 name = "cpu"

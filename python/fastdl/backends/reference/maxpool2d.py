@@ -18,6 +18,23 @@ from .conv2d import _pair, pad2d, windows2d
 __all__ = ["maxpool2d_backward", "maxpool2d_forward"]
 
 
+def max_with_index(win, real=None):
+    """win (..., K), windows flattened in row-major order, and `real` (..., K), which of their
+    elements are input (not padding; None: all) -> (the max (...), its position k (...)): the
+    first real element equal to the max, or, in a window with a NaN, its last NaN (PyTorch's
+    rule; adaptive_maxpool2d's too)."""
+    xp = _arrays.namespace(win)
+    y = xp.max(win, axis=-1)  # propagates NaN
+    nan = xp.isnan(win)
+    # (argmax of 0/1 bytes: the standard's argmax takes no booleans)
+    is_max = win == y[..., None]
+    if real is not None:
+        is_max = is_max & real
+    first_max = xp.argmax(xp.astype(is_max, xp.int8), axis=-1)
+    last_nan = win.shape[-1] - 1 - xp.argmax(xp.astype(xp.flip(nan, axis=-1), xp.int8), axis=-1)
+    return y, xp.where(xp.any(nan, axis=-1), last_nan, first_max)
+
+
 def maxpool2d_forward(x, kernel_size, stride, padding):
     # x is (N,C,H,W); returns y (N,C,P,Q) of x's dtype and indices (N,C,P,Q) int64.
     (R, S), (sh, sw), (ph, pw) = _pair(kernel_size), _pair(stride), _pair(padding)
@@ -45,13 +62,7 @@ def maxpool2d_forward(x, kernel_size, stride, padding):
 
     win = windows(pad2d(x, (ph, pw), -math.inf))
     real = windows(pad2d(xp.ones(x.shape, dtype=xp.bool, device=x.device), (ph, pw), False))
-    y = xp.max(win, axis=-1)  # propagates NaN
-    nan = xp.isnan(win)
-    # First real element equal to the max; a window with a NaN takes its last NaN instead.
-    # (argmax of 0/1 bytes: the standard's argmax takes no booleans)
-    first_max = xp.argmax(xp.astype((win == y[..., None]) & real, xp.int8), axis=-1)
-    last_nan = R * S - 1 - xp.argmax(xp.astype(xp.flip(nan, axis=-1), xp.int8), axis=-1)
-    k = xp.where(xp.any(nan, axis=-1), last_nan, first_max)  # (N,C,P,Q) in [0, R*S)
+    y, k = max_with_index(win, real)  # k (N,C,P,Q) in [0, R*S)
     r, s = k // S, k % S
     h = xp.arange(P, dtype=k.dtype, device=x.device)[:, None] * sh - ph + r
     w = xp.arange(Q, dtype=k.dtype, device=x.device)[None, :] * sw - pw + s

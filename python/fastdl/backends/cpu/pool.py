@@ -1,0 +1,61 @@
+"""cpu backend: average pooling, adaptive average pooling and adaptive max pooling
+(csrc/cpu/pool.cpp). adaptive_maxpool2d's backward is maxpool2d_backward."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import _C
+from ._arrays import f32
+
+__all__ = [
+    "adaptive_avgpool2d_backward",
+    "adaptive_avgpool2d_forward",
+    "adaptive_maxpool2d_forward",
+    "avgpool2d_backward",
+    "avgpool2d_forward",
+]
+
+
+def _pair(v) -> tuple[int, int]:
+    return (int(v), int(v)) if isinstance(v, (int, np.integer)) else (int(v[0]), int(v[1]))
+
+
+def _shape(s) -> tuple:
+    return tuple(int(d) for d in s)
+
+
+def avgpool2d_forward(
+    x: np.ndarray, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+) -> np.ndarray:
+    """x (N, C, H, W) -> y (N, C, P, Q), each window's sum over its divisor."""
+    return _C.avgpool2d_forward(
+        f32(x), _pair(kernel_size), _pair(stride), _pair(padding), bool(ceil_mode),
+        bool(count_include_pad), divisor_override,
+    )
+
+
+def avgpool2d_backward(
+    dy: np.ndarray, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+    divisor_override,
+) -> np.ndarray:
+    """dy (N, C, P, Q) -> dx of input_shape (N, C, H, W)."""
+    return _C.avgpool2d_backward(
+        f32(dy), _shape(input_shape), _pair(kernel_size), _pair(stride), _pair(padding),
+        bool(ceil_mode), bool(count_include_pad), divisor_override,
+    )
+
+
+def adaptive_avgpool2d_forward(x: np.ndarray, output_size) -> np.ndarray:
+    """x (N, C, H, W) -> y (N, C, P, Q), the mean of each adaptive window."""
+    return _C.adaptive_avgpool2d_forward(f32(x), _pair(output_size))
+
+
+def adaptive_avgpool2d_backward(dy: np.ndarray, input_shape) -> np.ndarray:
+    """dy (N, C, P, Q) -> dx of input_shape (N, C, H, W)."""
+    return _C.adaptive_avgpool2d_backward(f32(dy), _shape(input_shape))
+
+
+def adaptive_maxpool2d_forward(x: np.ndarray, output_size) -> tuple[np.ndarray, np.ndarray]:
+    """x (N, C, H, W) -> (y, indices), both (N, C, P, Q); indices are int64 h * W + w."""
+    return _C.adaptive_maxpool2d_forward(f32(x), _pair(output_size))
