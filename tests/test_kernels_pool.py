@@ -15,17 +15,10 @@ from fastdl import _C
 from fastdl.backends import cpu, reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernel_check import assert_close
+from fastdl.testing import assert_close
 
 ISAS = _C.supported_isas()
 SETTINGS = {"max_examples": 40, "deadline": None}
-
-
-@pytest.fixture
-def threads():
-    saved = _C.get_num_threads()
-    yield _C.set_num_threads
-    _C.set_num_threads(saved)
 
 
 def rand(shape, seed):

@@ -75,6 +75,22 @@ def _cases(rng: np.random.Generator) -> Iterator[tuple]:
         _, mean, _, rstd = _reference().norm_forward(x, eps)
         yield "norm_backward", (f32(*shape), x, mean, rstd), {}, None
 
+    for shape, kernel, stride, padding, ceil_mode, include, divisor in (
+        ((2, 32, 28, 28), (2, 2), (2, 2), (0, 0), False, True, None),
+        ((2, 3, 9, 10), (3, 3), (2, 2), (1, 1), True, False, None),
+        ((1, 4, 7, 7), (2, 3), (1, 2), (0, 1), False, True, 5),
+    ):
+        options = (kernel, stride, padding, ceil_mode, include, divisor)
+        x = f32(*shape)
+        yield "avgpool2d_forward", (x, *options), {}, None
+        y = _reference().avgpool2d_forward(x, *options)
+        yield "avgpool2d_backward", (f32(*y.shape), shape, *options), {}, None
+    for shape, out in (((2, 8, 14, 14), (1, 1)), ((2, 3, 14, 14), (5, 5)), ((1, 2, 7, 9), (3, 4))):
+        x = f32(*shape)
+        yield "adaptive_avgpool2d_forward", (x, out), {}, None
+        yield "adaptive_avgpool2d_backward", (f32(*shape[:2], *out), shape), {}, None
+        yield "adaptive_maxpool2d_forward", (x, out), {}, None
+
     for name in ("relu", "sigmoid", "tanh"):
         for shape in ((1,), (1000,), (2, 32, 28, 28)):
             x = f32(*shape) * 3
