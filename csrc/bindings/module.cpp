@@ -103,6 +103,8 @@ PYBIND11_MODULE(_C, m) {
   bind_conv2d(m);
   bind_maxpool2d(m);
   bind_norm(m);
+  bind_embedding(m);
+  bind_rnn(m);
   bind_cross_entropy(m);
   bind_optim(m);
 }
