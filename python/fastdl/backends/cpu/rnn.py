@@ -20,7 +20,9 @@ def lstm_cell_forward(gi: np.ndarray, gh: np.ndarray, b, c: np.ndarray) -> tuple
     return _C.lstm_cell_forward(f32(gi), f32(gh), _opt(b), f32(c))
 
 
-def lstm_cell_backward(act: np.ndarray, tanh_c: np.ndarray, c: np.ndarray, dh: np.ndarray, dc) -> tuple:
+def lstm_cell_backward(
+    act: np.ndarray, tanh_c: np.ndarray, c: np.ndarray, dh: np.ndarray, dc
+) -> tuple:
     """act (N, 4H), tanh_c, c, dh, dc (or None) (N, H) -> (dgates (N, 4H), dc_prev (N, H))."""
     return _C.lstm_cell_backward(f32(act), f32(tanh_c), f32(c), f32(dh), _opt(dc))
 

@@ -30,8 +30,7 @@ def embedding_backward(dy, indices, num_embeddings, padding_idx):
         lo, hi = int(xp.min(indices)), int(xp.max(indices))
         if lo < 0 or hi >= V:
             raise IndexError(
-                f"[{op}] index {lo if lo < 0 else hi} is out of range: indices must be in "
-                f"[0, {V})"
+                f"[{op}] index {lo if lo < 0 else hi} is out of range: indices must be in [0, {V})"
             )
     dw = xp.zeros((V, dy.shape[1]), dtype=dy.dtype, device=dy.device)
     _arrays.library(dw).index_add(dw, indices, dy)

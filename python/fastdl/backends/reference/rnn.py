@@ -22,7 +22,9 @@ __all__ = ["gru_cell_backward", "gru_cell_forward", "lstm_cell_backward", "lstm_
 def _check(op, state_name, state, gates, arrays, G):
     """state (N,H) 2-D; each of `gates` (name -> array) (N, G*H); each of `arrays` like state."""
     if state.ndim != 2:
-        raise ValueError(f"[{op}] {state_name} must have 2 dimensions, got shape {tuple(state.shape)}")
+        raise ValueError(
+            f"[{op}] {state_name} must have 2 dimensions, got shape {tuple(state.shape)}"
+        )
     N, H = state.shape
     for name, a in gates.items():
         if tuple(a.shape) != (N, G * H):
