@@ -5,7 +5,7 @@
 // Threads first zero one block of dw's rows each, then add into one block of columns each (whole
 // 64-byte lines), every thread reading all the indices in order: no atomics, and each element's
 // sum runs in index order whatever the thread count, so results are the same bits on any count.
-// Tests: tests/test_kernels_embedding.py. Bench: bench/rnn_embedding.py.
+// Tests: tests/test_kernels_embedding.py. Bench: python -m bench --match recurrent.
 #include "cpu/embedding.h"
 
 #include <algorithm>

@@ -3,7 +3,7 @@
 // across threads, so each dw element is summed by one thread in index order).
 //
 // Shapes: dy (M, D), indices (M,) int64, dw (V, D), zeroed by the caller.
-// Tests: tests/test_kernels_embedding.py. Bench: bench/rnn_embedding.py.
+// Tests: tests/test_kernels_embedding.py. Bench: python -m bench --match recurrent.
 #include "cpu/embedding.h"
 #include "cpu/simd.h"
 

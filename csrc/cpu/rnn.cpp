@@ -4,7 +4,7 @@
 // Shapes: see rnn.h (N rows, H hidden units, gates (N, G*H)).
 // Threads split rows above a size where threads pay for themselves; every element's math is the
 // same on any split, so results do not depend on the thread count.
-// Tests: tests/test_kernels_rnn.py. Bench: bench/rnn_embedding.py.
+// Tests: tests/test_kernels_rnn.py. Bench: python -m bench --match recurrent.
 #include "cpu/rnn.h"
 
 #include <algorithm>

@@ -6,7 +6,7 @@
 // in the row, so the G runs of a row are read side by side in kW-lane vectors; the tail
 // (H % kW) goes through the same vector code by masked loads and stores. One pass over memory:
 // every input is read once and every output written once. sigmoid and tanh are simd_math.h's.
-// Tests: tests/test_kernels_rnn.py. Bench: bench/rnn_embedding.py.
+// Tests: tests/test_kernels_rnn.py. Bench: python -m bench --match recurrent.
 #include "cpu/rnn.h"
 #include "cpu/simd.h"
 #include "cpu/simd_math.h"

@@ -130,13 +130,14 @@ def _backward(mode, ctx, w, dout, dstate, reverse, needs):
         if not last or needs[3]:
             dh = kern.matmul(dgh[t], w)  # (N, G*H) @ (G*H, H)
             if direct[0] is not None:
-                dh = dh + direct[0]
+                dh += direct[0]
         dstate = [dh, *direct[1:]]
     need_gi, need_w, need_b = needs[:3]
     dgi_all = xp.stack(dgi) if need_gi else None
     dw = db = None
     if need_w or need_b:
-        dgh_all = xp.stack(dgh)  # (L, N, G*H)
+        # (L, N, G*H); the LSTM and RNN steps' dgh is their dgi: stacked once
+        dgh_all = dgi_all if dgi_all is not None and dgh[0] is dgi[0] else xp.stack(dgh)
         rows = length * ref.shape[0]
         dgh_rows = xp.reshape(dgh_all, (rows, dgh_all.shape[-1]))
         if need_w:
