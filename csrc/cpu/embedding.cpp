@@ -2,14 +2,13 @@
 // embedding_kernels.cpp, one build per ISA).
 //
 // Shapes: dy (M, D), indices (M,) int64, dw (V, D).
-// Threads first zero one block of dw's rows each, then add into one block of columns each (whole
-// 64-byte lines), every thread reading all the indices in order: no atomics, and each element's
-// sum runs in index order whatever the thread count, so results are the same bits on any count.
+// Each thread zeroes and then sums one block of dw's columns (whole 64-byte lines), reading all
+// the indices in order: no atomics and no barrier, and each element's sum runs in index order
+// whatever the thread count, so results are the same bits on any count.
 // Tests: tests/test_kernels_embedding.py. Bench: python -m bench --match recurrent.
 #include "cpu/embedding.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "cpu/kernels.h"  // get_num_threads
 
@@ -41,10 +40,7 @@ int64_t embedding_backward(float* dw, const float* dy, const int64_t* indices, i
   const int64_t blocks = (D + kColumnAlign - 1) / kColumnAlign;
   const int64_t wanted = (M + V) * D >= kParallelMin ? std::max(1, get_num_threads()) : 1;
   const int threads = static_cast<int>(std::max<int64_t>(1, std::min(wanted, blocks)));
-  if (threads == 1) {
-    if (V * D > 0) std::memset(dw, 0, sizeof(float) * V * D);
-    return f(dw, dy, indices, M, V, D, padding_idx, 0, D);
-  }
+  if (threads == 1) return f(dw, dy, indices, M, V, D, padding_idx, 0, D);
   int64_t first_bad = M;  // min-reduced over threads; M means none
 #pragma omp parallel num_threads(threads) reduction(min : first_bad)
   {
@@ -53,9 +49,6 @@ int64_t embedding_backward(float* dw, const float* dy, const int64_t* indices, i
 #else
     const int t = 0, team = 1;
 #endif
-    const int64_t v0 = V * t / team, v1 = V * (t + 1) / team;
-    if (v0 < v1) std::memset(dw + v0 * D, 0, sizeof(float) * (v1 - v0) * D);
-#pragma omp barrier
     const int64_t d0 = std::min(D, blocks * t / team * kColumnAlign);
     const int64_t d1 = std::min(D, blocks * (t + 1) / team * kColumnAlign);
     if (d0 < d1) {

@@ -16,8 +16,8 @@ namespace fastdl::cpu {
 int64_t embedding_backward(float* dw, const float* dy, const int64_t* indices, int64_t M,
                            int64_t V, int64_t D, int64_t padding_idx);
 
-// One ISA build's body (embedding_kernels.cpp): columns [d0, d1) of every row, on the calling
-// thread, into a dw already zeroed; the same return value.
+// One ISA build's body (embedding_kernels.cpp): columns [d0, d1) of every row of dw, zeroed
+// then summed, on the calling thread; the same return value.
 struct EmbeddingKernels {
   int64_t (*backward)(float* dw, const float* dy, const int64_t* indices, int64_t M, int64_t V,
                       int64_t D, int64_t padding_idx, int64_t d0, int64_t d1);
