@@ -14,8 +14,8 @@ LSTM and GRU steps' pointwise part (gates, activations, state update and their g
 the backend's fused lstm_cell_* / gru_cell_* (backends/INTERFACE.md, section rnn).
 
 Written against the array API namespace of the arrays, with the matmuls, activations and cell
-kernels on `_devices.kernels`, so it runs on every device. Tested by tests/test_rnn_ops.py (float64 finite
-differences, in-place checks) and tests/test_rnn.py (parity with PyTorch).
+kernels on `_devices.kernels`, so it runs on every device. Tested by tests/test_rnn_ops.py
+(float64 finite differences, in-place checks) and tests/test_rnn.py (parity with PyTorch).
 """
 
 from __future__ import annotations
