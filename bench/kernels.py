@@ -60,6 +60,7 @@ def run(ctx: Context) -> None:
     activations(ctx)
     cross_entropy(ctx)
     adam(ctx)
+    recurrent(ctx)
 
 
 # ---------------------------------------------------------------- gemm
@@ -594,3 +595,60 @@ def _adam_optimizer_row(ctx: Context) -> None:
             "torch-foreach": lambda: torch(foreach=True),
         },
     )
+
+
+# ---------------------------------------------------------------- embedding and recurrent layers
+
+
+def _recurrent_workload(library: str, layer: str):
+    """Forward + backward of one layer as the user runs it (nn modules, autograd), with the
+    same weights and inputs in fastdl and torch: embedding_backward and the fused cell kernels
+    (lstm_cell_*, gru_cell_*) plus the step matmuls they sit between."""
+    import importlib
+
+    lib = importlib.import_module(library)
+    nn = importlib.import_module(f"{library}.nn")
+    lib.manual_seed(0)
+    if layer == "embedding":
+        module = nn.Embedding(10000, 128)
+        x = lib.from_numpy(np.random.default_rng(1).integers(0, 10000, (64, 35)))
+    elif layer == "lstmcell":
+        module = nn.LSTMCell(64, 128)
+        x = lib.from_numpy(_randn(20, 64, seed=1))
+    else:
+        module = (nn.LSTM if layer == "lstm" else nn.GRU)(64, 128)
+        x = lib.from_numpy(_randn(35, 20, 64, seed=1))
+    params = list(module.parameters())
+
+    def forward_backward():
+        for p in params:
+            p.grad = None
+        out = module(x)
+        out = out[0] if isinstance(out, tuple) else out
+        out.sum().backward()
+
+    return forward_backward
+
+
+def recurrent(ctx: Context) -> None:
+    """Embedding(10000, 128) on (64, 35) indices; LSTM and GRU(64, 128) on (35, 20, 64);
+    LSTMCell(64, 128) one step on batch 20: forward + backward, fastdl against torch."""
+    for layer, what in [
+        ("embedding", "Embedding(10000, 128) fwd+bwd, indices (64, 35)"),
+        ("lstm", "LSTM(64, 128) fwd+bwd, (35, 20, 64)"),
+        ("gru", "GRU(64, 128) fwd+bwd, (35, 20, 64)"),
+        ("lstmcell", "LSTMCell(64, 128) fwd+bwd, batch 20"),
+    ]:
+        row = new_row(SECTION, f"recurrent.{layer}", what, "ms", peer="torch")
+
+        def torch_factory(layer=layer):
+            ctx.need_torch()
+            return _recurrent_workload("torch", layer)
+
+        ctx.add(
+            row,
+            {
+                "fastdl": lambda layer=layer: _recurrent_workload("fastdl", layer),
+                "torch": torch_factory,
+            },
+        )

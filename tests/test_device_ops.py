@@ -404,6 +404,8 @@ def _ref_cases(dt, rng):
     states = lambda: [_x(rng, dt, 3, 4, lo=0, hi=1), _x(rng, dt, 5, lo=0, hi=1)]  # noqa: E731
     a = _x(rng, dt, 3, 4)
     norm_x = _x(rng, dt, 2, 3, 5)
+    lstm_act, lstm_tc = ref.lstm_cell_forward(*(_x(rng, dt, 2, 12) for _ in range(2)), None, _x(rng, dt, 2, 3))[2:]
+    gru_act = ref.gru_cell_forward(_x(rng, dt, 2, 9), _x(rng, dt, 2, 9), _x(rng, dt, 9), _x(rng, dt, 2, 3))[1]
     return {
         "matmul": (ref.matmul, (_x(rng, dt, 3, 5), _x(rng, dt, 5, 4)), {}),
         "matmul-trans": (ref.matmul, (_x(rng, dt, 5, 3), _x(rng, dt, 4, 5), True, True), {}),
@@ -435,6 +437,19 @@ def _ref_cases(dt, rng):
         "norm_backward": (
             ref.norm_backward, (_x(rng, dt, 2, 3, 5), norm_x, *ref.norm_forward(norm_x, 1e-5)[1::2]), {},
         ),
+        "embedding_backward": (
+            ref.embedding_backward, (_x(rng, dt, 6, 4), np.array([2, 0, 2, 4, 1, 2]), 5, 1), {},
+        ),
+        "lstm_cell_forward": (
+            ref.lstm_cell_forward, (_x(rng, dt, 2, 12), _x(rng, dt, 2, 12), _x(rng, dt, 12), _x(rng, dt, 2, 3)), {},
+        ),
+        "lstm_cell_backward": (
+            ref.lstm_cell_backward, (lstm_act, lstm_tc, _x(rng, dt, 2, 3), _x(rng, dt, 2, 3), _x(rng, dt, 2, 3)), {},
+        ),
+        "gru_cell_forward": (
+            ref.gru_cell_forward, (_x(rng, dt, 2, 9), _x(rng, dt, 2, 9), None, _x(rng, dt, 2, 3)), {},
+        ),
+        "gru_cell_backward": (ref.gru_cell_backward, (gru_act, _x(rng, dt, 2, 3), _x(rng, dt, 2, 3)), {}),
         "relu_forward": (ref.relu_forward, (a,), {}),
         "relu_backward": (ref.relu_backward, (a, ref.relu_forward(a)), {}),
         "sigmoid_forward": (ref.sigmoid_forward, (a * 20,), {}),

@@ -287,3 +287,59 @@ def test_optimizer_bindings(data):
          data.draw(st.booleans()))
     for p, s in zip(params, shapes):
         assert p.shape == s  # parameters keep their shape whatever happened
+
+
+@FUZZ
+@given(data=st.data())
+def test_embedding_binding(data):
+    V = data.draw(st.integers(-1, 6))
+    if data.draw(st.integers(0, 9)) < 7:
+        m, d = data.draw(st.integers(0, 8)), data.draw(st.integers(0, 40))
+        dy = data.draw(arrays(shape=(m, d)))
+        values = data.draw(st.lists(st.integers(-1, max(V, 0)), min_size=m, max_size=m))
+        indices = np.asarray(values, np.int64).reshape(m)
+    else:
+        dy = data.draw(arrays(ndim=data.draw(st.integers(0, 3))))
+        indices = data.draw(arrays(ndim=data.draw(st.integers(0, 2)), special=False,
+                                   dtypes=[np.int64, np.int64, np.int32, np.float32]))
+    padding_idx = data.draw(st.one_of(st.none(), st.integers(-2, 7)))
+    dw = call(C.embedding_backward, dy, indices, V, padding_idx)
+    if dw is None:
+        return
+    assert valid_f32(dy) and indices.dtype == np.int64 and indices.shape == dy.shape[:1]
+    assert ((indices >= 0) & (indices < V)).all() and (padding_idx is None or 0 <= padding_idx < V)
+    # The same float32 additions in the same (index) order as the reference's: the same bits.
+    np.testing.assert_array_equal(dw, reference.embedding_backward(dy, indices, V, padding_idx))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@FUZZ
+@given(data=st.data())
+def test_rnn_cell_bindings(cell, data):
+    G = 4 if cell == "lstm" else 3
+    n, h = data.draw(st.integers(0, 4)), data.draw(st.integers(0, 20))
+    if data.draw(st.integers(0, 9)) < 7:
+        gi, gh, state = (data.draw(arrays(shape=s)) for s in [(n, G * h), (n, G * h), (n, h)])
+        b = data.draw(st.one_of(st.none(), arrays(shape=(G * h,))))
+    else:
+        gi, gh, state = (data.draw(arrays(ndim=data.draw(st.integers(0, 3)))) for _ in range(3))
+        b = data.draw(st.one_of(st.none(), arrays(ndim=1, max_side=9)))
+    out = call(getattr(C, f"{cell}_cell_forward"), gi, gh, b, state)
+    if out is None:
+        return
+    assert valid_f32(gi, gh, state) and (b is None or valid_f32(b))
+    with np.errstate(all="ignore"):
+        expected = getattr(reference, f"{cell}_cell_forward")(gi, gh, b, state)
+        for a, e in zip(out, expected):
+            np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-5, equal_nan=True)
+    dh = data.draw(arrays(shape=state.shape) | arrays(ndim=2))
+    if cell == "lstm":
+        dc = data.draw(st.none() | arrays(shape=state.shape) | arrays(ndim=2))
+        grads = call(C.lstm_cell_backward, out[2], out[3], state, dh, dc)
+        ok = dc is None or (valid_f32(dc) and dc.shape == state.shape)
+    else:
+        grads = call(C.gru_cell_backward, out[1], state, dh)
+        ok = True
+    if grads is not None:
+        assert ok and valid_f32(dh) and dh.shape == state.shape
+        assert grads[0].shape == (n, G * h) and grads[-1].shape == (n, h)

@@ -26,6 +26,8 @@ void bind_conv2d(py::module_& m);
 void bind_maxpool2d(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_pool(py::module_& m);
+void bind_embedding(py::module_& m);
+void bind_rnn(py::module_& m);
 void bind_cross_entropy(py::module_& m);
 void bind_optim(py::module_& m);
 

@@ -104,6 +104,8 @@ PYBIND11_MODULE(_C, m) {
   bind_maxpool2d(m);
   bind_norm(m);
   bind_pool(m);
+  bind_embedding(m);
+  bind_rnn(m);
   bind_cross_entropy(m);
   bind_optim(m);
 }

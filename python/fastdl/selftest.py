@@ -91,6 +91,21 @@ def _cases(rng: np.random.Generator) -> Iterator[tuple]:
         yield "adaptive_avgpool2d_backward", (f32(*shape[:2], *out), shape), {}, None
         yield "adaptive_maxpool2d_forward", (x, out), {}, None
 
+    for v, d, m, padding_idx in ((10, 4, 7, None), (1000, 128, 2240, 0), (5, 3, 0, 4)):
+        indices = rng.integers(0, v, m).astype(np.int64)
+        yield "embedding_backward", (f32(m, d), indices, v, padding_idx), {}, None
+
+    for n, h in ((1, 1), (20, 128), (7, 33)):
+        c, b = f32(n, h), f32(4 * h)
+        yield "lstm_cell_forward", (f32(n, 4 * h), f32(n, 4 * h), b, c), {}, None
+        _, _, act, tanh_c = _reference().lstm_cell_forward(f32(n, 4 * h), f32(n, 4 * h), b, c)
+        for dc in (None, f32(n, h)):
+            yield "lstm_cell_backward", (act, tanh_c, c, f32(n, h), dc), {}, None
+        hh = f32(n, h)
+        yield "gru_cell_forward", (f32(n, 3 * h), f32(n, 3 * h), f32(3 * h), hh), {}, None
+        _, gact = _reference().gru_cell_forward(f32(n, 3 * h), f32(n, 3 * h), None, hh)
+        yield "gru_cell_backward", (gact, hh, f32(n, h)), {}, None
+
     for name in ("relu", "sigmoid", "tanh"):
         for shape in ((1,), (1000,), (2, 32, 28, 28)):
             x = f32(*shape) * 3

@@ -1,4 +1,5 @@
-"""Embedding lookup: the rows of a weight table at integer indices, and its scatter-add backward.
+"""Embedding lookup: the rows of a weight table at integer indices, and its scatter-add backward
+(the backend's `embedding_backward`: the C++ kernel for CPU float32, the reference otherwise).
 
 w is (V, D) (V = num_embeddings, D = embedding_dim), indices are any integer shape I; y is I + (D,).
 """
@@ -27,9 +28,6 @@ class Embedding(Op):
     def backward(self, dy):
         xp = _devices.namespace(dy)
         v, d = self.shape
-        dw = xp.zeros((v, d), dtype=dy.dtype, device=dy.device)
         flat = xp.reshape(self.indices, (-1,))
-        _devices.library(dw).index_add(dw, flat, xp.reshape(dy, (-1, d)))
-        if self.padding_idx is not None:
-            dw[self.padding_idx, ...] = 0
-        return (dw,)
+        dy2 = xp.reshape(dy, (-1, d))
+        return (_devices.kernels(dy2).embedding_backward(dy2, flat, v, self.padding_idx),)

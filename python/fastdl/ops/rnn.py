@@ -9,12 +9,13 @@ step for dh, and one big matmul for dW_hh at the end).
 Sizes: L sequence length, N batch, H hidden, G = 1 (RNN), 4 (LSTM: i, f, g, o) or 3 (GRU:
 r, z, n) gate blocks. gi is the input projection x @ W_ih^T + b_ih, (N, G*H) for a step or
 (L, N, G*H) for a sequence (computed before, by one matmul); w_hh is (G*H, H), b_hh (G*H,) or
-None; the state is (h,) or, for the LSTM, (h, c), each (N, H). PyTorch's math exactly,
-including GRU's n = tanh(gi_n + r * (h @ W_hn^T + b_hn)).
+None; the state is (h,) or, for the LSTM, (h, c), each (N, H). PyTorch's math exactly: the
+LSTM and GRU steps' pointwise part (gates, activations, state update and their gradients) is
+the backend's fused lstm_cell_* / gru_cell_* (backends/INTERFACE.md, section rnn).
 
-Written against the array API namespace of the arrays, with the matmuls and activations on
-`_devices.kernels`, so it runs on every device. Tested by tests/test_rnn_ops.py (float64 finite
-differences, in-place checks) and tests/test_rnn.py (parity with PyTorch).
+Written against the array API namespace of the arrays, with the matmuls, activations and cell
+kernels on `_devices.kernels`, so it runs on every device. Tested by tests/test_rnn_ops.py
+(float64 finite differences, in-place checks) and tests/test_rnn.py (parity with PyTorch).
 """
 
 from __future__ import annotations
@@ -29,16 +30,15 @@ from ..autograd.function import Op
 # through dgh @ W_hh (None where there are none).
 
 
-def _hidden_proj(kern, lib, h, w, b):
-    """h @ w^T + b: h (N, H), w (G*H, H), b (G*H,) or None -> (N, G*H)."""
-    gh = kern.matmul(lib.contiguous(h), w, trans_b=True)
-    if b is not None:
-        gh += b
-    return gh
+def _hidden_proj(kern, lib, h, w):
+    """h @ w^T: h (N, H), w (G*H, H) -> (N, G*H) (b_hh is added by the step)."""
+    return kern.matmul(lib.contiguous(h), w, trans_b=True)
 
 
 def rnn_step_forward(kern, xp, lib, gi, state, w, b, relu):
-    pre = gi + _hidden_proj(kern, lib, state[0], w, b)
+    pre = gi + _hidden_proj(kern, lib, state[0], w)
+    if b is not None:
+        pre += b
     y = kern.relu_forward(pre) if relu else kern.tanh_forward(pre)
     return (y,), y
 
@@ -49,64 +49,38 @@ def rnn_step_backward(kern, xp, saved, dstate, relu):
     return d, d, (None,)
 
 
-def lstm_step_forward(kern, xp, lib, gi, state, w, b, hidden):
+# The LSTM and GRU steps' pointwise math is the backend's lstm_cell_* and gru_cell_* (one fused
+# pass each; see backends/INTERFACE.md).
+
+
+def lstm_step_forward(kern, xp, lib, gi, state, w, b):
     h, c = state
-    H = hidden
-    gates = gi + _hidden_proj(kern, lib, h, w, b)  # (N, 4H): i, f, g, o
-    act = kern.sigmoid_forward(gates)
-    act[:, 2 * H : 3 * H] = kern.tanh_forward(gates[:, 2 * H : 3 * H])
-    i, f, g, o = (act[:, k * H : (k + 1) * H] for k in range(4))
-    c_new = f * c + i * g
-    tc = kern.tanh_forward(c_new)
-    return (o * tc, c_new), (act, tc, c)
+    h_new, c_new, act, tc = kern.lstm_cell_forward(gi, _hidden_proj(kern, lib, h, w), b, c)
+    return (h_new, c_new), (act, tc, c)
 
 
-def lstm_step_backward(kern, xp, saved, dstate, hidden):
+def lstm_step_backward(kern, xp, saved, dstate):
     act, tc, c = saved
-    H = hidden
-    dh, dc = dstate
-    i, f, g, o = (act[:, k * H : (k + 1) * H] for k in range(4))
-    dc = dh * o * (1 - tc * tc) if dc is None else dc + dh * o * (1 - tc * tc)
-    d = xp.concat(
-        [
-            dc * g * i * (1 - i),
-            dc * c * f * (1 - f),
-            dc * i * (1 - g * g),
-            dh * tc * o * (1 - o),
-        ],
-        axis=1,
-    )
-    return d, d, (None, dc * f)
+    d, dc_prev = kern.lstm_cell_backward(act, tc, c, *dstate)
+    return d, d, (None, dc_prev)
 
 
-def gru_step_forward(kern, xp, lib, gi, state, w, b, hidden):
+def gru_step_forward(kern, xp, lib, gi, state, w, b):
     (h,) = state
-    H = hidden
-    gh = _hidden_proj(kern, lib, h, w, b)  # (N, 3H): r, z, n
-    rz = kern.sigmoid_forward(gi[:, : 2 * H] + gh[:, : 2 * H])
-    hn = gh[:, 2 * H :]
-    # NOTE: PyTorch's GRU applies r to (W_hn h + b_hn), not to h before the matmul.
-    n = kern.tanh_forward(gi[:, 2 * H :] + rz[:, :H] * hn)
-    z = rz[:, H:]
-    return (n + z * (h - n),), (rz, n, hn, h)
+    h_new, act = kern.gru_cell_forward(gi, _hidden_proj(kern, lib, h, w), b, h)
+    return (h_new,), (act, h)
 
 
-def gru_step_backward(kern, xp, saved, dstate, hidden):
-    rz, n, hn, h = saved
-    H = hidden
-    (dh,) = dstate
-    r, z = rz[:, :H], rz[:, H:]
-    dpre_n = dh * (1 - z) * (1 - n * n)
-    drz = xp.concat([dpre_n * hn, dh * (h - n)], axis=1) * rz * (1 - rz)
-    dgi = xp.concat([drz, dpre_n], axis=1)
-    dgh = xp.concat([drz, dpre_n * r], axis=1)
-    return dgi, dgh, (dh * z,)
+def gru_step_backward(kern, xp, saved, dstate):
+    act, h = saved
+    dgi, dgh, dh_prev = kern.gru_cell_backward(act, h, dstate[0])
+    return dgi, dgh, (dh_prev,)
 
 
 # ---------------------------------------------------------------- the loop, on arrays
 
 
-def _forward(mode, gi_all, w, b, state, reverse, hidden):
+def _forward(mode, gi_all, w, b, state, reverse):
     """gi_all (L, N, G*H), state a tuple of (N, H) arrays -> per-step h list (in input order),
     the final state, and what backward needs (per-step saved values and previous h)."""
     kern, xp, lib = _devices.kernels(gi_all), _devices.namespace(gi_all), _devices.library(gi_all)
@@ -116,9 +90,9 @@ def _forward(mode, gi_all, w, b, state, reverse, hidden):
     for t in order:
         h_prev[t] = state[0]
         if mode == "LSTM":
-            state, saved[t] = lstm_step_forward(kern, xp, lib, gi_all[t, ...], state, w, b, hidden)
+            state, saved[t] = lstm_step_forward(kern, xp, lib, gi_all[t, ...], state, w, b)
         elif mode == "GRU":
-            state, saved[t] = gru_step_forward(kern, xp, lib, gi_all[t, ...], state, w, b, hidden)
+            state, saved[t] = gru_step_forward(kern, xp, lib, gi_all[t, ...], state, w, b)
         else:
             state, saved[t] = rnn_step_forward(
                 kern, xp, lib, gi_all[t, ...], state, w, b, mode == "RNN_RELU"
@@ -127,7 +101,7 @@ def _forward(mode, gi_all, w, b, state, reverse, hidden):
     return outs, state, (saved, h_prev)
 
 
-def _backward(mode, ctx, w, dout, dstate, reverse, hidden, needs):
+def _backward(mode, ctx, w, dout, dstate, reverse, needs):
     """Backpropagation through time. dout (L, N, H) or None, dstate per state (N, H) or None.
     needs: whether gi_all, w, b and each initial state need gradients. Returns one gradient
     per input (gi_all, w, b, *state)."""
@@ -144,9 +118,9 @@ def _backward(mode, ctx, w, dout, dstate, reverse, hidden, needs):
         if dstate[0] is None:
             dstate[0] = xp.zeros(ref.shape, dtype=ref.dtype, device=ref.device)
         if mode == "LSTM":
-            dgi[t], dgh[t], direct = lstm_step_backward(kern, xp, saved[t], dstate, hidden)
+            dgi[t], dgh[t], direct = lstm_step_backward(kern, xp, saved[t], dstate)
         elif mode == "GRU":
-            dgi[t], dgh[t], direct = gru_step_backward(kern, xp, saved[t], dstate, hidden)
+            dgi[t], dgh[t], direct = gru_step_backward(kern, xp, saved[t], dstate)
         else:
             dgi[t], dgh[t], direct = rnn_step_backward(
                 kern, xp, saved[t], dstate, mode == "RNN_RELU"
@@ -156,13 +130,14 @@ def _backward(mode, ctx, w, dout, dstate, reverse, hidden, needs):
         if not last or needs[3]:
             dh = kern.matmul(dgh[t], w)  # (N, G*H) @ (G*H, H)
             if direct[0] is not None:
-                dh = dh + direct[0]
+                dh += direct[0]
         dstate = [dh, *direct[1:]]
     need_gi, need_w, need_b = needs[:3]
     dgi_all = xp.stack(dgi) if need_gi else None
     dw = db = None
     if need_w or need_b:
-        dgh_all = xp.stack(dgh)  # (L, N, G*H)
+        # (L, N, G*H); the LSTM and RNN steps' dgh is their dgi: stacked once
+        dgh_all = dgi_all if dgi_all is not None and dgh[0] is dgi[0] else xp.stack(dgh)
         rows = length * ref.shape[0]
         dgh_rows = xp.reshape(dgh_all, (rows, dgh_all.shape[-1]))
         if need_w:
@@ -184,11 +159,10 @@ class _Recurrent(Op):
     sequence = False
 
     def forward(self, gi, w, b, *state, reverse=False):
-        self.hidden, self.reverse = w.shape[1], reverse
-        self.w = w
+        self.reverse, self.w = reverse, w
         if not self.sequence:
             gi = _devices.namespace(gi).expand_dims(gi, axis=0)
-        outs, final, self.ctx = _forward(self.mode, gi, w, b, state, reverse, self.hidden)
+        outs, final, self.ctx = _forward(self.mode, gi, w, b, state, reverse)
         if self.sequence:
             xp = _devices.namespace(gi)
             if self.mode.startswith("RNN"):  # h_n is also the last step's saved output
@@ -203,8 +177,7 @@ class _Recurrent(Op):
         else:
             dout, dstate = None, grads_out
         grads = _backward(
-            self.mode, self.ctx, self.w, dout, dstate, self.reverse, self.hidden,
-            self.needs_input_grad,
+            self.mode, self.ctx, self.w, dout, dstate, self.reverse, self.needs_input_grad
         )
         if not self.sequence and grads[0] is not None:
             grads = (grads[0][0, ...], *grads[1:])
