@@ -78,11 +78,11 @@ DeviceArray device_array(const char* op, const std::string& name, const py::hand
     if (reinterpret_cast<uintptr_t>(a.ptr) % item != 0) {
       fail(op, name, " must be aligned to its element size");
     }
-    const int where = pointer_device(a.ptr), current = current_device();
+    const int where = pointer_device(a.ptr);
+    if (where < 0) fail(op, name, " is not in CUDA device memory (a host pointer?)");
+    const int current = current_device();
     if (where != current) {
-      fail(op, name, " is on ",
-           where < 0 ? std::string("no CUDA device (host memory)") : "cuda:" + std::to_string(where),
-           ", expected the current device cuda:", current);
+      fail(op, name, " is on cuda:", where, ", expected the current device cuda:", current);
     }
   }
   return a;
