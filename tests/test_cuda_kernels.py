@@ -8,10 +8,9 @@ plumbing that needs no GPU is in tests/test_cuda_plumbing.py.
 
 from __future__ import annotations
 
+import fastdl
 import numpy as np
 import pytest
-
-import fastdl
 
 if not fastdl.cuda.is_available():
     pytest.skip(
@@ -19,13 +18,12 @@ if not fastdl.cuda.is_available():
         allow_module_level=True,
     )
 
-import cupy as cp  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from kernel_check import assert_close  # noqa: E402
-from test_kernels_conv2d import conv_cases, output_of  # noqa: E402
-
-from fastdl.backends import cuda, reference  # noqa: E402
+import cupy as cp
+from fastdl.backends import cuda, reference
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from kernel_check import assert_close
+from test_kernels_conv2d import conv_cases, output_of
 
 fastdl.cuda.device_type()  # registers the device: its arrays are CuPy's
 
@@ -63,8 +61,13 @@ def assert_cuda_matches(name, *args, rtol=1e-4, atol=1e-5, **kwargs):
         assert isinstance(g, cp.ndarray), f"{name}[{i}] is not on the GPU"
         g = cp.asnumpy(g)
         w = np.asarray(w)
-        assert_close(g, w.astype(g.dtype) if w.dtype != g.dtype else w, rtol=rtol, atol=atol,
-                     name=f"{name}[{i}]")
+        assert_close(
+            g,
+            w.astype(g.dtype) if w.dtype != g.dtype else w,
+            rtol=rtol,
+            atol=atol,
+            name=f"{name}[{i}]",
+        )
         out.append(g)
     return out if isinstance(got, tuple) else out[0]
 
@@ -78,8 +81,12 @@ def rand(*shape, seed=0):
 
 @settings(max_examples=60, deadline=None)
 @given(
-    M=st.integers(1, 300), N=st.integers(1, 300), K=st.integers(0, 300),
-    batch=st.sampled_from([None, 1, 3]), trans_a=st.booleans(), trans_b=st.booleans(),
+    M=st.integers(1, 300),
+    N=st.integers(1, 300),
+    K=st.integers(0, 300),
+    batch=st.sampled_from([None, 1, 3]),
+    trans_a=st.booleans(),
+    trans_b=st.booleans(),
     seed=st.integers(0, 99),
 )
 def test_matmul_random_shapes(M, N, K, batch, trans_a, trans_b, seed):
@@ -146,7 +153,9 @@ def test_conv2d_founding_cnn(batch):
 @given(
     shape=st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 17), st.integers(1, 17)),
     window=st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 3), st.integers(1, 3)),
-    ties=st.booleans(), nan=st.sampled_from([0.0, 0.2]), seed=st.integers(0, 99),
+    ties=st.booleans(),
+    nan=st.sampled_from([0.0, 0.2]),
+    seed=st.integers(0, 99),
 )
 def test_maxpool2d_random_shapes(shape, window, ties, nan, seed):
     R, S, sh, sw = window
@@ -174,8 +183,10 @@ def test_activations(act, n):
     y = assert_cuda_matches(f"{act}_forward", x)
     assert_cuda_matches(f"{act}_backward", rand(n, seed=1), y)
     odd = cp.asarray(rand(n + 1))[1:]  # 4 bytes off 16: the scalar loop
-    assert_close(cp.asnumpy(getattr(cuda, f"{act}_forward")(odd)),
-                 getattr(reference, f"{act}_forward")(cp.asnumpy(odd)))
+    assert_close(
+        cp.asnumpy(getattr(cuda, f"{act}_forward")(odd)),
+        getattr(reference, f"{act}_forward")(cp.asnumpy(odd)),
+    )
 
 
 # ---------------------------------------------------------------- cross_entropy
@@ -183,9 +194,13 @@ def test_activations(act, n):
 
 @settings(max_examples=80, deadline=None)
 @given(
-    N=st.integers(0, 70), C=st.integers(1, 300), scale=st.sampled_from([1.0, 1e4]),
-    probs=st.booleans(), weighted=st.booleans(),
-    reduction=st.sampled_from(["none", "mean", "sum"]), ignore_index=st.sampled_from([-100, 2]),
+    N=st.integers(0, 70),
+    C=st.integers(1, 300),
+    scale=st.sampled_from([1.0, 1e4]),
+    probs=st.booleans(),
+    weighted=st.booleans(),
+    reduction=st.sampled_from(["none", "mean", "sum"]),
+    ignore_index=st.sampled_from([-100, 2]),
     seed=st.integers(0, 99),
 )
 def test_cross_entropy_random_shapes(N, C, scale, probs, weighted, reduction, ignore_index, seed):
@@ -230,8 +245,10 @@ def _steps(op, shapes, steps=3, **hyper):
             kw["step"] = step
         elif kw.get("momentum", 0):
             kw["first_step"] = step == 1
-        for side, arrays, g in ((reference, host, [x.astype(np.float64) for x in grads]),
-                                (cuda, dev, [cp.asarray(x) for x in grads])):
+        for side, arrays, g in (
+            (reference, host, [x.astype(np.float64) for x in grads]),
+            (cuda, dev, [cp.asarray(x) for x in grads]),
+        ):
             lists = [arrays["params"], g] + [arrays[n] for n in names]
             more = {}
             if "max_exp_avg_sqs" in arrays:
@@ -239,33 +256,55 @@ def _steps(op, shapes, steps=3, **hyper):
             getattr(side, op)(*lists, **kw, **more)
         for k in state:
             for j, (a, e) in enumerate(zip(dev[k], host[k])):
-                assert_close(cp.asnumpy(a), e.astype(np.float32), rtol=1e-4, atol=1e-6,
-                             name=f"{op} step {step} {k}[{j}]")
+                assert_close(
+                    cp.asnumpy(a),
+                    e.astype(np.float32),
+                    rtol=1e-4,
+                    atol=1e-6,
+                    name=f"{op} step {step} {k}[{j}]",
+                )
 
 
 SHAPES = [(3, 5), (7,), (1,), (64, 32, 3, 3), (0,), (100003,)]
 
 
-@pytest.mark.parametrize("hyper", [
-    dict(lr=0.1), dict(lr=0.1, momentum=0.9), dict(lr=0.1, momentum=0.9, nesterov=True),
-    dict(lr=0.1, momentum=0.9, dampening=0.5, weight_decay=1e-2, maximize=True),
-])
+@pytest.mark.parametrize(
+    "hyper",
+    [
+        dict(lr=0.1),
+        dict(lr=0.1, momentum=0.9),
+        dict(lr=0.1, momentum=0.9, nesterov=True),
+        dict(lr=0.1, momentum=0.9, dampening=0.5, weight_decay=1e-2, maximize=True),
+    ],
+)
 def test_sgd_step(hyper):
     _steps("sgd_step", SHAPES, **hyper)
 
 
-@pytest.mark.parametrize("hyper", [
-    dict(), dict(weight_decay=1e-2), dict(weight_decay=1e-2, decoupled=True),
-    dict(amsgrad=True, maximize=True),
-])
+@pytest.mark.parametrize(
+    "hyper",
+    [
+        dict(),
+        dict(weight_decay=1e-2),
+        dict(weight_decay=1e-2, decoupled=True),
+        dict(amsgrad=True, maximize=True),
+    ],
+)
 def test_adam_step(hyper):
     _steps("adam_step", SHAPES, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, **hyper)
 
 
 def test_adam_step_over_more_tensors_and_chunks_than_one_launch_holds():
     # 40 tensors (the table holds 32) and one of 20M elements (305 chunks; the table holds 256).
-    _steps("adam_step", [(i % 7 + 1, 3) for i in range(40)] + [(20_000_000,)], steps=1,
-           lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
+    _steps(
+        "adam_step",
+        [(i % 7 + 1, 3) for i in range(40)] + [(20_000_000,)],
+        steps=1,
+        lr=1e-3,
+        beta1=0.9,
+        beta2=0.999,
+        eps=1e-8,
+    )
 
 
 def test_optim_refuses_host_and_strided_arrays():
@@ -273,7 +312,8 @@ def test_optim_refuses_host_and_strided_arrays():
     with pytest.raises(ValueError, match=r"^\[sgd_step\] params\[0\] must be a CUDA array"):
         cuda.sgd_step([np.zeros(4, np.float32)], [p], [], lr=0.1)
     with pytest.raises(ValueError, match=r"^\[adam_step\] params\[0\] must be C-contiguous"):
-        cuda.adam_step([cp.zeros(8, "float32")[::2]], [p], [p.copy()], [p.copy()], 1, 1e-3, 0.9,
-                       0.999, 1e-8)
+        cuda.adam_step(
+            [cp.zeros(8, "float32")[::2]], [p], [p.copy()], [p.copy()], 1, 1e-3, 0.9, 0.999, 1e-8
+        )
     with pytest.raises(ValueError, match=r"share memory"):
         cuda.sgd_step([p, p[:2]], [p.copy(), cp.zeros(2, "float32")], [], lr=0.1)

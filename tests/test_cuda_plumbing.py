@@ -16,13 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
-
 import fastdl
 import fastdl.cuda as fcuda
-import fastdl.nn as nn
-from fastdl import _C, _devices
+import numpy as np
+import pytest
+from fastdl import _C, _devices, nn
 
 ROOT = Path(__file__).resolve().parents[1]
 CUDA_BUILT = bool(_C.build_config["cuda_built"])
@@ -107,8 +105,11 @@ def test_each_missing_piece_is_named(monkeypatch, piece):
     assert fastdl.info()["cuda"] == f"not available: {fcuda.unavailable_reason()}"
     t = fastdl.ones(2)
     for move in (
-        lambda: t.to("cuda"), lambda: t.cuda(), lambda: t.to(fastdl.device("cuda", 0)),
-        lambda: fastdl.zeros(2, device="cuda"), lambda: nn.Linear(2, 2).to("cuda"),
+        lambda: t.to("cuda"),
+        lambda: t.cuda(),
+        lambda: t.to(fastdl.device("cuda", 0)),
+        lambda: fastdl.zeros(2, device="cuda"),
+        lambda: nn.Linear(2, 2).to("cuda"),
         lambda: fastdl.set_default_device("cuda"),
     ):
         with pytest.raises(RuntimeError, match=r"\[to\] device cuda(:0)? is not available") as e:
@@ -208,8 +209,15 @@ def saved():
 
 @pytest.mark.parametrize(
     "where",
-    [None, "cpu", "cpu:0", fastdl.device("cpu"), {"cpu": "cpu"}, {"cuda:0": "cpu"},
-     lambda storage, location: storage],
+    [
+        None,
+        "cpu",
+        "cpu:0",
+        fastdl.device("cpu"),
+        {"cpu": "cpu"},
+        {"cuda:0": "cpu"},
+        lambda storage, location: storage,
+    ],
     ids=["none", "cpu", "cpu:0", "device", "dict", "dict-from-cuda", "callable"],
 )
 def test_map_location_onto_the_cpu(saved, where):
@@ -246,13 +254,15 @@ def test_cuda_backend_is_a_subset_of_the_contract_with_the_same_signatures():
 
     contract = _contract()
     kernels = contract._kernel_contract()
-    exported = {
-        n for n, v in vars(cuda).items() if inspect.isfunction(v) and not n.startswith("_")
-    }
+    exported = {n for n, v in vars(cuda).items() if inspect.isfunction(v) and not n.startswith("_")}
     assert exported <= set(kernels)
     # What runs on the reference through WithFallback until a CUDA kernel exists:
     assert set(kernels) - exported == {
-        "norm_forward", "norm_backward", "rmsprop_step", "adagrad_step", "nadam_step"
+        "norm_forward",
+        "norm_backward",
+        "rmsprop_step",
+        "adagrad_step",
+        "nadam_step",
     }
     for name in exported:
         assert contract._params(getattr(cuda, name)) == contract._params(
@@ -283,8 +293,11 @@ class FakeDeviceArray:
 
     def __init__(self, shape, typestr="<f4", strides=None, ptr=0, readonly=False):
         self.__cuda_array_interface__ = {
-            "shape": tuple(shape), "typestr": typestr, "data": (ptr, readonly),
-            "strides": strides, "version": 3,
+            "shape": tuple(shape),
+            "typestr": typestr,
+            "data": (ptr, readonly),
+            "strides": strides,
+            "version": 3,
         }
 
 
@@ -301,42 +314,85 @@ def test_c_cuda_exists_only_in_a_cuda_build():
 def test_bindings_refuse_host_arrays_and_bad_layouts():
     C = _C.cuda
     F = FakeDeviceArray
-    with pytest.raises(ValueError, match=r"^\[matmul\] a must be a CUDA array \(a CuPy array\), "
-                                         r"got ndarray"):
-        C.matmul(np.zeros((2, 2), np.float32), np.zeros((2, 2), np.float32),
-                 np.zeros((2, 2), np.float32), False, False, False, 0)
-    with pytest.raises(ValueError, match=r"^\[matmul\] a must be float32 \(typestr <f4\), got "
-                                         r"typestr <f8"):
+    with pytest.raises(
+        ValueError,
+        match=r"^\[matmul\] a must be a CUDA array \(a CuPy array\), "
+        r"got ndarray",
+    ):
+        C.matmul(
+            np.zeros((2, 2), np.float32),
+            np.zeros((2, 2), np.float32),
+            np.zeros((2, 2), np.float32),
+            False,
+            False,
+            False,
+            0,
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"^\[matmul\] a must be float32 \(typestr <f4\), got "
+        r"typestr <f8",
+    ):
         C.matmul(F((2, 2)), F((2, 2), "<f8"), F((2, 2)), False, False, False, 0)
     with pytest.raises(ValueError, match=r"^\[matmul\] inner sizes differ"):
         C.matmul(F((0, 0)), F((0, 3)), F((2, 0)), False, False, False, 0)
     with pytest.raises(ValueError, match=r"^\[matmul\] c must have shape \(2, 5\), got \(0, 4\)"):
         C.matmul(F((0, 4)), F((2, 0)), F((0, 5)), False, False, False, 0)
     with pytest.raises(ValueError, match=r"^\[conv2d_forward\] x must be C-contiguous"):
-        C.conv2d_forward(F((1, 1, 3, 3)), F((1, 1, 3, 3), strides=(36, 36, 4, 12), ptr=64),
-                         F((1, 1, 1, 1)), None, (1, 1), (0, 0), 0)
+        C.conv2d_forward(
+            F((1, 1, 3, 3)),
+            F((1, 1, 3, 3), strides=(36, 36, 4, 12), ptr=64),
+            F((1, 1, 1, 1)),
+            None,
+            (1, 1),
+            (0, 0),
+            0,
+        )
     with pytest.raises(ValueError, match=r"^\[conv2d_forward\] expected input with 2 channels"):
         C.conv2d_forward(F((0, 0, 2, 2)), F((0, 3, 4, 4)), F((0, 2, 3, 3)), None, (1, 1), (0, 0), 0)
     with pytest.raises(ValueError, match=r"^\[conv2d_forward\] stride must be a pair of ints >= 1"):
         C.conv2d_forward(F((0, 0, 1, 1)), F((0, 1, 3, 3)), F((0, 1, 3, 3)), None, (0, 1), (0, 0), 0)
     with pytest.raises(ValueError, match=r"^\[maxpool2d_forward\] indices must be int64"):
-        C.maxpool2d_forward(F((0, 1, 1, 1)), F((0, 1, 1, 1), "<i4"), F((0, 1, 2, 2)), (2, 2),
-                            (2, 2), (0, 0), 0)
+        C.maxpool2d_forward(
+            F((0, 1, 1, 1)), F((0, 1, 1, 1), "<i4"), F((0, 1, 2, 2)), (2, 2), (2, 2), (0, 0), 0
+        )
     with pytest.raises(ValueError, match=r"^\[activation_forward\] y must be writeable"):
         C.activation_forward("relu", F((0,), readonly=True), F((0,)), 0)
     with pytest.raises(ValueError, match=r"^\[activation_forward\] expected 'relu', 'sigmoid'"):
         C.activation_forward("gelu", F((0,)), F((0,)), 0)
     with pytest.raises(ValueError, match=r"^\[cross_entropy_forward\] reduction must be one of"):
-        C.cross_entropy_forward(F(()), F((0, 3)), F((0,)), F((0, 3)), F((0,), "<i8"), None,
-                                "avg", -100, 0)
-    with pytest.raises(ValueError, match=r"^\[adam_step\] exp_avgs must have one entry per "
-                                         r"parameter \(1\), got 0"):
-        C.adam_step([F((0,))], [F((0,))], [], [F((0,))], None, 1, 1e-3, 0.9, 0.999,
-                    1e-8, 0.0, False, False, 0)
-    with pytest.raises(ValueError, match=r"^\[sgd_step\] params\[0\] is not in CUDA device "
-                                         r"memory"):
-        C.sgd_step([F((4,), ptr=4096)], [F((4,), ptr=8192)], [], 0.1, 0.0, 0.0, False, 0.0,
-                   False, False, 0)
+        C.cross_entropy_forward(
+            F(()), F((0, 3)), F((0,)), F((0, 3)), F((0,), "<i8"), None, "avg", -100, 0
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"^\[adam_step\] exp_avgs must have one entry per "
+        r"parameter \(1\), got 0",
+    ):
+        C.adam_step(
+            [F((0,))],
+            [F((0,))],
+            [],
+            [F((0,))],
+            None,
+            1,
+            1e-3,
+            0.9,
+            0.999,
+            1e-8,
+            0.0,
+            False,
+            False,
+            0,
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"^\[sgd_step\] params\[0\] is not in CUDA device "
+        r"memory",
+    ):
+        C.sgd_step(
+            [F((4,), ptr=4096)], [F((4,), ptr=8192)], [], 0.1, 0.0, 0.0, False, 0.0, False, False, 0
+        )
 
 
 @needs_cuda_build
@@ -350,6 +406,7 @@ def test_bindings_with_empty_arrays_launch_nothing():
     C.activation_forward("tanh", F((0, 7)), F((0, 7)), 0)
     C.activation_backward("sigmoid", F((0,)), F((0,)), F((0,)), 0)
     C.conv2d_forward(F((0, 0, 3, 3)), F((0, 2, 5, 5)), F((0, 2, 3, 3)), F((0,)), (1, 1), (0, 0), 0)
-    C.maxpool2d_forward(F((0, 3, 2, 2)), F((0, 3, 2, 2), "<i8"), F((0, 3, 4, 4)), (2, 2),
-                        (2, 2), (0, 0), 0)
+    C.maxpool2d_forward(
+        F((0, 3, 2, 2)), F((0, 3, 2, 2), "<i8"), F((0, 3, 4, 4)), (2, 2), (2, 2), (0, 0), 0
+    )
     C.sgd_step([F((0,))], [F((0,))], [], 0.1, 0.0, 0.0, False, 0.0, False, False, 0)

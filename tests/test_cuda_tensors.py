@@ -11,10 +11,9 @@ from __future__ import annotations
 import io
 import warnings
 
+import fastdl
 import numpy as np
 import pytest
-
-import fastdl
 
 if not fastdl.cuda.is_available():
     pytest.skip(
@@ -22,12 +21,13 @@ if not fastdl.cuda.is_available():
         allow_module_level=True,
     )
 
-import cupy as cp  # noqa: E402
-
-import fastdl.nn as nn  # noqa: E402
-import fastdl.optim as optim  # noqa: E402
-from fastdl.models import CNN  # noqa: E402
-from test_seed_cnn import assert_trees_close  # noqa: E402
+import cupy as cp
+from fastdl import (
+    nn,
+    optim,
+)
+from fastdl.models import CNN
+from test_seed_cnn import assert_trees_close
 
 CUDA = fastdl.device("cuda", 0)
 
@@ -92,11 +92,14 @@ def test_seed_cnn_four_adam_steps_match_the_cpu():
     assert_trees_close(p_gpu, p_cpu, rtol=0, atol=5e-5, what="parameter")
 
 
-@pytest.mark.parametrize("make", [
-    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
-    lambda ps: optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
-    lambda ps: optim.RMSprop(ps, lr=1e-2),  # no CUDA kernel: the reference runs, warned once
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+        lambda ps: optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
+        lambda ps: optim.RMSprop(ps, lr=1e-2),  # no CUDA kernel: the reference runs, warned once
+    ],
+)
 def test_optimizers_on_cuda_parameters(make):
     fastdl.manual_seed(1)
     gpu, cpu = nn.Linear(6, 3).cuda(), nn.Linear(6, 3)
@@ -111,8 +114,9 @@ def test_optimizers_on_cuda_parameters(make):
                 warnings.simplefilter("ignore", RuntimeWarning)
                 opt.step()
     for k, v in gpu.state_dict().items():
-        np.testing.assert_allclose(v.cpu().numpy(), cpu.state_dict()[k].numpy(), rtol=1e-4,
-                                   atol=1e-6, err_msg=k)
+        np.testing.assert_allclose(
+            v.cpu().numpy(), cpu.state_dict()[k].numpy(), rtol=1e-4, atol=1e-6, err_msg=k
+        )
 
 
 def test_dlpack_with_cupy_and_torch_cuda_both_ways():
@@ -165,5 +169,6 @@ def test_a_kernel_the_device_lacks_runs_on_the_reference_with_one_warning():
     with pytest.warns(RuntimeWarning, match=r"\[norm_forward\] the cuda backend has no kernel"):
         y = bn(x)
     assert y.device == CUDA
-    np.testing.assert_allclose(y.cpu().numpy(), nn.BatchNorm2d(3)(x.cpu()).detach().numpy(),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        y.cpu().numpy(), nn.BatchNorm2d(3)(x.cpu()).detach().numpy(), rtol=1e-4, atol=1e-5
+    )

@@ -85,7 +85,8 @@ class CupyLibrary(_devices.ArrayLibrary):
 
 def make_device_type(cp: ModuleType) -> _devices.DeviceType:
     """The "cuda" DeviceType over CuPy module `cp`."""
-    from .backends import cuda as cuda_backend, reference
+    from .backends import cuda as cuda_backend
+    from .backends import reference
 
     fast = _devices.WithFallback("cuda", cuda_backend, reference)
 

@@ -19,9 +19,19 @@ from typing import Any, Optional
 from . import _C, _devices, _random
 
 __all__ = [
-    "current_device", "device_count", "empty_cache", "get_device_capability", "get_device_name",
-    "is_available", "manual_seed", "manual_seed_all", "memory_allocated", "seed", "seed_all",
-    "synchronize", "unavailable_reason",
+    "current_device",
+    "device_count",
+    "empty_cache",
+    "get_device_capability",
+    "get_device_name",
+    "is_available",
+    "manual_seed",
+    "manual_seed_all",
+    "memory_allocated",
+    "seed",
+    "seed_all",
+    "synchronize",
+    "unavailable_reason",
 ]
 
 

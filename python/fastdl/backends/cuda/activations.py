@@ -5,8 +5,12 @@ from __future__ import annotations
 from ._arrays import cupy, f32, kernels, stream
 
 __all__ = [
-    "relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward",
-    "tanh_forward", "tanh_backward",
+    "relu_backward",
+    "relu_forward",
+    "sigmoid_backward",
+    "sigmoid_forward",
+    "tanh_backward",
+    "tanh_forward",
 ]
 
 

@@ -14,7 +14,9 @@ def _target(target):
     return i64(target) if cupy().issubdtype(target.dtype, cupy().integer) else f32(target)
 
 
-def cross_entropy_forward(logits, target, weight=None, reduction: str = "mean", ignore_index: int = -100):
+def cross_entropy_forward(
+    logits, target, weight=None, reduction: str = "mean", ignore_index: int = -100
+):
     """logits (N, C) -> (loss, log_probs); loss is (N,) for reduction "none", else 0-d."""
     cp = cupy()
     logits = f32(logits)
@@ -39,7 +41,14 @@ def cross_entropy_backward(
     scratch = cp.empty((1,), "float32")
     w = None if weight is None else f32(weight)
     kernels().cross_entropy_backward(
-        dlogits, scratch, f32(dloss), log_probs, _target(target), w, reduction,
-        int(ignore_index), stream(),
+        dlogits,
+        scratch,
+        f32(dloss),
+        log_probs,
+        _target(target),
+        w,
+        reduction,
+        int(ignore_index),
+        stream(),
     )
     return dlogits

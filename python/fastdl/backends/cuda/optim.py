@@ -25,9 +25,16 @@ def sgd_step(
 ) -> None:
     """One in-place SGD step over every parameter, with PyTorch's semantics."""
     kernels().sgd_step(
-        list(params), [f32(g) for g in grads],
-        [] if momentum_buffers is None else list(momentum_buffers), float(lr), float(momentum),
-        float(dampening), bool(nesterov), float(weight_decay), bool(maximize), bool(first_step),
+        list(params),
+        [f32(g) for g in grads],
+        [] if momentum_buffers is None else list(momentum_buffers),
+        float(lr),
+        float(momentum),
+        float(dampening),
+        bool(nesterov),
+        float(weight_decay),
+        bool(maximize),
+        bool(first_step),
         stream(),
     )
 
@@ -49,8 +56,18 @@ def adam_step(
 ) -> None:
     """One in-place Adam (decoupled=False) or AdamW (decoupled=True) step; `step` counts from 1."""
     kernels().adam_step(
-        list(params), [f32(g) for g in grads], list(exp_avgs), list(exp_avg_sqs),
-        None if max_exp_avg_sqs is None else list(max_exp_avg_sqs), int(step), float(lr),
-        float(beta1), float(beta2), float(eps), float(weight_decay), bool(decoupled),
-        bool(maximize), stream(),
+        list(params),
+        [f32(g) for g in grads],
+        list(exp_avgs),
+        list(exp_avg_sqs),
+        None if max_exp_avg_sqs is None else list(max_exp_avg_sqs),
+        int(step),
+        float(lr),
+        float(beta1),
+        float(beta2),
+        float(eps),
+        float(weight_decay),
+        bool(decoupled),
+        bool(maximize),
+        stream(),
     )
