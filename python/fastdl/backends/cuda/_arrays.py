@@ -37,12 +37,17 @@ def stream() -> int:
 
 
 def f32(a):
-    """`a` as a C-contiguous float32 CuPy array (itself when it is one already)."""
-    return cupy().ascontiguousarray(a, dtype="float32")
+    """`a` as a C-contiguous float32 CuPy array (itself when it is one already; a 0-d array
+    stays 0-d, which cupy.ascontiguousarray would make 1-d)."""
+    return _contiguous(cupy().asarray(a, dtype="float32"))
 
 
 def i64(a):
-    return cupy().ascontiguousarray(a, dtype="int64")
+    return _contiguous(cupy().asarray(a, dtype="int64"))
+
+
+def _contiguous(a):
+    return a if a.flags.c_contiguous else cupy().ascontiguousarray(a)
 
 
 def pair(v) -> tuple:
