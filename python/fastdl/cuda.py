@@ -91,11 +91,13 @@ def current_device() -> int:
 
 
 def get_device_name(device: Any = None) -> str:
-    return _C.cuda.device_info(_index(device))["name"]
+    index = _index(device)  # raises with the reason when there is no GPU
+    return _C.cuda.device_info(index)["name"]
 
 
 def get_device_capability(device: Any = None) -> tuple:
-    return tuple(_C.cuda.device_info(_index(device))["capability"])
+    index = _index(device)
+    return tuple(_C.cuda.device_info(index)["capability"])
 
 
 def _index(device: Any) -> int:
