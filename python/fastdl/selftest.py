@@ -1,9 +1,11 @@
-"""`fastdl selftest`: every kernel of the cpu backend against the NumPy reference, on random
-inputs on this machine (the functions of backends/INTERFACE.md), with a table of worst errors.
+"""`fastdl selftest`: every kernel of the cpu backend (and of the cuda backend, when a GPU and
+CuPy are there) against the NumPy reference, on random inputs on this machine (the functions of
+backends/INTERFACE.md), with a table of worst errors per backend.
 
-Each case builds float32 inputs from a seeded generator, runs `reference.<fn>` and `cpu.<fn>`
-on copies, and compares every output (for the in-place optimizer steps: the updated parameters
-and state) with |cpu - ref| <= ATOL * scale + RTOL * |ref|, where scale is max(1, max |ref|).
+Each case builds float32 inputs from a seeded generator, runs `reference.<fn>` and the
+backend's on copies (on the GPU: device copies), and compares every output (for the in-place
+optimizer steps: the updated parameters and state) with |out - ref| <= ATOL * scale + RTOL *
+|ref|, where scale is max(1, max |ref|).
 Integer outputs (maxpool indices) must match exactly.
 """
 
@@ -154,21 +156,48 @@ def _reference() -> Any:
 
 
 def run(seed: int = 0, log: Callable[[str], None] = print) -> bool:
-    """Run every case, print the table of worst errors, return True when all match."""
-    from .backends import cpu, reference
+    """Run every case on the cpu backend, and on the cuda backend when a GPU is there; print a
+    table of worst errors per backend; return True when all match."""
+    from . import cuda
+    from .backends import cpu
+
+    ok = _run_backend(cpu, seed, log, lambda v: v, lambda v: v)
+    why = cuda.unavailable_reason()
+    if why is not None:
+        log(f"cuda backend: not checked ({why})")
+        return ok
+    cp = cuda.device_type().lib.cp
+    from .backends import cuda as cuda_backend
+
+    def to_device(v: Any) -> Any:
+        if isinstance(v, np.ndarray):
+            return cp.asarray(v)
+        return [to_device(x) for x in v] if isinstance(v, list) else v
+
+    def to_host(v: Any) -> Any:
+        return cp.asnumpy(v) if isinstance(v, cp.ndarray) else v
+
+    return _run_backend(cuda_backend, seed, log, to_device, to_host) and ok
+
+
+def _run_backend(backend: Any, seed: int, log: Callable[[str], None], to_device: Callable,
+                 to_host: Callable) -> bool:
+    """Every case on `backend` (its arguments moved by to_device, its outputs back by to_host)
+    against the reference on the host; prints the table, returns True when all match."""
+    from .backends import reference
 
     results: dict = {}
     for name, args, kwargs, in_place in _cases(np.random.default_rng(seed)):
         res = results.setdefault(name, Result(name))
         res.cases += 1
         try:
-            ref_args, cpu_args = _copy(list(args)), _copy(list(args))
+            ref_args, dev_args = _copy(list(args)), [to_device(a) for a in _copy(list(args))]
             expected = getattr(reference, name)(*ref_args, **kwargs)
-            actual = getattr(cpu, name)(*cpu_args, **kwargs)
+            actual = getattr(backend, name)(*dev_args, **kwargs)
             if in_place is not None:
                 expected = [a for i in in_place for a in ref_args[i]]
-                actual = [a for i in in_place for a in cpu_args[i]]
-            exp, act = _outputs(expected), _outputs(actual)
+                actual = [a for i in in_place for a in dev_args[i]]
+            exp, act = _outputs(expected), [to_host(a) for a in _outputs(actual)]
             if len(exp) != len(act):
                 raise AssertionError(f"{len(act)} outputs, expected {len(exp)}")
             for a, e in zip(act, exp):
@@ -181,7 +210,7 @@ def run(seed: int = 0, log: Callable[[str], None] = print) -> bool:
             res.failures.append(f"case {res.cases}: {type(e).__name__}: {e}")
 
     log(
-        f"fastdl selftest: cpu backend vs NumPy reference (seed {seed}; "
+        f"fastdl selftest: {backend.name} backend vs NumPy reference (seed {seed}; "
         f"tolerance {ATOL:g} * max(1, max|ref|) + {RTOL:g} * |ref|)"
     )
     log(f"{'function':<24}{'cases':>6}{'worst abs err':>16}{'err/tolerance':>16}  status")
