@@ -114,10 +114,10 @@ def test_matmul_misaligned_and_transposed_views():
     base = cp.asarray(rand(1, 65 * 33 + 1))[0, 1:].reshape(65, 33)  # 4 bytes off 16
     b = cp.asarray(rand(33, 70, seed=3))
     got = cp.asnumpy(cuda.matmul(base, b))
-    assert_close(got, cp.asnumpy(base).astype(np.float64) @ cp.asnumpy(b))
+    assert_close(got, (cp.asnumpy(base).astype(np.float64) @ cp.asnumpy(b)).astype(np.float32))
     at = cp.asarray(rand(40, 65, seed=4)).T  # a transposed view goes uncopied, flag flipped
     got = cp.asnumpy(cuda.matmul(at, cp.asarray(rand(40, 9, seed=5))))
-    assert_close(got, cp.asnumpy(at).astype(np.float64) @ rand(40, 9, seed=5))
+    assert_close(got, (cp.asnumpy(at).astype(np.float64) @ rand(40, 9, seed=5)).astype(np.float32))
 
 
 # ---------------------------------------------------------------- conv2d
