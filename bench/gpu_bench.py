@@ -153,11 +153,12 @@ def main(argv: list) -> int:
         lambda: [adam_row(cp)],
         lambda: cnn_rows(cp, torch),
     ):
+        done = len(result["rows"])
         try:
             result["rows"] += make()
         except Exception as e:  # one broken row must not hide the others
             result["rows"].append({"row": "error", "error": f"{type(e).__name__}: {e}"})
-        for row in result["rows"][-3:]:
+        for row in result["rows"][done:]:
             print(
                 "  ".join(
                     f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}" for k, v in row.items()
