@@ -32,8 +32,9 @@ class Workload:
     model: object = None  # the CNN itself (for checkpoint round trips)
 
 
-def build(library: str, batch: int, seed: int = 0) -> Workload:
-    """library is "fastdl" or "torch"; the batch is random images and labels."""
+def build(library: str, batch: int, seed: int = 0, device: str = "cpu") -> Workload:
+    """library is "fastdl" or "torch"; the batch is random images and labels, the model, batch
+    and optimizer state on `device`."""
     import importlib
 
     import numpy as np
@@ -47,11 +48,11 @@ def build(library: str, batch: int, seed: int = 0) -> Workload:
     rng = np.random.default_rng(seed)
     images = rng.standard_normal((batch, 1, 28, 28), dtype=np.float32)
     labels = rng.integers(0, 10, size=batch, dtype=np.int64)
-    x, y = lib.from_numpy(images), lib.from_numpy(labels)
+    x, y = lib.from_numpy(images).to(device), lib.from_numpy(labels).to(device)
 
     from fastdl.models import make_cnn
 
-    model = make_cnn(nn)
+    model = make_cnn(nn).to(device)
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
 

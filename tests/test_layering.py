@@ -51,6 +51,7 @@ ALLOWED = {
     # Creation functions build the caller's values on the host, then move them to the device.
     "_creation.py": HOST_INPUT | {
         "zeros", "ones", "full", "arange", "linspace", "eye", "broadcast_shapes",
+        "from_dlpack",  # a CPU producer's memory, shared (fastdl.from_dlpack)
     },
 }
 

@@ -6,5 +6,6 @@ namespace fastdl::cuda {
 
 bool is_built() { return false; }
 int device_count() { return 0; }
+void bind_cuda(pybind11::module_&) {}
 
 }  // namespace fastdl::cuda

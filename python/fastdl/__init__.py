@@ -1,4 +1,4 @@
-"""fastdl: a fast deep-learning library for the CPU with PyTorch's API.
+"""fastdl: a fast deep-learning library for the CPU (and NVIDIA GPUs) with PyTorch's API.
 
     import fastdl as torch
     import fastdl.nn as nn
@@ -16,9 +16,9 @@ from ._config import info, show_config
 from . import _random, _tensor as _tensor_module
 import numpy as _np
 from ._creation import (
-    arange, as_tensor, cat, concat, empty, empty_like, eye, from_numpy, full, full_like, linspace,
-    ones, ones_like, rand, rand_like, randint, randint_like, randn, randn_like, randperm, stack,
-    tensor, where, zeros, zeros_like,
+    arange, as_tensor, cat, concat, empty, empty_like, eye, from_dlpack, from_numpy, full,
+    full_like, linspace, ones, ones_like, rand, rand_like, randint, randint_like, randn,
+    randn_like, randperm, stack, tensor, where, zeros, zeros_like,
 )
 from ._random import (
     Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state,
@@ -34,6 +34,7 @@ from .autograd import (
 from . import autograd  # noqa: E402
 from .backends import cudnn as _cudnn, mps as _mps  # noqa: E402,F401  (fastdl.backends.cudnn)
 from .checkpoint import load, save
+from . import cuda  # noqa: E402  (torch.cuda's queries; CuPy only on first CUDA tensor)
 from .summary import summary
 from . import nn, optim  # noqa: E402
 from . import linalg  # noqa: E402
@@ -157,45 +158,6 @@ def eq(input, other):
 
 def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
-
-
-class cuda:
-    """`torch.cuda`'s queries and seeding. fastdl computes on the CPU: `is_available()` is
-    False unless a CUDA build finds a device; `manual_seed`, `manual_seed_all`,
-    `synchronize` and `empty_cache` are accepted and do nothing (as PyTorch's do on a machine
-    without a GPU; nothing random runs on a GPU here)."""
-
-    @staticmethod
-    def is_available() -> bool:
-        return _C.build_config["cuda_built"] and _C.cuda_device_count() > 0
-
-    @staticmethod
-    def device_count() -> int:
-        return _C.cuda_device_count()
-
-    @staticmethod
-    def manual_seed(seed: int) -> None:
-        _random._check_seed(seed, "cuda.manual_seed")
-
-    @staticmethod
-    def manual_seed_all(seed: int) -> None:
-        _random._check_seed(seed, "cuda.manual_seed_all")
-
-    @staticmethod
-    def seed() -> None:
-        return None
-
-    @staticmethod
-    def seed_all() -> None:
-        return None
-
-    @staticmethod
-    def synchronize(device=None) -> None:
-        return None
-
-    @staticmethod
-    def empty_cache() -> None:
-        return None
 
 
 _LAZY_SUBMODULES = ("data", "datasets", "explain", "models", "utils")

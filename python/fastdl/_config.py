@@ -8,7 +8,8 @@ from . import _C
 
 
 def info() -> dict:
-    """Version, compiler, OpenMP, threads, SIMD level and CUDA status, as a dict.
+    """Version, compiler, OpenMP, threads, SIMD level and CUDA status (`cuda`: the GPUs, their
+    compute capability, the CUDA runtime and CuPy's version, or why there is none), as a dict.
 
     `simd` is the instruction-set build of the kernels in use (baseline, avx2 or avx512: the best
     this processor supports, unless the environment variable FASTDL_SIMD asks for another);
@@ -30,11 +31,36 @@ def info() -> dict:
         "malloc_tuning": cfg["malloc_tuning"],  # FASTDL_MALLOC_TUNING=0 turns it off
         "cuda_built": cfg["cuda_built"],
         "cuda_devices": _C.cuda_device_count(),
+        "cuda": _cuda_line(),
     }
     note = _C.simd_note()
     if note:
         out["simd_note"] = note  # why FASTDL_SIMD was not honoured
     return out
+
+
+def _cuda_line() -> str:
+    """The GPU, its compute capability, the CUDA runtime and driver and CuPy's version; or why
+    CUDA tensors are not available here."""
+    from . import cuda
+
+    why = cuda.unavailable_reason()
+    if why is not None:
+        return f"not available: {why}"
+    import cupy
+
+    def version(v: int) -> str:
+        return f"{v // 1000}.{v % 1000 // 10}"
+
+    lines = []
+    for i in range(cuda.device_count()):
+        d = _C.cuda.device_info(i)
+        lines.append(
+            f"cuda:{i} {d['name']}, compute capability {d['capability'][0]}.{d['capability'][1]}"
+            f", {d['multiprocessors']} SMs, CUDA runtime {version(d['runtime_version'])}, "
+            f"driver {version(d['driver_version'])}, CuPy {cupy.__version__}"
+        )
+    return "; ".join(lines)
 
 
 def show_config() -> None:

@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _functions as fn
+from . import _devices, _functions as fn
 from ._random import GeneratorLike, numpy_generator
 from ._tensor import (
     Tensor, _default_device, _dt, _promote, bool_, _from_data, _same_device, _shape_arg, _to_device, as_dtype, float32, int64,
@@ -58,6 +58,38 @@ def from_numpy(array: np.ndarray) -> Tensor:
         raise TypeError(f"[from_numpy] expected a np.ndarray, got {type(array).__name__}")
     as_dtype(array.dtype)  # raises for unsupported dtypes
     return Tensor._make(array)
+
+
+_DLPACK_CPU, _DLPACK_CUDA = 1, 2  # DLPack's device types (kDLCPU, kDLCUDA)
+
+
+def from_dlpack(ext: Any) -> Tensor:
+    """A tensor sharing the memory of `ext`, any object with `__dlpack__` and
+    `__dlpack_device__` (a PyTorch tensor, a NumPy or CuPy array, a fastdl tensor), as
+    torch.from_dlpack: zero-copy, and outside autograd (requires_grad is False). CPU memory
+    becomes a CPU tensor; GPU memory a CUDA tensor (fastdl.cuda.is_available() must be True).
+
+    >>> import numpy as np
+    >>> t = fastdl.from_dlpack(np.arange(3.0))
+    """
+    if not hasattr(ext, "__dlpack__") or not hasattr(ext, "__dlpack_device__"):
+        raise TypeError(
+            f"[from_dlpack] expected an object with __dlpack__ and __dlpack_device__ (a tensor "
+            f"or array), got {type(ext).__name__}"
+        )
+    kind, _ = ext.__dlpack_device__()
+    if kind == _DLPACK_CPU:
+        arr = np.from_dlpack(ext)
+    elif kind == _DLPACK_CUDA:
+        from . import cuda
+
+        arr = cuda.device_type().lib.cp.from_dlpack(ext)
+    else:
+        raise RuntimeError(
+            f"[from_dlpack] DLPack device type {kind} is not one fastdl has (1: CPU, 2: CUDA)"
+        )
+    as_dtype(_devices.np_dtype(arr))  # raises for unsupported dtypes
+    return Tensor._make(arr)
 
 
 def _dtype(dtype, default=float32):

@@ -161,11 +161,16 @@ def _device_type(dev) -> "_devices.DeviceType":
     PyTorch's error when this fastdl cannot use it."""
     d = device(dev)
     device_type = _devices.DEVICE_TYPES.get(d.type)
-    if device_type is None:
-        raise RuntimeError(
-            f"[to] device {d} is not available: this fastdl has no CUDA backend "
-            "(fastdl.cuda.is_available() is False)"
-        )
+    if device_type is None:  # "cuda", registered on first use (CuPy is imported then)
+        from . import cuda
+
+        try:
+            device_type = cuda.device_type()
+        except RuntimeError as e:
+            raise RuntimeError(
+                f"[to] device {d} is not available (fastdl.cuda.is_available() is False): "
+                f"{cuda.unavailable_reason() or e}"
+            ) from None
     return device_type
 
 
@@ -570,6 +575,20 @@ class Tensor:
                 "use tensor.detach().numpy()"
             )
         return self._data
+
+    def __dlpack__(self, **kwargs):
+        """The DLPack capsule of the storage (zero-copy, as PyTorch's): `torch.from_dlpack(t)`,
+        `np.from_dlpack(t)` and `cupy.from_dlpack(t)` share this tensor's memory. Keyword
+        arguments (stream, max_version, dl_device, copy) go to the storage's own __dlpack__."""
+        if self._requires_grad:  # NOTE: BufferError, as PyTorch's (the DLPack protocol's error)
+            raise BufferError(
+                "[__dlpack__] can't export a tensor that requires grad; use tensor.detach()"
+            )
+        return self._data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        """(DLPack device type, device index): (1, 0) on the CPU, (2, index) on a GPU."""
+        return self._data.__dlpack_device__()
 
     def __array__(self, dtype=None, copy=None):
         data = self.numpy() if type(self._data) is not _NDARRAY else self._data

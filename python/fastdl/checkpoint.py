@@ -642,11 +642,11 @@ def _map_location_device(map_location: Any) -> Any:
     try:
         target = device(target)
         _device_type(target)
-    except (RuntimeError, TypeError):
+    except (RuntimeError, TypeError) as e:
         raise RuntimeError(
             f"[load] map_location={map_location!r} asks for device {str(target)!r}, which this "
-            "fastdl does not have: it loads onto the CPU only (use map_location='cpu' or leave "
-            "it out)"
+            "fastdl does not have here, so it loads onto the CPU only (use map_location='cpu' "
+            f"or leave it out); {e}"
         ) from None
     return None if target.type == "cpu" else target
 

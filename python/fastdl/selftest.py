@@ -1,10 +1,12 @@
-"""`fastdl selftest`: every kernel of the cpu backend against the NumPy reference, on random
-inputs on this machine (the functions of backends/INTERFACE.md), with a table of worst errors.
+"""`fastdl selftest`: every kernel of the cpu backend (and of the cuda backend, when a GPU and
+CuPy are there) against the NumPy reference, on random inputs on this machine (the functions of
+backends/INTERFACE.md), with a table of worst errors per backend.
 
-Each case builds float32 inputs from a seeded generator, runs `reference.<fn>` and `cpu.<fn>`
-on copies, and compares every output (for the in-place optimizer steps: the updated parameters
-and state) by fastdl.testing's rule: |cpu - ref| <= ATOL * scale + RTOL * |ref|, where scale is
-max(1, max |ref|), float32 tolerances. Integer outputs (maxpool indices) must match exactly.
+Each case builds float32 inputs from a seeded generator, runs `reference.<fn>` and the
+backend's on copies (on the GPU: device copies), and compares every output (for the in-place
+optimizer steps: the updated parameters and state) by fastdl.testing's rule: |out - ref| <=
+ATOL * scale + RTOL * |ref|, where scale is max(1, max |ref|), float32 tolerances. Integer
+outputs (maxpool indices) must match exactly.
 """
 
 from __future__ import annotations
@@ -180,13 +182,43 @@ def _reference() -> Any:
 
 
 def run(seed: int = 0, log: Callable[[str], None] = print) -> bool:
-    """Run every case, print the table of worst errors, return True when all match."""
+    """Run every case on the cpu backend, and on the cuda backend when a GPU is there; print a
+    table of worst errors per backend; return True when all match."""
+    from . import cuda
+    from .backends import cpu
+
+    ok = _run_backend(cpu, seed, log, lambda v: v, lambda v: v)
+    why = cuda.unavailable_reason()
+    if why is not None:
+        log(f"cuda backend: not checked ({why})")
+        return ok
+    cp = cuda.device_type().lib.cp
+    from .backends import cuda as cuda_backend
+
+    def to_device(v: Any) -> Any:
+        if isinstance(v, np.ndarray):
+            return cp.asarray(v)
+        return [to_device(x) for x in v] if isinstance(v, list) else v
+
+    def to_host(v: Any) -> Any:
+        return cp.asnumpy(v) if isinstance(v, cp.ndarray) else v
+
+    return _run_backend(cuda_backend, seed, log, to_device, to_host) and ok
+
+
+def _run_backend(backend: Any, seed: int, log: Callable[[str], None], to_device: Callable,
+                 to_host: Callable) -> bool:
+    """Every case on `backend` (its arguments moved by to_device, its outputs back by to_host)
+    against the reference on the host; prints the table, returns True when all match."""
     results: dict = {}
     for name, args, kwargs, in_place in _cases(np.random.default_rng(seed)):
         res = results.setdefault(name, Result(name))
         res.cases += 1
         try:
-            act, exp = run_backends(name, *args, in_place=in_place, **kwargs)
+            act, exp = run_backends(
+                name, *args, backend=backend, in_place=in_place, to_device=to_device,
+                to_host=to_host, **kwargs
+            )
             for i, (a, e) in enumerate(zip(act, exp)):
                 result = compare(a, e, name=f"output {i}")
                 res.worst_abs = max(res.worst_abs, result.worst_abs)
@@ -197,7 +229,7 @@ def run(seed: int = 0, log: Callable[[str], None] = print) -> bool:
             res.failures.append(f"case {res.cases}: {type(e).__name__}: {e}")
 
     log(
-        f"fastdl selftest: cpu backend vs NumPy reference (seed {seed}; "
+        f"fastdl selftest: {backend.name} backend vs NumPy reference (seed {seed}; "
         f"tolerance {ATOL:g} * max(1, max|ref|) + {RTOL:g} * |ref|)"
     )
     log(f"{'function':<24}{'cases':>6}{'worst abs err':>16}{'err/tolerance':>16}  status")

@@ -128,22 +128,30 @@ def _copy(v: Any) -> Any:
     return v
 
 
-def run_backends(op: str, *args, backend: str = "cpu", in_place=None, **kwargs) -> tuple:
-    """Run `reference.<op>` and `<backend>.<op>` on copies of the same arguments; returns
-    (backend outputs, reference outputs) as two lists. For a function that updates its
-    arguments, `in_place` lists the argument positions (each a list of arrays) to compare
-    instead of the return values."""
+def run_backends(
+    op: str, *args, backend="cpu", in_place=None, to_device=None, to_host=None, **kwargs
+) -> tuple:
+    """Run `reference.<op>` and the backend's `<op>` (`backend`: a name under fastdl.backends,
+    or the module) on copies of the same arguments; returns (backend outputs, reference outputs)
+    as two lists of host arrays. For a function that updates its arguments, `in_place` lists the
+    argument positions (each a list of arrays) to compare instead of the return values. For a
+    device backend, `to_device` moves an argument there and `to_host` an output back."""
     import importlib
 
     from .backends import reference
 
-    fast = importlib.import_module(f"fastdl.backends.{backend}")
+    fast = importlib.import_module(f"fastdl.backends.{backend}") if isinstance(backend, str) else backend
     ref_args, fast_args = _copy(list(args)), _copy(list(args))
+    if to_device is not None:
+        fast_args = [to_device(a) for a in fast_args]
     expected = getattr(reference, op)(*ref_args, **kwargs)
     actual = getattr(fast, op)(*fast_args, **kwargs)
     if in_place is not None:
-        return [a for i in in_place for a in fast_args[i]], [a for i in in_place for a in ref_args[i]]
+        expected = [a for i in in_place for a in ref_args[i]]
+        actual = [a for i in in_place for a in fast_args[i]]
     actual, expected = _outputs(actual), _outputs(expected)
+    if to_host is not None:
+        actual = [to_host(a) for a in actual]
     assert len(actual) == len(expected), f"{op}: returned {len(actual)} values, expected {len(expected)}"
     return actual, expected
 
