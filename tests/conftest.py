@@ -77,3 +77,17 @@ def pytest_collection_modifyitems(config, items):
 def on_strict_device(request):
     """Whether this run makes tensors on the strict test device."""
     return request.config.getoption("--device") == "strict"
+
+
+@pytest.fixture
+def conv2d_algorithm():
+    """A setter of fastdl.backends.cpu.conv2d_algorithm; the test's changes are undone after."""
+    from fastdl.backends import cpu
+
+    saved = cpu.conv2d_algorithm
+
+    def set_algorithm(name: str) -> None:
+        cpu.conv2d_algorithm = name
+
+    yield set_algorithm
+    cpu.conv2d_algorithm = saved

@@ -11,8 +11,8 @@ repeats the path checks under every ISA build the processor supports. Runs in a 
 import numpy as np
 import pytest
 from fastdl import _C
-from fastdl.backends import cpu
-from hypothesis import given, settings
+from fastdl.backends import cpu, reference
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kernel_check import assert_backends_match
 
@@ -143,6 +143,112 @@ def test_conv2d_weight_gradient_image_groups(batch):
         x, w = rand(batch, C, 6, 7), rand(5, C, 3, 3, seed=1)
         dy = output_of(x, w, (1, 1), (1, 1))
         assert_backends_match("conv2d_backward", dy, x, w, (1, 1), (1, 1), False, True, True)
+
+
+# ---- Winograd F(2x2, 3x3) and F(4x4, 3x3): 3x3 stride-1 forwards and input gradients ----
+
+WINOGRAD = ["winograd_2x2", "winograd_4x4"]
+
+
+@st.composite
+def winograd_cases(draw):
+    # 3x3 stride-1 convolutions: odd and even planes (partial tiles), padding 0, 1 or 2, N and C
+    # of 1, channels that are not a multiple of any vector width.
+    N, C, K = draw(st.integers(1, 3)), draw(st.integers(1, 21)), draw(st.integers(1, 37))
+    pad = draw(st.integers(0, 2))
+    H, W = draw(st.integers(max(1, 3 - 2 * pad), 13)), draw(st.integers(max(1, 3 - 2 * pad), 13))
+    seed = draw(st.integers(0, 99))
+    b = rand(K, seed=seed + 2) if draw(st.booleans()) else None
+    return rand(N, C, H, W, seed=seed), rand(K, C, 3, 3, seed=seed + 1), b, (1, 1), (pad, pad)
+
+
+@pytest.mark.parametrize("algorithm", WINOGRAD + ["winograd", "gemm"])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(case=winograd_cases())
+def test_conv2d_winograd_random_shapes(case, algorithm, conv2d_algorithm):
+    conv2d_algorithm(algorithm)
+    x, w, b, stride, padding = case
+    assert_backends_match("conv2d_forward", x, w, b, stride, padding)
+    dy = output_of(x, w, stride, padding)
+    assert_backends_match("conv2d_backward", dy, x, w, stride, padding)
+
+
+@pytest.mark.parametrize("algorithm", WINOGRAD)
+@pytest.mark.parametrize(
+    "x_shape,w_shape,padding",
+    [
+        ((64, 32, 14, 14), (64, 32, 3, 3), 1),  # conv2: whole images per unit
+        ((1, 32, 14, 14), (64, 32, 3, 3), 1),  # batch 1
+        ((1, 24, 61, 45), (40, 24, 3, 3), 1),  # units of tile rows, partial tiles both ways
+        ((2, 3, 3, 3), (5, 3, 3, 3), 0),  # one output pixel
+        ((2, 70, 5, 6), (9, 70, 3, 3), 2),  # wide channels, padding 2: dx without padding
+        ((2, 4, 9, 7), (3, 4, 3, 3), 3),  # padding 3: dx through col2im, forward Winograd
+    ],
+)
+def test_conv2d_winograd_shapes(x_shape, w_shape, padding, algorithm, conv2d_algorithm):
+    conv2d_algorithm(algorithm)
+    x, w, b = rand(*x_shape), rand(*w_shape, seed=1), rand(w_shape[0], seed=2)
+    y = assert_backends_match("conv2d_forward", x, w, b, 1, padding)
+    dy = rand(*y.shape, seed=3)
+    assert_backends_match("conv2d_backward", dy, x, w, 1, padding)
+
+
+def test_conv2d_algorithm_changes_the_path(conv2d_algorithm):
+    # Winograd's rounding differs from the GEMM's: each setting really takes its own path.
+    x, w = rand(2, 32, 14, 14), rand(64, 32, 3, 3, seed=1)
+    dy = rand(2, 64, 14, 14, seed=2)
+    ys, dxs = {}, {}
+    for algorithm in ["gemm", "winograd_2x2", "winograd_4x4"]:
+        conv2d_algorithm(algorithm)
+        ys[algorithm] = cpu.conv2d_forward(x, w, None, 1, 1)
+        dxs[algorithm] = cpu.conv2d_backward(dy, x, w, 1, 1, True, False, False)[0]
+    for a, b in [("gemm", "winograd_2x2"), ("gemm", "winograd_4x4"), ("winograd_2x2", "winograd_4x4")]:
+        assert not np.array_equal(ys[a], ys[b]) and not np.array_equal(dxs[a], dxs[b])
+
+
+# Max error over max |exact| against the float64 reference (bench/RESULTS.md has the figures):
+# post-ReLU activations and Kaiming-uniform weights as in training.
+WINOGRAD_BOUND = {"gemm": 2e-6, "winograd_2x2": 4e-6, "winograd_4x4": 2e-5}
+
+
+@pytest.mark.parametrize("algorithm", list(WINOGRAD_BOUND))
+def test_conv2d_winograd_error_against_float64(algorithm, conv2d_algorithm):
+    conv2d_algorithm(algorithm)
+    rng = np.random.default_rng(0)
+    x = np.maximum(rng.standard_normal((16, 64, 14, 14)), 0).astype(np.float32)
+    bound = 1 / np.sqrt(64 * 9)
+    w = rng.uniform(-bound, bound, (64, 64, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((16, 64, 14, 14)).astype(np.float32)
+    y64 = reference.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None, 1, 1)
+    dx64 = reference.conv2d_backward(
+        dy.astype(np.float64), x, w.astype(np.float64), 1, 1, True, False, False
+    )[0]
+    y = cpu.conv2d_forward(x, w, None, 1, 1)
+    dx = cpu.conv2d_backward(dy, x, w, 1, 1, True, False, False)[0]
+    for got, exact in [(y, y64), (dx, dx64)]:
+        assert np.max(np.abs(got - exact)) / np.max(np.abs(exact)) < WINOGRAD_BOUND[algorithm]
+
+
+def test_conv2d_algorithm_setting(conv2d_algorithm):
+    import fastdl
+
+    assert fastdl.backends.cpu.conv2d_algorithm == "auto"
+    fastdl.backends.cpu.conv2d_algorithm = "winograd"
+    assert fastdl.backends.cpu.conv2d_algorithm == "winograd"
+    with pytest.raises(ValueError, match=r"conv2d_algorithm must be one of 'auto', 'gemm'.*got 'fft'"):
+        fastdl.backends.cpu.conv2d_algorithm = "fft"
+    with pytest.raises(TypeError, match=r"conv2d_algorithm must be a str, got int"):
+        fastdl.backends.cpu.conv2d_algorithm = 1
+    assert fastdl.backends.cpu.conv2d_algorithm == "winograd"  # a refused value changes nothing
+    x, w = rand(1, 2, 5, 5), rand(3, 2, 3, 3, seed=1)
+    for call in (
+        lambda: _C.conv2d_forward(x, w, None, 1, 1, 1, 1, "fft"),
+        lambda: _C.conv2d_backward(rand(1, 3, 5, 5), x, w, 1, 1, 1, 1, True, True, True, "fft"),
+    ):
+        with pytest.raises(ValueError, match=r"\[conv2d_\w+\] algorithm must be one of 'auto'"):
+            call()
 
 
 # ---- threads: every output comes out bit for bit (orders are fixed by the shapes alone) ----

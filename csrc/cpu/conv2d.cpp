@@ -53,7 +53,6 @@ constexpr int64_t kDwGroupFloats = int64_t{1} << 22;
 
 const Conv2dKernels* const kKernels[kIsaCount] = {
     &baseline::conv2d_kernels(), &avx2::conv2d_kernels(), &avx512::conv2d_kernels()};
-const Conv2dKernels& active() { return for_active_isa(kKernels); }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -215,6 +214,134 @@ void implicit_forward(float* y, const float* x, const float* w, const float* bia
       for (int64_t t0 = 0; t0 < CRS; t0 += kc) {
         kr.forward_block(yn, src, s.pix_off, s.crs_off, s.wt, bias, g.K, PQ, CRS, m0, m1, t0,
                          std::min(kc, CRS - t0), t0 == 0);
+      }
+    }
+  }
+}
+
+// ---- Winograd F(m x m, 3x3): 3x3 stride-1 forwards (y, and dx as a forward) ----
+
+const Conv2dWinogradKernels* const kWinograd[kIsaCount] = {&baseline::conv2d_winograd_kernels(),
+                                                           &avx2::conv2d_winograd_kernels(),
+                                                           &avx512::conv2d_winograd_kernels()};
+
+// A unit's transformed input and GEMM output (v and mt) take about this many floats together,
+// so that they stay in L2 with the transformed weight.
+constexpr int64_t kWinogradUnitFloats = int64_t{1} << 18;
+
+// The output tile m (2 or 4) Winograd runs geometry g with, or 0: the implicit GEMM (or the
+// one-channel path) runs it. Where both could run, `automatic` takes Winograd when the channels
+// are wide enough for its GEMMs (measured on the founding CNN's conv2 and a sweep, see
+// bench/RESULTS.md) and F(4x4) unless its partial tiles waste more than F(2x2)'s extra work.
+int winograd_tile(const Implicit& g, Conv2dAlgorithm algorithm) {
+  if (g.R != 3 || g.S != 3 || g.sh != 1 || g.sw != 1 || g.N == 0 || g.C == 0 || g.PQ() == 0) {
+    return 0;
+  }
+  // Multiplies per output pixel of each tile, counting the partial tiles' wasted pixels.
+  const auto per_pixel = [&](int64_t m) {
+    const double alpha = static_cast<double>(m + 2);
+    return alpha * alpha * ceil_div(g.P, m) * ceil_div(g.Q, m) / static_cast<double>(g.PQ());
+  };
+  const int best = per_pixel(4) * 1.3 <= per_pixel(2) ? 4 : 2;  // (F(4x4)'s transforms cost more)
+  switch (algorithm) {
+    case Conv2dAlgorithm::gemm:
+      return 0;
+    case Conv2dAlgorithm::winograd_2x2:
+      return 2;
+    case Conv2dAlgorithm::winograd_4x4:
+      return 4;
+    case Conv2dAlgorithm::winograd:
+      return best;
+    case Conv2dAlgorithm::automatic:
+      break;
+  }
+  return g.C >= 16 && g.K >= 16 && std::min(g.P, g.Q) >= 4 ? best : 0;
+}
+
+// Scratch and partition of winograd_forward. A unit is `images` whole images (rows == tiles_h)
+// or `rows` tile rows of one image; each worker transforms, multiplies and stores a unit at a
+// time in its own buffers.
+struct WinogradScratch {
+  int m, alpha;
+  int64_t tiles_h, tiles_w, Cp, Kp;
+  int64_t images, rows;  // per unit
+  float* u;              // the transformed weight (alpha^2, Kp / NR, Cp, NR)
+  float *xts, *vs, *mts, *stages;  // per worker, *_stride floats apart
+  int64_t xt_stride, v_stride, mt_stride, stage_stride;
+  // Units per image when they are chunks of tile rows; 0 when they are whole images.
+  int64_t row_chunks() const { return rows < tiles_h ? ceil_div(tiles_h, rows) : 0; }
+};
+
+WinogradScratch carve_winograd(Carver& cv, const Implicit& g, int m,
+                               const Conv2dWinogradKernels& kw, int workers) {
+  WinogradScratch s{};
+  s.m = m, s.alpha = m + 2;
+  s.tiles_h = ceil_div(g.P, m), s.tiles_w = ceil_div(g.Q, m);
+  s.Cp = round_up(g.C, kw.cw), s.Kp = round_up(g.K, kw.nr);
+  const int64_t points = s.alpha * s.alpha, per_image = s.tiles_h * s.tiles_w;
+  // Tiles per unit: what fits the budget, at most a 1 / kUnitsPerWorker share of a worker's
+  // tiles, at least two register tiles.
+  int64_t most = kWinogradUnitFloats / (points * (s.Cp + s.Kp));
+  most = std::min(most, ceil_div(g.N * per_image, kUnitsPerWorker * workers));
+  most = std::max(most, 2 * kw.mr);
+  if (per_image <= most) {
+    s.rows = s.tiles_h;
+    s.images = ceil_div(g.N, ceil_div(g.N, std::max<int64_t>(1, most / per_image)));
+  } else {
+    s.images = 1;
+    s.rows = std::max<int64_t>(1, most / s.tiles_w);
+    s.rows = ceil_div(s.tiles_h, ceil_div(s.tiles_h, s.rows));
+  }
+  const int64_t tiles = s.images * s.rows * s.tiles_w;
+  s.u = cv.floats(points * s.Cp * s.Kp);
+  s.xt_stride = round_up((s.rows * m + 2) * (s.tiles_w * m + 2) * s.Cp, kAlignFloats);
+  s.v_stride = round_up(points * tiles * s.Cp, kAlignFloats);
+  s.mt_stride = round_up(points * tiles * s.Kp, kAlignFloats);
+  s.stage_stride = round_up(s.rows * m * s.tiles_w * m * s.Kp, kAlignFloats);
+  s.xts = cv.floats(s.xt_stride * workers);
+  s.vs = cv.floats(s.v_stride * workers);
+  s.mts = cv.floats(s.mt_stride * workers);
+  s.stages = cv.floats(s.stage_stride * workers);
+  return s;
+}
+
+// y (N, K, P, Q) = the 3x3 stride-1 convolution of x (N, C, H, W) in geometry g with the weight
+// w (K, C, 3, 3) plus bias (K,) or nullptr, by Winograd F(s.m x s.m, 3x3), on nthreads threads.
+void winograd_forward(float* y, const float* x, const float* w, const float* bias,
+                      const Implicit& g, const WinogradScratch& s,
+                      const Conv2dWinogradKernels& kw, int nthreads) {
+  const int mi = s.m == 4 ? 1 : 0;
+  const int64_t m = s.m, points = s.alpha * s.alpha, chw = g.C * g.H * g.W, kpq = g.K * g.PQ();
+  kw.pack_weight[mi](s.u, w, g.K, g.C, s.Cp, s.Kp);
+  const int64_t chunks = s.row_chunks();
+  const int64_t units = chunks > 0 ? g.N * chunks : ceil_div(g.N, s.images);
+  const int workers = static_cast<int>(std::min<int64_t>(std::max(1, nthreads), units));
+#pragma omp parallel num_threads(workers) if (workers > 1)
+  {
+    const int wk = workers > 1 ? thread_index() : 0;
+    float* xt = s.xts + wk * s.xt_stride;
+    float* v = s.vs + wk * s.v_stride;
+    float* mt = s.mts + wk * s.mt_stride;
+    float* stage = s.stages + wk * s.stage_stride;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t unit = 0; unit < units; ++unit) {
+      int64_t n0 = unit * s.images, n1 = std::min(g.N, n0 + s.images), r0 = 0, r1 = s.tiles_h;
+      if (chunks > 0) {
+        n0 = unit / chunks, n1 = n0 + 1;
+        r0 = (unit % chunks) * s.rows, r1 = std::min(s.tiles_h, r0 + s.rows);
+      }
+      const int64_t band = (r1 - r0) * s.tiles_w, T = (n1 - n0) * band;
+      for (int64_t n = n0; n < n1; ++n) {
+        kw.to_channels_last(xt, x + n * chw, g.C, g.H, g.W, s.Cp, r0 * m - g.ph,
+                            (r1 - r0) * m + 2, -g.pw, s.tiles_w * m + 2);
+        kw.input_tiles[mi](v, T * s.Cp, (n - n0) * band, xt, s.Cp, r1 - r0, s.tiles_w);
+      }
+      kw.gemm_points(mt, v, s.u, points, T, s.Cp, s.Kp);
+      for (int64_t n = n0; n < n1; ++n) {
+        kw.output_tiles[mi](stage, mt, T * s.Kp, (n - n0) * band, s.Kp, r1 - r0, s.tiles_w, bias,
+                            g.K);
+        kw.from_channels_last(y + n * kpq, stage, g.K, g.P, g.Q, s.Kp, r0 * m,
+                              std::min(g.P, r1 * m) - r0 * m, s.tiles_w * m);
       }
     }
   }
@@ -491,42 +618,60 @@ void gemm_dx(float* dx, const float* dy, const float* w, const Conv2dParams& cp,
 // ---- workspace plans (the same calls size the workspace and carve it) ----
 
 struct ForwardPlan {
+  int wino;  // winograd_tile (0: not Winograd)
   C1Scratch c1;
   ForwardScratch fw;
+  WinogradScratch wg;
 };
 
-ForwardPlan carve_forward_plan(Carver& cv, const Conv2dParams& cp, int64_t nr, int nthreads) {
+// The paths of the forward and their scratch, for the ISA build `isa`.
+ForwardPlan carve_forward_plan(Carver& cv, const Conv2dParams& cp, int isa, int nthreads) {
   ForwardPlan p{};
-  if (use_c1(cp)) {
+  const Implicit g = forward_geometry(cp);
+  p.wino = cp.algorithm == Conv2dAlgorithm::automatic && use_c1(cp) ? 0
+                                                                    : winograd_tile(g, cp.algorithm);
+  if (p.wino != 0) {
+    p.wg = carve_winograd(cv, g, p.wino, *kWinograd[isa], std::max(1, nthreads));
+  } else if (use_c1(cp)) {
     p.c1 = carve_c1(cv, cp, std::max(1, nthreads), false);
   } else {
-    p.fw = carve_forward(cv, forward_geometry(cp), nr, std::max(1, nthreads));
+    p.fw = carve_forward(cv, g, kKernels[isa]->nr, std::max(1, nthreads));
   }
   return p;
 }
 
 struct BackwardPlan {
+  int dx_wino;  // winograd_tile of the input gradient (0: not Winograd)
   C1Scratch c1;
   DwScratch dw;
   ForwardScratch dx_fw;
+  WinogradScratch dx_wg;
   float* w_flipped;
   GemmDxScratch dx_gemm;
 };
 
-BackwardPlan carve_backward_plan(Carver& cv, const Conv2dParams& cp, int64_t mr, int64_t nr,
-                                 bool need_dx, bool need_dw, int nthreads) {
+// The paths of the backward and their scratch, for the ISA build `isa`.
+BackwardPlan carve_backward_plan(Carver& cv, const Conv2dParams& cp, int isa, bool need_dx,
+                                 bool need_dw, int nthreads) {
+  const Conv2dKernels& kr = *kKernels[isa];
   BackwardPlan p{};
   if (need_dw) {
     if (use_c1(cp)) {
       p.c1 = carve_c1(cv, cp, std::max(1, nthreads), true);
     } else {
-      p.dw = carve_dw(cv, cp, mr, nr, nthreads);
+      p.dw = carve_dw(cv, cp, kr.mr, kr.nr, nthreads);
     }
   }
   if (need_dx) {
     if (dx_as_forward(cp)) {
+      const Implicit g = dx_geometry(cp);
       p.w_flipped = cv.floats(cp.K * cp.C * cp.R * cp.S);
-      p.dx_fw = carve_forward(cv, dx_geometry(cp), nr, std::max(1, nthreads));
+      p.dx_wino = winograd_tile(g, cp.algorithm);
+      if (p.dx_wino != 0) {
+        p.dx_wg = carve_winograd(cv, g, p.dx_wino, *kWinograd[isa], std::max(1, nthreads));
+      } else {
+        p.dx_fw = carve_forward(cv, g, kr.nr, std::max(1, nthreads));
+      }
     } else {
       p.dx_gemm = carve_gemm_dx(cv, cp, nthreads);
     }
@@ -534,13 +679,13 @@ BackwardPlan carve_backward_plan(Carver& cv, const Conv2dParams& cp, int64_t mr,
   return p;
 }
 
-// The largest workspace any ISA build's tile needs (see gemm.h on switching ISAs).
+// The largest workspace any ISA build needs (see gemm.h on switching ISAs).
 template <typename Carve>
 int64_t most_floats(Carve carve) {
   int64_t most = 0;
-  for (const Conv2dKernels* kr : kKernels) {
+  for (int isa = 0; isa < kIsaCount; ++isa) {
     Carver sizer(nullptr);
-    carve(sizer, *kr);
+    carve(sizer, isa);
     most = std::max(most, sizer.size());
   }
   return most;
@@ -550,19 +695,20 @@ int64_t most_floats(Carve carve) {
 
 int64_t conv2d_forward_workspace_floats(const Conv2dParams& cp, int nthreads) {
   if (cp.N == 0) return 0;
-  return most_floats([&](Carver& cv, const Conv2dKernels& kr) {
-    carve_forward_plan(cv, cp, kr.nr, nthreads);
-  });
+  return most_floats([&](Carver& cv, int isa) { carve_forward_plan(cv, cp, isa, nthreads); });
 }
 
 // y (N, K, P, Q); x (N, C, H, W); w (K, C, R, S); b (K,) or nullptr.
 void conv2d_forward(float* y, const float* x, const float* w, const float* b,
                     const Conv2dParams& cp, float* workspace, int nthreads) {
   if (cp.N == 0) return;
-  const Conv2dKernels& kr = active();
+  const int isa = static_cast<int>(simd_level());
   Carver cv(workspace);
-  const ForwardPlan plan = carve_forward_plan(cv, cp, kr.nr, nthreads);
-  if (use_c1(cp)) {
+  const ForwardPlan plan = carve_forward_plan(cv, cp, isa, nthreads);
+  const Conv2dKernels& kr = *kKernels[isa];
+  if (plan.wino != 0) {
+    winograd_forward(y, x, w, b, forward_geometry(cp), plan.wg, *kWinograd[isa], nthreads);
+  } else if (use_c1(cp)) {
     forward_c1(y, x, w, b, cp, plan.c1, kr, nthreads);
   } else {
     implicit_forward(y, x, w, b, forward_geometry(cp), plan.fw, kr, nthreads);
@@ -572,8 +718,8 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b,
 int64_t conv2d_backward_workspace_floats(const Conv2dParams& cp, bool need_dx, bool need_dw,
                                          int nthreads) {
   if (cp.N == 0) return 0;
-  return most_floats([&](Carver& cv, const Conv2dKernels& kr) {
-    carve_backward_plan(cv, cp, kr.mr, kr.nr, need_dx, need_dw, nthreads);
+  return most_floats([&](Carver& cv, int isa) {
+    carve_backward_plan(cv, cp, isa, need_dx, need_dw, nthreads);
   });
 }
 
@@ -591,10 +737,11 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     if (db != nullptr) bias_backward(db, dy, cp, nthreads);
     return;
   }
-  const Conv2dKernels& kr = active();
+  const int isa = static_cast<int>(simd_level());
+  const Conv2dKernels& kr = *kKernels[isa];
   Carver cv(workspace);
   const BackwardPlan plan =
-      carve_backward_plan(cv, cp, kr.mr, kr.nr, dx != nullptr, dw != nullptr, nthreads);
+      carve_backward_plan(cv, cp, isa, dx != nullptr, dw != nullptr, nthreads);
   bool db_done = false;
   if (dw != nullptr) {
     if (use_c1(cp)) {
@@ -618,8 +765,13 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
           for (int64_t i = 0; i < RS; ++i) dst[i] = src[RS - 1 - i];
         }
       }
-      implicit_forward(dx, dy, plan.w_flipped, nullptr, dx_geometry(cp), plan.dx_fw, kr,
-                       nthreads);
+      if (plan.dx_wino != 0) {
+        winograd_forward(dx, dy, plan.w_flipped, nullptr, dx_geometry(cp), plan.dx_wg,
+                         *kWinograd[isa], nthreads);
+      } else {
+        implicit_forward(dx, dy, plan.w_flipped, nullptr, dx_geometry(cp), plan.dx_fw, kr,
+                         nthreads);
+      }
     } else {
       gemm_dx(dx, dy, w, cp, plan.dx_gemm, nthreads);
     }

@@ -2,8 +2,23 @@
 
 Each wrapper makes its inputs C-contiguous float32 (as PyTorch would accept them) and calls the
 binding, which checks the rest. See ../INTERFACE.md for the contract every backend implements.
+
+One setting, read on every call (like `torch.backends.cudnn.benchmark`):
+
+    import fastdl
+    fastdl.backends.cpu.conv2d_algorithm = "auto"   # the default
+
+`conv2d_algorithm` picks how 3x3 stride-1 convolutions (forward and input gradient) run:
+"auto" (Winograd where it is faster, the implicit GEMM elsewhere), "gemm" (never Winograd),
+"winograd" (Winograd wherever it applies), or "winograd_2x2" / "winograd_4x4" (Winograd with
+that output tile). Winograd's error is larger than the GEMM's (bench/RESULTS.md); other
+convolutions ignore the setting.
 """
 
+import sys
+import types
+
+from . import conv2d as _conv2d
 from .activations import *  # noqa: F401,F403
 from .conv2d import *  # noqa: F401,F403
 from .cross_entropy import *  # noqa: F401,F403
@@ -13,3 +28,18 @@ from .norm import *  # noqa: F401,F403
 from .optim import *  # noqa: F401,F403
 
 name = "cpu"
+
+
+class _CpuBackendModule(types.ModuleType):
+    # The package's class: its settings check what they are given (as torch.backends' do).
+
+    @property
+    def conv2d_algorithm(self) -> str:
+        return _conv2d._get_algorithm()
+
+    @conv2d_algorithm.setter
+    def conv2d_algorithm(self, value: str) -> None:
+        _conv2d._set_algorithm(value)
+
+
+sys.modules[__name__].__class__ = _CpuBackendModule

@@ -1,0 +1,296 @@
+// conv2d's Winograd bodies, compiled once per ISA (see dispatch.h): F(2x2, 3x3) and F(4x4, 3x3)
+// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2015) for 3x3 stride-1
+// convolutions. conv2d.cpp holds the plan and the threads and calls the active ISA's table.
+//
+// An output tile of m x m pixels (m = 2 or 4) is Y = A^T [U (.) V] A summed over input
+// channels, with U = G g G^T the transformed 3x3 kernel and V = B^T d B the transformed
+// alpha x alpha input patch (alpha = m + 2). Summing over channels first turns the work into
+// alpha^2 independent GEMMs, one per transform point xi:
+//   M[xi] (tiles x K) = V[xi] (tiles x C) @ U[xi] (C x K).
+// Layouts (Cp, Kp: C and K rounded up to the vector width and to NR):
+//   xt      channels-last input band (rows, cols, Cp), zero outside the image and past C
+//   v       (alpha^2, T, Cp): v[xi][t][c], tiles t of one unit
+//   u       (alpha^2, Kp / NR, Cp, NR): u[xi] packed into NR-wide panels (pack_weight)
+//   mt      (alpha^2, T, Kp): the GEMMs' output
+//   stage   channels-last output band (rows, cols, Kp), then stored to NCHW (from_channels_last)
+// Transforms run on vectors of kW channels (input) or kW output channels (output); the GEMM's
+// register tile is MR tiles x NR output channels, broadcasting v, loading rows of u.
+// Tests: tests/test_kernels_conv2d.py, tests/test_kernels_simd.py. Bench: bench/ (conv2d).
+#include "cpu/conv2d.h"
+#include "cpu/simd.h"
+
+namespace fastdl::cpu::FASTDL_ISA {
+
+namespace {
+
+#if defined(FASTDL_ISA_AVX512)
+constexpr int kTileMR = 12;
+#else
+constexpr int kTileMR = 6;
+#endif
+constexpr int kTileNV = 2;
+constexpr int kTileNR = kTileNV * kW;
+
+// ---- the 1-D transforms (B^T, A^T), on vectors; G in double on scalars ----
+
+template <int M>
+struct Tile;
+
+// F(2, 3): points 0, 1, -1, infinity.
+template <>
+struct Tile<2> {
+  static constexpr int kAlpha = 4;
+  // v = B^T d.
+  static void input(vf* v, const vf* d) {
+    v[0] = d[0] - d[2];
+    v[1] = d[1] + d[2];
+    v[2] = d[2] - d[1];
+    v[3] = d[1] - d[3];
+  }
+  // y = A^T m.
+  static void output(vf* y, const vf* m) {
+    y[0] = m[0] + m[1] + m[2];
+    y[1] = m[1] - m[2] - m[3];
+  }
+  // u = G g.
+  static void weight(double* u, const double* g) {
+    u[0] = g[0];
+    u[1] = 0.5 * (g[0] + g[1] + g[2]);
+    u[2] = 0.5 * (g[0] - g[1] + g[2]);
+    u[3] = g[2];
+  }
+};
+
+// F(4, 3): points 0, 1, -1, 2, -2, infinity.
+template <>
+struct Tile<4> {
+  static constexpr int kAlpha = 6;
+  static void input(vf* v, const vf* d) {
+    const vf four = splat(4.0f), five = splat(5.0f), two = splat(2.0f);
+    const vf d13 = d[1] + d[2], d24 = d[3] + d[4];
+    v[0] = fmadd(four, d[0], d[4]) - five * d[2];
+    v[1] = d24 - four * d13;
+    v[2] = fmadd(four, d[1] - d[2], d[4] - d[3]);
+    v[3] = fmadd(two, d[3] - d[1], d[4] - d[2]);
+    v[4] = (d[4] - d[2]) - two * (d[3] - d[1]);
+    v[5] = fmadd(four, d[1], d[5]) - five * d[3];
+  }
+  static void output(vf* y, const vf* m) {
+    const vf s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
+    y[0] = m[0] + s12 + s34;
+    y[1] = fmadd(splat(2.0f), d34, d12);
+    y[2] = fmadd(splat(4.0f), s34, s12);
+    y[3] = fmadd(splat(8.0f), d34, d12) + m[5];
+  }
+  static void weight(double* u, const double* g) {
+    u[0] = g[0] / 4;
+    u[1] = -(g[0] + g[1] + g[2]) / 6;
+    u[2] = -(g[0] - g[1] + g[2]) / 6;
+    u[3] = g[0] / 24 + g[1] / 12 + g[2] / 6;
+    u[4] = g[0] / 24 - g[1] / 12 + g[2] / 6;
+    u[5] = g[2];
+  }
+};
+
+// ---- layouts ----
+
+// xt (rows, cols, Cp): xt[r][s][c] = xn[c][h0 + r][w0 + s] inside the image and c < C, else 0.
+// xn is one image (C, H, W); h0 and w0 may be negative (padding).
+void to_channels_last(float* xt, const float* xn, int64_t C, int64_t H, int64_t W, int64_t Cp,
+                      int64_t h0, int64_t rows, int64_t w0, int64_t cols) {
+  const int64_t s_lo = min64(cols, max64(0, -w0)), s_hi = max64(s_lo, min64(cols, W - w0));
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = xt + r * cols * Cp;
+    const int64_t h = h0 + r;
+    if (h < 0 || h >= H) {
+      std::memset(row, 0, sizeof(float) * cols * Cp);
+      continue;
+    }
+    std::memset(row, 0, sizeof(float) * s_lo * Cp);
+    std::memset(row + s_hi * Cp, 0, sizeof(float) * (cols - s_hi) * Cp);
+    for (int64_t c = 0; c < C; ++c) {
+      const float* src = xn + (c * H + h) * W + w0;
+      for (int64_t s = s_lo; s < s_hi; ++s) row[s * Cp + c] = src[s];
+    }
+    if (Cp > C) {
+      for (int64_t s = s_lo; s < s_hi; ++s) std::memset(row + s * Cp + C, 0, sizeof(float) * (Cp - C));
+    }
+  }
+}
+
+// yn (K, P, Q) rows [p0, p0 + rows), every q < Q, from stage (rows, cols, Kp): the channels-last
+// output band of a unit, cols >= Q.
+void from_channels_last(float* yn, const float* stage, int64_t K, int64_t P, int64_t Q,
+                        int64_t Kp, int64_t p0, int64_t rows, int64_t cols) {
+  for (int64_t k = 0; k < K; ++k) {
+    for (int64_t r = 0; r < rows; ++r) {
+      float* out = yn + (k * P + p0 + r) * Q;
+      const float* in = stage + r * cols * Kp + k;
+      for (int64_t q = 0; q < Q; ++q) out[q] = in[q * Kp];
+    }
+  }
+}
+
+// u (alpha^2, Kp / NR, Cp, NR) = G g G^T of w (K, C, 3, 3), zero past K and C, packed in
+// NR-wide panels of output channels; computed in double, rounded once.
+template <int M>
+void pack_weight(float* u, const float* w, int64_t K, int64_t C, int64_t Cp, int64_t Kp) {
+  constexpr int A = Tile<M>::kAlpha;
+  const int64_t panels = Kp / kTileNR, plane = Kp * Cp;
+  std::memset(u, 0, sizeof(float) * A * A * plane);
+  for (int64_t k = 0; k < K; ++k) {
+    for (int64_t c = 0; c < C; ++c) {
+      const float* g = w + (k * C + c) * 9;
+      double rows[3][A], full[A][A];  // rows = G g^T per kernel row ... as (3, A); full = G g G^T
+      for (int i = 0; i < 3; ++i) {
+        const double gi[3] = {g[i * 3], g[i * 3 + 1], g[i * 3 + 2]};
+        Tile<M>::weight(rows[i], gi);
+      }
+      for (int j = 0; j < A; ++j) {
+        const double col[3] = {rows[0][j], rows[1][j], rows[2][j]};
+        double out[A];
+        Tile<M>::weight(out, col);
+        for (int i = 0; i < A; ++i) full[i][j] = out[i];
+      }
+      const int64_t jp = k / kTileNR, j = k % kTileNR;
+      for (int xi = 0; xi < A * A; ++xi) {
+        u[xi * plane + (jp * Cp + c) * kTileNR + j] = static_cast<float>(full[xi / A][xi % A]);
+      }
+    }
+  }
+  (void)panels;
+}
+
+// ---- the transforms of a band of tiles ----
+
+// v[xi][t_first + i][.] for the tiles of a band: tile_rows x tiles_w tiles in row-major order,
+// tile (a, b) reading xt (tile_rows * M + 2, tiles_w * M + 2, Cp) at row a * M, column b * M.
+// ldv = T * Cp, the distance between transform points in v.
+template <int M>
+void input_tiles(float* v, int64_t ldv, int64_t t_first, const float* xt, int64_t Cp,
+                 int64_t tile_rows, int64_t tiles_w) {
+  constexpr int A = Tile<M>::kAlpha;
+  const int64_t cols = tiles_w * M + 2;
+  for (int64_t a = 0; a < tile_rows; ++a) {
+    for (int64_t b = 0; b < tiles_w; ++b) {
+      const float* patch = xt + (a * M * cols + b * M) * Cp;
+      float* vt = v + (t_first + a * tiles_w + b) * Cp;
+      for (int64_t c = 0; c < Cp; c += kW) {
+        vf tmp[A][A];  // B^T applied down each column, then along each row
+        for (int j = 0; j < A; ++j) {
+          vf d[A], out[A];
+          for (int i = 0; i < A; ++i) d[i] = load(patch + (i * cols + j) * Cp + c);
+          Tile<M>::input(out, d);
+          for (int i = 0; i < A; ++i) tmp[i][j] = out[i];
+        }
+        for (int i = 0; i < A; ++i) {
+          vf out[A];
+          Tile<M>::input(out, tmp[i]);
+          for (int j = 0; j < A; ++j) store(vt + (i * A + j) * ldv + c, out[j]);
+        }
+      }
+    }
+  }
+}
+
+// stage (tile_rows * M, tiles_w * M, Kp) = A^T mt A (+ bias) for the tiles of a band, which
+// start at tile t_first of mt; ldm = T * Kp, the distance between transform points in mt.
+template <int M>
+void output_tiles(float* stage, const float* mt, int64_t ldm, int64_t t_first, int64_t Kp,
+                  int64_t tile_rows, int64_t tiles_w, const float* bias, int64_t K) {
+  constexpr int A = Tile<M>::kAlpha;
+  const int64_t cols = tiles_w * M;
+  for (int64_t a = 0; a < tile_rows; ++a) {
+    for (int64_t b = 0; b < tiles_w; ++b) {
+      const float* mtt = mt + (t_first + a * tiles_w + b) * Kp;
+      float* out = stage + (a * M * cols + b * M) * Kp;
+      for (int64_t k = 0; k < Kp; k += kW) {
+        vf bv = vf{};
+        if (bias != nullptr) bv = load_first(bias + k, static_cast<int>(min64(kW, max64(0, K - k))));
+        vf tmp[A][M];  // A^T along each row, then down each column
+        for (int i = 0; i < A; ++i) {
+          vf m[A];
+          for (int j = 0; j < A; ++j) m[j] = load(mtt + (i * A + j) * ldm + k);
+          Tile<M>::output(tmp[i], m);
+        }
+        for (int j = 0; j < M; ++j) {
+          vf col[A], y[M];
+          for (int i = 0; i < A; ++i) col[i] = tmp[i][j];
+          Tile<M>::output(y, col);
+          for (int i = 0; i < M; ++i) store(out + (i * cols + j) * Kp + k, y[i] + bv);
+        }
+      }
+    }
+  }
+}
+
+// ---- the batched GEMM ----
+
+// c (mr <= MR rows, ldc) = the rows a + i * lda (i < mr) @ b, a kc x NR panel; rows past mr
+// repeat the last one and are not stored.
+void gemm_tile(float* c, int64_t ldc, const float* a, int64_t lda, int64_t mr, const float* b,
+               int64_t kc) {
+  const float* rows[kTileMR];
+  for (int i = 0; i < kTileMR; ++i) rows[i] = a + min64(i, mr - 1) * lda;
+  vf acc[kTileMR][kTileNV];
+#pragma GCC unroll 16
+  for (int i = 0; i < kTileMR; ++i) {
+#pragma GCC unroll 4
+    for (int v = 0; v < kTileNV; ++v) acc[i][v] = vf{};
+  }
+#pragma GCC unroll 2
+  for (int64_t p = 0; p < kc; ++p) {
+    vf bv[kTileNV];
+#pragma GCC unroll 4
+    for (int v = 0; v < kTileNV; ++v) bv[v] = load(b + p * kTileNR + v * kW);
+#pragma GCC unroll 16
+    for (int i = 0; i < kTileMR; ++i) {
+      const vf ai = splat(rows[i][p]);
+#pragma GCC unroll 4
+      for (int v = 0; v < kTileNV; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
+    }
+  }
+  if (mr == kTileMR) {
+#pragma GCC unroll 16
+    for (int i = 0; i < kTileMR; ++i) {
+#pragma GCC unroll 4
+      for (int v = 0; v < kTileNV; ++v) store(c + i * ldc + v * kW, acc[i][v]);
+    }
+    return;
+  }
+  for (int64_t i = 0; i < mr; ++i) {
+    for (int v = 0; v < kTileNV; ++v) store(c + i * ldc + v * kW, acc[i][v]);
+  }
+}
+
+// mt[xi] (T, Kp) = v[xi] (T, Cp) @ u[xi] (Cp, Kp) for xi < points.
+void gemm_points(float* mt, const float* v, const float* u, int64_t points, int64_t T,
+                 int64_t Cp, int64_t Kp) {
+  for (int64_t xi = 0; xi < points; ++xi) {
+    for (int64_t jp = 0; jp * kTileNR < Kp; ++jp) {
+      const float* panel = u + (xi * Kp + jp * kTileNR) * Cp;  // (Cp, NR)
+      for (int64_t t0 = 0; t0 < T; t0 += kTileMR) {
+        gemm_tile(mt + (xi * T + t0) * Kp + jp * kTileNR, Kp, v + (xi * T + t0) * Cp, Cp,
+                  min64(kTileMR, T - t0), panel, Cp);
+      }
+    }
+  }
+}
+
+constexpr Conv2dWinogradKernels kKernels = {
+    kTileMR,
+    kTileNR,
+    kW,
+    to_channels_last,
+    from_channels_last,
+    {pack_weight<2>, pack_weight<4>},
+    {input_tiles<2>, input_tiles<4>},
+    {output_tiles<2>, output_tiles<4>},
+    gemm_points,
+};
+
+}  // namespace
+
+const Conv2dWinogradKernels& conv2d_winograd_kernels() { return kKernels; }
+
+}  // namespace fastdl::cpu::FASTDL_ISA
