@@ -227,7 +227,7 @@ const Conv2dWinogradKernels* const kWinograd[kIsaCount] = {&baseline::conv2d_win
 
 // A unit's transformed input and GEMM output (v and mt) take about this many floats together,
 // so that they stay in L2 with the transformed weight.
-constexpr int64_t kWinogradUnitFloats = int64_t{1} << 18;
+constexpr int64_t kWinogradUnitFloats = int64_t{1} << 17;
 
 // The output tile m (2 or 4) Winograd runs geometry g with, or 0: the implicit GEMM (or the
 // one-channel path) runs it. Where both could run, `automatic` takes Winograd when the channels

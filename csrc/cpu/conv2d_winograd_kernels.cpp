@@ -24,14 +24,14 @@ namespace fastdl::cpu::FASTDL_ISA {
 namespace {
 
 #if defined(FASTDL_ISA_AVX512)
-constexpr int kTileMR = 12;
+constexpr int kTileMR = 8;
 #else
 constexpr int kTileMR = 6;
 #endif
 constexpr int kTileNV = 2;
 constexpr int kTileNR = kTileNV * kW;
 
-// ---- the 1-D transforms (B^T, A^T), on vectors; G in double on scalars ----
+// ---- the 1-D transforms (B^T, A^T, G), on vectors ----
 
 template <int M>
 struct Tile;
@@ -53,10 +53,10 @@ struct Tile<2> {
     y[1] = m[1] - m[2] - m[3];
   }
   // u = G g.
-  static void weight(double* u, const double* g) {
+  static void weight(vf* u, const vf* g) {
     u[0] = g[0];
-    u[1] = 0.5 * (g[0] + g[1] + g[2]);
-    u[2] = 0.5 * (g[0] - g[1] + g[2]);
+    u[1] = 0.5f * (g[0] + g[1] + g[2]);
+    u[2] = 0.5f * (g[0] - g[1] + g[2]);
     u[3] = g[2];
   }
 };
@@ -82,23 +82,42 @@ struct Tile<4> {
     y[2] = fmadd(splat(4.0f), s34, s12);
     y[3] = fmadd(splat(8.0f), d34, d12) + m[5];
   }
-  static void weight(double* u, const double* g) {
-    u[0] = g[0] / 4;
-    u[1] = -(g[0] + g[1] + g[2]) / 6;
-    u[2] = -(g[0] - g[1] + g[2]) / 6;
-    u[3] = g[0] / 24 + g[1] / 12 + g[2] / 6;
-    u[4] = g[0] / 24 - g[1] / 12 + g[2] / 6;
+  static void weight(vf* u, const vf* g) {
+    const vf g02 = g[0] + g[2], g02q = fmadd(splat(1.0f / 24), g[0], splat(1.0f / 6) * g[2]);
+    u[0] = 0.25f * g[0];
+    u[1] = (-1.0f / 6) * (g02 + g[1]);
+    u[2] = (-1.0f / 6) * (g02 - g[1]);
+    u[3] = fmadd(splat(1.0f / 12), g[1], g02q);
+    u[4] = g02q - (1.0f / 12) * g[1];
     u[5] = g[2];
   }
 };
 
 // ---- layouts ----
 
+// out[j * ldo + i] = in[i * ldi + j] for i, j < 4: the block both layout changes are made of.
+inline void transpose4(float* out, int64_t ldo, const float* in, int64_t ldi) {
+#if defined(__SSE2__)
+  __m128 r0 = _mm_loadu_ps(in), r1 = _mm_loadu_ps(in + ldi);
+  __m128 r2 = _mm_loadu_ps(in + 2 * ldi), r3 = _mm_loadu_ps(in + 3 * ldi);
+  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+  _mm_storeu_ps(out, r0);
+  _mm_storeu_ps(out + ldo, r1);
+  _mm_storeu_ps(out + 2 * ldo, r2);
+  _mm_storeu_ps(out + 3 * ldo, r3);
+#else
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 4; ++j) out[j * ldo + i] = in[i * ldi + j];
+  }
+#endif
+}
+
 // xt (rows, cols, Cp): xt[r][s][c] = xn[c][h0 + r][w0 + s] inside the image and c < C, else 0.
 // xn is one image (C, H, W); h0 and w0 may be negative (padding).
 void to_channels_last(float* xt, const float* xn, int64_t C, int64_t H, int64_t W, int64_t Cp,
                       int64_t h0, int64_t rows, int64_t w0, int64_t cols) {
   const int64_t s_lo = min64(cols, max64(0, -w0)), s_hi = max64(s_lo, min64(cols, W - w0));
+  const int64_t c4 = C / 4 * 4, s4 = s_lo + (s_hi - s_lo) / 4 * 4;
   for (int64_t r = 0; r < rows; ++r) {
     float* row = xt + r * cols * Cp;
     const int64_t h = h0 + r;
@@ -108,12 +127,18 @@ void to_channels_last(float* xt, const float* xn, int64_t C, int64_t H, int64_t 
     }
     std::memset(row, 0, sizeof(float) * s_lo * Cp);
     std::memset(row + s_hi * Cp, 0, sizeof(float) * (cols - s_hi) * Cp);
-    for (int64_t c = 0; c < C; ++c) {
-      const float* src = xn + (c * H + h) * W + w0;
-      for (int64_t s = s_lo; s < s_hi; ++s) row[s * Cp + c] = src[s];
+    const float* src = xn + h * W + w0;  // channel c's row at src + c * H * W
+    for (int64_t c = 0; c < c4; c += 4) {
+      for (int64_t s = s_lo; s < s4; s += 4) {
+        transpose4(row + s * Cp + c, Cp, src + c * H * W + s, H * W);
+      }
+      for (int64_t s = s4; s < s_hi; ++s) {
+        for (int64_t i = 0; i < 4; ++i) row[s * Cp + c + i] = src[(c + i) * H * W + s];
+      }
     }
-    if (Cp > C) {
-      for (int64_t s = s_lo; s < s_hi; ++s) std::memset(row + s * Cp + C, 0, sizeof(float) * (Cp - C));
+    for (int64_t s = s_lo; s < s_hi; ++s) {
+      for (int64_t c = c4; c < C; ++c) row[s * Cp + c] = src[c * H * W + s];
+      for (int64_t c = C; c < Cp; ++c) row[s * Cp + c] = 0.0f;
     }
   }
 }
@@ -122,43 +147,49 @@ void to_channels_last(float* xt, const float* xn, int64_t C, int64_t H, int64_t 
 // output band of a unit, cols >= Q.
 void from_channels_last(float* yn, const float* stage, int64_t K, int64_t P, int64_t Q,
                         int64_t Kp, int64_t p0, int64_t rows, int64_t cols) {
-  for (int64_t k = 0; k < K; ++k) {
-    for (int64_t r = 0; r < rows; ++r) {
-      float* out = yn + (k * P + p0 + r) * Q;
-      const float* in = stage + r * cols * Kp + k;
-      for (int64_t q = 0; q < Q; ++q) out[q] = in[q * Kp];
+  const int64_t k4 = K / 4 * 4, q4 = Q / 4 * 4;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* in = stage + r * cols * Kp;
+    float* out = yn + (p0 + r) * Q;  // channel k's row at out + k * P * Q
+    for (int64_t k = 0; k < k4; k += 4) {
+      for (int64_t q = 0; q < q4; q += 4) transpose4(out + k * P * Q + q, P * Q, in + q * Kp + k, Kp);
+      for (int64_t q = q4; q < Q; ++q) {
+        for (int64_t i = 0; i < 4; ++i) out[(k + i) * P * Q + q] = in[q * Kp + k + i];
+      }
+    }
+    for (int64_t k = k4; k < K; ++k) {
+      for (int64_t q = 0; q < Q; ++q) out[k * P * Q + q] = in[q * Kp + k];
     }
   }
 }
 
 // u (alpha^2, Kp / NR, Cp, NR) = G g G^T of w (K, C, 3, 3), zero past K and C, packed in
-// NR-wide panels of output channels; computed in double, rounded once.
+// NR-wide panels of output channels; vectors run along output channels.
 template <int M>
 void pack_weight(float* u, const float* w, int64_t K, int64_t C, int64_t Cp, int64_t Kp) {
   constexpr int A = Tile<M>::kAlpha;
-  const int64_t panels = Kp / kTileNR, plane = Kp * Cp;
-  std::memset(u, 0, sizeof(float) * A * A * plane);
-  for (int64_t k = 0; k < K; ++k) {
-    for (int64_t c = 0; c < C; ++c) {
-      const float* g = w + (k * C + c) * 9;
-      double rows[3][A], full[A][A];  // rows = G g^T per kernel row ... as (3, A); full = G g G^T
+  const int64_t plane = Kp * Cp;
+  for (int64_t c = 0; c < Cp; ++c) {
+    for (int64_t k0 = 0; k0 < Kp; k0 += kW) {
+      alignas(64) float taps[9][kW];  // taps[t][l] = w[k0 + l][c][t]
+      for (int64_t l = 0; l < kW; ++l) {
+        const bool inside = k0 + l < K && c < C;
+        for (int t = 0; t < 9; ++t) taps[t][l] = inside ? w[((k0 + l) * C + c) * 9 + t] : 0.0f;
+      }
+      vf rows[3][A];  // rows[i] = G applied along kernel row i
       for (int i = 0; i < 3; ++i) {
-        const double gi[3] = {g[i * 3], g[i * 3 + 1], g[i * 3 + 2]};
-        Tile<M>::weight(rows[i], gi);
+        const vf g[3] = {load(taps[3 * i]), load(taps[3 * i + 1]), load(taps[3 * i + 2])};
+        Tile<M>::weight(rows[i], g);
       }
+      float* dst = u + ((k0 / kTileNR) * Cp + c) * kTileNR + k0 % kTileNR;
       for (int j = 0; j < A; ++j) {
-        const double col[3] = {rows[0][j], rows[1][j], rows[2][j]};
-        double out[A];
-        Tile<M>::weight(out, col);
-        for (int i = 0; i < A; ++i) full[i][j] = out[i];
-      }
-      const int64_t jp = k / kTileNR, j = k % kTileNR;
-      for (int xi = 0; xi < A * A; ++xi) {
-        u[xi * plane + (jp * Cp + c) * kTileNR + j] = static_cast<float>(full[xi / A][xi % A]);
+        const vf g[3] = {rows[0][j], rows[1][j], rows[2][j]};
+        vf out[A];
+        Tile<M>::weight(out, g);
+        for (int i = 0; i < A; ++i) store(dst + (i * A + j) * plane, out[i]);
       }
     }
   }
-  (void)panels;
 }
 
 // ---- the transforms of a band of tiles ----
