@@ -147,18 +147,23 @@ void to_channels_last(float* xt, const float* xn, int64_t C, int64_t H, int64_t 
 // output band of a unit, cols >= Q.
 void from_channels_last(float* yn, const float* stage, int64_t K, int64_t P, int64_t Q,
                         int64_t Kp, int64_t p0, int64_t rows, int64_t cols) {
-  const int64_t k4 = K / 4 * 4, q4 = Q / 4 * 4;
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* in = stage + r * cols * Kp;
-    float* out = yn + (p0 + r) * Q;  // channel k's row at out + k * P * Q
-    for (int64_t k = 0; k < k4; k += 4) {
-      for (int64_t q = 0; q < q4; q += 4) transpose4(out + k * P * Q + q, P * Q, in + q * Kp + k, Kp);
+  const int64_t k4 = K / 4 * 4, q4 = Q / 4 * 4, PQ = P * Q;
+  // Four output planes at a time, each written front to back.
+  for (int64_t k = 0; k < k4; k += 4) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* in = stage + r * cols * Kp + k;
+      float* out = yn + (k * P + p0 + r) * Q;
+      for (int64_t q = 0; q < q4; q += 4) transpose4(out + q, PQ, in + q * Kp, Kp);
       for (int64_t q = q4; q < Q; ++q) {
-        for (int64_t i = 0; i < 4; ++i) out[(k + i) * P * Q + q] = in[q * Kp + k + i];
+        for (int64_t i = 0; i < 4; ++i) out[i * PQ + q] = in[q * Kp + i];
       }
     }
-    for (int64_t k = k4; k < K; ++k) {
-      for (int64_t q = 0; q < Q; ++q) out[k * P * Q + q] = in[q * Kp + k];
+  }
+  for (int64_t k = k4; k < K; ++k) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* in = stage + r * cols * Kp + k;
+      float* out = yn + (k * P + p0 + r) * Q;
+      for (int64_t q = 0; q < Q; ++q) out[q] = in[q * Kp];
     }
   }
 }
