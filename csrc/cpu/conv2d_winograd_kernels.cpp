@@ -112,33 +112,46 @@ inline void transpose4(float* out, int64_t ldo, const float* in, int64_t ldi) {
 #endif
 }
 
+// The block after the 4-wide block at i, covering [lo, end) with end - lo >= 4: the next multiple
+// of 4 from lo, then a last block ending at end that overlaps the one before (its values are
+// written twice), then end.
+inline int64_t next4(int64_t i, int64_t end) {
+  return i + 8 <= end ? i + 4 : (i + 4 < end ? end - 4 : end);
+}
+
 // xt (rows, cols, Cp): xt[r][s][c] = xn[c][h0 + r][w0 + s] inside the image and c < C, else 0.
 // xn is one image (C, H, W); h0 and w0 may be negative (padding).
 void to_channels_last(float* xt, const float* xn, int64_t C, int64_t H, int64_t W, int64_t Cp,
                       int64_t h0, int64_t rows, int64_t w0, int64_t cols) {
   const int64_t s_lo = min64(cols, max64(0, -w0)), s_hi = max64(s_lo, min64(cols, W - w0));
-  const int64_t c4 = C / 4 * 4, s4 = s_lo + (s_hi - s_lo) / 4 * 4;
-  for (int64_t r = 0; r < rows; ++r) {
+  const int64_t r_lo = min64(rows, max64(0, -h0)), r_hi = max64(r_lo, min64(rows, H - h0));
+  // The zeros: rows outside the image, then the columns outside it and the channels past C.
+  std::memset(xt, 0, sizeof(float) * r_lo * cols * Cp);
+  std::memset(xt + r_hi * cols * Cp, 0, sizeof(float) * (rows - r_hi) * cols * Cp);
+  for (int64_t r = r_lo; r < r_hi; ++r) {
     float* row = xt + r * cols * Cp;
-    const int64_t h = h0 + r;
-    if (h < 0 || h >= H) {
-      std::memset(row, 0, sizeof(float) * cols * Cp);
-      continue;
-    }
     std::memset(row, 0, sizeof(float) * s_lo * Cp);
     std::memset(row + s_hi * Cp, 0, sizeof(float) * (cols - s_hi) * Cp);
-    const float* src = xn + h * W + w0;  // channel c's row at src + c * H * W
-    for (int64_t c = 0; c < c4; c += 4) {
-      for (int64_t s = s_lo; s < s4; s += 4) {
-        transpose4(row + s * Cp + c, Cp, src + c * H * W + s, H * W);
-      }
-      for (int64_t s = s4; s < s_hi; ++s) {
-        for (int64_t i = 0; i < 4; ++i) row[s * Cp + c + i] = src[(c + i) * H * W + s];
+    for (int64_t s = s_lo; s < s_hi && Cp > C; ++s) {
+      std::memset(row + s * Cp + C, 0, sizeof(float) * (Cp - C));
+    }
+  }
+  const float* src = xn + (h0 + r_lo) * W + w0;  // row r of channel c at src + c * H * W + r * W
+  float* dst = xt + r_lo * cols * Cp;
+  if (C >= 4 && s_hi - s_lo >= 4) {
+    // Four input planes at a time, each read front to back.
+    for (int64_t c = 0; c < C; c = next4(c, C)) {
+      for (int64_t r = 0; r < r_hi - r_lo; ++r) {
+        for (int64_t s = s_lo; s < s_hi; s = next4(s, s_hi)) {
+          transpose4(dst + (r * cols + s) * Cp + c, Cp, src + c * H * W + r * W + s, H * W);
+        }
       }
     }
+    return;
+  }
+  for (int64_t r = 0; r < r_hi - r_lo; ++r) {
     for (int64_t s = s_lo; s < s_hi; ++s) {
-      for (int64_t c = c4; c < C; ++c) row[s * Cp + c] = src[c * H * W + s];
-      for (int64_t c = C; c < Cp; ++c) row[s * Cp + c] = 0.0f;
+      for (int64_t c = 0; c < C; ++c) dst[(r * cols + s) * Cp + c] = src[c * H * W + r * W + s];
     }
   }
 }
@@ -147,23 +160,21 @@ void to_channels_last(float* xt, const float* xn, int64_t C, int64_t H, int64_t 
 // output band of a unit, cols >= Q.
 void from_channels_last(float* yn, const float* stage, int64_t K, int64_t P, int64_t Q,
                         int64_t Kp, int64_t p0, int64_t rows, int64_t cols) {
-  const int64_t k4 = K / 4 * 4, q4 = Q / 4 * 4, PQ = P * Q;
-  // Four output planes at a time, each written front to back.
-  for (int64_t k = 0; k < k4; k += 4) {
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* in = stage + r * cols * Kp + k;
-      float* out = yn + (k * P + p0 + r) * Q;
-      for (int64_t q = 0; q < q4; q += 4) transpose4(out + q, PQ, in + q * Kp, Kp);
-      for (int64_t q = q4; q < Q; ++q) {
-        for (int64_t i = 0; i < 4; ++i) out[i * PQ + q] = in[q * Kp + i];
+  const int64_t PQ = P * Q;
+  if (K < 4 || Q < 4) {
+    for (int64_t k = 0; k < K; ++k) {
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t q = 0; q < Q; ++q) yn[(k * P + p0 + r) * Q + q] = stage[(r * cols + q) * Kp + k];
       }
     }
+    return;
   }
-  for (int64_t k = k4; k < K; ++k) {
+  // Four output planes at a time, each written front to back.
+  for (int64_t k = 0; k < K; k = next4(k, K)) {
     for (int64_t r = 0; r < rows; ++r) {
       const float* in = stage + r * cols * Kp + k;
       float* out = yn + (k * P + p0 + r) * Q;
-      for (int64_t q = 0; q < Q; ++q) out[q] = in[q * Kp];
+      for (int64_t q = 0; q < Q; q = next4(q, Q)) transpose4(out + q, PQ, in + q * Kp, Kp);
     }
   }
 }
