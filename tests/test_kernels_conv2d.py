@@ -195,6 +195,25 @@ def test_conv2d_winograd_shapes(x_shape, w_shape, padding, algorithm, conv2d_alg
     assert_backends_match("conv2d_backward", dy, x, w, 1, padding)
 
 
+def test_conv2d_auto_takes_winograd_where_it_pays(conv2d_algorithm):
+    # conv2 (32 -> 64 on 14x14) and conv1's input gradient (32 -> 1) run F(4x4); 4 -> 8 channels
+    # and conv1's forward (one input channel) keep the GEMM and the direct path.
+    def run(algorithm, x, w, dy):
+        conv2d_algorithm(algorithm)
+        return cpu.conv2d_forward(x, w, None, 1, 1), cpu.conv2d_backward(dy, x, w, 1, 1)[0]
+
+    for shape, wants in [
+        ((8, 32, 14, 14, 64), ("winograd_4x4", "winograd_4x4")),
+        ((8, 1, 28, 28, 32), ("gemm", "winograd_4x4")),
+        ((8, 4, 14, 14, 8), ("gemm", "gemm")),
+    ]:
+        N, C, H, W, K = shape
+        x, w, dy = rand(N, C, H, W), rand(K, C, 3, 3, seed=1), rand(N, K, H, W, seed=2)
+        auto = run("auto", x, w, dy)
+        for got, want in zip(auto, [run(a, x, w, dy)[i] for i, a in enumerate(wants)]):
+            np.testing.assert_array_equal(got, want)
+
+
 def test_conv2d_algorithm_changes_the_path(conv2d_algorithm):
     # Winograd's rounding differs from the GEMM's: each setting really takes its own path.
     x, w = rand(2, 32, 14, 14), rand(64, 32, 3, 3, seed=1)
@@ -255,9 +274,14 @@ def test_conv2d_algorithm_setting(conv2d_algorithm):
 
 
 @pytest.mark.parametrize("batch", [1, 3, 8])
-@pytest.mark.parametrize("C,stride", [(5, (2, 1)), (1, (1, 1))])
-def test_conv2d_1_and_2_threads_agree(batch, C, stride, threads):
-    x, w, b = rand(batch, C, 11, 9), rand(6, C, 3, 2, seed=1), rand(6, seed=2)
+@pytest.mark.parametrize(
+    "C,S,stride,algorithm",
+    [(5, 2, (2, 1), "auto"), (1, 2, (1, 1), "auto"), (6, 3, (1, 1), "winograd_2x2"),
+     (6, 3, (1, 1), "winograd_4x4")],
+)
+def test_conv2d_1_and_2_threads_agree(batch, C, S, stride, algorithm, threads, conv2d_algorithm):
+    conv2d_algorithm(algorithm)
+    x, w, b = rand(batch, C, 11, 9), rand(6, C, 3, S, seed=1), rand(6, seed=2)
     dy = output_of(x, w, stride, (1, 1))
     results = []
     for n in (1, 2):

@@ -230,19 +230,29 @@ const Conv2dWinogradKernels* const kWinograd[kIsaCount] = {&baseline::conv2d_win
 constexpr int64_t kWinogradUnitFloats = int64_t{1} << 17;
 
 // The output tile m (2 or 4) Winograd runs geometry g with, or 0: the implicit GEMM (or the
-// one-channel path) runs it. Where both could run, `automatic` takes Winograd when the channels
-// are wide enough for its GEMMs (measured on the founding CNN's conv2 and a sweep, see
-// bench/RESULTS.md) and F(4x4) unless its partial tiles waste more than F(2x2)'s extra work.
-int winograd_tile(const Implicit& g, Conv2dAlgorithm algorithm) {
+// one-channel path) runs it. `automatic` compares a cost model, in multiply-adds, fitted on a
+// sweep of shapes (1 thread, AMD EPYC Zen 4; conv2: GEMM 5.1 ms, F(2x2) 3.6, F(4x4) 3.1):
+//   implicit GEMM  pixels * 9 * C * K rounded up to the GEMM's NR (its register tile)
+//   Winograd       tiles * (alpha^2 * Cp * Kp + kTransformCost[m] * (Cp + Kp)), the batched
+//                  GEMMs plus the transforms and layout changes of each tile and channel
+// and takes Winograd only while its transformed weight (alpha^2 * Cp * Kp floats) fits
+// kWinogradMaxWeightFloats: past that its GEMMs stream the weight from memory (256 -> 256
+// channels on 7x7 ran at 0.9x the GEMM's time where the model says 0.4x).
+constexpr double kTransformCost[2] = {230, 700};  // F(2x2), F(4x4)
+constexpr int64_t kWinogradMaxWeightFloats = int64_t{1} << 20;
+
+int winograd_tile(const Implicit& g, Conv2dAlgorithm algorithm, int isa) {
   if (g.R != 3 || g.S != 3 || g.sh != 1 || g.sw != 1 || g.N == 0 || g.C == 0 || g.PQ() == 0) {
     return 0;
   }
-  // Multiplies per output pixel of each tile, counting the partial tiles' wasted pixels.
-  const auto per_pixel = [&](int64_t m) {
-    const double alpha = static_cast<double>(m + 2);
-    return alpha * alpha * ceil_div(g.P, m) * ceil_div(g.Q, m) / static_cast<double>(g.PQ());
+  const Conv2dWinogradKernels& kw = *kWinograd[isa];
+  const int64_t Cp = round_up(g.C, kw.cw), Kp = round_up(g.K, kw.nr);
+  const auto cost = [&](int64_t m) {
+    const double tiles = static_cast<double>(g.N * ceil_div(g.P, m) * ceil_div(g.Q, m));
+    const double alpha2 = static_cast<double>((m + 2) * (m + 2));
+    return tiles * (alpha2 * Cp * Kp + kTransformCost[m / 4] * (Cp + Kp));
   };
-  const int best = per_pixel(4) * 1.3 <= per_pixel(2) ? 4 : 2;  // (F(4x4)'s transforms cost more)
+  const int best = cost(4) <= cost(2) ? 4 : 2;
   switch (algorithm) {
     case Conv2dAlgorithm::gemm:
       return 0;
@@ -255,7 +265,10 @@ int winograd_tile(const Implicit& g, Conv2dAlgorithm algorithm) {
     case Conv2dAlgorithm::automatic:
       break;
   }
-  return g.C >= 16 && g.K >= 16 && std::min(g.P, g.Q) >= 4 ? best : 0;
+  const double gemm = static_cast<double>(g.N * g.PQ()) * 9.0 * static_cast<double>(g.C) *
+                      static_cast<double>(round_up(g.K, kKernels[isa]->nr));
+  const int64_t weight = (best + 2) * (best + 2) * Cp * Kp;
+  return cost(best) < gemm && weight <= kWinogradMaxWeightFloats ? best : 0;
 }
 
 // Scratch and partition of winograd_forward. A unit is `images` whole images (rows == tiles_h)
@@ -280,10 +293,10 @@ WinogradScratch carve_winograd(Carver& cv, const Implicit& g, int m,
   s.Cp = round_up(g.C, kw.cw), s.Kp = round_up(g.K, kw.nr);
   const int64_t points = s.alpha * s.alpha, per_image = s.tiles_h * s.tiles_w;
   // Tiles per unit: what fits the budget, at most a 1 / kUnitsPerWorker share of a worker's
-  // tiles, at least two register tiles.
+  // tiles, at least one register tile.
   int64_t most = kWinogradUnitFloats / (points * (s.Cp + s.Kp));
   most = std::min(most, ceil_div(g.N * per_image, kUnitsPerWorker * workers));
-  most = std::max(most, 2 * kw.mr);
+  most = std::max(most, kw.mr);
   if (per_image <= most) {
     s.rows = s.tiles_h;
     s.images = ceil_div(g.N, ceil_div(g.N, std::max<int64_t>(1, most / per_image)));
@@ -628,8 +641,9 @@ struct ForwardPlan {
 ForwardPlan carve_forward_plan(Carver& cv, const Conv2dParams& cp, int isa, int nthreads) {
   ForwardPlan p{};
   const Implicit g = forward_geometry(cp);
-  p.wino = cp.algorithm == Conv2dAlgorithm::automatic && use_c1(cp) ? 0
-                                                                    : winograd_tile(g, cp.algorithm);
+  p.wino = cp.algorithm == Conv2dAlgorithm::automatic && use_c1(cp)
+               ? 0
+               : winograd_tile(g, cp.algorithm, isa);
   if (p.wino != 0) {
     p.wg = carve_winograd(cv, g, p.wino, *kWinograd[isa], std::max(1, nthreads));
   } else if (use_c1(cp)) {
@@ -666,7 +680,7 @@ BackwardPlan carve_backward_plan(Carver& cv, const Conv2dParams& cp, int isa, bo
     if (dx_as_forward(cp)) {
       const Implicit g = dx_geometry(cp);
       p.w_flipped = cv.floats(cp.K * cp.C * cp.R * cp.S);
-      p.dx_wino = winograd_tile(g, cp.algorithm);
+      p.dx_wino = winograd_tile(g, cp.algorithm, isa);
       if (p.dx_wino != 0) {
         p.dx_wg = carve_winograd(cv, g, p.dx_wino, *kWinograd[isa], std::max(1, nthreads));
       } else {
