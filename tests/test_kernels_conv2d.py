@@ -223,7 +223,11 @@ def test_conv2d_algorithm_changes_the_path(conv2d_algorithm):
         conv2d_algorithm(algorithm)
         ys[algorithm] = cpu.conv2d_forward(x, w, None, 1, 1)
         dxs[algorithm] = cpu.conv2d_backward(dy, x, w, 1, 1, True, False, False)[0]
-    for a, b in [("gemm", "winograd_2x2"), ("gemm", "winograd_4x4"), ("winograd_2x2", "winograd_4x4")]:
+    for a, b in [
+        ("gemm", "winograd_2x2"),
+        ("gemm", "winograd_4x4"),
+        ("winograd_2x2", "winograd_4x4"),
+    ]:
         assert not np.array_equal(ys[a], ys[b]) and not np.array_equal(dxs[a], dxs[b])
 
 
@@ -256,7 +260,9 @@ def test_conv2d_algorithm_setting(conv2d_algorithm):
     assert fastdl.backends.cpu.conv2d_algorithm == "auto"
     fastdl.backends.cpu.conv2d_algorithm = "winograd"
     assert fastdl.backends.cpu.conv2d_algorithm == "winograd"
-    with pytest.raises(ValueError, match=r"conv2d_algorithm must be one of 'auto', 'gemm'.*got 'fft'"):
+    with pytest.raises(
+        ValueError, match=r"conv2d_algorithm must be one of 'auto', 'gemm'.*got 'fft'"
+    ):
         fastdl.backends.cpu.conv2d_algorithm = "fft"
     with pytest.raises(TypeError, match=r"conv2d_algorithm must be a str, got int"):
         fastdl.backends.cpu.conv2d_algorithm = 1
@@ -276,8 +282,12 @@ def test_conv2d_algorithm_setting(conv2d_algorithm):
 @pytest.mark.parametrize("batch", [1, 3, 8])
 @pytest.mark.parametrize(
     "C,S,stride,algorithm",
-    [(5, 2, (2, 1), "auto"), (1, 2, (1, 1), "auto"), (6, 3, (1, 1), "winograd_2x2"),
-     (6, 3, (1, 1), "winograd_4x4")],
+    [
+        (5, 2, (2, 1), "auto"),
+        (1, 2, (1, 1), "auto"),
+        (6, 3, (1, 1), "winograd_2x2"),
+        (6, 3, (1, 1), "winograd_4x4"),
+    ],
 )
 def test_conv2d_1_and_2_threads_agree(batch, C, S, stride, algorithm, threads, conv2d_algorithm):
     conv2d_algorithm(algorithm)

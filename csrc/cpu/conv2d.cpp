@@ -236,10 +236,11 @@ constexpr int64_t kWinogradUnitFloats = int64_t{1} << 17;
 //   Winograd       tiles * (alpha^2 * Cp * Kp + kTransformCost[m] * (Cp + Kp)), the batched
 //                  GEMMs plus the transforms and layout changes of each tile and channel
 // and takes Winograd only while its transformed weight (alpha^2 * Cp * Kp floats) fits
-// kWinogradMaxWeightFloats: past that its GEMMs stream the weight from memory (256 -> 256
-// channels on 7x7 ran at 0.9x the GEMM's time where the model says 0.4x).
+// kWinogradMaxWeightFloats: past that its GEMMs stream the weight from memory for every unit
+// of tiles (512 -> 512 channels on 7x7, 2 images: F(4x4) 3.3x the GEMM's time; 256 -> 256, a
+// quarter of the weight, still 0.7x).
 constexpr double kTransformCost[2] = {230, 700};  // F(2x2), F(4x4)
-constexpr int64_t kWinogradMaxWeightFloats = int64_t{1} << 20;
+constexpr int64_t kWinogradMaxWeightFloats = int64_t{1} << 22;
 
 int winograd_tile(const Implicit& g, Conv2dAlgorithm algorithm, int isa) {
   if (g.R != 3 || g.S != 3 || g.sh != 1 || g.sw != 1 || g.N == 0 || g.C == 0 || g.PQ() == 0) {
