@@ -5,17 +5,20 @@
 // Shapes: x (N, C, H, W), w (K, C, R, S), b (K,), y / dy (N, K, P, Q); CRS = C * R * S taps,
 // PQ = P * Q pixels per image.
 // Paths:
-//   forward  C == 1 and stride_w == 1 (and R * S <= 16): forward_c1, vectors along output rows.
+//   forward  3x3 stride 1 where winograd_tile says so (cp.algorithm, or a cost model under
+//            automatic): Winograd F(2x2, 3x3) or F(4x4, 3x3) (conv2d_winograd_kernels.cpp).
+//            C == 1 and stride_w == 1 (and R * S <= 16): forward_c1, vectors along output rows.
 //            otherwise: the implicit GEMM, y[n] (PQ x K) = col[n]^T @ w^T with bias in the store.
-//   dx       stride 1 and padding <= kernel - 1: the implicit-GEMM forward of dy with the
-//            flipped weight wf[c][k][r][s] = w[k][c][R-1-r][S-1-s] and padding R-1-pad.
+//   dx       stride 1 and padding <= kernel - 1: the forward of dy with the flipped weight
+//            wf[c][k][r][s] = w[k][c][R-1-r][S-1-s] and padding R-1-pad (Winograd for 3x3 where
+//            winograd_tile says so, else the implicit GEMM).
 //            otherwise: per image dcol (CRS, PQ) = w^T @ dy[n] on the GEMM, then col2im.
 //   dw, db   C == 1 as forward: dw_c1; otherwise the implicit GEMM dw^T (CRS x K) += col[n] @
 //            dy[n]^T. Both sum each dy[n][k] plane on the way, so db costs no extra pass.
 // Threads: work is cut into about four units per thread, handed out first come, first served (a
 // thread slowed by another process's load on its core does not hold the others up). Forward and
-// dx: units are chunks of pixel tiles (or output rows, C == 1) of one image; each thread pads the
-// images it works on into its own buffer. dw: the batch is summed in up to 8 groups of images,
+// dx: units are chunks of pixel tiles (or output rows, C == 1) of one image, or for Winograd a few
+// whole images or tile rows of one; each thread pads the images it works on into its own buffer. dw: the batch is summed in up to 8 groups of images,
 // each into its own accumulator, then the groups are added in order; with one group (batch 1),
 // threads split the taps. db: plane sums per image, added in image order in double. Every output
 // is thus summed in an order fixed by the shapes alone: no result depends on the thread count.
