@@ -196,39 +196,44 @@ def test_conv2d_winograd_shapes(x_shape, w_shape, padding, algorithm, conv2d_alg
 
 
 def test_conv2d_auto_takes_winograd_where_it_pays(conv2d_algorithm):
-    # conv2 (32 -> 64 on 14x14) and conv1's input gradient (32 -> 1) run F(4x4); 4 -> 8 channels
-    # and conv1's forward (one input channel) keep the GEMM and the direct path.
+    # conv2 (32 -> 64 on 14x14) runs F(4x4) for y, dx and dw; conv1 (one input channel) keeps
+    # the direct path for y and dw but its dx (32 -> 1) runs F(4x4); 4 -> 8 channels keep the GEMM,
+    # and so does the weight gradient of a batch with too few tiles.
     def run(algorithm, x, w, dy):
         conv2d_algorithm(algorithm)
-        return cpu.conv2d_forward(x, w, None, 1, 1), cpu.conv2d_backward(dy, x, w, 1, 1)[0]
+        _, dw, _ = cpu.conv2d_backward(dy, x, w, 1, 1)
+        return cpu.conv2d_forward(x, w, None, 1, 1), cpu.conv2d_backward(dy, x, w, 1, 1)[0], dw
 
+    F4 = "winograd_4x4"
     for shape, wants in [
-        ((8, 32, 14, 14, 64), ("winograd_4x4", "winograd_4x4")),
-        ((8, 1, 28, 28, 32), ("gemm", "winograd_4x4")),
-        ((8, 4, 14, 14, 8), ("gemm", "gemm")),
+        ((8, 32, 14, 14, 64), (F4, F4, F4)),
+        ((8, 1, 28, 28, 32), ("gemm", F4, "gemm")),
+        ((8, 4, 14, 14, 8), ("gemm", "gemm", "gemm")),
+        ((1, 32, 14, 14, 64), (F4, F4, "gemm")),
     ]:
         N, C, H, W, K = shape
         x, w, dy = rand(N, C, H, W), rand(K, C, 3, 3, seed=1), rand(N, K, H, W, seed=2)
         auto = run("auto", x, w, dy)
-        for got, want in zip(auto, [run(a, x, w, dy)[i] for i, a in enumerate(wants)]):
-            np.testing.assert_array_equal(got, want)
+        for i, (got, want) in enumerate(zip(auto, wants)):
+            np.testing.assert_array_equal(got, run(want, x, w, dy)[i])
 
 
 def test_conv2d_algorithm_changes_the_path(conv2d_algorithm):
     # Winograd's rounding differs from the GEMM's: each setting really takes its own path.
     x, w = rand(2, 32, 14, 14), rand(64, 32, 3, 3, seed=1)
     dy = rand(2, 64, 14, 14, seed=2)
-    ys, dxs = {}, {}
+    ys, dxs, dws = {}, {}, {}
     for algorithm in ["gemm", "winograd_2x2", "winograd_4x4"]:
         conv2d_algorithm(algorithm)
         ys[algorithm] = cpu.conv2d_forward(x, w, None, 1, 1)
-        dxs[algorithm] = cpu.conv2d_backward(dy, x, w, 1, 1, True, False, False)[0]
+        dxs[algorithm], dws[algorithm], _ = cpu.conv2d_backward(dy, x, w, 1, 1, True, True, False)
     for a, b in [
         ("gemm", "winograd_2x2"),
         ("gemm", "winograd_4x4"),
         ("winograd_2x2", "winograd_4x4"),
     ]:
-        assert not np.array_equal(ys[a], ys[b]) and not np.array_equal(dxs[a], dxs[b])
+        for out in (ys, dxs, dws):
+            assert not np.array_equal(out[a], out[b])
 
 
 # Max error over max |exact| against the float64 reference (bench/RESULTS.md has the figures):
@@ -244,13 +249,12 @@ def test_conv2d_winograd_error_against_float64(algorithm, conv2d_algorithm):
     bound = 1 / np.sqrt(64 * 9)
     w = rng.uniform(-bound, bound, (64, 64, 3, 3)).astype(np.float32)
     dy = rng.standard_normal((16, 64, 14, 14)).astype(np.float32)
-    y64 = reference.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None, 1, 1)
-    dx64 = reference.conv2d_backward(
-        dy.astype(np.float64), x, w.astype(np.float64), 1, 1, True, False, False
-    )[0]
+    x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
+    y64 = reference.conv2d_forward(x64, w64, None, 1, 1)
+    dx64, dw64, _ = reference.conv2d_backward(dy64, x64, w64, 1, 1, True, True, False)
     y = cpu.conv2d_forward(x, w, None, 1, 1)
-    dx = cpu.conv2d_backward(dy, x, w, 1, 1, True, False, False)[0]
-    for got, exact in [(y, y64), (dx, dx64)]:
+    dx, dw, _ = cpu.conv2d_backward(dy, x, w, 1, 1, True, True, False)
+    for got, exact in [(y, y64), (dx, dx64), (dw, dw64)]:
         assert np.max(np.abs(got - exact)) / np.max(np.abs(exact)) < WINOGRAD_BOUND[algorithm]
 
 

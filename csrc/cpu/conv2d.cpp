@@ -13,8 +13,11 @@
 //            wf[c][k][r][s] = w[k][c][R-1-r][S-1-s] and padding R-1-pad (Winograd for 3x3 where
 //            winograd_tile says so, else the implicit GEMM).
 //            otherwise: per image dcol (CRS, PQ) = w^T @ dy[n] on the GEMM, then col2im.
-//   dw, db   C == 1 as forward: dw_c1; otherwise the implicit GEMM dw^T (CRS x K) += col[n] @
-//            dy[n]^T. Both sum each dy[n][k] plane on the way, so db costs no extra pass.
+//   dw, db   3x3 stride 1 where winograd_tile says so (and, under automatic, the batch has
+//            kWinogradDwGroupTiles tiles): Winograd, du[xi] += v[xi]^T @ (A dY A^T)[xi], then
+//            dw = G^T du G; db in its own pass. Else C == 1 as forward: dw_c1; otherwise the
+//            implicit GEMM dw^T (CRS x K) += col[n] @ dy[n]^T. Both sum each dy[n][k] plane on
+//            the way, so db costs no extra pass.
 // Threads: work is cut into about four units per thread, handed out first come, first served (a
 // thread slowed by another process's load on its core does not hold the others up). Forward and
 // dx: units are chunks of pixel tiles (or output rows, C == 1) of one image, or for Winograd a few
@@ -231,6 +234,11 @@ const Conv2dWinogradKernels* const kWinograd[kIsaCount] = {&baseline::conv2d_win
 // A unit's transformed input and GEMM output (v and mt) take about this many floats together,
 // so that they stay in L2 with the transformed weight.
 constexpr int64_t kWinogradUnitFloats = int64_t{1} << 17;
+// The weight gradient's GEMMs sum over a unit's tiles, loading and storing du once per unit:
+// its units are larger, and each group of images has at least this many tiles where the batch
+// allows.
+constexpr int64_t kWinogradDwUnitFloats = int64_t{1} << 19;
+constexpr int64_t kWinogradDwGroupTiles = 64;
 
 // The output tile m (2 or 4) Winograd runs geometry g with, or 0: the implicit GEMM (or the
 // one-channel path) runs it. `automatic` compares a cost model, in multiply-adds, fitted on a
@@ -289,8 +297,11 @@ struct WinogradScratch {
   int64_t row_chunks() const { return rows < tiles_h ? ceil_div(tiles_h, rows) : 0; }
 };
 
+// budget: floats of v and mt per unit; share: the units should give each of this many workers
+// kUnitsPerWorker of them (the weight gradient, parallel over groups of images, passes 1).
 WinogradScratch carve_winograd(Carver& cv, const Implicit& g, int m,
-                               const Conv2dWinogradKernels& kw, int workers) {
+                               const Conv2dWinogradKernels& kw, int workers, int64_t budget,
+                               int share) {
   WinogradScratch s{};
   s.m = m, s.alpha = m + 2;
   s.tiles_h = ceil_div(g.P, m), s.tiles_w = ceil_div(g.Q, m);
@@ -298,8 +309,8 @@ WinogradScratch carve_winograd(Carver& cv, const Implicit& g, int m,
   const int64_t points = s.alpha * s.alpha, per_image = s.tiles_h * s.tiles_w;
   // Tiles per unit: what fits the budget, at most a 1 / kUnitsPerWorker share of a worker's
   // tiles, at least one register tile.
-  int64_t most = kWinogradUnitFloats / (points * (s.Cp + s.Kp));
-  most = std::min(most, ceil_div(g.N * per_image, kUnitsPerWorker * workers));
+  int64_t most = budget / (points * (s.Cp + s.Kp));
+  most = std::min(most, ceil_div(g.N * per_image, kUnitsPerWorker * share));
   most = std::max(most, kw.mr);
   if (per_image <= most) {
     s.rows = s.tiles_h;
@@ -533,6 +544,69 @@ void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Co
   }
 }
 
+// ---- the Winograd weight gradient (3x3 stride 1) ----
+
+// dw (K, C, 3, 3) by Winograd F(s.m x s.m, 3x3): each group of images (dw_groups of
+// du_floats) sums du[xi] (Cp, Kp) += v[xi]^T @ dm[xi] over its tiles, where v is the forward's
+// transformed input and dm = A dY A^T each output tile's gradient, in the forward's units; the
+// groups are then added in order and dw = G^T du G. s is carve_winograd's scratch (its mts hold
+// dm, its stages the channels-last dy of a band, its u the sum); dus holds groups x du_floats.
+void winograd_dw(float* dw, const float* dy, const float* x, const Implicit& g,
+                 const WinogradScratch& s, float* dus, int64_t groups,
+                 const Conv2dWinogradKernels& kw, int nthreads) {
+  const int mi = s.m == 4 ? 1 : 0;
+  const int64_t m = s.m, points = s.alpha * s.alpha, chw = g.C * g.H * g.W, kpq = g.K * g.PQ();
+  const int64_t du_floats = points * s.Cp * s.Kp, chunks = s.row_chunks();
+  const int workers = static_cast<int>(std::min<int64_t>(std::max(1, nthreads), groups));
+#pragma omp parallel num_threads(workers) if (workers > 1)
+  {
+    const int wk = workers > 1 ? thread_index() : 0;
+    float* xt = s.xts + wk * s.xt_stride;
+    float* v = s.vs + wk * s.v_stride;
+    float* dm = s.mts + wk * s.mt_stride;
+    float* dyt = s.stages + wk * s.stage_stride;
+    // Images [n0, n1), tile rows [r0, r1) of each, into du.
+    auto run = [&](float* du, int64_t n0, int64_t n1, int64_t r0, int64_t r1) {
+      const int64_t band = (r1 - r0) * s.tiles_w, T = (n1 - n0) * band;
+      for (int64_t n = n0; n < n1; ++n) {
+        kw.to_channels_last(xt, x + n * chw, g.C, g.H, g.W, s.Cp, r0 * m - g.ph,
+                            (r1 - r0) * m + 2, -g.pw, s.tiles_w * m + 2);
+        kw.input_tiles[mi](v, T * s.Cp, (n - n0) * band, xt, s.Cp, r1 - r0, s.tiles_w);
+        kw.to_channels_last(dyt, dy + n * kpq, g.K, g.P, g.Q, s.Kp, r0 * m, (r1 - r0) * m, 0,
+                            s.tiles_w * m);
+        kw.grad_tiles[mi](dm, T * s.Kp, (n - n0) * band, dyt, s.Kp, r1 - r0, s.tiles_w);
+      }
+      kw.gemm_points_dw(du, v, dm, points, T, s.Cp, s.Kp);
+    };
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t grp = 0; grp < groups; ++grp) {
+      float* du = dus + grp * du_floats;
+      std::fill(du, du + du_floats, 0.0f);
+      const int64_t n_lo = g.N * grp / groups, n_hi = g.N * (grp + 1) / groups;
+      if (chunks > 0) {
+        for (int64_t n = n_lo; n < n_hi; ++n) {
+          for (int64_t r0 = 0; r0 < s.tiles_h; r0 += s.rows) {
+            run(du, n, n + 1, r0, std::min(s.tiles_h, r0 + s.rows));
+          }
+        }
+      } else {
+        for (int64_t n0 = n_lo; n0 < n_hi; n0 += s.images) {
+          run(du, n0, std::min(n_hi, n0 + s.images), 0, s.tiles_h);
+        }
+      }
+    }
+  }
+  // The groups in order, then the inverse weight transform.
+  const int threads = du_floats >= (1 << 16) ? std::max(1, nthreads) : 1;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (int64_t i = 0; i < du_floats; ++i) {
+    float total = dus[i];
+    for (int64_t grp = 1; grp < groups; ++grp) total += dus[grp * du_floats + i];
+    s.u[i] = total;
+  }
+  kw.unpack_weight_grad[mi](dw, s.u, g.K, g.C, s.Cp, s.Kp);
+}
+
 // db (K,) from plane sums (N, K), added in image order in double.
 void db_from_sums(float* db, const float* sums, const Conv2dParams& cp) {
   for (int64_t k = 0; k < cp.K; ++k) {
@@ -649,7 +723,8 @@ ForwardPlan carve_forward_plan(Carver& cv, const Conv2dParams& cp, int isa, int 
                ? 0
                : winograd_tile(g, cp.algorithm, isa);
   if (p.wino != 0) {
-    p.wg = carve_winograd(cv, g, p.wino, *kWinograd[isa], std::max(1, nthreads));
+    p.wg = carve_winograd(cv, g, p.wino, *kWinograd[isa], std::max(1, nthreads),
+                          kWinogradUnitFloats, std::max(1, nthreads));
   } else if (use_c1(cp)) {
     p.c1 = carve_c1(cv, cp, std::max(1, nthreads), false);
   } else {
@@ -660,8 +735,12 @@ ForwardPlan carve_forward_plan(Carver& cv, const Conv2dParams& cp, int isa, int 
 
 struct BackwardPlan {
   int dx_wino;  // winograd_tile of the input gradient (0: not Winograd)
+  int dw_wino;  // winograd_tile of the weight gradient (0: not Winograd)
   C1Scratch c1;
   DwScratch dw;
+  WinogradScratch dw_wg;
+  float* dw_dus;  // dw_groups x alpha^2 x Cp x Kp
+  int64_t dw_groups;
   ForwardScratch dx_fw;
   WinogradScratch dx_wg;
   float* w_flipped;
@@ -674,7 +753,23 @@ BackwardPlan carve_backward_plan(Carver& cv, const Conv2dParams& cp, int isa, bo
   const Conv2dKernels& kr = *kKernels[isa];
   BackwardPlan p{};
   if (need_dw) {
-    if (use_c1(cp)) {
+    const Implicit g = forward_geometry(cp);
+    p.dw_wino = cp.algorithm == Conv2dAlgorithm::automatic && use_c1(cp)
+                    ? 0
+                    : winograd_tile(g, cp.algorithm, isa);
+    if (cp.algorithm == Conv2dAlgorithm::automatic && p.dw_wino != 0 &&
+        g.N * ceil_div(g.P, p.dw_wino) * ceil_div(g.Q, p.dw_wino) < kWinogradDwGroupTiles) {
+      p.dw_wino = 0;  // too few tiles to pay for the transformed gradient's loads and stores
+    }
+    if (p.dw_wino != 0) {
+      p.dw_wg = carve_winograd(cv, g, p.dw_wino, *kWinograd[isa], std::max(1, nthreads),
+                               kWinogradDwUnitFloats, 1);
+      const int64_t du_floats = (p.dw_wino + 2) * (p.dw_wino + 2) * p.dw_wg.Cp * p.dw_wg.Kp;
+      const int64_t tiles = cp.N * p.dw_wg.tiles_h * p.dw_wg.tiles_w;
+      p.dw_groups = std::max<int64_t>(
+          1, std::min(dw_groups(cp.N, du_floats), tiles / kWinogradDwGroupTiles));
+      p.dw_dus = cv.floats(p.dw_groups * du_floats);
+    } else if (use_c1(cp)) {
       p.c1 = carve_c1(cv, cp, std::max(1, nthreads), true);
     } else {
       p.dw = carve_dw(cv, cp, kr.mr, kr.nr, nthreads);
@@ -686,7 +781,8 @@ BackwardPlan carve_backward_plan(Carver& cv, const Conv2dParams& cp, int isa, bo
       p.w_flipped = cv.floats(cp.K * cp.C * cp.R * cp.S);
       p.dx_wino = winograd_tile(g, cp.algorithm, isa);
       if (p.dx_wino != 0) {
-        p.dx_wg = carve_winograd(cv, g, p.dx_wino, *kWinograd[isa], std::max(1, nthreads));
+        p.dx_wg = carve_winograd(cv, g, p.dx_wino, *kWinograd[isa], std::max(1, nthreads),
+                                 kWinogradUnitFloats, std::max(1, nthreads));
       } else {
         p.dx_fw = carve_forward(cv, g, kr.nr, std::max(1, nthreads));
       }
@@ -761,7 +857,10 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   const BackwardPlan plan =
       carve_backward_plan(cv, cp, isa, dx != nullptr, dw != nullptr, nthreads);
   bool db_done = false;
-  if (dw != nullptr) {
+  if (dw != nullptr && plan.dw_wino != 0) {
+    winograd_dw(dw, dy, x, forward_geometry(cp), plan.dw_wg, plan.dw_dus, plan.dw_groups,
+                *kWinograd[isa], nthreads);
+  } else if (dw != nullptr) {
     if (use_c1(cp)) {
       dw_c1(dw, db != nullptr, dy, x, cp, plan.c1, kr, nthreads);
       if (db != nullptr) db_from_sums(db, plan.c1.sums, cp);

@@ -6,7 +6,8 @@
 // Variants: an implicit GEMM on the GEMM micro-kernel, reading the im2col matrix straight from
 // the padded image (forward, weight gradient, and the input gradient of stride-1 convolutions
 // as a forward with the flipped weight); Winograd F(2x2, 3x3) and F(4x4, 3x3) for 3x3 stride-1
-// forwards (and so input gradients); a direct vectorised path for one input channel; and
+// forwards (and so input gradients) and weight gradients; a direct vectorised path for one input
+// channel; and
 // im2col + GEMM + col2im for the input gradient of strided convolutions.
 // Tests: tests/test_kernels_conv2d.py, tests/test_kernels_simd.py. Bench: bench/ (conv2d).
 #pragma once
@@ -16,7 +17,8 @@
 
 namespace fastdl::cpu {
 
-// Which algorithm a 3x3 stride-1 forward (or input gradient) runs: `automatic` picks per shape
+// Which algorithm a 3x3 stride-1 convolution's forward, input and weight gradients run:
+// `automatic` picks per shape
 // (conv2d.cpp, winograd_tile); `winograd` forces Winograd with the tile automatic would pick,
 // `winograd_2x2` / `winograd_4x4` force the tile; `gemm` keeps the implicit GEMM (or the
 // one-channel path). Shapes Winograd cannot run (not 3x3 stride 1) ignore the choice.
@@ -113,6 +115,15 @@ struct Conv2dWinogradKernels {
   // mt[xi] (T, Kp) = v[xi] (T, Cp) @ u[xi] for xi < points.
   void (*gemm_points)(float* mt, const float* v, const float* u, int64_t points, int64_t T,
                       int64_t Cp, int64_t Kp);
+  // The weight gradient: dm[xi][t_first + t] = A dY A^T for a band of the channels-last dy.
+  void (*grad_tiles[2])(float* dm, int64_t ldm, int64_t t_first, const float* dyt, int64_t Kp,
+                        int64_t tile_rows, int64_t tiles_w);
+  // dw (K, C, 3, 3) = G^T du G from du (alpha^2, Cp, Kp).
+  void (*unpack_weight_grad[2])(float* dw, const float* du, int64_t K, int64_t C, int64_t Cp,
+                                int64_t Kp);
+  // du[xi] (Cp, Kp) += v[xi]^T @ dm[xi] (T, Kp) for xi < points.
+  void (*gemm_points_dw)(float* du, const float* v, const float* dm, int64_t points, int64_t T,
+                         int64_t Cp, int64_t Kp);
 };
 
 }  // namespace fastdl::cpu

@@ -7,12 +7,15 @@
 // alpha x alpha input patch (alpha = m + 2). Summing over channels first turns the work into
 // alpha^2 independent GEMMs, one per transform point xi:
 //   M[xi] (tiles x K) = V[xi] (tiles x C) @ U[xi] (C x K).
+// The weight gradient is the adjoint: dU[xi] (C x K) = sum over tiles of V[xi]^T @ dM[xi], with
+// dM = A dY A^T each output tile's gradient, then dg = G^T dU G.
 // Layouts (Cp, Kp: C and K rounded up to the vector width and to NR):
 //   xt      channels-last input band (rows, cols, Cp), zero outside the image and past C
 //   v       (alpha^2, T, Cp): v[xi][t][c], tiles t of one unit
 //   u       (alpha^2, Kp / NR, Cp, NR): u[xi] packed into NR-wide panels (pack_weight)
 //   mt      (alpha^2, T, Kp): the GEMMs' output
 //   stage   channels-last output band (rows, cols, Kp), then stored to NCHW (from_channels_last)
+//   dm, du  the weight gradient's dM (alpha^2, T, Kp) and dU (alpha^2, Cp, Kp)
 // Transforms run on vectors of kW channels (input) or kW output channels (output); the GEMM's
 // register tile is MR tiles x NR output channels, broadcasting v, loading rows of u.
 // Tests: tests/test_kernels_conv2d.py, tests/test_kernels_simd.py. Bench: bench/ (conv2d).
@@ -52,6 +55,19 @@ struct Tile<2> {
     y[0] = m[0] + m[1] + m[2];
     y[1] = m[1] - m[2] - m[3];
   }
+  // d = A g (the adjoint of output: an output tile's gradient to its transform points).
+  static void grad(vf* d, const vf* g) {
+    d[0] = g[0];
+    d[1] = g[0] + g[1];
+    d[2] = g[0] - g[1];
+    d[3] = -g[1];
+  }
+  // g = G^T d (the adjoint of weight), in double.
+  static void weight_grad(double* g, const double* d) {
+    g[0] = d[0] + 0.5 * (d[1] + d[2]);
+    g[1] = 0.5 * (d[1] - d[2]);
+    g[2] = 0.5 * (d[1] + d[2]) + d[3];
+  }
   // u = G g.
   static void weight(vf* u, const vf* g) {
     u[0] = g[0];
@@ -81,6 +97,21 @@ struct Tile<4> {
     y[1] = fmadd(splat(2.0f), d34, d12);
     y[2] = fmadd(splat(4.0f), s34, s12);
     y[3] = fmadd(splat(8.0f), d34, d12) + m[5];
+  }
+  static void grad(vf* d, const vf* g) {
+    const vf e = g[0] + g[2], o = g[1] + g[3];  // even and odd parts at +-1
+    const vf e2 = fmadd(splat(4.0f), g[2], g[0]), o2 = fmadd(splat(8.0f), g[3], 2.0f * g[1]);
+    d[0] = g[0];
+    d[1] = e + o;
+    d[2] = e - o;
+    d[3] = e2 + o2;
+    d[4] = e2 - o2;
+    d[5] = g[3];
+  }
+  static void weight_grad(double* g, const double* d) {
+    g[0] = d[0] / 4 - (d[1] + d[2]) / 6 + (d[3] + d[4]) / 24;
+    g[1] = (d[2] - d[1]) / 6 + (d[3] - d[4]) / 12;
+    g[2] = (d[3] + d[4]) / 6 - (d[1] + d[2]) / 6 + d[5];
   }
   static void weight(vf* u, const vf* g) {
     const vf g02 = g[0] + g[2], g02q = fmadd(splat(1.0f / 24), g[0], splat(1.0f / 6) * g[2]);
@@ -271,28 +302,84 @@ void output_tiles(float* stage, const float* mt, int64_t ldm, int64_t t_first, i
   }
 }
 
+// dm[xi][t_first + t] (ldm apart per xi) = A dY A^T for a band of tile_rows x tiles_w tiles of
+// the output gradient dyt (tile_rows * M, tiles_w * M, Kp), channels-last: the weight gradient's
+// view of each output tile.
+template <int M>
+void grad_tiles(float* dm, int64_t ldm, int64_t t_first, const float* dyt, int64_t Kp,
+                int64_t tile_rows, int64_t tiles_w) {
+  constexpr int A = Tile<M>::kAlpha;
+  const int64_t cols = tiles_w * M;
+  for (int64_t a = 0; a < tile_rows; ++a) {
+    for (int64_t b = 0; b < tiles_w; ++b) {
+      const float* patch = dyt + (a * M * cols + b * M) * Kp;
+      float* dmt = dm + (t_first + a * tiles_w + b) * Kp;
+      for (int64_t k = 0; k < Kp; k += kW) {
+        vf tmp[A][M];  // A down each column, then along each row
+        for (int j = 0; j < M; ++j) {
+          vf g[M], out[A];
+          for (int i = 0; i < M; ++i) g[i] = load(patch + (i * cols + j) * Kp + k);
+          Tile<M>::grad(out, g);
+          for (int i = 0; i < A; ++i) tmp[i][j] = out[i];
+        }
+        for (int i = 0; i < A; ++i) {
+          vf out[A];
+          Tile<M>::grad(out, tmp[i]);
+          for (int j = 0; j < A; ++j) store(dmt + (i * A + j) * ldm + k, out[j]);
+        }
+      }
+    }
+  }
+}
+
+// dw (K, C, 3, 3) = G^T du G from du (alpha^2, Cp, Kp): the weight gradient from its transform.
+template <int M>
+void unpack_weight_grad(float* dw, const float* du, int64_t K, int64_t C, int64_t Cp,
+                        int64_t Kp) {
+  constexpr int A = Tile<M>::kAlpha;
+  for (int64_t k = 0; k < K; ++k) {
+    for (int64_t c = 0; c < C; ++c) {
+      double cols[A][3];  // G^T applied down each column of du[.][c][k]
+      for (int j = 0; j < A; ++j) {
+        double d[A];
+        for (int i = 0; i < A; ++i) d[i] = du[((i * A + j) * Cp + c) * Kp + k];
+        Tile<M>::weight_grad(cols[j], d);
+      }
+      for (int r = 0; r < 3; ++r) {
+        double d[A], g[3];
+        for (int j = 0; j < A; ++j) d[j] = cols[j][r];
+        Tile<M>::weight_grad(g, d);
+        for (int s2 = 0; s2 < 3; ++s2) dw[((k * C + c) * 3 + r) * 3 + s2] = static_cast<float>(g[s2]);
+      }
+    }
+  }
+}
+
 // ---- the batched GEMM ----
 
-// c (mr <= MR rows, ldc) = the rows a + i * lda (i < mr) @ b, a kc x NR panel; rows past mr
-// repeat the last one and are not stored.
-void gemm_tile(float* c, int64_t ldc, const float* a, int64_t lda, int64_t mr, const float* b,
-               int64_t kc) {
+// c (mr <= MR rows, ldc) = (accumulate ? c : 0) + a @ b over kc steps, where a's row i, step p
+// is a[i * rs_a + p * cs_a] and b's step p is the NR floats at b + p * ldb; rows past mr repeat
+// the last one and are not stored.
+void gemm_tile(float* c, int64_t ldc, const float* a, int64_t rs_a, int64_t cs_a, int64_t mr,
+               const float* b, int64_t ldb, int64_t kc, bool accumulate) {
   const float* rows[kTileMR];
-  for (int i = 0; i < kTileMR; ++i) rows[i] = a + min64(i, mr - 1) * lda;
+  for (int i = 0; i < kTileMR; ++i) rows[i] = a + min64(i, mr - 1) * rs_a;
   vf acc[kTileMR][kTileNV];
 #pragma GCC unroll 16
   for (int i = 0; i < kTileMR; ++i) {
 #pragma GCC unroll 4
-    for (int v = 0; v < kTileNV; ++v) acc[i][v] = vf{};
+    for (int v = 0; v < kTileNV; ++v) {
+      acc[i][v] = accumulate && i < mr ? load(c + i * ldc + v * kW) : vf{};
+    }
   }
 #pragma GCC unroll 2
   for (int64_t p = 0; p < kc; ++p) {
     vf bv[kTileNV];
 #pragma GCC unroll 4
-    for (int v = 0; v < kTileNV; ++v) bv[v] = load(b + p * kTileNR + v * kW);
+    for (int v = 0; v < kTileNV; ++v) bv[v] = load(b + p * ldb + v * kW);
 #pragma GCC unroll 16
     for (int i = 0; i < kTileMR; ++i) {
-      const vf ai = splat(rows[i][p]);
+      const vf ai = splat(rows[i][p * cs_a]);
 #pragma GCC unroll 4
       for (int v = 0; v < kTileNV; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
     }
@@ -317,8 +404,21 @@ void gemm_points(float* mt, const float* v, const float* u, int64_t points, int6
     for (int64_t jp = 0; jp * kTileNR < Kp; ++jp) {
       const float* panel = u + (xi * Kp + jp * kTileNR) * Cp;  // (Cp, NR)
       for (int64_t t0 = 0; t0 < T; t0 += kTileMR) {
-        gemm_tile(mt + (xi * T + t0) * Kp + jp * kTileNR, Kp, v + (xi * T + t0) * Cp, Cp,
-                  min64(kTileMR, T - t0), panel, Cp);
+        gemm_tile(mt + (xi * T + t0) * Kp + jp * kTileNR, Kp, v + (xi * T + t0) * Cp, Cp, 1,
+                  min64(kTileMR, T - t0), panel, kTileNR, Cp, false);
+      }
+    }
+  }
+}
+
+// du[xi] (Cp, Kp) += v[xi]^T (Cp, T) @ dm[xi] (T, Kp) for xi < points.
+void gemm_points_dw(float* du, const float* v, const float* dm, int64_t points, int64_t T,
+                    int64_t Cp, int64_t Kp) {
+  for (int64_t xi = 0; xi < points; ++xi) {
+    for (int64_t jp = 0; jp * kTileNR < Kp; ++jp) {
+      for (int64_t c0 = 0; c0 < Cp; c0 += kTileMR) {
+        gemm_tile(du + (xi * Cp + c0) * Kp + jp * kTileNR, Kp, v + xi * T * Cp + c0, 1, Cp,
+                  min64(kTileMR, Cp - c0), dm + xi * T * Kp + jp * kTileNR, Kp, T, true);
       }
     }
   }
@@ -334,6 +434,9 @@ constexpr Conv2dWinogradKernels kKernels = {
     {input_tiles<2>, input_tiles<4>},
     {output_tiles<2>, output_tiles<4>},
     gemm_points,
+    {grad_tiles<2>, grad_tiles<4>},
+    {unpack_weight_grad<2>, unpack_weight_grad<4>},
+    gemm_points_dw,
 };
 
 }  // namespace

@@ -8,7 +8,7 @@ One setting, read on every call (like `torch.backends.cudnn.benchmark`):
     import fastdl
     fastdl.backends.cpu.conv2d_algorithm = "auto"   # the default
 
-`conv2d_algorithm` picks how 3x3 stride-1 convolutions (forward and input gradient) run:
+`conv2d_algorithm` picks how 3x3 stride-1 convolutions (forward, input and weight gradients) run:
 "auto" (Winograd where it is faster, the implicit GEMM elsewhere), "gemm" (never Winograd),
 "winograd" (Winograd wherever it applies), or "winograd_2x2" / "winograd_4x4" (Winograd with
 that output tile). Other convolutions ignore the setting. Against the float64 reference (max
