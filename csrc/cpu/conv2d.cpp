@@ -295,6 +295,13 @@ struct WinogradScratch {
   int64_t xt_stride, v_stride, mt_stride, stage_stride;
   // Units per image when they are chunks of tile rows; 0 when they are whole images.
   int64_t row_chunks() const { return rows < tiles_h ? ceil_div(tiles_h, rows) : 0; }
+  struct Buffers {
+    float *xt, *v, *mt, *stage;
+  };
+  Buffers worker(int wk) const {
+    return {xts + wk * xt_stride, vs + wk * v_stride, mts + wk * mt_stride,
+            stages + wk * stage_stride};
+  }
 };
 
 // budget: floats of v and mt per unit; share: the units should give each of this many workers
@@ -333,24 +340,33 @@ WinogradScratch carve_winograd(Carver& cv, const Implicit& g, int m,
   return s;
 }
 
+// v (alpha^2, T, Cp) = the transformed input tiles of images [n0, n1), tile rows [r0, r1) of
+// each, of x (N, C, H, W) in geometry g (T tiles in all), through the channels-last band xt.
+void winograd_inputs(float* v, float* xt, const float* x, const Implicit& g,
+                     const WinogradScratch& s, const Conv2dWinogradKernels& kw, int64_t n0,
+                     int64_t n1, int64_t r0, int64_t r1) {
+  const int64_t m = s.m, band = (r1 - r0) * s.tiles_w, T = (n1 - n0) * band;
+  for (int64_t n = n0; n < n1; ++n) {
+    kw.to_channels_last(xt, x + n * g.C * g.H * g.W, g.C, g.H, g.W, s.Cp, r0 * m - g.ph,
+                        (r1 - r0) * m + 2, -g.pw, s.tiles_w * m + 2);
+    kw.input_tiles[m == 4 ? 1 : 0](v, T * s.Cp, (n - n0) * band, xt, s.Cp, r1 - r0, s.tiles_w);
+  }
+}
+
 // y (N, K, P, Q) = the 3x3 stride-1 convolution of x (N, C, H, W) in geometry g with the weight
 // w (K, C, 3, 3) plus bias (K,) or nullptr, by Winograd F(s.m x s.m, 3x3), on nthreads threads.
 void winograd_forward(float* y, const float* x, const float* w, const float* bias,
                       const Implicit& g, const WinogradScratch& s,
                       const Conv2dWinogradKernels& kw, int nthreads) {
   const int mi = s.m == 4 ? 1 : 0;
-  const int64_t m = s.m, points = s.alpha * s.alpha, chw = g.C * g.H * g.W, kpq = g.K * g.PQ();
+  const int64_t m = s.m, points = s.alpha * s.alpha, kpq = g.K * g.PQ();
   kw.pack_weight[mi](s.u, w, g.K, g.C, s.Cp, s.Kp);
   const int64_t chunks = s.row_chunks();
   const int64_t units = chunks > 0 ? g.N * chunks : ceil_div(g.N, s.images);
   const int workers = static_cast<int>(std::min<int64_t>(std::max(1, nthreads), units));
 #pragma omp parallel num_threads(workers) if (workers > 1)
   {
-    const int wk = workers > 1 ? thread_index() : 0;
-    float* xt = s.xts + wk * s.xt_stride;
-    float* v = s.vs + wk * s.v_stride;
-    float* mt = s.mts + wk * s.mt_stride;
-    float* stage = s.stages + wk * s.stage_stride;
+    const WinogradScratch::Buffers b = s.worker(workers > 1 ? thread_index() : 0);
 #pragma omp for schedule(dynamic, 1) nowait
     for (int64_t unit = 0; unit < units; ++unit) {
       int64_t n0 = unit * s.images, n1 = std::min(g.N, n0 + s.images), r0 = 0, r1 = s.tiles_h;
@@ -359,16 +375,12 @@ void winograd_forward(float* y, const float* x, const float* w, const float* bia
         r0 = (unit % chunks) * s.rows, r1 = std::min(s.tiles_h, r0 + s.rows);
       }
       const int64_t band = (r1 - r0) * s.tiles_w, T = (n1 - n0) * band;
+      winograd_inputs(b.v, b.xt, x, g, s, kw, n0, n1, r0, r1);
+      kw.gemm_points(b.mt, b.v, s.u, points, T, s.Cp, s.Kp);
       for (int64_t n = n0; n < n1; ++n) {
-        kw.to_channels_last(xt, x + n * chw, g.C, g.H, g.W, s.Cp, r0 * m - g.ph,
-                            (r1 - r0) * m + 2, -g.pw, s.tiles_w * m + 2);
-        kw.input_tiles[mi](v, T * s.Cp, (n - n0) * band, xt, s.Cp, r1 - r0, s.tiles_w);
-      }
-      kw.gemm_points(mt, v, s.u, points, T, s.Cp, s.Kp);
-      for (int64_t n = n0; n < n1; ++n) {
-        kw.output_tiles[mi](stage, mt, T * s.Kp, (n - n0) * band, s.Kp, r1 - r0, s.tiles_w, bias,
-                            g.K);
-        kw.from_channels_last(y + n * kpq, stage, g.K, g.P, g.Q, s.Kp, r0 * m,
+        kw.output_tiles[mi](b.stage, b.mt, T * s.Kp, (n - n0) * band, s.Kp, r1 - r0, s.tiles_w,
+                            bias, g.K);
+        kw.from_channels_last(y + n * kpq, b.stage, g.K, g.P, g.Q, s.Kp, r0 * m,
                               std::min(g.P, r1 * m) - r0 * m, s.tiles_w * m);
       }
     }
@@ -555,28 +567,23 @@ void winograd_dw(float* dw, const float* dy, const float* x, const Implicit& g,
                  const WinogradScratch& s, float* dus, int64_t groups,
                  const Conv2dWinogradKernels& kw, int nthreads) {
   const int mi = s.m == 4 ? 1 : 0;
-  const int64_t m = s.m, points = s.alpha * s.alpha, chw = g.C * g.H * g.W, kpq = g.K * g.PQ();
+  const int64_t m = s.m, points = s.alpha * s.alpha, kpq = g.K * g.PQ();
   const int64_t du_floats = points * s.Cp * s.Kp, chunks = s.row_chunks();
   const int workers = static_cast<int>(std::min<int64_t>(std::max(1, nthreads), groups));
 #pragma omp parallel num_threads(workers) if (workers > 1)
   {
-    const int wk = workers > 1 ? thread_index() : 0;
-    float* xt = s.xts + wk * s.xt_stride;
-    float* v = s.vs + wk * s.v_stride;
-    float* dm = s.mts + wk * s.mt_stride;
-    float* dyt = s.stages + wk * s.stage_stride;
+    // The forward's buffers; mt holds dm, stage the channels-last dy of a band.
+    const WinogradScratch::Buffers b = s.worker(workers > 1 ? thread_index() : 0);
     // Images [n0, n1), tile rows [r0, r1) of each, into du.
     auto run = [&](float* du, int64_t n0, int64_t n1, int64_t r0, int64_t r1) {
       const int64_t band = (r1 - r0) * s.tiles_w, T = (n1 - n0) * band;
+      winograd_inputs(b.v, b.xt, x, g, s, kw, n0, n1, r0, r1);
       for (int64_t n = n0; n < n1; ++n) {
-        kw.to_channels_last(xt, x + n * chw, g.C, g.H, g.W, s.Cp, r0 * m - g.ph,
-                            (r1 - r0) * m + 2, -g.pw, s.tiles_w * m + 2);
-        kw.input_tiles[mi](v, T * s.Cp, (n - n0) * band, xt, s.Cp, r1 - r0, s.tiles_w);
-        kw.to_channels_last(dyt, dy + n * kpq, g.K, g.P, g.Q, s.Kp, r0 * m, (r1 - r0) * m, 0,
+        kw.to_channels_last(b.stage, dy + n * kpq, g.K, g.P, g.Q, s.Kp, r0 * m, (r1 - r0) * m, 0,
                             s.tiles_w * m);
-        kw.grad_tiles[mi](dm, T * s.Kp, (n - n0) * band, dyt, s.Kp, r1 - r0, s.tiles_w);
+        kw.grad_tiles[mi](b.mt, T * s.Kp, (n - n0) * band, b.stage, s.Kp, r1 - r0, s.tiles_w);
       }
-      kw.gemm_points_dw(du, v, dm, points, T, s.Cp, s.Kp);
+      kw.gemm_points_dw(du, b.v, b.mt, points, T, s.Cp, s.Kp);
     };
 #pragma omp for schedule(dynamic, 1) nowait
     for (int64_t grp = 0; grp < groups; ++grp) {
