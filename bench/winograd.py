@@ -2,7 +2,7 @@
 
 fastdl's conv2d algorithms (`fastdl.backends.cpu.conv2d_algorithm`) side by side on 3x3 stride-1
 convolutions with padding 1: the error of each against the float64 reference, then the time of
-each forward and input gradient against PyTorch's, interleaved in one process (2 threads each,
+each forward, input gradient and weight gradient against PyTorch's, interleaved in one process (2 threads each,
 or with --cpu-time 1 thread each timed by the thread's CPU time, which a loaded machine disturbs
 far less than wall-clock time). Prints medians and the median of per-round ratios.
 """
@@ -37,7 +37,7 @@ def max_relative_error(got, exact) -> float:
 def accuracy(shapes) -> None:
     from fastdl.backends import cpu, reference
 
-    print("error against float64: max |err| / max |exact|, y then dx")
+    print("error against float64: max |err| / max |exact|, y, dx, dw")
     rng = np.random.default_rng(0)
     for n, c, h, k in shapes:
         # Post-ReLU activations and Kaiming-uniform weights, as in training.
@@ -48,14 +48,14 @@ def accuracy(shapes) -> None:
         x64, w64 = x.astype(np.float64), w.astype(np.float64)
         y64 = reference.conv2d_forward(x64, w64, None, 1, 1)
         dy64 = dy.astype(np.float64)
-        dx64 = reference.conv2d_backward(dy64, x64, w64, 1, 1, True, False, False)[0]
+        dx64, dw64, _ = reference.conv2d_backward(dy64, x64, w64, 1, 1, True, True, False)
         row = []
         for algorithm in ALGORITHMS[:3]:
             cpu.conv2d_algorithm = algorithm
             y = cpu.conv2d_forward(x, w, None, 1, 1)
-            dx = cpu.conv2d_backward(dy, x, w, 1, 1, True, False, False)[0]
-            errors = max_relative_error(y, y64), max_relative_error(dx, dx64)
-            row.append(f"{algorithm} {errors[0]:.1e} {errors[1]:.1e}")
+            dx, dw, _ = cpu.conv2d_backward(dy, x, w, 1, 1, True, True, False)
+            errors = [max_relative_error(*pair) for pair in [(y, y64), (dx, dx64), (dw, dw64)]]
+            row.append(f"{algorithm} " + " ".join(f"{e:.1e}" for e in errors))
         print(f"  {n}x{c}x{h}x{h} -> {k}: " + " | ".join(row), flush=True)
     cpu.conv2d_algorithm = "auto"
 
@@ -65,7 +65,7 @@ def _fastdl_call(cpu, algorithm, part, x, w, b, dy):
         cpu.conv2d_algorithm = algorithm
         if part == "fwd":
             return cpu.conv2d_forward(x, w, b, 1, 1)
-        return cpu.conv2d_backward(dy, x, w, 1, 1, True, False, False)
+        return cpu.conv2d_backward(dy, x, w, 1, 1, part == "dx", part == "dw", False)
 
     return call
 
@@ -73,7 +73,7 @@ def _fastdl_call(cpu, algorithm, part, x, w, b, dy):
 def _torch_call(torch, part, x, w, b, dy):
     if part == "fwd":
         return lambda: torch.nn.functional.conv2d(x, w, b, 1, 1)
-    mask = [True, False, False]
+    mask = [part == "dx", part == "dw", False]
     backward = torch.ops.aten.convolution_backward
     return lambda: backward(dy, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask)
 
@@ -98,7 +98,7 @@ def timing(shapes, rounds: int, cpu_time: bool) -> None:
         b = rng.standard_normal(k, dtype=np.float32)
         dy = rng.standard_normal((n, k, h, h), dtype=np.float32)
         tx, tw, tb, tdy = (torch.from_numpy(a) for a in (x, w, b, dy))
-        for part in ("fwd", "dx"):
+        for part in ("fwd", "dx", "dw"):
             calls = {a: _fastdl_call(cpu, a, part, x, w, b, dy) for a in ALGORITHMS}
             calls["torch"] = _torch_call(torch, part, tx, tw, tb, tdy)
             for f in calls.values():
