@@ -106,6 +106,8 @@ def timing(shapes, rounds: int, cpu_time: bool) -> None:
             times = {name: [] for name in calls}
             for _ in range(rounds):
                 for name, f in calls.items():
+                    if not cpu_time:
+                        time.sleep(0.02)  # the other side's OpenMP threads stop spinning first
                     t = clock()
                     f()
                     times[name].append(clock() - t)

@@ -13,9 +13,9 @@
 //            wf[c][k][r][s] = w[k][c][R-1-r][S-1-s] and padding R-1-pad (Winograd for 3x3 where
 //            winograd_tile says so, else the implicit GEMM).
 //            otherwise: per image dcol (CRS, PQ) = w^T @ dy[n] on the GEMM, then col2im.
-//   dw, db   3x3 stride 1 where winograd_tile says so (and, under automatic, the batch has
-//            kWinogradDwGroupTiles tiles): Winograd, du[xi] += v[xi]^T @ (A dY A^T)[xi], then
-//            dw = G^T du G; db in its own pass. Else C == 1 as forward: dw_c1; otherwise the
+//   dw, db   when the setting asks for Winograd (automatic never does: see carve_backward_plan):
+//            du[xi] += v[xi]^T @ (A dY A^T)[xi], then dw = G^T du G; db in its own pass.
+//            Else C == 1 as forward: dw_c1; otherwise the
 //            implicit GEMM dw^T (CRS x K) += col[n] @ dy[n]^T. Both sum each dy[n][k] plane on
 //            the way, so db costs no extra pass.
 // Threads: work is cut into about four units per thread, handed out first come, first served (a
@@ -236,7 +236,7 @@ const Conv2dWinogradKernels* const kWinograd[kIsaCount] = {&baseline::conv2d_win
 constexpr int64_t kWinogradUnitFloats = int64_t{1} << 17;
 // The weight gradient's GEMMs sum over a unit's tiles, loading and storing du once per unit:
 // its units are larger, and each group of images has at least this many tiles where the batch
-// allows.
+// allows (with fewer tiles in all, 16 on batch-1 conv2, it took 2.2x torch's time).
 constexpr int64_t kWinogradDwUnitFloats = int64_t{1} << 19;
 constexpr int64_t kWinogradDwGroupTiles = 64;
 
@@ -253,7 +253,9 @@ constexpr int64_t kWinogradDwGroupTiles = 64;
 constexpr double kTransformCost[2] = {230, 700};  // F(2x2), F(4x4)
 constexpr int64_t kWinogradMaxWeightFloats = int64_t{1} << 22;
 
-int winograd_tile(const Implicit& g, Conv2dAlgorithm algorithm, int isa) {
+// only_2x2: automatic and winograd consider F(2x2) alone (the weight gradient, see
+// carve_backward_plan).
+int winograd_tile(const Implicit& g, Conv2dAlgorithm algorithm, int isa, bool only_2x2 = false) {
   if (g.R != 3 || g.S != 3 || g.sh != 1 || g.sw != 1 || g.N == 0 || g.C == 0 || g.PQ() == 0) {
     return 0;
   }
@@ -264,7 +266,7 @@ int winograd_tile(const Implicit& g, Conv2dAlgorithm algorithm, int isa) {
     const double alpha2 = static_cast<double>((m + 2) * (m + 2));
     return tiles * (alpha2 * Cp * Kp + kTransformCost[m / 4] * (Cp + Kp));
   };
-  const int best = cost(4) <= cost(2) ? 4 : 2;
+  const int best = !only_2x2 && cost(4) <= cost(2) ? 4 : 2;
   switch (algorithm) {
     case Conv2dAlgorithm::gemm:
       return 0;
@@ -761,13 +763,13 @@ BackwardPlan carve_backward_plan(Carver& cv, const Conv2dParams& cp, int isa, bo
   BackwardPlan p{};
   if (need_dw) {
     const Implicit g = forward_geometry(cp);
-    p.dw_wino = cp.algorithm == Conv2dAlgorithm::automatic && use_c1(cp)
+    // Winograd only when asked for (F(2x2) under `winograd`): automatic keeps the GEMM. NOTE:
+    // a weight tap whose inputs are all zero (a dead channel at the image's edge) gets an exact
+    // 0 from the GEMM but about 1e-9 from Winograd's G^T du G, and Adam's first step turns
+    // that into a 0.1 * lr move (eps = 1e-8): tests/test_seed_cnn.py catches it.
+    p.dw_wino = cp.algorithm == Conv2dAlgorithm::automatic
                     ? 0
-                    : winograd_tile(g, cp.algorithm, isa);
-    if (cp.algorithm == Conv2dAlgorithm::automatic && p.dw_wino != 0 &&
-        g.N * ceil_div(g.P, p.dw_wino) * ceil_div(g.Q, p.dw_wino) < kWinogradDwGroupTiles) {
-      p.dw_wino = 0;  // too few tiles to pay for the transformed gradient's loads and stores
-    }
+                    : winograd_tile(g, cp.algorithm, isa, true);
     if (p.dw_wino != 0) {
       p.dw_wg = carve_winograd(cv, g, p.dw_wino, *kWinograd[isa], std::max(1, nthreads),
                                kWinogradDwUnitFloats, 1);

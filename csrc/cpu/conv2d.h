@@ -18,10 +18,11 @@
 namespace fastdl::cpu {
 
 // Which algorithm a 3x3 stride-1 convolution's forward, input and weight gradients run:
-// `automatic` picks per shape
-// (conv2d.cpp, winograd_tile); `winograd` forces Winograd with the tile automatic would pick,
-// `winograd_2x2` / `winograd_4x4` force the tile; `gemm` keeps the implicit GEMM (or the
-// one-channel path). Shapes Winograd cannot run (not 3x3 stride 1) ignore the choice.
+// `automatic` picks per shape for the forward and input gradient and keeps the GEMM for the
+// weight gradient (conv2d.cpp: winograd_tile, carve_backward_plan); `winograd` forces Winograd
+// with the tile automatic would pick (F(2x2) for the weight gradient), `winograd_2x2` /
+// `winograd_4x4` force the tile; `gemm` keeps the implicit GEMM (or the one-channel path).
+// Shapes Winograd cannot run (not 3x3 stride 1) ignore the choice.
 enum class Conv2dAlgorithm : int { automatic, gemm, winograd, winograd_2x2, winograd_4x4 };
 
 // Every size of one convolution. The bindings fill it and check it (stride >= 1, padding >= 0,

@@ -8,10 +8,12 @@ One setting, read on every call (like `torch.backends.cudnn.benchmark`):
     import fastdl
     fastdl.backends.cpu.conv2d_algorithm = "auto"   # the default
 
-`conv2d_algorithm` picks how 3x3 stride-1 convolutions (forward, input and weight gradients) run:
-"auto" (Winograd where it is faster, the implicit GEMM elsewhere), "gemm" (never Winograd),
-"winograd" (Winograd wherever it applies), or "winograd_2x2" / "winograd_4x4" (Winograd with
-that output tile). Other convolutions ignore the setting. Against the float64 reference (max
+`conv2d_algorithm` picks how 3x3 stride-1 convolutions run: "auto" (Winograd for the forward and
+the input gradient where it is faster, the implicit GEMM elsewhere and for the weight gradient),
+"gemm" (never Winograd), "winograd" (Winograd for all three wherever it applies), or
+"winograd_2x2" / "winograd_4x4" (Winograd with that output tile). Other convolutions ignore the
+setting. (Winograd's weight gradient turns the exact zero of a tap that only reads zeros into
+~1e-9, which Adam's first step amplifies to 0.1 lr: hence not under "auto".) Against the float64 reference (max
 error over max |exact|, post-ReLU inputs) the GEMM and F(2x2) reach about 5e-7 and F(4x4) 4e-6
 to 1e-5, growing with the channels summed (bench/RESULTS.md, `python -m bench.winograd`).
 NOTE: Winograd mixes the pixels of a tile: outputs that read an inf input come out NaN where the
