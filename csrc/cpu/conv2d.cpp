@@ -21,9 +21,10 @@
 // Threads: work is cut into about four units per thread, handed out first come, first served (a
 // thread slowed by another process's load on its core does not hold the others up). Forward and
 // dx: units are chunks of pixel tiles (or output rows, C == 1) of one image, or for Winograd a few
-// whole images or tile rows of one; each thread pads the images it works on into its own buffer. dw: the batch is summed in up to 8 groups of images,
-// each into its own accumulator, then the groups are added in order; with one group (batch 1),
-// threads split the taps. db: plane sums per image, added in image order in double. Every output
+// whole images or tile rows of one; each thread pads the images it works on into its own buffer.
+// dw: the batch is summed in up to 8 groups of images, each into its own accumulator, then the
+// groups are added in order; with one group (batch 1), threads split the taps (Winograd: one
+// thread). db: plane sums per image, added in image order in double. Every output
 // is thus summed in an order fixed by the shapes alone: no result depends on the thread count.
 // Tests: tests/test_kernels_conv2d.py, tests/test_kernels_simd.py. Bench: bench/ (conv2d).
 #include "cpu/conv2d.h"
@@ -225,7 +226,7 @@ void implicit_forward(float* y, const float* x, const float* w, const float* bia
   }
 }
 
-// ---- Winograd F(m x m, 3x3): 3x3 stride-1 forwards (y, and dx as a forward) ----
+// ---- Winograd F(m x m, 3x3): 3x3 stride-1 forwards (y, and dx as a forward), and dw ----
 
 const Conv2dWinogradKernels* const kWinograd[kIsaCount] = {&baseline::conv2d_winograd_kernels(),
                                                            &avx2::conv2d_winograd_kernels(),

@@ -18,7 +18,8 @@
 //   dm, du  the weight gradient's dM (alpha^2, T, Kp) and dU (alpha^2, Cp, Kp)
 // Transforms run on vectors of kW channels (input) or kW output channels (output); the GEMM's
 // register tile is MR tiles x NR output channels, broadcasting v, loading rows of u.
-// Tests: tests/test_kernels_conv2d.py, tests/test_kernels_simd.py. Bench: bench/ (conv2d).
+// Tests: tests/test_kernels_conv2d.py, tests/test_kernels_simd.py.
+// Bench: bench/winograd.py, bench/ (conv2d).
 #include "cpu/conv2d.h"
 #include "cpu/simd.h"
 
@@ -195,7 +196,9 @@ void from_channels_last(float* yn, const float* stage, int64_t K, int64_t P, int
   if (K < 4 || Q < 4) {
     for (int64_t k = 0; k < K; ++k) {
       for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t q = 0; q < Q; ++q) yn[(k * P + p0 + r) * Q + q] = stage[(r * cols + q) * Kp + k];
+        for (int64_t q = 0; q < Q; ++q) {
+          yn[(k * P + p0 + r) * Q + q] = stage[(r * cols + q) * Kp + k];
+        }
       }
     }
     return;
@@ -284,7 +287,9 @@ void output_tiles(float* stage, const float* mt, int64_t ldm, int64_t t_first, i
       float* out = stage + (a * M * cols + b * M) * Kp;
       for (int64_t k = 0; k < Kp; k += kW) {
         vf bv = vf{};
-        if (bias != nullptr) bv = load_first(bias + k, static_cast<int>(min64(kW, max64(0, K - k))));
+        if (bias != nullptr) {
+          bv = load_first(bias + k, static_cast<int>(min64(kW, max64(0, K - k))));
+        }
         vf tmp[A][M];  // A^T along each row, then down each column
         for (int i = 0; i < A; ++i) {
           vf m[A];
@@ -349,7 +354,7 @@ void unpack_weight_grad(float* dw, const float* du, int64_t K, int64_t C, int64_
         double d[A], g[3];
         for (int j = 0; j < A; ++j) d[j] = cols[j][r];
         Tile<M>::weight_grad(g, d);
-        for (int s2 = 0; s2 < 3; ++s2) dw[((k * C + c) * 3 + r) * 3 + s2] = static_cast<float>(g[s2]);
+        for (int s = 0; s < 3; ++s) dw[((k * C + c) * 3 + r) * 3 + s] = static_cast<float>(g[s]);
       }
     }
   }
