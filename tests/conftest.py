@@ -107,3 +107,17 @@ def isa(request):
     _C.set_simd_level(request.param)
     yield request.param
     _C.set_simd_level(saved)
+
+
+@pytest.fixture
+def conv2d_algorithm():
+    """A setter of fastdl.backends.cpu.conv2d_algorithm; the test's changes are undone after."""
+    from fastdl.backends import cpu
+
+    saved = cpu.conv2d_algorithm
+
+    def set_algorithm(name: str) -> None:
+        cpu.conv2d_algorithm = name
+
+    yield set_algorithm
+    cpu.conv2d_algorithm = saved

@@ -22,7 +22,7 @@ import cupy as cp
 from fastdl.backends import cuda, reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kernel_check import assert_close
+from fastdl.testing import assert_close
 from test_kernels_conv2d import conv_cases, output_of
 
 fastdl.cuda.device_type()  # registers the device: its arrays are CuPy's

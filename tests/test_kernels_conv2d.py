@@ -11,9 +11,9 @@ repeats the path checks under every ISA build the processor supports. Runs in a 
 import numpy as np
 import pytest
 from fastdl import _C
-from fastdl.backends import cpu
+from fastdl.backends import cpu, reference
 from fastdl.testing import assert_backends_match
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 
@@ -137,13 +137,156 @@ def test_conv2d_weight_gradient_image_groups(batch):
         assert_backends_match("conv2d_backward", dy, x, w, (1, 1), (1, 1), False, True, True)
 
 
+# ---- Winograd F(2x2, 3x3) and F(4x4, 3x3): 3x3 stride-1 forwards and input gradients ----
+
+WINOGRAD = ["winograd_2x2", "winograd_4x4"]
+
+
+@st.composite
+def winograd_cases(draw):
+    # 3x3 stride-1 convolutions: odd and even planes (partial tiles), padding 0, 1 or 2, N and C
+    # of 1, channels that are not a multiple of any vector width.
+    N, C, K = draw(st.integers(1, 3)), draw(st.integers(1, 21)), draw(st.integers(1, 37))
+    pad = draw(st.integers(0, 2))
+    H, W = draw(st.integers(max(1, 3 - 2 * pad), 13)), draw(st.integers(max(1, 3 - 2 * pad), 13))
+    seed = draw(st.integers(0, 99))
+    b = rand(K, seed=seed + 2) if draw(st.booleans()) else None
+    return rand(N, C, H, W, seed=seed), rand(K, C, 3, 3, seed=seed + 1), b, (1, 1), (pad, pad)
+
+
+@pytest.mark.parametrize("algorithm", WINOGRAD + ["winograd", "gemm"])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(case=winograd_cases())
+def test_conv2d_winograd_random_shapes(case, algorithm, conv2d_algorithm):
+    conv2d_algorithm(algorithm)
+    x, w, b, stride, padding = case
+    assert_backends_match("conv2d_forward", x, w, b, stride, padding)
+    dy = output_of(x, w, stride, padding)
+    assert_backends_match("conv2d_backward", dy, x, w, stride, padding)
+
+
+@pytest.mark.parametrize("algorithm", WINOGRAD)
+@pytest.mark.parametrize(
+    "x_shape,w_shape,padding",
+    [
+        ((64, 32, 14, 14), (64, 32, 3, 3), 1),  # conv2: whole images per unit
+        ((1, 32, 14, 14), (64, 32, 3, 3), 1),  # batch 1
+        ((1, 24, 61, 45), (40, 24, 3, 3), 1),  # units of tile rows, partial tiles both ways
+        ((2, 3, 3, 3), (5, 3, 3, 3), 0),  # one output pixel
+        ((2, 70, 5, 6), (9, 70, 3, 3), 2),  # wide channels, padding 2: dx without padding
+        ((2, 4, 9, 7), (3, 4, 3, 3), 3),  # padding 3: dx through col2im, forward Winograd
+    ],
+)
+def test_conv2d_winograd_shapes(x_shape, w_shape, padding, algorithm, conv2d_algorithm):
+    conv2d_algorithm(algorithm)
+    x, w, b = rand(*x_shape), rand(*w_shape, seed=1), rand(w_shape[0], seed=2)
+    y = assert_backends_match("conv2d_forward", x, w, b, 1, padding)
+    dy = rand(*y.shape, seed=3)
+    assert_backends_match("conv2d_backward", dy, x, w, 1, padding)
+
+
+def test_conv2d_auto_takes_winograd_where_it_pays(conv2d_algorithm):
+    # conv2 (32 -> 64 on 14x14) runs F(4x4) for y and dx; conv1 (one input channel) keeps the
+    # direct path for y but its dx (32 -> 1) runs F(4x4); 4 -> 8 channels keep the GEMM; dw always
+    # does (Winograd's dw only when asked for: see carve_backward_plan in conv2d.cpp).
+    def run(algorithm, x, w, dy):
+        conv2d_algorithm(algorithm)
+        _, dw, _ = cpu.conv2d_backward(dy, x, w, 1, 1)
+        return cpu.conv2d_forward(x, w, None, 1, 1), cpu.conv2d_backward(dy, x, w, 1, 1)[0], dw
+
+    F4 = "winograd_4x4"
+    for shape, wants in [
+        ((8, 32, 14, 14, 64), (F4, F4, "gemm")),
+        ((8, 1, 28, 28, 32), ("gemm", F4, "gemm")),
+        ((8, 4, 14, 14, 8), ("gemm", "gemm", "gemm")),
+    ]:
+        N, C, H, W, K = shape
+        x, w, dy = rand(N, C, H, W), rand(K, C, 3, 3, seed=1), rand(N, K, H, W, seed=2)
+        auto = run("auto", x, w, dy)
+        for i, (got, want) in enumerate(zip(auto, wants)):
+            np.testing.assert_array_equal(got, run(want, x, w, dy)[i])
+
+
+def test_conv2d_algorithm_changes_the_path(conv2d_algorithm):
+    # Winograd's rounding differs from the GEMM's: each setting really takes its own path.
+    x, w = rand(2, 32, 14, 14), rand(64, 32, 3, 3, seed=1)
+    dy = rand(2, 64, 14, 14, seed=2)
+    ys, dxs, dws = {}, {}, {}
+    for algorithm in ["gemm", "winograd_2x2", "winograd_4x4"]:
+        conv2d_algorithm(algorithm)
+        ys[algorithm] = cpu.conv2d_forward(x, w, None, 1, 1)
+        dxs[algorithm], dws[algorithm], _ = cpu.conv2d_backward(dy, x, w, 1, 1, True, True, False)
+    for a, b in [
+        ("gemm", "winograd_2x2"),
+        ("gemm", "winograd_4x4"),
+        ("winograd_2x2", "winograd_4x4"),
+    ]:
+        for out in (ys, dxs, dws):
+            assert not np.array_equal(out[a], out[b])
+
+
+# Max error over max |exact| against the float64 reference (bench/RESULTS.md has the figures):
+# post-ReLU activations and Kaiming-uniform weights as in training.
+WINOGRAD_BOUND = {"gemm": 2e-6, "winograd_2x2": 4e-6, "winograd_4x4": 2e-5}
+
+
+@pytest.mark.parametrize("algorithm", list(WINOGRAD_BOUND))
+def test_conv2d_winograd_error_against_float64(algorithm, conv2d_algorithm):
+    conv2d_algorithm(algorithm)
+    rng = np.random.default_rng(0)
+    x = np.maximum(rng.standard_normal((16, 64, 14, 14)), 0).astype(np.float32)
+    bound = 1 / np.sqrt(64 * 9)
+    w = rng.uniform(-bound, bound, (64, 64, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((16, 64, 14, 14)).astype(np.float32)
+    x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
+    y64 = reference.conv2d_forward(x64, w64, None, 1, 1)
+    dx64, dw64, _ = reference.conv2d_backward(dy64, x64, w64, 1, 1, True, True, False)
+    y = cpu.conv2d_forward(x, w, None, 1, 1)
+    dx, dw, _ = cpu.conv2d_backward(dy, x, w, 1, 1, True, True, False)
+    for got, exact in [(y, y64), (dx, dx64), (dw, dw64)]:
+        assert np.max(np.abs(got - exact)) / np.max(np.abs(exact)) < WINOGRAD_BOUND[algorithm]
+
+
+def test_conv2d_algorithm_setting(conv2d_algorithm):
+    import fastdl
+
+    assert fastdl.backends.cpu.conv2d_algorithm == "auto"
+    fastdl.backends.cpu.conv2d_algorithm = "winograd"
+    assert fastdl.backends.cpu.conv2d_algorithm == "winograd"
+    with pytest.raises(
+        ValueError, match=r"conv2d_algorithm must be one of 'auto', 'gemm'.*got 'fft'"
+    ):
+        fastdl.backends.cpu.conv2d_algorithm = "fft"
+    with pytest.raises(TypeError, match=r"conv2d_algorithm must be a str, got int"):
+        fastdl.backends.cpu.conv2d_algorithm = 1
+    assert fastdl.backends.cpu.conv2d_algorithm == "winograd"  # a refused value changes nothing
+    x, w = rand(1, 2, 5, 5), rand(3, 2, 3, 3, seed=1)
+    for call in (
+        lambda: _C.conv2d_forward(x, w, None, 1, 1, 1, 1, "fft"),
+        lambda: _C.conv2d_backward(rand(1, 3, 5, 5), x, w, 1, 1, 1, 1, True, True, True, "fft"),
+    ):
+        with pytest.raises(ValueError, match=r"\[conv2d_\w+\] algorithm must be one of 'auto'"):
+            call()
+
+
 # ---- threads: every output comes out bit for bit (orders are fixed by the shapes alone) ----
 
 
 @pytest.mark.parametrize("batch", [1, 3, 8])
-@pytest.mark.parametrize("C,stride", [(5, (2, 1)), (1, (1, 1))])
-def test_conv2d_1_and_2_threads_agree(batch, C, stride, threads):
-    x, w, b = rand(batch, C, 11, 9), rand(6, C, 3, 2, seed=1), rand(6, seed=2)
+@pytest.mark.parametrize(
+    "C,S,stride,algorithm",
+    [
+        (5, 2, (2, 1), "auto"),
+        (1, 2, (1, 1), "auto"),
+        (6, 3, (1, 1), "winograd_2x2"),
+        (6, 3, (1, 1), "winograd_4x4"),
+    ],
+)
+def test_conv2d_1_and_2_threads_agree(batch, C, S, stride, algorithm, threads, conv2d_algorithm):
+    conv2d_algorithm(algorithm)
+    x, w, b = rand(batch, C, 11, 9), rand(6, C, 3, S, seed=1), rand(6, seed=2)
     dy = output_of(x, w, stride, (1, 1))
     results = []
     for n in (1, 2):

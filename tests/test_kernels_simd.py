@@ -145,6 +145,23 @@ def test_conv2d_paths_every_isa(isa, x_shape, w_shape, stride, padding, bias):
     assert_backends_match("conv2d_backward", dy, x, w, stride, padding, True, False, False)
 
 
+@pytest.mark.parametrize("algorithm", ["winograd_2x2", "winograd_4x4", "auto"])
+@pytest.mark.parametrize(
+    "x_shape,w_shape,padding",
+    [
+        ((3, 32, 14, 14), (64, 32, 3, 3), 1),  # conv2
+        ((2, 5, 11, 7), (37, 5, 3, 3), 0),  # partial tiles, channels off every vector width
+        ((1, 19, 5, 13), (3, 19, 3, 3), 2),
+    ],
+)
+def test_conv2d_winograd_every_isa(isa, x_shape, w_shape, padding, algorithm, conv2d_algorithm):
+    conv2d_algorithm(algorithm)
+    x, w, b = rand(*x_shape), rand(*w_shape, seed=1), rand(w_shape[0], seed=2)
+    y = assert_backends_match("conv2d_forward", x, w, b, 1, padding)
+    dy = rand(*y.shape, seed=3)
+    assert_backends_match("conv2d_backward", dy, x, w, 1, padding)
+
+
 def test_conv2d_one_channel_keeps_nan_and_inf_where_they_belong(isa):
     # The C = 1 weight gradient reads past each row's end in its last vector; those lanes must
     # contribute nothing, even when the values there are inf or NaN.

@@ -57,14 +57,19 @@ def assert_trees_close(a, b, rtol, atol, what):
 # NOTE: the seed's objective (its own outputs as probability targets) is unbounded below, and
 # Adam moves every weight by ~lr whatever the size of its gradient, so float32 rounding in
 # near-zero gradients shows in the parameters at a fraction of lr. Hence one step for "probs",
-# and a parameter tolerance of a few percent of one step (lr = 1e-3) over several steps.
+# and a parameter tolerance of a few percent of one step (lr = 1e-3) over several steps with the
+# GEMM convolutions. Winograd's (conv2 forward and input gradient under "auto") error is relative
+# to the largest value of a tile rather than to each output, so small activations, and through
+# them near-zero gradients, carry more of it: up to ~10% of one step was seen; 20% is allowed.
+@pytest.mark.parametrize("algorithm, param_atol", [("gemm", 5e-5), ("auto", 2e-4)])
 @pytest.mark.parametrize("target_kind, steps", [("probs", 1), ("labels", 4)])
-def test_cpu_matches_reference(target_kind, steps):
+def test_cpu_matches_reference(target_kind, steps, algorithm, param_atol, conv2d_algorithm):
+    conv2d_algorithm(algorithm)
     l_cpu, g_cpu, p_cpu = train("cpu", steps=steps, target_kind=target_kind)
     l_ref, g_ref, p_ref = train("reference", steps=steps, target_kind=target_kind)
     np.testing.assert_allclose(l_cpu, l_ref, rtol=1e-4, atol=1e-5)
     assert_trees_close(g_cpu, g_ref, rtol=1e-3, atol=1e-5, what="gradient")
-    assert_trees_close(p_cpu, p_ref, rtol=0, atol=5e-5, what="parameter")
+    assert_trees_close(p_cpu, p_ref, rtol=0, atol=param_atol, what="parameter")
 
 
 def test_one_and_two_threads_agree():

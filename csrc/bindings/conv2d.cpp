@@ -1,5 +1,7 @@
 // Bindings of the conv2d kernels (csrc/cpu/conv2d.cpp): _C.conv2d_forward, _C.conv2d_backward.
+#include <iterator>
 #include <memory>
+#include <string>
 
 #include "bindings/common.h"
 #include "cpu/conv2d.h"
@@ -54,6 +56,17 @@ fastdl::cpu::Conv2dParams conv_params(const char* op, const py::array& x, const 
   return cp;
 }
 
+// The names of Conv2dAlgorithm, in its order.
+constexpr const char* kAlgorithms[] = {"auto", "gemm", "winograd", "winograd_2x2", "winograd_4x4"};
+
+fastdl::cpu::Conv2dAlgorithm algorithm_of(const char* op, const std::string& name) {
+  for (int i = 0; i < static_cast<int>(std::size(kAlgorithms)); ++i) {
+    if (name == kAlgorithms[i]) return static_cast<fastdl::cpu::Conv2dAlgorithm>(i);
+  }
+  fail(op, "algorithm must be one of 'auto', 'gemm', 'winograd', 'winograd_2x2', "
+       "'winograd_4x4', got '", name, "'");
+}
+
 std::unique_ptr<float[]> workspace(int64_t floats) {
   return std::unique_ptr<float[]>(new float[static_cast<size_t>(floats > 0 ? floats : 1)]);
 }
@@ -65,11 +78,12 @@ py::array_t<float> new_array(std::initializer_list<int64_t> shape) {
 // x (N, C, H, W), w (K, C, R, S), b (K,) or None; returns y (N, K, P, Q).
 py::array_t<float> conv2d_forward(const py::array& x, const py::array& w, const py::object& b,
                                   int64_t stride_h, int64_t stride_w, int64_t pad_h,
-                                  int64_t pad_w) {
+                                  int64_t pad_w, const std::string& algorithm) {
   const char* op = "conv2d_forward";
   const float* px = in_ptr<float>(op, "x", x, 4);
   const float* pw = in_ptr<float>(op, "w", w, 4);
-  const fastdl::cpu::Conv2dParams cp = conv_params(op, x, w, stride_h, stride_w, pad_h, pad_w);
+  fastdl::cpu::Conv2dParams cp = conv_params(op, x, w, stride_h, stride_w, pad_h, pad_w);
+  cp.algorithm = algorithm_of(op, algorithm);
   const float* pb = nullptr;
   if (!b.is_none()) {
     if (!py::isinstance<py::array>(b)) fail(op, "bias must be a NumPy array or None");
@@ -93,12 +107,14 @@ py::array_t<float> conv2d_forward(const py::array& x, const py::array& w, const 
 // dy (N, K, P, Q), x (N, C, H, W), w (K, C, R, S); returns (dx, dw, db), None where not needed.
 py::tuple conv2d_backward(const py::array& dy, const py::array& x, const py::array& w,
                           int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w,
-                          bool need_dx, bool need_dw, bool need_db) {
+                          bool need_dx, bool need_dw, bool need_db,
+                          const std::string& algorithm) {
   const char* op = "conv2d_backward";
   const float* pdy = in_ptr<float>(op, "dy", dy, 4);
   const float* px = in_ptr<float>(op, "x", x, 4);
   const float* pw = in_ptr<float>(op, "w", w, 4);
-  const fastdl::cpu::Conv2dParams cp = conv_params(op, x, w, stride_h, stride_w, pad_h, pad_w);
+  fastdl::cpu::Conv2dParams cp = conv_params(op, x, w, stride_h, stride_w, pad_h, pad_w);
+  cp.algorithm = algorithm_of(op, algorithm);
   if (dy.shape(0) != cp.N || dy.shape(1) != cp.K || dy.shape(2) != cp.P || dy.shape(3) != cp.Q) {
     fail(op, "dy must have shape (", cp.N, ", ", cp.K, ", ", cp.P, ", ", cp.Q, "), got ",
          shape_str(dy));
@@ -134,11 +150,13 @@ py::tuple conv2d_backward(const py::array& dy, const py::array& x, const py::arr
 void bind_conv2d(py::module_& m) {
   m.def("conv2d_forward", &conv2d_forward, py::arg("x"), py::arg("w"), py::arg("b"),
         py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"),
+        py::arg("algorithm") = "auto",
         "y (N, K, P, Q) = conv2d(x (N, C, H, W), w (K, C, R, S)) + b (K,) or no bias (None); "
-        "cross-correlation with zero padding, float32, C-contiguous.");
+        "cross-correlation with zero padding, float32, C-contiguous. algorithm: 'auto', 'gemm', "
+        "'winograd', 'winograd_2x2' or 'winograd_4x4' (3x3 stride-1 convolutions).");
   m.def("conv2d_backward", &conv2d_backward, py::arg("dy"), py::arg("x"), py::arg("w"),
         py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"),
-        py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"),
+        py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"), py::arg("algorithm") = "auto",
         "(dx (N, C, H, W), dw (K, C, R, S), db (K,)) from dy (N, K, P, Q); None where not needed.");
 }
 

@@ -5,19 +5,26 @@
 // Shapes: x (N, C, H, W), w (K, C, R, S), b (K,), y / dy (N, K, P, Q); CRS = C * R * S taps,
 // PQ = P * Q pixels per image.
 // Paths:
-//   forward  C == 1 and stride_w == 1 (and R * S <= 16): forward_c1, vectors along output rows.
+//   forward  3x3 stride 1 where winograd_tile says so (cp.algorithm, or a cost model under
+//            automatic): Winograd F(2x2, 3x3) or F(4x4, 3x3) (conv2d_winograd_kernels.cpp).
+//            C == 1 and stride_w == 1 (and R * S <= 16): forward_c1, vectors along output rows.
 //            otherwise: the implicit GEMM, y[n] (PQ x K) = col[n]^T @ w^T with bias in the store.
-//   dx       stride 1 and padding <= kernel - 1: the implicit-GEMM forward of dy with the
-//            flipped weight wf[c][k][r][s] = w[k][c][R-1-r][S-1-s] and padding R-1-pad.
+//   dx       stride 1 and padding <= kernel - 1: the forward of dy with the flipped weight
+//            wf[c][k][r][s] = w[k][c][R-1-r][S-1-s] and padding R-1-pad (Winograd for 3x3 where
+//            winograd_tile says so, else the implicit GEMM).
 //            otherwise: per image dcol (CRS, PQ) = w^T @ dy[n] on the GEMM, then col2im.
-//   dw, db   C == 1 as forward: dw_c1; otherwise the implicit GEMM dw^T (CRS x K) += col[n] @
-//            dy[n]^T. Both sum each dy[n][k] plane on the way, so db costs no extra pass.
+//   dw, db   when the setting asks for Winograd (automatic never does: see carve_backward_plan):
+//            du[xi] += v[xi]^T @ (A dY A^T)[xi], then dw = G^T du G; db in its own pass.
+//            Else C == 1 as forward: dw_c1; otherwise the
+//            implicit GEMM dw^T (CRS x K) += col[n] @ dy[n]^T. Both sum each dy[n][k] plane on
+//            the way, so db costs no extra pass.
 // Threads: work is cut into about four units per thread, handed out first come, first served (a
 // thread slowed by another process's load on its core does not hold the others up). Forward and
-// dx: units are chunks of pixel tiles (or output rows, C == 1) of one image; each thread pads the
-// images it works on into its own buffer. dw: the batch is summed in up to 8 groups of images,
-// each into its own accumulator, then the groups are added in order; with one group (batch 1),
-// threads split the taps. db: plane sums per image, added in image order in double. Every output
+// dx: units are chunks of pixel tiles (or output rows, C == 1) of one image, or for Winograd a few
+// whole images or tile rows of one; each thread pads the images it works on into its own buffer.
+// dw: the batch is summed in up to 8 groups of images, each into its own accumulator, then the
+// groups are added in order; with one group (batch 1), threads split the taps (Winograd: one
+// thread). db: plane sums per image, added in image order in double. Every output
 // is thus summed in an order fixed by the shapes alone: no result depends on the thread count.
 // Tests: tests/test_kernels_conv2d.py, tests/test_kernels_simd.py. Bench: bench/ (conv2d).
 #include "cpu/conv2d.h"
@@ -53,7 +60,6 @@ constexpr int64_t kDwGroupFloats = int64_t{1} << 22;
 
 const Conv2dKernels* const kKernels[kIsaCount] = {
     &baseline::conv2d_kernels(), &avx2::conv2d_kernels(), &avx512::conv2d_kernels()};
-const Conv2dKernels& active() { return for_active_isa(kKernels); }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -215,6 +221,170 @@ void implicit_forward(float* y, const float* x, const float* w, const float* bia
       for (int64_t t0 = 0; t0 < CRS; t0 += kc) {
         kr.forward_block(yn, src, s.pix_off, s.crs_off, s.wt, bias, g.K, PQ, CRS, m0, m1, t0,
                          std::min(kc, CRS - t0), t0 == 0);
+      }
+    }
+  }
+}
+
+// ---- Winograd F(m x m, 3x3): 3x3 stride-1 forwards (y, and dx as a forward), and dw ----
+
+const Conv2dWinogradKernels* const kWinograd[kIsaCount] = {&baseline::conv2d_winograd_kernels(),
+                                                           &avx2::conv2d_winograd_kernels(),
+                                                           &avx512::conv2d_winograd_kernels()};
+
+// A unit's transformed input and GEMM output (v and mt) take about this many floats together,
+// so that they stay in L2 with the transformed weight.
+constexpr int64_t kWinogradUnitFloats = int64_t{1} << 17;
+// The weight gradient's GEMMs sum over a unit's tiles, loading and storing du once per unit:
+// its units are larger, and each group of images has at least this many tiles where the batch
+// allows (with fewer tiles in all, 16 on batch-1 conv2, it took 2.2x torch's time).
+constexpr int64_t kWinogradDwUnitFloats = int64_t{1} << 19;
+constexpr int64_t kWinogradDwGroupTiles = 64;
+
+// The output tile m (2 or 4) Winograd runs geometry g with, or 0: the implicit GEMM (or the
+// one-channel path) runs it. `automatic` compares a cost model, in multiply-adds, fitted on a
+// sweep of shapes (1 thread, AMD EPYC Zen 4; conv2: GEMM 5.1 ms, F(2x2) 3.6, F(4x4) 3.1):
+//   implicit GEMM  pixels * 9 * C * K rounded up to the GEMM's NR (its register tile)
+//   Winograd       tiles * (alpha^2 * Cp * Kp + kTransformCost[m] * (Cp + Kp)), the batched
+//                  GEMMs plus the transforms and layout changes of each tile and channel
+// and takes Winograd only while its transformed weight (alpha^2 * Cp * Kp floats) fits
+// kWinogradMaxWeightFloats: past that its GEMMs stream the weight from memory for every unit
+// of tiles (512 -> 512 channels on 7x7, 2 images: F(4x4) 3.3x the GEMM's time; 256 -> 256, a
+// quarter of the weight, still 0.7x).
+constexpr double kTransformCost[2] = {230, 700};  // F(2x2), F(4x4)
+constexpr int64_t kWinogradMaxWeightFloats = int64_t{1} << 22;
+
+// only_2x2: automatic and winograd consider F(2x2) alone (the weight gradient, see
+// carve_backward_plan).
+int winograd_tile(const Implicit& g, Conv2dAlgorithm algorithm, int isa, bool only_2x2 = false) {
+  if (g.R != 3 || g.S != 3 || g.sh != 1 || g.sw != 1 || g.N == 0 || g.C == 0 || g.PQ() == 0) {
+    return 0;
+  }
+  const Conv2dWinogradKernels& kw = *kWinograd[isa];
+  const int64_t Cp = round_up(g.C, kw.cw), Kp = round_up(g.K, kw.nr);
+  const auto cost = [&](int64_t m) {
+    const double tiles = static_cast<double>(g.N * ceil_div(g.P, m) * ceil_div(g.Q, m));
+    const double alpha2 = static_cast<double>((m + 2) * (m + 2));
+    return tiles * (alpha2 * Cp * Kp + kTransformCost[m / 4] * (Cp + Kp));
+  };
+  const int best = !only_2x2 && cost(4) <= cost(2) ? 4 : 2;
+  switch (algorithm) {
+    case Conv2dAlgorithm::gemm:
+      return 0;
+    case Conv2dAlgorithm::winograd_2x2:
+      return 2;
+    case Conv2dAlgorithm::winograd_4x4:
+      return 4;
+    case Conv2dAlgorithm::winograd:
+      return best;
+    case Conv2dAlgorithm::automatic:
+      break;
+  }
+  const double gemm = static_cast<double>(g.N * g.PQ()) * 9.0 * static_cast<double>(g.C) *
+                      static_cast<double>(round_up(g.K, kKernels[isa]->nr));
+  const int64_t weight = (best + 2) * (best + 2) * Cp * Kp;
+  return cost(best) < gemm && weight <= kWinogradMaxWeightFloats ? best : 0;
+}
+
+// Scratch and partition of winograd_forward. A unit is `images` whole images (rows == tiles_h)
+// or `rows` tile rows of one image; each worker transforms, multiplies and stores a unit at a
+// time in its own buffers.
+struct WinogradScratch {
+  int m, alpha;
+  int64_t tiles_h, tiles_w, Cp, Kp;
+  int64_t images, rows;  // per unit
+  float* u;              // the transformed weight (alpha^2, Kp / NR, Cp, NR)
+  float *xts, *vs, *mts, *stages;  // per worker, *_stride floats apart
+  int64_t xt_stride, v_stride, mt_stride, stage_stride;
+  // Units per image when they are chunks of tile rows; 0 when they are whole images.
+  int64_t row_chunks() const { return rows < tiles_h ? ceil_div(tiles_h, rows) : 0; }
+  struct Buffers {
+    float *xt, *v, *mt, *stage;
+  };
+  Buffers worker(int wk) const {
+    return {xts + wk * xt_stride, vs + wk * v_stride, mts + wk * mt_stride,
+            stages + wk * stage_stride};
+  }
+};
+
+// budget: floats of v and mt per unit; share: the units should give each of this many workers
+// kUnitsPerWorker of them (the weight gradient, parallel over groups of images, passes 1).
+WinogradScratch carve_winograd(Carver& cv, const Implicit& g, int m,
+                               const Conv2dWinogradKernels& kw, int workers, int64_t budget,
+                               int share) {
+  WinogradScratch s{};
+  s.m = m, s.alpha = m + 2;
+  s.tiles_h = ceil_div(g.P, m), s.tiles_w = ceil_div(g.Q, m);
+  s.Cp = round_up(g.C, kw.cw), s.Kp = round_up(g.K, kw.nr);
+  const int64_t points = s.alpha * s.alpha, per_image = s.tiles_h * s.tiles_w;
+  // Tiles per unit: what fits the budget, at most a 1 / kUnitsPerWorker share of a worker's
+  // tiles, at least one register tile.
+  int64_t most = budget / (points * (s.Cp + s.Kp));
+  most = std::min(most, ceil_div(g.N * per_image, kUnitsPerWorker * share));
+  most = std::max(most, kw.mr);
+  if (per_image <= most) {
+    s.rows = s.tiles_h;
+    s.images = ceil_div(g.N, ceil_div(g.N, std::max<int64_t>(1, most / per_image)));
+  } else {
+    s.images = 1;
+    s.rows = std::max<int64_t>(1, most / s.tiles_w);
+    s.rows = ceil_div(s.tiles_h, ceil_div(s.tiles_h, s.rows));
+  }
+  const int64_t tiles = s.images * s.rows * s.tiles_w;
+  s.u = cv.floats(points * s.Cp * s.Kp);
+  s.xt_stride = round_up((s.rows * m + 2) * (s.tiles_w * m + 2) * s.Cp, kAlignFloats);
+  s.v_stride = round_up(points * tiles * s.Cp, kAlignFloats);
+  s.mt_stride = round_up(points * tiles * s.Kp, kAlignFloats);
+  s.stage_stride = round_up(s.rows * m * s.tiles_w * m * s.Kp, kAlignFloats);
+  s.xts = cv.floats(s.xt_stride * workers);
+  s.vs = cv.floats(s.v_stride * workers);
+  s.mts = cv.floats(s.mt_stride * workers);
+  s.stages = cv.floats(s.stage_stride * workers);
+  return s;
+}
+
+// v (alpha^2, T, Cp) = the transformed input tiles of images [n0, n1), tile rows [r0, r1) of
+// each, of x (N, C, H, W) in geometry g (T tiles in all), through the channels-last band xt.
+void winograd_inputs(float* v, float* xt, const float* x, const Implicit& g,
+                     const WinogradScratch& s, const Conv2dWinogradKernels& kw, int64_t n0,
+                     int64_t n1, int64_t r0, int64_t r1) {
+  const int64_t m = s.m, band = (r1 - r0) * s.tiles_w, T = (n1 - n0) * band;
+  for (int64_t n = n0; n < n1; ++n) {
+    kw.to_channels_last(xt, x + n * g.C * g.H * g.W, g.C, g.H, g.W, s.Cp, r0 * m - g.ph,
+                        (r1 - r0) * m + 2, -g.pw, s.tiles_w * m + 2);
+    kw.input_tiles[m == 4 ? 1 : 0](v, T * s.Cp, (n - n0) * band, xt, s.Cp, r1 - r0, s.tiles_w);
+  }
+}
+
+// y (N, K, P, Q) = the 3x3 stride-1 convolution of x (N, C, H, W) in geometry g with the weight
+// w (K, C, 3, 3) plus bias (K,) or nullptr, by Winograd F(s.m x s.m, 3x3), on nthreads threads.
+void winograd_forward(float* y, const float* x, const float* w, const float* bias,
+                      const Implicit& g, const WinogradScratch& s,
+                      const Conv2dWinogradKernels& kw, int nthreads) {
+  const int mi = s.m == 4 ? 1 : 0;
+  const int64_t m = s.m, points = s.alpha * s.alpha, kpq = g.K * g.PQ();
+  kw.pack_weight[mi](s.u, w, g.K, g.C, s.Cp, s.Kp);
+  const int64_t chunks = s.row_chunks();
+  const int64_t units = chunks > 0 ? g.N * chunks : ceil_div(g.N, s.images);
+  const int workers = static_cast<int>(std::min<int64_t>(std::max(1, nthreads), units));
+#pragma omp parallel num_threads(workers) if (workers > 1)
+  {
+    const WinogradScratch::Buffers b = s.worker(workers > 1 ? thread_index() : 0);
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t unit = 0; unit < units; ++unit) {
+      int64_t n0 = unit * s.images, n1 = std::min(g.N, n0 + s.images), r0 = 0, r1 = s.tiles_h;
+      if (chunks > 0) {
+        n0 = unit / chunks, n1 = n0 + 1;
+        r0 = (unit % chunks) * s.rows, r1 = std::min(s.tiles_h, r0 + s.rows);
+      }
+      const int64_t band = (r1 - r0) * s.tiles_w, T = (n1 - n0) * band;
+      winograd_inputs(b.v, b.xt, x, g, s, kw, n0, n1, r0, r1);
+      kw.gemm_points(b.mt, b.v, s.u, points, T, s.Cp, s.Kp);
+      for (int64_t n = n0; n < n1; ++n) {
+        kw.output_tiles[mi](b.stage, b.mt, T * s.Kp, (n - n0) * band, s.Kp, r1 - r0, s.tiles_w,
+                            bias, g.K);
+        kw.from_channels_last(y + n * kpq, b.stage, g.K, g.P, g.Q, s.Kp, r0 * m,
+                              std::min(g.P, r1 * m) - r0 * m, s.tiles_w * m);
       }
     }
   }
@@ -389,6 +559,64 @@ void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Co
   }
 }
 
+// ---- the Winograd weight gradient (3x3 stride 1) ----
+
+// dw (K, C, 3, 3) by Winograd F(s.m x s.m, 3x3): each group of images (dw_groups of
+// du_floats) sums du[xi] (Cp, Kp) += v[xi]^T @ dm[xi] over its tiles, where v is the forward's
+// transformed input and dm = A dY A^T each output tile's gradient, in the forward's units; the
+// groups are then added in order and dw = G^T du G. s is carve_winograd's scratch (its mts hold
+// dm, its stages the channels-last dy of a band, its u the sum); dus holds groups x du_floats.
+void winograd_dw(float* dw, const float* dy, const float* x, const Implicit& g,
+                 const WinogradScratch& s, float* dus, int64_t groups,
+                 const Conv2dWinogradKernels& kw, int nthreads) {
+  const int mi = s.m == 4 ? 1 : 0;
+  const int64_t m = s.m, points = s.alpha * s.alpha, kpq = g.K * g.PQ();
+  const int64_t du_floats = points * s.Cp * s.Kp, chunks = s.row_chunks();
+  const int workers = static_cast<int>(std::min<int64_t>(std::max(1, nthreads), groups));
+#pragma omp parallel num_threads(workers) if (workers > 1)
+  {
+    // The forward's buffers; mt holds dm, stage the channels-last dy of a band.
+    const WinogradScratch::Buffers b = s.worker(workers > 1 ? thread_index() : 0);
+    // Images [n0, n1), tile rows [r0, r1) of each, into du.
+    auto run = [&](float* du, int64_t n0, int64_t n1, int64_t r0, int64_t r1) {
+      const int64_t band = (r1 - r0) * s.tiles_w, T = (n1 - n0) * band;
+      winograd_inputs(b.v, b.xt, x, g, s, kw, n0, n1, r0, r1);
+      for (int64_t n = n0; n < n1; ++n) {
+        kw.to_channels_last(b.stage, dy + n * kpq, g.K, g.P, g.Q, s.Kp, r0 * m, (r1 - r0) * m, 0,
+                            s.tiles_w * m);
+        kw.grad_tiles[mi](b.mt, T * s.Kp, (n - n0) * band, b.stage, s.Kp, r1 - r0, s.tiles_w);
+      }
+      kw.gemm_points_dw(du, b.v, b.mt, points, T, s.Cp, s.Kp);
+    };
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t grp = 0; grp < groups; ++grp) {
+      float* du = dus + grp * du_floats;
+      std::fill(du, du + du_floats, 0.0f);
+      const int64_t n_lo = g.N * grp / groups, n_hi = g.N * (grp + 1) / groups;
+      if (chunks > 0) {
+        for (int64_t n = n_lo; n < n_hi; ++n) {
+          for (int64_t r0 = 0; r0 < s.tiles_h; r0 += s.rows) {
+            run(du, n, n + 1, r0, std::min(s.tiles_h, r0 + s.rows));
+          }
+        }
+      } else {
+        for (int64_t n0 = n_lo; n0 < n_hi; n0 += s.images) {
+          run(du, n0, std::min(n_hi, n0 + s.images), 0, s.tiles_h);
+        }
+      }
+    }
+  }
+  // The groups in order, then the inverse weight transform.
+  const int threads = du_floats >= (1 << 16) ? std::max(1, nthreads) : 1;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (int64_t i = 0; i < du_floats; ++i) {
+    float total = dus[i];
+    for (int64_t grp = 1; grp < groups; ++grp) total += dus[grp * du_floats + i];
+    s.u[i] = total;
+  }
+  kw.unpack_weight_grad[mi](dw, s.u, g.K, g.C, s.Cp, s.Kp);
+}
+
 // db (K,) from plane sums (N, K), added in image order in double.
 void db_from_sums(float* db, const float* sums, const Conv2dParams& cp) {
   for (int64_t k = 0; k < cp.K; ++k) {
@@ -491,42 +719,83 @@ void gemm_dx(float* dx, const float* dy, const float* w, const Conv2dParams& cp,
 // ---- workspace plans (the same calls size the workspace and carve it) ----
 
 struct ForwardPlan {
+  int wino;  // winograd_tile (0: not Winograd)
   C1Scratch c1;
   ForwardScratch fw;
+  WinogradScratch wg;
 };
 
-ForwardPlan carve_forward_plan(Carver& cv, const Conv2dParams& cp, int64_t nr, int nthreads) {
+// The paths of the forward and their scratch, for the ISA build `isa`.
+ForwardPlan carve_forward_plan(Carver& cv, const Conv2dParams& cp, int isa, int nthreads) {
   ForwardPlan p{};
-  if (use_c1(cp)) {
+  const Implicit g = forward_geometry(cp);
+  p.wino = cp.algorithm == Conv2dAlgorithm::automatic && use_c1(cp)
+               ? 0
+               : winograd_tile(g, cp.algorithm, isa);
+  if (p.wino != 0) {
+    p.wg = carve_winograd(cv, g, p.wino, *kWinograd[isa], std::max(1, nthreads),
+                          kWinogradUnitFloats, std::max(1, nthreads));
+  } else if (use_c1(cp)) {
     p.c1 = carve_c1(cv, cp, std::max(1, nthreads), false);
   } else {
-    p.fw = carve_forward(cv, forward_geometry(cp), nr, std::max(1, nthreads));
+    p.fw = carve_forward(cv, g, kKernels[isa]->nr, std::max(1, nthreads));
   }
   return p;
 }
 
 struct BackwardPlan {
+  int dx_wino;  // winograd_tile of the input gradient (0: not Winograd)
+  int dw_wino;  // winograd_tile of the weight gradient (0: not Winograd)
   C1Scratch c1;
   DwScratch dw;
+  WinogradScratch dw_wg;
+  float* dw_dus;  // dw_groups x alpha^2 x Cp x Kp
+  int64_t dw_groups;
   ForwardScratch dx_fw;
+  WinogradScratch dx_wg;
   float* w_flipped;
   GemmDxScratch dx_gemm;
 };
 
-BackwardPlan carve_backward_plan(Carver& cv, const Conv2dParams& cp, int64_t mr, int64_t nr,
-                                 bool need_dx, bool need_dw, int nthreads) {
+// The paths of the backward and their scratch, for the ISA build `isa`.
+BackwardPlan carve_backward_plan(Carver& cv, const Conv2dParams& cp, int isa, bool need_dx,
+                                 bool need_dw, int nthreads) {
+  const Conv2dKernels& kr = *kKernels[isa];
   BackwardPlan p{};
   if (need_dw) {
-    if (use_c1(cp)) {
+    const Implicit g = forward_geometry(cp);
+    // Winograd only when asked for (F(2x2) under `winograd`): automatic keeps the GEMM. NOTE:
+    // a weight tap whose inputs are all zero (a dead channel at the image's edge) gets an exact
+    // 0 from the GEMM but about 1e-9 from Winograd's G^T du G, and Adam's first step turns
+    // that into a 0.1 * lr move (eps = 1e-8): tests/test_seed_cnn.py catches it.
+    p.dw_wino = cp.algorithm == Conv2dAlgorithm::automatic
+                    ? 0
+                    : winograd_tile(g, cp.algorithm, isa, true);
+    if (p.dw_wino != 0) {
+      p.dw_wg = carve_winograd(cv, g, p.dw_wino, *kWinograd[isa], std::max(1, nthreads),
+                               kWinogradDwUnitFloats, 1);
+      const int64_t du_floats = (p.dw_wino + 2) * (p.dw_wino + 2) * p.dw_wg.Cp * p.dw_wg.Kp;
+      const int64_t tiles = cp.N * p.dw_wg.tiles_h * p.dw_wg.tiles_w;
+      p.dw_groups = std::max<int64_t>(
+          1, std::min(dw_groups(cp.N, du_floats), tiles / kWinogradDwGroupTiles));
+      p.dw_dus = cv.floats(p.dw_groups * du_floats);
+    } else if (use_c1(cp)) {
       p.c1 = carve_c1(cv, cp, std::max(1, nthreads), true);
     } else {
-      p.dw = carve_dw(cv, cp, mr, nr, nthreads);
+      p.dw = carve_dw(cv, cp, kr.mr, kr.nr, nthreads);
     }
   }
   if (need_dx) {
     if (dx_as_forward(cp)) {
+      const Implicit g = dx_geometry(cp);
       p.w_flipped = cv.floats(cp.K * cp.C * cp.R * cp.S);
-      p.dx_fw = carve_forward(cv, dx_geometry(cp), nr, std::max(1, nthreads));
+      p.dx_wino = winograd_tile(g, cp.algorithm, isa);
+      if (p.dx_wino != 0) {
+        p.dx_wg = carve_winograd(cv, g, p.dx_wino, *kWinograd[isa], std::max(1, nthreads),
+                                 kWinogradUnitFloats, std::max(1, nthreads));
+      } else {
+        p.dx_fw = carve_forward(cv, g, kr.nr, std::max(1, nthreads));
+      }
     } else {
       p.dx_gemm = carve_gemm_dx(cv, cp, nthreads);
     }
@@ -534,13 +803,13 @@ BackwardPlan carve_backward_plan(Carver& cv, const Conv2dParams& cp, int64_t mr,
   return p;
 }
 
-// The largest workspace any ISA build's tile needs (see gemm.h on switching ISAs).
+// The largest workspace any ISA build needs (see gemm.h on switching ISAs).
 template <typename Carve>
 int64_t most_floats(Carve carve) {
   int64_t most = 0;
-  for (const Conv2dKernels* kr : kKernels) {
+  for (int isa = 0; isa < kIsaCount; ++isa) {
     Carver sizer(nullptr);
-    carve(sizer, *kr);
+    carve(sizer, isa);
     most = std::max(most, sizer.size());
   }
   return most;
@@ -550,19 +819,20 @@ int64_t most_floats(Carve carve) {
 
 int64_t conv2d_forward_workspace_floats(const Conv2dParams& cp, int nthreads) {
   if (cp.N == 0) return 0;
-  return most_floats([&](Carver& cv, const Conv2dKernels& kr) {
-    carve_forward_plan(cv, cp, kr.nr, nthreads);
-  });
+  return most_floats([&](Carver& cv, int isa) { carve_forward_plan(cv, cp, isa, nthreads); });
 }
 
 // y (N, K, P, Q); x (N, C, H, W); w (K, C, R, S); b (K,) or nullptr.
 void conv2d_forward(float* y, const float* x, const float* w, const float* b,
                     const Conv2dParams& cp, float* workspace, int nthreads) {
   if (cp.N == 0) return;
-  const Conv2dKernels& kr = active();
+  const int isa = static_cast<int>(simd_level());
   Carver cv(workspace);
-  const ForwardPlan plan = carve_forward_plan(cv, cp, kr.nr, nthreads);
-  if (use_c1(cp)) {
+  const ForwardPlan plan = carve_forward_plan(cv, cp, isa, nthreads);
+  const Conv2dKernels& kr = *kKernels[isa];
+  if (plan.wino != 0) {
+    winograd_forward(y, x, w, b, forward_geometry(cp), plan.wg, *kWinograd[isa], nthreads);
+  } else if (use_c1(cp)) {
     forward_c1(y, x, w, b, cp, plan.c1, kr, nthreads);
   } else {
     implicit_forward(y, x, w, b, forward_geometry(cp), plan.fw, kr, nthreads);
@@ -572,8 +842,8 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b,
 int64_t conv2d_backward_workspace_floats(const Conv2dParams& cp, bool need_dx, bool need_dw,
                                          int nthreads) {
   if (cp.N == 0) return 0;
-  return most_floats([&](Carver& cv, const Conv2dKernels& kr) {
-    carve_backward_plan(cv, cp, kr.mr, kr.nr, need_dx, need_dw, nthreads);
+  return most_floats([&](Carver& cv, int isa) {
+    carve_backward_plan(cv, cp, isa, need_dx, need_dw, nthreads);
   });
 }
 
@@ -591,12 +861,16 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     if (db != nullptr) bias_backward(db, dy, cp, nthreads);
     return;
   }
-  const Conv2dKernels& kr = active();
+  const int isa = static_cast<int>(simd_level());
+  const Conv2dKernels& kr = *kKernels[isa];
   Carver cv(workspace);
   const BackwardPlan plan =
-      carve_backward_plan(cv, cp, kr.mr, kr.nr, dx != nullptr, dw != nullptr, nthreads);
+      carve_backward_plan(cv, cp, isa, dx != nullptr, dw != nullptr, nthreads);
   bool db_done = false;
-  if (dw != nullptr) {
+  if (dw != nullptr && plan.dw_wino != 0) {
+    winograd_dw(dw, dy, x, forward_geometry(cp), plan.dw_wg, plan.dw_dus, plan.dw_groups,
+                *kWinograd[isa], nthreads);
+  } else if (dw != nullptr) {
     if (use_c1(cp)) {
       dw_c1(dw, db != nullptr, dy, x, cp, plan.c1, kr, nthreads);
       if (db != nullptr) db_from_sums(db, plan.c1.sums, cp);
@@ -618,8 +892,13 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
           for (int64_t i = 0; i < RS; ++i) dst[i] = src[RS - 1 - i];
         }
       }
-      implicit_forward(dx, dy, plan.w_flipped, nullptr, dx_geometry(cp), plan.dx_fw, kr,
-                       nthreads);
+      if (plan.dx_wino != 0) {
+        winograd_forward(dx, dy, plan.w_flipped, nullptr, dx_geometry(cp), plan.dx_wg,
+                         *kWinograd[isa], nthreads);
+      } else {
+        implicit_forward(dx, dy, plan.w_flipped, nullptr, dx_geometry(cp), plan.dx_fw, kr,
+                         nthreads);
+      }
     } else {
       gemm_dx(dx, dy, w, cp, plan.dx_gemm, nthreads);
     }

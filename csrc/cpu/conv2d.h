@@ -5,7 +5,9 @@
 // P = (H + 2 pad_h - R) / stride_h + 1 and Q = (W + 2 pad_w - S) / stride_w + 1.
 // Variants: an implicit GEMM on the GEMM micro-kernel, reading the im2col matrix straight from
 // the padded image (forward, weight gradient, and the input gradient of stride-1 convolutions
-// as a forward with the flipped weight); a direct vectorised path for one input channel; and
+// as a forward with the flipped weight); Winograd F(2x2, 3x3) and F(4x4, 3x3) for 3x3 stride-1
+// forwards (and so input gradients) and weight gradients; a direct vectorised path for one input
+// channel; and
 // im2col + GEMM + col2im for the input gradient of strided convolutions.
 // Tests: tests/test_kernels_conv2d.py, tests/test_kernels_simd.py. Bench: bench/ (conv2d).
 #pragma once
@@ -15,6 +17,14 @@
 
 namespace fastdl::cpu {
 
+// Which algorithm a 3x3 stride-1 convolution's forward, input and weight gradients run:
+// `automatic` picks per shape for the forward and input gradient and keeps the GEMM for the
+// weight gradient (conv2d.cpp: winograd_tile, carve_backward_plan); `winograd` forces Winograd
+// with the tile automatic would pick (F(2x2) for the weight gradient), `winograd_2x2` /
+// `winograd_4x4` force the tile; `gemm` keeps the implicit GEMM (or the one-channel path).
+// Shapes Winograd cannot run (not 3x3 stride 1) ignore the choice.
+enum class Conv2dAlgorithm : int { automatic, gemm, winograd, winograd_2x2, winograd_4x4 };
+
 // Every size of one convolution. The bindings fill it and check it (stride >= 1, padding >= 0,
 // R <= H + 2 pad_h, S <= W + 2 pad_w, P and Q as above, all products fit int64).
 struct Conv2dParams {
@@ -23,6 +33,7 @@ struct Conv2dParams {
   int64_t P, Q;                // output height and width
   int64_t stride_h, stride_w;
   int64_t pad_h, pad_w;
+  Conv2dAlgorithm algorithm = Conv2dAlgorithm::automatic;  // (not a size: the path to take)
 };
 
 // Floats of scratch conv2d_forward needs with nthreads threads.
@@ -80,4 +91,43 @@ struct Conv2dKernels {
 
 }  // namespace fastdl::cpu
 
+namespace fastdl::cpu {
+
+// One ISA build's Winograd bodies (conv2d_winograd_kernels.cpp, which documents each and the
+// layouts); the arrays hold F(2x2, 3x3) at [0] and F(4x4, 3x3) at [1].
+struct Conv2dWinogradKernels {
+  int64_t mr, nr;  // the batched GEMM's register tile: MR tiles x NR output channels
+  int64_t cw;      // channels per vector of the transforms (Cp is a multiple)
+  // xt (rows, cols, Cp) = xn (C, H, W) rows from h0, columns from w0, channels-last, zero outside.
+  void (*to_channels_last)(float* xt, const float* xn, int64_t C, int64_t H, int64_t W,
+                           int64_t Cp, int64_t h0, int64_t rows, int64_t w0, int64_t cols);
+  // yn (K, P, Q) rows [p0, p0 + rows) from stage (rows, cols, Kp).
+  void (*from_channels_last)(float* yn, const float* stage, int64_t K, int64_t P, int64_t Q,
+                             int64_t Kp, int64_t p0, int64_t rows, int64_t cols);
+  // u (alpha^2, Kp / NR, Cp, NR) = the transformed w (K, C, 3, 3).
+  void (*pack_weight[2])(float* u, const float* w, int64_t K, int64_t C, int64_t Cp, int64_t Kp);
+  // v[xi][t_first + t] (ldv apart per xi) for a band of tile_rows x tiles_w tiles of xt.
+  void (*input_tiles[2])(float* v, int64_t ldv, int64_t t_first, const float* xt, int64_t Cp,
+                         int64_t tile_rows, int64_t tiles_w);
+  // stage (tile_rows * m, tiles_w * m, Kp) from mt's tiles [t_first, ...) plus bias (K,) or null.
+  void (*output_tiles[2])(float* stage, const float* mt, int64_t ldm, int64_t t_first,
+                          int64_t Kp, int64_t tile_rows, int64_t tiles_w, const float* bias,
+                          int64_t K);
+  // mt[xi] (T, Kp) = v[xi] (T, Cp) @ u[xi] for xi < points.
+  void (*gemm_points)(float* mt, const float* v, const float* u, int64_t points, int64_t T,
+                      int64_t Cp, int64_t Kp);
+  // The weight gradient: dm[xi][t_first + t] = A dY A^T for a band of the channels-last dy.
+  void (*grad_tiles[2])(float* dm, int64_t ldm, int64_t t_first, const float* dyt, int64_t Kp,
+                        int64_t tile_rows, int64_t tiles_w);
+  // dw (K, C, 3, 3) = G^T du G from du (alpha^2, Cp, Kp).
+  void (*unpack_weight_grad[2])(float* dw, const float* du, int64_t K, int64_t C, int64_t Cp,
+                                int64_t Kp);
+  // du[xi] (Cp, Kp) += v[xi]^T @ dm[xi] (T, Kp) for xi < points.
+  void (*gemm_points_dw)(float* du, const float* v, const float* dm, int64_t points, int64_t T,
+                         int64_t Cp, int64_t Kp);
+};
+
+}  // namespace fastdl::cpu
+
 FASTDL_PER_ISA(const Conv2dKernels& conv2d_kernels())
+FASTDL_PER_ISA(const Conv2dWinogradKernels& conv2d_winograd_kernels())

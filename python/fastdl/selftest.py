@@ -153,8 +153,8 @@ def _cases(rng: np.random.Generator) -> Iterator[tuple]:
         )
     for centered, momentum in ((False, 0.0), (True, 0.9)):
         params, grads = [f32(*s) for s in shapes], [f32(*s) for s in shapes]
-        sq = [np.abs(f32(*s)) for s in shapes]
         g_avg = [f32(*s) * 0.01 for s in shapes] if centered else []
+        sq = [np.abs(f32(*s)) + 0.01 for s in shapes]  # > g_avg^2: a real running variance
         bufs = [f32(*s) * 0.1 for s in shapes] if momentum else []
         yield (
             "rmsprop_step",
