@@ -9,19 +9,14 @@
 #include "cpu/embedding.h"
 
 #include <algorithm>
+#include <atomic>
 
-#include "cpu/kernels.h"  // get_num_threads
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "cpu/parallel.h"  // split_blocks
 
 namespace fastdl::cpu {
 
 namespace {
 
-// Below this many elements (dy's and dw's) a second thread costs more than it saves.
-constexpr int64_t kParallelMin = 1 << 15;
 // Column blocks are multiples of 16 floats (a 64-byte line), so threads share no line of a row.
 constexpr int64_t kColumnAlign = 16;
 
@@ -38,25 +33,14 @@ int64_t embedding_backward(float* dw, const float* dy, const int64_t* indices, i
                            int64_t V, int64_t D, int64_t padding_idx) {
   const auto f = active().backward;
   const int64_t blocks = (D + kColumnAlign - 1) / kColumnAlign;
-  const int64_t wanted = (M + V) * D >= kParallelMin ? std::max(1, get_num_threads()) : 1;
-  const int threads = static_cast<int>(std::max<int64_t>(1, std::min(wanted, blocks)));
-  if (threads == 1) return f(dw, dy, indices, M, V, D, padding_idx, 0, D);
-  int64_t first_bad = M;  // min-reduced over threads; M means none
-#pragma omp parallel num_threads(threads) reduction(min : first_bad)
-  {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num(), team = omp_get_num_threads();
-#else
-    const int t = 0, team = 1;
-#endif
-    const int64_t d0 = std::min(D, blocks * t / team * kColumnAlign);
-    const int64_t d1 = std::min(D, blocks * (t + 1) / team * kColumnAlign);
-    if (d0 < d1) {
-      const int64_t bad = f(dw, dy, indices, M, V, D, padding_idx, d0, d1);
-      if (bad >= 0) first_bad = std::min(first_bad, bad);
-    }
-  }
-  return first_bad == M ? -1 : first_bad;
+  // Every thread reads all the indices, so each finds the same first bad one (if any).
+  std::atomic<int64_t> first_bad{-1};
+  split_blocks(blocks, (M + V) * D, [&](int64_t b0, int64_t b1) {
+    const int64_t bad = f(dw, dy, indices, M, V, D, padding_idx, std::min(D, b0 * kColumnAlign),
+                          std::min(D, b1 * kColumnAlign));
+    if (bad >= 0) first_bad.store(bad, std::memory_order_relaxed);
+  });
+  return first_bad.load(std::memory_order_relaxed);
 }
 
 }  // namespace fastdl::cpu

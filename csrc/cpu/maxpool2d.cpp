@@ -14,7 +14,7 @@
 // scattering from overlapping windows never races).
 // Tests: tests/test_kernels_maxpool2d.py. Bench: bench/kernels.py (maxpool2d, G7, G9).
 #include "cpu/maxpool2d.h"
-#include "cpu/kernels.h"  // get_num_threads
+#include "cpu/parallel.h"  // kParallelMin, get_num_threads
 
 #include <algorithm>
 #include <cstdint>
@@ -24,8 +24,6 @@ namespace fastdl::cpu {
 
 namespace {
 
-// Below this many input elements a second thread costs more than it saves.
-constexpr int64_t kParallelMin = 1 << 15;
 // Columns per vector step: 4 floats (16 bytes, SSE2 or NEON) whatever the build's instruction
 // set. Pooled CNN rows are short (7 to 28 columns), and wider vectors would leave more of them
 // to the scalar path; the op is memory-bound, so width buys little. Vector loops run whole

@@ -9,18 +9,11 @@
 
 #include <algorithm>
 
-#include "cpu/kernels.h"  // get_num_threads
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "cpu/parallel.h"  // split_blocks
 
 namespace fastdl::cpu {
 
 namespace {
-
-// Below this many gate elements a second thread costs more than it saves.
-constexpr int64_t kParallelMin = 1 << 15;
 
 const RnnKernels& active() {
   static const RnnKernels* const table[kIsaCount] = {
@@ -28,33 +21,12 @@ const RnnKernels& active() {
   return for_active_isa(table);
 }
 
-// Runs body(n0, n1) over rows [0, N) in one contiguous block per thread.
-template <typename Body>
-void split_rows(int64_t N, int64_t total, Body body) {
-  const int64_t wanted = total >= kParallelMin ? std::max(1, get_num_threads()) : 1;
-  const int threads = static_cast<int>(std::min<int64_t>(wanted, std::max<int64_t>(N, 1)));
-  if (threads == 1) {
-    body(int64_t{0}, N);
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num(), team = omp_get_num_threads();
-#else
-    const int t = 0, team = 1;
-#endif
-    const int64_t lo = N * t / team, hi = N * (t + 1) / team;
-    if (lo < hi) body(lo, hi);
-  }
-}
-
 }  // namespace
 
 void lstm_cell_forward(float* h, float* c_new, float* act, float* tanh_c, const float* gi,
                        const float* gh, const float* b, const float* c, int64_t N, int64_t H) {
   const auto f = active().lstm_forward;
-  split_rows(N, N * 4 * H, [&](int64_t n0, int64_t n1) {
+  split_blocks(N, N * 4 * H, [&](int64_t n0, int64_t n1) {
     f(h, c_new, act, tanh_c, gi, gh, b, c, H, n0, n1);
   });
 }
@@ -62,7 +34,7 @@ void lstm_cell_forward(float* h, float* c_new, float* act, float* tanh_c, const 
 void lstm_cell_backward(float* dgates, float* dc_prev, const float* act, const float* tanh_c,
                         const float* c, const float* dh, const float* dc, int64_t N, int64_t H) {
   const auto f = active().lstm_backward;
-  split_rows(N, N * 4 * H, [&](int64_t n0, int64_t n1) {
+  split_blocks(N, N * 4 * H, [&](int64_t n0, int64_t n1) {
     f(dgates, dc_prev, act, tanh_c, c, dh, dc, H, n0, n1);
   });
 }
@@ -70,13 +42,13 @@ void lstm_cell_backward(float* dgates, float* dc_prev, const float* act, const f
 void gru_cell_forward(float* h_new, float* act, const float* gi, const float* gh, const float* b,
                       const float* h, int64_t N, int64_t H) {
   const auto f = active().gru_forward;
-  split_rows(N, N * 3 * H, [&](int64_t n0, int64_t n1) { f(h_new, act, gi, gh, b, h, H, n0, n1); });
+  split_blocks(N, N * 3 * H, [&](int64_t n0, int64_t n1) { f(h_new, act, gi, gh, b, h, H, n0, n1); });
 }
 
 void gru_cell_backward(float* dgi, float* dgh, float* dh_prev, const float* act, const float* h,
                        const float* dh, int64_t N, int64_t H) {
   const auto f = active().gru_backward;
-  split_rows(N, N * 3 * H, [&](int64_t n0, int64_t n1) {
+  split_blocks(N, N * 3 * H, [&](int64_t n0, int64_t n1) {
     f(dgi, dgh, dh_prev, act, h, dh, H, n0, n1);
   });
 }
