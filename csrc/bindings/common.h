@@ -26,6 +26,7 @@ void bind_maxpool2d(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_cross_entropy(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_fused(py::module_& m);
 
 // ---- argument checks ----
 

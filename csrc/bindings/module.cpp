@@ -105,4 +105,5 @@ PYBIND11_MODULE(_C, m) {
   bind_norm(m);
   bind_cross_entropy(m);
   bind_optim(m);
+  bind_fused(m);
 }

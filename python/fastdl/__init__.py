@@ -36,6 +36,7 @@ from .backends import cudnn as _cudnn, mps as _mps  # noqa: E402,F401  (fastdl.b
 from .checkpoint import load, save
 from .summary import summary
 from . import nn, optim  # noqa: E402
+from ._compile import compile  # noqa: E402,A004  (torch.compile's name)
 from . import linalg  # noqa: E402
 from .ops.tensor_ops import einsum  # noqa: E402
 

@@ -7,6 +7,7 @@ binding, which checks the rest. See ../INTERFACE.md for the contract every backe
 from .activations import *  # noqa: F401,F403
 from .conv2d import *  # noqa: F401,F403
 from .cross_entropy import *  # noqa: F401,F403
+from .fused import *  # noqa: F401,F403
 from .gemm import *  # noqa: F401,F403
 from .maxpool2d import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
