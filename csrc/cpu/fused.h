@@ -20,7 +20,9 @@ void relu_maxpool2x2_forward(float* y, int64_t* indices, const float* x, int64_t
                              int64_t H, int64_t W);
 
 // dx (planes of H x W) = 0 except dx[indices] = dy where y > 0 (y, dy, indices from forward).
-void relu_maxpool2x2_backward(float* dx, const float* dy, const int64_t* indices, const float* y,
-                              int64_t planes, int64_t H, int64_t W);
+// Each window writes only its own four places: an index outside its window (counted and
+// returned; the binding raises) gives that window no gradient and never writes elsewhere.
+int64_t relu_maxpool2x2_backward(float* dx, const float* dy, const int64_t* indices,
+                                 const float* y, int64_t planes, int64_t H, int64_t W);
 
 }  // namespace fastdl::cpu

@@ -42,5 +42,15 @@ def relu_maxpool2x2_forward(x, y_out=None, indices_out=None):
 
 def relu_maxpool2x2_backward(dy, indices, y, input_shape, out=None):
     xp = _arrays.namespace(dy)
+    N, C, H, W = input_shape
+    P, Q = dy.shape[2:]
+    # each index's place inside its own window: 0, 1, W or W + 1
+    corner = (
+        xp.arange(P, dtype=indices.dtype, device=dy.device)[:, None] * (2 * W)
+        + xp.arange(Q, dtype=indices.dtype, device=dy.device)[None, :] * 2
+    )
+    k = indices - corner
+    if not bool(xp.all((k == 0) | (k == 1) | (k == W) | (k == W + 1))):
+        raise ValueError("[relu_maxpool2x2_backward] indices are not in their 2x2 windows")
     masked = xp.astype(xp.where(y > 0, dy, 0), dy.dtype, copy=False)
     return _into(out, maxpool2d_backward(masked, indices, tuple(input_shape)))
