@@ -187,8 +187,11 @@ def test_forward_twice_before_backward_raises():
         first.sum().backward()
 
 
-def test_outputs_are_not_the_plans_buffers():
-    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+@pytest.mark.parametrize("tail", [[], [nn.Flatten()], [nn.Dropout(), nn.Identity()]])
+def test_outputs_are_not_the_plans_buffers(tail):
+    """The pooled output is a reused buffer; what the caller gets (or a view of it) is not."""
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), *tail)
+    model.eval()
     compiled = fastdl.compile(model)
     a, b = fastdl.randn(1, 1, 4, 4), fastdl.randn(1, 1, 4, 4)
     with fastdl.no_grad():

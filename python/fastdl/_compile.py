@@ -238,18 +238,18 @@ class _Plan:
         self.inf = [n.infer for n in nodes]
         self.bwd = [n.backward for n in reversed(nodes)]
         self.eager_parts = [type(n.module).__name__ for n in nodes if isinstance(n, _Eager)]
-        self.grad_slots: dict = {}  # id(param) -> index in params
-        for i, p in enumerate(params):
-            self.grad_slots[id(p)] = i
         self.grads = [None] * len(params)
         self.grad_tensors = [None] * len(params)  # the .grad tensors step() keeps rebinding
         self.runs = 0  # forwards so far: a backward must follow its own forward
-        last = nodes[-1]
-        # The last node's output is a plan buffer: the caller gets a copy.
-        self.output = (
-            _copy if isinstance(last, _ReluPool) or getattr(last, "pool", False)
-            else _same
-        )
+        self.pooled = [n for n in nodes if isinstance(n, _ReluPool) or getattr(n, "pool", False)]
+
+    def output(self, out):
+        """The plan's output for the caller: a copy when it is (a view of) a reused buffer,
+        which the next run would overwrite."""
+        shares = _devices.NUMPY.may_share_memory
+        if any(shares(out, n.y_buf) for n in self.pooled):
+            return _devices.CPU_XP.asarray(out, copy=True)
+        return out
 
     @classmethod
     def build(cls, model, x, calls, out) -> "_Plan":
@@ -330,14 +330,6 @@ class _Plan:
             else:
                 g._data = grads[i]
         return Tensor._make(loss)
-
-
-def _same(a):
-    return a
-
-
-def _copy(a):
-    return _devices.CPU_XP.asarray(a, copy=True)
 
 
 def _fast_cross_entropy(loss_fn, logits, tdata):
