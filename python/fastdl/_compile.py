@@ -27,6 +27,10 @@ inside the plan, with autograd for its backward; a forward that is not a chain o
 (tensor operations between modules, several inputs or outputs), a device other than the CPU
 backend, or a dtype other than float32 runs the whole model eagerly. Eager mode is untouched.
 
+NOTE: a plan reads its modules' parameters and settings at every call, but keeps the modules it
+recorded: replacing a submodule (model.fc1 = nn.Linear(...)) needs a new fastdl.compile, where
+torch.compile would guard and recompile.
+
 Numbers: the nodes call the kernels eager mode calls, so results match eager to float32
 rounding (tests/test_compile.py: the founding CNN, an MLP and a model with BatchNorm2d,
 Dropout and AdaptiveAvgPool2d, over Adam steps). Dropout draws from the same generator as eager.
