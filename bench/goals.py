@@ -1,4 +1,4 @@
-"""PERFORMANCE.md's goals G1-G12, and how a row is judged against them.
+"""PERFORMANCE.md's goals G1-G12 (G13-G14: issue 13's fastdl.compile), and how a row is judged against them.
 
 A row carries checks; each check is one inequality on one figure of that row:
     ratio  fastdl / peer (time, or memory) <= limit      (median of per-round ratios)
@@ -28,6 +28,9 @@ GOALS = {
     "G10": "per-op Python overhead on a tiny tensor: time / PyTorch <= 1.0",
     "G11": "import fastdl: time and resident memory / import torch <= 0.25",
     "G12": "peak memory of the batch-64 training run / PyTorch's <= 0.5",
+    "G13": "fastdl.compile'd CNN train step, time / PyTorch eager: batch 64 <= 0.35 (stretch "
+    "0.3), batch 1 <= 0.35, batch 256 <= 0.4",
+    "G14": "fastdl.compile'd CNN inference, time / PyTorch eager: batch 1 < 1.0, batch 64 <= 0.3",
 }
 
 

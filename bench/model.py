@@ -32,9 +32,12 @@ class Workload:
     model: object = None  # the CNN itself (for checkpoint round trips)
 
 
-def build(library: str, batch: int, seed: int = 0, device: str = "cpu") -> Workload:
+def build(
+    library: str, batch: int, seed: int = 0, device: str = "cpu", compiled: bool = False
+) -> Workload:
     """library is "fastdl" or "torch"; the batch is random images and labels, the model, batch
-    and optimizer state on `device`."""
+    and optimizer state on `device`. compiled: the model through fastdl.compile (its step() runs
+    the training step) or torch.compile (whose first calls compile: the bench's cold time)."""
     import importlib
 
     import numpy as np
@@ -56,15 +59,25 @@ def build(library: str, batch: int, seed: int = 0, device: str = "cpu") -> Workl
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
 
+    if compiled and library == "fastdl":
+        fast = lib.compile(model, optimizer=optimizer, loss_fn=criterion)
+
+        def infer():
+            with lib.no_grad():
+                return fast(x)
+
+        return Workload(lambda: fast.step(x, y), infer, model)
+    net = lib.compile(model) if compiled else model
+
     def train_step():
         optimizer.zero_grad()
-        loss = criterion(model(x), y)
+        loss = criterion(net(x), y)
         loss.backward()
         optimizer.step()
         return loss
 
     def infer():
         with lib.no_grad():
-            return model(x)
+            return net(x)
 
     return Workload(train_step, infer, model)

@@ -22,6 +22,13 @@ TRAIN_CHECKS = {
     256: (goals.ratio("G2", 0.4),),
 }
 INFER_CHECKS = {64: (goals.ratio("G3", 0.35),)}
+COMPILED_CHECKS = {
+    ("train", 1): (goals.ratio("G13", 0.35),),
+    ("train", 64): (goals.ratio("G13", 0.35),),
+    ("train", 256): (goals.ratio("G13", 0.4),),
+    ("infer", 1): (goals.ratio("G14", 0.999),),
+    ("infer", 64): (goals.ratio("G14", 0.3),),
+}
 
 
 def run(ctx: Context) -> None:
@@ -30,36 +37,49 @@ def run(ctx: Context) -> None:
         _row(ctx, "train", batch)
     for batch in batches:
         _row(ctx, "infer", batch)
+    for kind, batch in COMPILED_CHECKS:
+        if batch in batches:
+            _row(ctx, kind, batch, compiled=True)
     if not ctx.quick:
         _reference_row(ctx)
 
 
-def _side(library: str, kind: str, batch: int):
-    workload = build(library, batch)
+def _side(library: str, kind: str, batch: int, compiled: bool = False):
+    workload = build(library, batch, compiled=compiled)
     return workload.train_step if kind == "train" else workload.infer
 
 
-def _row(ctx: Context, kind: str, batch: int) -> None:
+def _row(ctx: Context, kind: str, batch: int, compiled: bool = False) -> None:
+    """fastdl eager against PyTorch eager; compiled: fastdl.compile's plan against PyTorch
+    eager (the goal's peer), with fastdl eager and torch.compile as further peers
+    (torch.compile's cold time is its compile time)."""
     per_sample = TRAIN_FLOP_PER_SAMPLE if kind == "train" else FORWARD_FLOP_PER_SAMPLE
     what = "train step" if kind == "train" else "inference"
-    checks = (TRAIN_CHECKS if kind == "train" else INFER_CHECKS).get(batch, ())
+    if compiled:
+        checks = COMPILED_CHECKS[(kind, batch)]
+    else:
+        checks = (TRAIN_CHECKS if kind == "train" else INFER_CHECKS).get(batch, ())
     row = new_row(
         SECTION,
-        f"{kind}.b{batch}",
-        f"CNN {what}, batch {batch}",
+        f"{kind}.b{batch}" + (".compiled" if compiled else ""),
+        f"CNN {what}, batch {batch}" + (", fastdl.compile" if compiled else ""),
         "ms",
         peer="torch",
         work=float(per_sample * batch),
         work_kind="flop",
         checks=checks,
-        params={"kind": kind, "batch": batch},
+        params={"kind": kind, "batch": batch, "compiled": compiled},
     )
 
-    def torch():
+    def torch(compiled=False):
         ctx.need_torch()
-        return _side("torch", kind, batch)
+        return _side("torch", kind, batch, compiled)
 
-    ctx.add(row, {"fastdl": lambda: _side("fastdl", kind, batch), "torch": torch})
+    sides = {"fastdl": lambda: _side("fastdl", kind, batch, compiled), "torch": torch}
+    if compiled:
+        sides["fastdl-eager"] = lambda: _side("fastdl", kind, batch)
+        sides["torch.compile"] = lambda: torch(compiled=True)
+    ctx.add(row, sides)
 
 
 def _reference_row(ctx: Context) -> None:

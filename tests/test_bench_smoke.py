@@ -74,7 +74,7 @@ def test_rows_and_goals(results):
             assert key in row, key
         assert row["error"] is None, row["error"]
         assert row["sides"]["fastdl"]["value"] > 0
-    assert [g["goal"] for g in results["goals"]] == [f"G{i}" for i in range(1, 13)]
+    assert [g["goal"] for g in results["goals"]] == [f"G{i}" for i in range(1, 15)]
 
 
 @pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed: no PyTorch side to check")

@@ -451,6 +451,13 @@ def _ref_cases(dt, rng):
         ),
         "gru_cell_backward": (ref.gru_cell_backward, (gru_act, _x(rng, dt, 2, 3), _x(rng, dt, 2, 3)), {}),
         "relu_forward": (ref.relu_forward, (a,), {}),
+        "bias_relu_": (ref.bias_relu_, (_x(rng, dt, 2, 3, 7, 6), _x(rng, dt, 3)), {"inplace": (0,)}),
+        "bias_relu_-linear": (ref.bias_relu_, (a.copy(), _x(rng, dt, 4)), {"inplace": (0,)}),
+        "relu_maxpool2x2_forward": (ref.relu_maxpool2x2_forward, (nan_x,), {}),
+        "relu_maxpool2x2_backward": (
+            ref.relu_maxpool2x2_backward,
+            (_x(rng, dt, 2, 3, 3, 3), *ref.relu_maxpool2x2_forward(pool_x)[::-1], pool_x.shape), {},
+        ),
         "relu_backward": (ref.relu_backward, (a, ref.relu_forward(a)), {}),
         "sigmoid_forward": (ref.sigmoid_forward, (a * 20,), {}),
         "sigmoid_backward": (ref.sigmoid_backward, (a, ref.sigmoid_forward(a)), {}),
@@ -554,7 +561,10 @@ def test_reference_matches_on_the_strict_device(name, dtype):
     for i, (c, d) in enumerate(zip(_flatten(cpu_result), _flatten(dev_result))):
         _assert_same(c, d, "exact", f"{name} output {i}")
     for k in opts.get("inplace", ()):
-        for j, (c, d) in enumerate(zip(cpu_args[k], dev_args[k])):
+        # an optimizer's list of arrays, or one array (bias_relu_)
+        listed = isinstance(cpu_args[k], list)
+        pairs = zip(cpu_args[k], dev_args[k]) if listed else [(cpu_args[k], dev_args[k])]
+        for j, (c, d) in enumerate(pairs):
             _assert_same(c, d, "exact", f"{name} argument {k}[{j}] (updated in place)")
 
 

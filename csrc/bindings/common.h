@@ -30,6 +30,7 @@ void bind_embedding(py::module_& m);
 void bind_rnn(py::module_& m);
 void bind_cross_entropy(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_fused(py::module_& m);
 
 // ---- argument checks ----
 

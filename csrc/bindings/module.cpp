@@ -109,4 +109,5 @@ PYBIND11_MODULE(_C, m) {
   bind_cross_entropy(m);
   bind_optim(m);
   fastdl::cuda::bind_cuda(m);  // _C.cuda, only in a CUDA build
+  bind_fused(m);
 }

@@ -37,6 +37,7 @@ from .checkpoint import load, save
 from . import cuda  # noqa: E402  (torch.cuda's queries; CuPy only on first CUDA tensor)
 from .summary import summary
 from . import nn, optim  # noqa: E402
+from ._compile import compile  # noqa: E402,A004  (torch.compile's name)
 from . import linalg  # noqa: E402
 from .ops.tensor_ops import einsum  # noqa: E402
 

@@ -115,6 +115,15 @@ def _cases(rng: np.random.Generator) -> Iterator[tuple]:
             y = getattr(_reference(), f"{name}_forward")(x)
             yield f"{name}_backward", (f32(*shape), y), {}, None
 
+    for shape in ((2, 32, 28, 28), (3, 5, 7, 9), (64, 128), (1, 10)):
+        yield "bias_relu_", (f32(*shape), f32(shape[1])), {}, (0,)
+    for shape in ((2, 32, 28, 28), (3, 4, 7, 9)):
+        x = f32(*shape)
+        x[0, 0, :2, :2] = -1.0  # a window with no positive value: y is 0, no gradient
+        yield "relu_maxpool2x2_forward", (x,), {}, None
+        y, idx = _reference().relu_maxpool2x2_forward(x)
+        yield "relu_maxpool2x2_backward", (f32(*y.shape), idx, y, shape), {}, None
+
     for n, c in ((1, 10), (64, 10), (37, 1000)):
         logits = f32(n, c) * 4
         labels = rng.integers(0, c, n).astype(np.int64)

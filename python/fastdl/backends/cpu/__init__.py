@@ -29,6 +29,7 @@ from .activations import *  # noqa: F401,F403
 from .conv2d import *  # noqa: F401,F403
 from .cross_entropy import *  # noqa: F401,F403
 from .embedding import *  # noqa: F401,F403
+from .fused import *  # noqa: F401,F403
 from .gemm import *  # noqa: F401,F403
 from .maxpool2d import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403

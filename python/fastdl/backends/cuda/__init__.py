@@ -1,8 +1,8 @@
 """The cuda backend: thin wrappers over fastdl._C.cuda's kernels (csrc/cuda/), float32, on CuPy
 arrays. Each wrapper allocates its outputs from CuPy's memory pool and launches on CuPy's current
 stream; nothing here synchronises. See ../INTERFACE.md for the contract. The families this
-backend has no kernel for (norm, pool, embedding, rnn, rmsprop_step, adagrad_step, nadam_step)
-run on the reference through `fastdl._devices.WithFallback`, which warns once per op.
+backend has no kernel for (norm, pool, embedding, rnn, fused, rmsprop_step, adagrad_step,
+nadam_step) run on the reference through `fastdl._devices.WithFallback`, which warns once per op.
 
 Importing this package needs no CuPy and no GPU (CuPy is imported on the first kernel call), so
 `fastdl.backends.cuda.matmul.allow_tf32 = True` works anywhere, as PyTorch's switch does:
