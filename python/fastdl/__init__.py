@@ -198,7 +198,7 @@ class cuda:
         return None
 
 
-_LAZY_SUBMODULES = ("data", "datasets", "explain", "models", "utils")
+_LAZY_SUBMODULES = ("data", "datasets", "distributed", "explain", "models", "utils")
 
 
 def __getattr__(name):

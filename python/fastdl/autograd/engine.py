@@ -74,6 +74,21 @@ def _accumulate_leaf(tensor, grad):
 post_accumulate_hooks_seen = False
 
 
+# Callbacks to run once when the backward pass now running ends (DDP waits for its buckets).
+_final_callbacks = []
+
+
+def queue_callback(callback):
+    """Run `callback()` when the backward pass now running ends (PyTorch's
+    `Variable._execution_engine.queue_callback`)."""
+    _final_callbacks.append(callback)
+
+
+def _run_final_callbacks():
+    while _final_callbacks:
+        _final_callbacks.pop(0)()
+
+
 def _post_accumulate(leaf):
     """Run `leaf`'s post-accumulate-grad hooks (its .grad now holds this backward's gradient)."""
     for hook in list(leaf._post_accumulate_hooks.values()):
@@ -264,6 +279,8 @@ def run_backward(roots, grads, retain_graph=False, inputs=None):
                 g = _run_hooks(leaf._hooks, g)
             for k in leaf_ids[id(leaf)]:
                 results[k] = g
+    if _final_callbacks:
+        _run_final_callbacks()
     return results
 
 

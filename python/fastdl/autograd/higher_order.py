@@ -146,7 +146,8 @@ def run_backward_graph(roots, grads, retain_graph, inputs=None):
     Without `inputs`, leaves accumulate into .grad out of place (PyTorch's, under create_graph);
     with them, their gradients are returned (None where not reached)."""
     from .engine import (
-        _check_saved_versions, _needed_nodes, _post_accumulate, _targets, _topological_order,
+        _check_saved_versions, _final_callbacks, _needed_nodes, _post_accumulate,
+        _run_final_callbacks, _targets, _topological_order,
     )
 
     pending = {}
@@ -225,4 +226,6 @@ def run_backward_graph(roots, grads, retain_graph, inputs=None):
         else:
             for k in leaf_ids[id(leaf)]:
                 results[k] = g
+    if _final_callbacks:
+        _run_final_callbacks()
     return results
