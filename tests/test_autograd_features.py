@@ -224,6 +224,20 @@ def test_post_accumulate_grad_hook_paths_and_errors():
         fastdl.tensor([1.0]).register_post_accumulate_grad_hook(lambda t: None)
 
 
+def test_queue_callback_runs_once_at_the_end_of_backward():
+    from fastdl.autograd import engine
+
+    x = fastdl.tensor([1.0, 2.0], requires_grad=True)
+    events = []
+    x.register_post_accumulate_grad_hook(
+        lambda t: (events.append("hook"), engine.queue_callback(lambda: events.append("end")))
+    )
+    (x * x).sum().backward()
+    assert events == ["hook", "end"]
+    (x * x).sum().backward()
+    assert events == ["hook", "end", "hook", "end"]
+
+
 # ---------------------------------------------------------------- retain_grad
 
 

@@ -8,7 +8,7 @@ from . import _C
 
 
 def info() -> dict:
-    """Version, compiler, OpenMP, threads, SIMD level and CUDA status, as a dict.
+    """Version, compiler, OpenMP, threads, SIMD level, CUDA and MPI status, as a dict.
 
     `simd` is the instruction-set build of the kernels in use (baseline, avx2 or avx512: the best
     this processor supports, unless the environment variable FASTDL_SIMD asks for another);
@@ -31,6 +31,9 @@ def info() -> dict:
         "cuda_built": cfg["cuda_built"],
         "cuda_devices": _C.cuda_device_count(),
     }
+    from . import distributed
+
+    out["mpi"] = distributed.status()  # fastdl.distributed's engine, or why it is missing
     note = _C.simd_note()
     if note:
         out["simd_note"] = note  # why FASTDL_SIMD was not honoured

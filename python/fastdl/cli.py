@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     _demo_subcommands(demo)
 
-    sub.add_parser("info", help="version, build, SIMD level, threads and CUDA")
+    sub.add_parser("info", help="version, build, SIMD level, threads, CUDA and MPI")
     selftest = sub.add_parser("selftest", help="check every kernel against the NumPy reference")
     selftest.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
     return parser

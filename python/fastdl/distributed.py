@@ -82,9 +82,20 @@ def _mpi() -> Any:
     return MPI
 
 
-def library_version() -> str:
-    """The MPI library's own one-line name (`fastdl info`); imports mpi4py."""
-    return " ".join(_mpi().Get_library_version().split("\n")[0].split())
+def status() -> str:
+    """One line for `fastdl info`: the MPI library (and mpi4py's version), or why there is none.
+    Loads mpi4py (and so starts MPI, as a job of one process outside mpiexec)."""
+    reason = _unavailable_reason()
+    if reason is not None:
+        return f"not available ({reason})"
+    try:
+        MPI = _mpi()
+        import mpi4py
+
+        library = " ".join(MPI.Get_library_version().split("\n")[0].split())
+    except Exception as e:  # an mpi4py that cannot load its MPI library
+        return f"not available (mpi4py fails to load MPI: {type(e).__name__}: {e})"
+    return f"{library} through mpi4py {mpi4py.__version__}"
 
 
 class ProcessGroup:
