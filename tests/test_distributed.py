@@ -5,6 +5,7 @@ The sampler is checked against PyTorch's in this process. The collectives and DD
 each rank running tests/mpi_worker.py CASE and checking its own results; they skip, saying why,
 when mpi4py or mpiexec is missing (`pip install "fastdl[mpi]"`)."""
 
+import json
 import os
 import re
 import shutil
@@ -180,3 +181,44 @@ def test_a_rank_dying_mid_training_ends_the_job(how):
     assert seconds < 40, seconds
     if how == "raise":
         assert "rank 1 fails on purpose" in out and "aborting the job" in out
+
+
+# ---------------------------------------------------------------- the demo, data-parallel
+
+
+def demo(tmp_path, name, *extra, n=2):
+    """`mpiexec -n n fastdl demo` on 200 images per split, one thread per rank."""
+    out = tmp_path / name
+    code, text, _ = mpirun(n, "-m", "fastdl.cli", "demo", "--limit", "200", "--threads", "1",
+                           "--no-progress", "--out", out, *extra)
+    return code, text, out
+
+
+@needs_mpi
+def test_demo_data_parallel_and_resume(tmp_path):
+    pytest.importorskip("sklearn", reason="the demo's digits come with scikit-learn")
+    code, text, out = demo(tmp_path, "whole", "--epochs", "2")
+    assert code == 0, text
+    assert text.count("epoch 2/2:") == 1 and text.count("test accuracy") == 1  # rank 0 alone
+    assert "2 ranks, 16 images each per batch" in text and "samples/s on 2 ranks" in text
+    history = json.loads((out / "history.json").read_text())
+    assert history["ranks"] == 2 and history["epochs"][0]["samples"] == 200  # both shards
+    assert history["test_acc"] > 0.5
+    # stopped after epoch 1 and resumed: the same weights as the run never interrupted
+    code, text, first = demo(tmp_path, "first", "--epochs", "1")
+    assert code == 0, text
+    code, text, second = demo(tmp_path, "second", "--epochs", "2", "--resume",
+                              first / "checkpoint.safetensors")
+    assert code == 0 and "resumed from" in text, text
+    whole, resumed = fastdl.load(out / "model.safetensors"), fastdl.load(second / "model.safetensors")
+    for key in whole:
+        np.testing.assert_array_equal(whole[key].numpy(), resumed[key].numpy())
+
+
+@needs_mpi
+def test_demo_error_on_rank_0_ends_the_job(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, text, _ = mpirun(2, "-m", "fastdl.cli", "demo", "--limit", "20", "--out",
+                           blocker / "out", timeout=120)
+    assert code != 0 and "fastdl demo: error: cannot write to --out" in text, text

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import enum
 import importlib.util
+import os
 import sys
 import time
 import traceback
@@ -71,6 +72,29 @@ def is_available() -> bool:
 
 
 is_mpi_available = is_available
+
+
+# What MPI launchers tell each process of the job's size: MPICH/Intel MPI (hydra, and srun's
+# PMI-2), Open MPI, MVAPICH.
+_LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def launched_world_size() -> int:
+    """How many processes the MPI launcher started (1 without one), read from the launcher's
+    environment variables, so a program can tell `mpiexec -n 2` from a plain run without
+    importing mpi4py."""
+    for name in _LAUNCHER_SIZE_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
+
+
+def abort_job(code: int = 1) -> None:
+    """End every rank of the job now, with exit status `code` (MPI_Abort)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _mpi().COMM_WORLD.Abort(code)
 
 
 def _mpi() -> Any:
@@ -183,8 +207,7 @@ def _abort_on_exception(kind, value, tb) -> None:
     traceback.print_exception(kind, value, tb)
     sys.stderr.write(f"[distributed] rank {get_rank()}: uncaught {kind.__name__}; aborting the "
                      "job\n")
-    sys.stderr.flush()
-    _mpi().COMM_WORLD.Abort(1)
+    abort_job(1)
 
 
 def _world() -> ProcessGroup:
@@ -268,8 +291,7 @@ def _abort_timed_out(op: str, pg: ProcessGroup) -> None:
         f"[distributed] {op} timed out after {pg.timeout:g} s on rank {me}, waiting for ranks "
         f"{others}; aborting the job\n"
     )
-    sys.stderr.flush()
-    _mpi().COMM_WORLD.Abort(1)
+    abort_job(1)
 
 
 def wait_request(request: Any, op: str, pg: ProcessGroup) -> None:
