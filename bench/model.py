@@ -54,8 +54,9 @@ class Workload:
     model: object = None  # the CNN itself (for checkpoint round trips)
 
 
-def build(library: str, batch: int, seed: int = 0) -> Workload:
-    """library is "fastdl" or "torch"; the batch is random images and labels."""
+def build(library: str, batch: int, seed: int = 0, wrap: Callable | None = None) -> Workload:
+    """library is "fastdl" or "torch"; the batch is random images and labels. `wrap(model)`,
+    if given, is what the steps run (DistributedDataParallel around the CNN)."""
     import importlib
 
     import numpy as np
@@ -72,12 +73,13 @@ def build(library: str, batch: int, seed: int = 0) -> Workload:
     x, y = lib.from_numpy(images), lib.from_numpy(labels)
 
     model = make_cnn(nn)
+    net = wrap(model) if wrap is not None else model
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
 
     def train_step():
         optimizer.zero_grad()
-        loss = criterion(model(x), y)
+        loss = criterion(net(x), y)
         loss.backward()
         optimizer.step()
         return loss

@@ -10,11 +10,12 @@ Install the `[mpi]` extra (`pip install "fastdl[mpi]"`: mpi4py and the `mpich` w
     dist.all_reduce(t)                      # in place: the sum over ranks, on every rank
 
 Collectives take CPU tensors and write in place where PyTorch's do. Each one is an MPI
-non-blocking call (Iallreduce, Ibcast, ...) whose request is polled against the process group's
-timeout (`init_process_group(timeout=...)`, 30 minutes by default as in PyTorch): on expiry the
-whole job is aborted (MPI_Abort) with one line naming the op and the ranks it was waiting on, so a
-rank that died or hangs never leaves the others waiting forever. An uncaught exception on any
-rank aborts the job too, after its traceback. Importing this module does not import mpi4py.
+non-blocking call (Iallreduce, Ibcast, ...) whose wait is watched against the process group's
+timeout (`init_process_group(timeout=...)`, 30 minutes by default as in PyTorch) by a watchdog
+thread: on expiry the whole job is aborted (MPI_Abort) with one line naming the op and the ranks
+it was waiting on, so a rank that died or hangs never leaves the others waiting forever. An
+uncaught exception on any rank aborts the job too, after its traceback. Importing this module
+does not import mpi4py.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import enum
 import importlib.util
 import os
 import sys
+import threading
 import time
 import traceback
 from typing import Any, List, Optional, Sequence
@@ -195,6 +197,8 @@ def init_process_group(
                 f"[init_process_group] {name}={given} disagrees with the MPI launcher's {actual}"
             )
     GroupMember.WORLD = ProcessGroup(comm, range(comm.Get_size()), seconds)
+    if MPI.Query_thread() == MPI.THREAD_MULTIPLE:
+        _watchdog.start()
     global _previous_excepthook
     if comm.Get_size() > 1 and _previous_excepthook is None:
         _previous_excepthook = sys.excepthook
@@ -294,18 +298,47 @@ def _abort_timed_out(op: str, pg: ProcessGroup) -> None:
     abort_job(1)
 
 
+class _Watchdog:
+    """PyTorch's design: the caller blocks in MPI_Wait (as fast as a blocking collective) while
+    a daemon thread watches the deadline of the wait in progress and aborts the job past it.
+    Needs MPI_THREAD_MULTIPLE (mpi4py asks for it); without it, waits poll MPI_Test instead."""
+
+    def __init__(self) -> None:
+        self.current = None  # (op, process group, deadline) of the wait in progress
+        self.thread = None
+
+    def start(self) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._watch, name="fastdl-mpi-watchdog",
+                                           daemon=True)
+            self.thread.start()
+
+    def _watch(self) -> None:
+        while True:
+            current = self.current
+            if current is not None and time.monotonic() > current[2]:
+                _abort_timed_out(current[0], current[1])
+            time.sleep(0.05 if current is None else min(0.5, max(current[1].timeout / 20, 1e-3)))
+
+
+_watchdog = _Watchdog()
+
+
 def wait_request(request: Any, op: str, pg: ProcessGroup) -> None:
-    """Poll the MPI `request` until it completes, aborting the job past `pg.timeout`. Each poll
-    also lets MPI progress the other requests in flight (DDP's buckets)."""
+    """Complete the MPI `request`, aborting the job if it takes longer than `pg.timeout`."""
     if request.Test():
         return
     deadline = time.monotonic() + pg.timeout
-    pause = 0.0
+    if _watchdog.thread is not None:
+        _watchdog.current = (op, pg, deadline)
+        try:
+            request.Wait()
+        finally:
+            _watchdog.current = None
+        return
     while not request.Test():
         if time.monotonic() > deadline:
             _abort_timed_out(op, pg)
-        time.sleep(pause)  # 0 at first: yield the core (ranks may share one), then back off
-        pause = min(2 * pause + 1e-6, 1e-3)
 
 
 class Work:
