@@ -10,6 +10,8 @@ rank 0 prints one JSON line; the section turns those into rows. Needs the `[mpi]
       "bus bandwidth", bytes x 2(N-1)/N / time: the data each rank moves in a ring allreduce.
     step: one Adam train step of the CNN at global batch 64 (64 / N images per rank, the
       gradients averaged by DistributedDataParallel), in jobs of 1 and 2 ranks alternated.
+    model: the ring-allreduce cost model of the README (`python -m bench.distributed model
+      64=0.0398 256=0.206`: one machine's step times in seconds by global batch).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from .model import TRAIN_FLOP_PER_SAMPLE, build
+from .model import PARAMETERS, TRAIN_FLOP_PER_SAMPLE, build
 from .rows import Context, new_row
 from .timing import CpuMeter, error_text, summarize
 
@@ -109,12 +111,41 @@ def _step_job(library: str, threads: int, steps: int, port: int) -> dict:
 
 def worker(argv: list[str]) -> None:
     mode = argv[0]
+    if mode == "model":  # python -m bench.distributed model 64=0.0398 256=0.206
+        print(cost_model({int(k): float(v) for k, v in (a.split("=") for a in argv[1:])}))
+        return
     if mode == "allreduce":
         result = _allreduce_job([int(s) for s in argv[1].split(",")], int(argv[2]))
     else:
         result = _step_job(argv[1], int(argv[2]), int(argv[3]), int(argv[4]))
     if int(os.environ.get("PMI_RANK", 0)) == 0:
         print(json.dumps(result), flush=True)
+
+
+# ---------------------------------------------------------------- the cost model
+
+
+def ring_allreduce_s(nbytes: float, ranks: int, bytes_per_s: float, latency_s: float = 0.0):
+    """Time of a ring allreduce of `nbytes` over `ranks` ranks: each rank sends (and receives)
+    2(N-1)/N of the message in 2(N-1) steps (reduce-scatter, then all-gather)."""
+    return 2 * (ranks - 1) / ranks * nbytes / bytes_per_s + 2 * (ranks - 1) * latency_s
+
+
+def cost_model(step_s: dict, gbit: float = 10.0, latency_s: float = 20e-6) -> str:
+    """The README's table: the founding CNN's gradient allreduce on a `gbit` Gb/s network and
+    the scaling efficiency it leaves, with no overlap (the worst case), for one machine's step
+    times `step_s` {global batch: seconds}: efficiency = (t/N) / (t/N + allreduce)."""
+    nbytes = PARAMETERS * 4
+    lines = [f"gradients: {PARAMETERS:,} fp32 = {nbytes / 1e6:.2f} MB; network {gbit:g} Gb/s, "
+             f"{latency_s * 1e6:.0f} us per message",
+             "| machines N | allreduce (ms) | " + " | ".join(
+                 f"efficiency, batch {b} ({t * 1e3:.0f} ms on one)" for b, t in step_s.items()
+             ) + " |", "|---" * (2 + len(step_s)) + "|"]
+    for n in (2, 4, 8, 16, 32, 64):
+        comm = ring_allreduce_s(nbytes, n, gbit * 1e9 / 8, latency_s)
+        cells = [f"{(t / n) / (t / n + comm):.2f}" for t in step_s.values()]
+        lines.append(f"| {n} | {comm * 1e3:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- the section
