@@ -109,6 +109,9 @@ def case_collectives(rank, n):
     else:
         assert dist.get_rank(g) == -1 and dist.get_world_size(g) == -1
         close(t, data(rank, shape))  # untouched
+        expect_error(ValueError, "not a member", lambda: DDP(Net(), process_group=g))
+    if rank in evens:
+        DDP(Net(), process_group=g)  # a DDP over the subgroup only
     dist.destroy_process_group(g)
     assert dist.get_backend() == "mpi" and dist.group.WORLD is not None
 
@@ -168,6 +171,10 @@ def case_ddp(rank, n):
             for (name, a), (_, b) in zip(model.module.named_parameters(), ref.named_parameters()):
                 close(a.detach(), b.detach().numpy(), atol=2e-5, rtol=1e-4)
     assert list(model.state_dict())[0] == "module.conv.weight"  # PyTorch's prefix
+    bn = nn.BatchNorm1d(3)
+    bn.running_mean.fill_(float(rank))
+    DDP(bn)  # buffers too: rank 0's running statistics everywhere
+    close(bn.running_mean, np.zeros(3, np.float32))
     # overlap: the later layers' buckets are in flight before the first layer's gradient exists
     launched = []
     model.module.conv.weight.register_hook(lambda g: launched.append(model._next_bucket))

@@ -126,11 +126,13 @@ class DistributedDataParallel(Module):
             raise ValueError(f"[{op}] bucket_cap_mb must be positive, got {bucket_cap_mb}")
         self.module = module
         self.process_group = dist._group(process_group)
+        if self.process_group.comm is None:
+            raise ValueError(f"[{op}] this rank is not a member of process_group")
         self.broadcast_buffers = broadcast_buffers
         self.find_unused_parameters = find_unused_parameters
         self.require_backward_grad_sync = True
         self._named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
-        for name, p in self._named:
+        for name, p in [*module.named_parameters(), *module.named_buffers()]:
             if type(p._data) is not np.ndarray:
                 raise NotImplementedError(
                     f"[{op}] MPI data parallelism takes CPU parameters; {name} is on {p.device}"
@@ -148,8 +150,9 @@ class DistributedDataParallel(Module):
         self._ready: set = set()
         self._next_bucket = 0
         self._locally_used: Optional[np.ndarray] = None
-        self._grad_hooks = [p.register_post_accumulate_grad_hook(self._grad_ready) for _, p in
-                       self._named]
+        self._grad_hooks = [
+            p.register_post_accumulate_grad_hook(self._grad_ready) for _, p in self._named
+        ]
 
     # ---------------------------------------------------------------- construction
 
@@ -198,7 +201,7 @@ class DistributedDataParallel(Module):
 
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
         buffers = list(self.module.buffers()) if self.broadcast_buffers else []
-        if buffers and self.process_group.size() > 1:
+        if buffers and is_grad_enabled() and self.process_group.size() > 1:
             self._broadcast(buffers)  # rank 0's running statistics, as PyTorch's DDP
         output = self.module(*inputs, **kwargs)
         self._armed = is_grad_enabled() and self.require_backward_grad_sync
