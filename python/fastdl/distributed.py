@@ -32,6 +32,7 @@ from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
+from . import _devices
 from ._tensor import Tensor
 
 __all__ = [
@@ -381,7 +382,7 @@ def _host(op: str, t: Any, what: str = "tensor") -> np.ndarray:
     """The NumPy array behind CPU tensor `t`, for MPI to read or write."""
     if not isinstance(t, Tensor):
         raise TypeError(f"[{op}] expected {what} to be a Tensor, got {type(t).__name__}")
-    if type(t._data) is not np.ndarray:
+    if _devices.device_type_of(t._data) is not _devices.CPU:
         raise NotImplementedError(
             f"[{op}] MPI collectives take CPU tensors; {what} is on {t.device} (move it with "
             ".cpu() first)"

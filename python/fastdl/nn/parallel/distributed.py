@@ -20,6 +20,7 @@ from typing import Any, Iterator, List, Optional
 
 import numpy as np
 
+from ... import _devices
 from ... import distributed as dist
 from ..._tensor import Tensor
 from ...autograd import engine
@@ -133,7 +134,7 @@ class DistributedDataParallel(Module):
         self.require_backward_grad_sync = True
         self._named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
         for name, p in [*module.named_parameters(), *module.named_buffers()]:
-            if type(p._data) is not np.ndarray:
+            if _devices.device_type_of(p._data) is not _devices.CPU:
                 raise NotImplementedError(
                     f"[{op}] MPI data parallelism takes CPU parameters; {name} is on {p.device}"
                 )
