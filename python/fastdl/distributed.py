@@ -97,6 +97,9 @@ def abort_job(code: int = 1) -> None:
     """End every rank of the job now, with exit status `code` (MPI_Abort)."""
     sys.stdout.flush()
     sys.stderr.flush()
+    # The launcher forwards each rank's output asynchronously and drops what is still in
+    # flight when it tears the job down: give the last lines (why we abort) time to get out.
+    time.sleep(0.5)
     _mpi().COMM_WORLD.Abort(code)
 
 
