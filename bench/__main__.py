@@ -12,12 +12,15 @@ import sys
 import time
 from pathlib import Path
 
-from . import goals, kernels, report, system, training
+from . import distributed, goals, kernels, report, system, training
 from .numpy_peer import NumpyPeer
 from .rows import Context
 from .timing import Settings, error_text
 
-SECTIONS = {"kernels": kernels.run, "training": training.run, "system": system.run}
+SECTIONS = {
+    "kernels": kernels.run, "training": training.run, "system": system.run,
+    "distributed": distributed.run,
+}
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"
 
 

@@ -33,11 +33,17 @@ class Workload:
 
 
 def build(
-    library: str, batch: int, seed: int = 0, device: str = "cpu", compiled: bool = False
+    library: str,
+    batch: int,
+    seed: int = 0,
+    device: str = "cpu",
+    compiled: bool = False,
+    wrap: Callable | None = None,
 ) -> Workload:
     """library is "fastdl" or "torch"; the batch is random images and labels, the model, batch
     and optimizer state on `device`. compiled: the model through fastdl.compile (its step() runs
-    the training step) or torch.compile (whose first calls compile: the bench's cold time)."""
+    the training step) or torch.compile (whose first calls compile: the bench's cold time).
+    `wrap(model)`, if given, is what the steps run (DistributedDataParallel around the CNN)."""
     import importlib
 
     import numpy as np
@@ -68,6 +74,8 @@ def build(
 
         return Workload(lambda: fast.step(x, y), infer, model)
     net = lib.compile(model) if compiled else model
+    if wrap is not None:
+        net = wrap(net)
 
     def train_step():
         optimizer.zero_grad()

@@ -59,6 +59,14 @@ def listing() -> str:
             if not n.startswith("_") and inspect.isclass(getattr(scheduler, n))
         ]
         lines.append(f"- **`optim.lr_scheduler`:** {_names(names)}.")
+    import fastdl.distributed as dist
+    import fastdl.utils.data as tud
+
+    lines.append(f"- **`utils.data`:** {_names(tud.__all__)}.")
+    lines.append(
+        "- **`distributed`** (on MPI through mpi4py, the `[mpi]` extra; CPU tensors): "
+        f"{_names(dist.__all__)}; **`nn.parallel`:** {_names(nn.parallel.__all__)}."
+    )
     if hasattr(fastdl, "autograd"):
         names = [n for n in ("grad", "Function", "backward") if hasattr(fastdl.autograd, n)]
         lines.append(f"- **`autograd`:** {_names(names)}.")

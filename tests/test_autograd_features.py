@@ -179,6 +179,65 @@ def test_register_hook_needs_grad():
         fastdl.tensor([1.0]).register_hook(lambda g: g)
 
 
+def test_post_accumulate_grad_hook_matches_torch():
+    # Each leaf's hook runs once per backward, after .grad holds its whole gradient (x is used
+    # by the first and the last op), and a layer's hooks run before the layer below it is
+    # differentiated: the property DDP's buckets rely on.
+    def run(lib, x, w1, w2):
+        seen = []
+        for name, t in (("x", x), ("w1", w1), ("w2", w2)):
+            t.register_post_accumulate_grad_hook(
+                lambda t, name=name: seen.append((name, t.grad.clone()))
+            )
+        w1.register_hook(lambda g: g * 2)  # a tensor hook runs before accumulation
+        h = (x @ w1).tanh() @ w2
+        (h.sum() + (x * x).sum()).backward()
+        return seen
+
+    (x, tx), (w1, tw1), (w2, tw2) = pair((3, 4), 0), pair((4, 5), 1), pair((5, 2), 2)
+    x.grad = fastdl.ones(3, 4)  # accumulation adds to an existing .grad
+    tx.grad = torch.ones(3, 4)
+    ours, theirs = run(fastdl, x, w1, w2), run(torch, tx, tw1, tw2)
+    # x and w1 are both complete after the first matmul's backward: their order is a tie
+    assert [n for n, _ in ours][0] == [n for n, _ in theirs][0] == "w2"
+    assert sorted(n for n, _ in ours) == sorted(n for n, _ in theirs) == ["w1", "w2", "x"]
+    for name, g in ours:
+        close(g, dict(theirs)[name])
+
+
+def test_post_accumulate_grad_hook_paths_and_errors():
+    x = fastdl.tensor([1.0, 2.0], requires_grad=True)
+    calls = []
+    handle = x.register_post_accumulate_grad_hook(lambda t: calls.append(t.grad.tolist()))
+    (x * x).sum().backward(inputs=[x])  # backward(inputs=) accumulates too
+    (x * 3).sum().backward(create_graph=True)  # the graph-building backward
+    assert calls == [[2.0, 4.0], [5.0, 7.0]]
+    fastdl.autograd.grad((x * x).sum(), x)  # no accumulation, no hook (PyTorch's)
+    x.sum().backward()  # the root itself is the leaf
+    assert calls[-1] == [6.0, 8.0] and len(calls) == 3
+    handle.remove()
+    x.sum().backward()
+    assert len(calls) == 3
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (x * 2).register_post_accumulate_grad_hook(lambda t: None)
+    with pytest.raises(RuntimeError, match="doesn't require gradient"):
+        fastdl.tensor([1.0]).register_post_accumulate_grad_hook(lambda t: None)
+
+
+def test_queue_callback_runs_once_at_the_end_of_backward():
+    from fastdl.autograd import engine
+
+    x = fastdl.tensor([1.0, 2.0], requires_grad=True)
+    events = []
+    x.register_post_accumulate_grad_hook(
+        lambda t: (events.append("hook"), engine.queue_callback(lambda: events.append("end")))
+    )
+    (x * x).sum().backward()
+    assert events == ["hook", "end"]
+    (x * x).sum().backward()
+    assert events == ["hook", "end", "hook", "end"]
+
+
 # ---------------------------------------------------------------- retain_grad
 
 

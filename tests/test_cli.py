@@ -292,7 +292,7 @@ def test_command_line_error_has_no_traceback(tmp_path):
 def test_info(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    for key in ("version", "simd", "threads", "cuda_built"):
+    for key in ("version", "simd", "threads", "cuda_built", "mpi"):
         assert key in out
 
 

@@ -161,7 +161,7 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
 
-_LAZY_SUBMODULES = ("data", "datasets", "explain", "models", "utils")
+_LAZY_SUBMODULES = ("data", "datasets", "distributed", "explain", "models", "utils")
 
 
 def __getattr__(name):

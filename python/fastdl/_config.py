@@ -8,8 +8,9 @@ from . import _C
 
 
 def info() -> dict:
-    """Version, compiler, OpenMP, threads, SIMD level and CUDA status (`cuda`: the GPUs, their
-    compute capability, the CUDA runtime and CuPy's version, or why there is none), as a dict.
+    """Version, compiler, OpenMP, threads, SIMD level, CUDA status (`cuda`: the GPUs, their
+    compute capability, the CUDA runtime and CuPy's version, or why there is none) and MPI status
+    (`mpi`), as a dict.
 
     `simd` is the instruction-set build of the kernels in use (baseline, avx2 or avx512: the best
     this processor supports, unless the environment variable FASTDL_SIMD asks for another);
@@ -33,6 +34,9 @@ def info() -> dict:
         "cuda_devices": _C.cuda_device_count(),
         "cuda": _cuda_line(),
     }
+    from . import distributed
+
+    out["mpi"] = distributed.status()  # fastdl.distributed's engine, or why it is missing
     note = _C.simd_note()
     if note:
         out["simd_note"] = note  # why FASTDL_SIMD was not honoured

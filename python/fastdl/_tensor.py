@@ -762,6 +762,29 @@ class Tensor:
             hooks = node.hooks.setdefault(self._out_idx, {})
         return function_module.RemovableHandle(hooks, hook)
 
+    _post_accumulate_hooks = None  # a leaf's register_post_accumulate_grad_hook hooks
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """`hook(tensor)` runs once per backward on this leaf, after its .grad holds the
+        backward's whole gradient (PyTorch's); its result is ignored. Returns a handle whose
+        remove() unregisters the hook."""
+        if self._base is not None:
+            function_module.refresh(self)
+        if self._node is not None:
+            raise RuntimeError(
+                "[register_post_accumulate_grad_hook] post accumulate grad hooks cannot be "
+                "registered on non-leaf tensors"
+            )
+        if not self._requires_grad:
+            raise RuntimeError(
+                "[register_post_accumulate_grad_hook] cannot register a hook on a tensor that "
+                "doesn't require gradient"
+            )
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = {}
+        engine.post_accumulate_hooks_seen = True
+        return function_module.RemovableHandle(self._post_accumulate_hooks, hook)
+
     # ---- in-place ops ----
     # PyTorch's rules: the write goes into the storage, so every alias and view sees it; the
     # storage's version counter goes up, so backward can refuse a saved tensor that changed;

@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     _demo_subcommands(demo)
 
-    sub.add_parser("info", help="version, build, SIMD level, threads and CUDA")
+    sub.add_parser("info", help="version, build, SIMD level, threads, CUDA and MPI")
     selftest = sub.add_parser("selftest", help="check every kernel against the NumPy reference")
     selftest.add_argument("--seed", type=int, default=0, help="seed for the random inputs")
     return parser
@@ -296,12 +296,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         known = (DemoError, OSError, ValueError, ImportError, RuntimeError)
         if isinstance(e, known):
-            return _fail(args.command, str(e))
-        return _fail(
+            return _end_job(_fail(args.command, str(e)))
+        return _end_job(_fail(
             args.command,
             f"internal error ({type(e).__name__}: {e}); rerun with FASTDL_DEBUG=1 for details",
             EXIT_MISMATCH,
-        )
+        ))
+
+
+def _end_job(status: int) -> int:
+    """In a distributed run (`mpiexec -n N fastdl demo`), one rank's error ends every rank,
+    which would otherwise wait in their next collective."""
+    dist = sys.modules.get("fastdl.distributed")
+    if dist is not None and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.abort_job(status)
+    return status
 
 
 if __name__ == "__main__":

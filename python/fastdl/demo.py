@@ -9,6 +9,11 @@ checkpoint continues bit for bit as if never interrupted.
 Files written into --out: model.safetensors (the weights, PyTorch's key names),
 checkpoint.safetensors (model, optimizer, normaliser, history: what --resume reads),
 history.json, curves.png, and saliency.png with --saliency.
+
+Under `mpiexec -n N` (or srun) the demo trains data-parallel: each rank takes its shard of every
+global batch (DistributedSampler, --batch-size / N images) and DistributedDataParallel averages
+the gradients, so the global batch and the updates are those of one process; rank 0 alone
+prints, evaluates and writes the files.
 """
 
 from __future__ import annotations
@@ -225,7 +230,9 @@ def _train_epoch(
     import fastdl.nn as nn
 
     loader.set_epoch(epoch)  # the batch order of epoch `epoch`, resumed or not
-    grads = _GradStats(model) if cfg.grad_norms else None
+    if hasattr(loader.sampler, "num_replicas"):
+        loader.sampler.set_epoch(epoch)  # a DistributedSampler: this epoch's shard
+    grads = _GradStats(getattr(model, "module", model)) if cfg.grad_norms else None
     model.train()
     seen = correct = 0
     loss_sum = 0.0
@@ -239,7 +246,7 @@ def _train_epoch(
         optimizer.zero_grad()
         objective.backward()
         if grads is not None:
-            grads.add(model)
+            grads.add(getattr(model, "module", model))
         if cfg.clip_grad:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
         optimizer.step()
@@ -265,7 +272,15 @@ def _train_epoch(
                 f"the weights of {name} became non-finite by epoch {epoch + 1}, step {step + 1}; "
                 "try a lower --lr or --clip-grad"
             )
-    record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen}
+    if getattr(model, "process_group", None) is not None:  # the whole job's figures
+        import fastdl
+        import fastdl.distributed as dist
+
+        totals = fastdl.tensor([loss_sum, correct, seen], dtype=fastdl.float64)
+        dist.all_reduce(totals)
+        loss_sum, correct, seen = totals.tolist()
+    record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+              "samples": int(seen)}
     if grads is not None:
         record["grad_norms"], record["grad_warnings"] = grads.report()
     return record
@@ -319,20 +334,100 @@ def _resume(cfg: DemoConfig, model: Any, optimizer: Any, normalize: Any) -> dict
     return {**ck, **progress}
 
 
+def _end_epoch(cfg, model, optimizer, normalize, x, y, record, history, best, epoch, t0, out,
+               log) -> bool:
+    """Rank 0's end of an epoch: validate, log, track the best weights (`best`, in place),
+    write the checkpoint; returns whether early stopping ends training here."""
+    record["val_loss"], record["val_acc"] = _evaluate(model, x["val"], y["val"], 256)
+    record["seconds"] = time.perf_counter() - t0
+    history["epochs"].append(record)
+    _log_epoch(record, cfg, log)
+    if record["val_loss"] < best["val_loss"]:
+        state = {k: v.cpu().numpy().copy() for k, v in model.state_dict().items()}
+        best.update(
+            {"val_loss": record["val_loss"], "epoch": epoch + 1, "bad_epochs": 0, "state": state}
+        )
+    else:
+        best["bad_epochs"] += 1
+    checkpoint = {
+        "kind": CHECKPOINT_KIND,
+        "epoch": epoch + 1,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "normalize": normalize.state_dict(),
+        "history": history["epochs"],
+        "best": best,
+        "config": asdict(cfg),
+    }
+    save_checkpoint(checkpoint, out / "checkpoint.safetensors")
+    if cfg.patience and best["bad_epochs"] >= cfg.patience:
+        log(
+            f"early stopping: validation loss has not improved for {cfg.patience} epochs "
+            f"(best {best['val_loss']:.4f} at epoch {best['epoch']})"
+        )
+        return True
+    return False
+
+
+def _join_job(cfg: DemoConfig) -> tuple:
+    """(rank, world size). Under an MPI launcher with more than one process, join the job
+    (fastdl.distributed) and, unless --threads says otherwise, give each rank its share of the
+    cores of its machine."""
+    import fastdl
+    from . import distributed as dist
+
+    world = dist.launched_world_size()
+    if world == 1:
+        return 0, 1
+    if not dist.is_available():
+        raise DemoError(f"launched as {world} processes, but {dist._unavailable_reason()}")
+    if cfg.batch_size % world:
+        raise DemoError(
+            f"--batch-size {cfg.batch_size} must be a multiple of the {world} ranks (each rank "
+            "takes an equal share of every batch)"
+        )
+    if not dist.is_initialized():
+        dist.init_process_group("mpi")
+    if cfg.threads is None:
+        here = dist.group.WORLD.comm.Split_type(dist._mpi().COMM_TYPE_SHARED)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        fastdl.set_num_threads(max(1, (cores or 1) // here.Get_size()))
+        here.Free()
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _rank0_says(flag: bool) -> bool:
+    """Rank 0's `flag` on every rank (its early-stopping decision)."""
+    import fastdl
+    import fastdl.distributed as dist
+
+    t = fastdl.tensor([int(flag)])
+    dist.broadcast(t, 0)
+    return bool(t.item())
+
+
 def run(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict:
-    """Train, evaluate and write the demo's files; returns the history dict it saved."""
+    """Train, evaluate and write the demo's files; returns the history dict it saved (on
+    every rank but 0 of a distributed run, only the training records)."""
+    import dataclasses
+
     import fastdl
     import fastdl.nn as nn
     import fastdl.optim as optim
-    from .data import DataLoader, Normalize, TensorDataset
+    from .data import DataLoader, DistributedSampler, Normalize, TensorDataset
     from .models import CNN
     from .summary import summary
 
     cfg.check()
+    rank, world = _join_job(cfg)
+    main = rank == 0
+    if not main:  # rank 0 alone speaks
+        log, cfg = (lambda line: None), dataclasses.replace(cfg, progress=False)
     _require("safetensors", "fastdl demo (checkpoints)")
     _require("matplotlib", "fastdl demo (plots)")
     out = Path(cfg.out)
-    prepare_out(out)
+    if main:
+        prepare_out(out)
     if cfg.threads:
         fastdl.set_num_threads(cfg.threads)
     t_start = time.perf_counter()
@@ -346,7 +441,7 @@ def run(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict:
 
     history: dict = {"config": asdict(cfg), "epochs": []}
     start_epoch, best = 0, {"val_loss": math.inf, "epoch": 0, "bad_epochs": 0, "state": None}
-    if cfg.resume:
+    if cfg.resume:  # every rank reads the checkpoint rank 0 wrote
         ck = _resume(cfg, model, optimizer, normalize)
         start_epoch, history["epochs"] = int(ck["epoch"]), list(ck["history"])
         best = dict(ck["best"])
@@ -359,58 +454,50 @@ def run(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict:
     x = {k: normalize.transform(v[0]).astype(np.float32) for k, v in splits.items()}
     y = {k: v[1] for k, v in splits.items()}
 
-    log(str(summary(model, (1, 1, 28, 28))))
+    if main:
+        log(str(summary(model, (1, 1, 28, 28))))
+    ranks = f"; {world} ranks, {cfg.batch_size // world} images each per batch" if world > 1 else ""
     log(
         f"data: {cfg.data}, {len(y['train'])} train / {len(y['val'])} validation / "
-        f"{len(y['test'])} test images; backend {cfg.backend}, {fastdl.get_num_threads()} threads"
+        f"{len(y['test'])} test images; backend {cfg.backend}, {fastdl.get_num_threads()} "
+        f"threads{ranks}"
     )
-    loader = DataLoader(
-        TensorDataset(x["train"], y["train"]),
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        generator=cfg.seed,
-        prefetch=2,
-    )
-    epoch_times = []
+    train_set = TensorDataset(x["train"], y["train"])
+    train_model = model
+    if world > 1:
+        from .nn.parallel import DistributedDataParallel
+
+        train_model = DistributedDataParallel(model)  # after --resume: rank 0's weights
+        sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=cfg.seed)
+        loader = DataLoader(train_set, batch_size=cfg.batch_size // world, sampler=sampler,
+                            prefetch=2)
+    else:
+        loader = DataLoader(
+            train_set, batch_size=cfg.batch_size, shuffle=True, generator=cfg.seed, prefetch=2
+        )
+    epoch_times, train_seconds, trained = [], 0.0, 0
     stopped_early = False
     with _backend.backend(cfg.backend):
         for epoch in range(start_epoch, cfg.epochs):
             t0 = time.perf_counter()
-            record = _train_epoch(model, optimizer, criterion, loader, cfg, epoch)
-            record["val_loss"], record["val_acc"] = _evaluate(model, x["val"], y["val"], 256)
-            record["seconds"] = seconds = time.perf_counter() - t0
-            epoch_times.append(seconds)
-            history["epochs"].append(record)
-            _log_epoch(record, cfg, log)
-            if record["val_loss"] < best["val_loss"]:
-                state = {k: v.cpu().numpy().copy() for k, v in model.state_dict().items()}
-                best = {
-                    "val_loss": record["val_loss"],
-                    "epoch": epoch + 1,
-                    "bad_epochs": 0,
-                    "state": state,
-                }
-            else:
-                best["bad_epochs"] += 1
-            checkpoint = {
-                "kind": CHECKPOINT_KIND,
-                "epoch": epoch + 1,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "normalize": normalize.state_dict(),
-                "history": history["epochs"],
-                "best": best,
-                "config": asdict(cfg),
-            }
-            save_checkpoint(checkpoint, out / "checkpoint.safetensors")
-            if cfg.patience and best["bad_epochs"] >= cfg.patience:
-                log(
-                    f"early stopping: validation loss has not improved for {cfg.patience} epochs "
-                    f"(best {best['val_loss']:.4f} at epoch {best['epoch']})"
-                )
+            record = _train_epoch(train_model, optimizer, criterion, loader, cfg, epoch)
+            train_seconds += time.perf_counter() - t0
+            trained += record["samples"]
+            stop = False
+            if main:
+                stop = _end_epoch(cfg, model, optimizer, normalize, x, y, record, history, best,
+                                  epoch, t0, out, log)
+                epoch_times.append(record["seconds"])
+            if world > 1:
+                stop = _rank0_says(stop)
+            if stop:
                 stopped_early = True
                 break
+        if not main:
+            from . import distributed as dist
 
+            dist.destroy_process_group()
+            return history
         if cfg.patience and best["state"] is not None:
             model.load_state_dict(best["state"])
             log(f"restored the weights of epoch {best['epoch']} (lowest validation loss)")
@@ -424,6 +511,8 @@ def run(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict:
             "test_samples": n_test,
             "stopped_early": stopped_early,
             "seconds_per_epoch": float(np.mean(epoch_times)) if epoch_times else None,
+            "ranks": world,
+            "samples_per_second": trained / train_seconds if train_seconds else None,
             "normalize": {"mean": normalize.mean.tolist(), "std": normalize.std.tolist()},
         }
     )
@@ -444,7 +533,14 @@ def run(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict:
     history["wall_seconds"] = time.perf_counter() - t_start
     write_json(out / "history.json", history)
     per_epoch = f", {history['seconds_per_epoch']:.1f} s per epoch" if epoch_times else ""
+    if history["samples_per_second"]:
+        job = f" on {world} ranks" if world > 1 else ""
+        per_epoch += f", training {history['samples_per_second']:.0f} samples/s{job}"
     log(
         f"wall time {history['wall_seconds']:.1f} s{per_epoch}; wrote {', '.join(written)} to {out}"
     )
+    if world > 1:
+        from . import distributed as dist
+
+        dist.destroy_process_group()
     return history

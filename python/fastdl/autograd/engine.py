@@ -69,6 +69,67 @@ def _accumulate_leaf(tensor, grad):
         tensor.grad._data += grad
 
 
+# Set by the first Tensor.register_post_accumulate_grad_hook: until then backward does not look
+# for those hooks at all.
+post_accumulate_hooks_seen = False
+
+
+# Callbacks to run once when the backward pass now running ends (DDP waits for its buckets).
+_final_callbacks = []
+
+
+def queue_callback(callback):
+    """Run `callback()` when the backward pass now running ends (PyTorch's
+    `Variable._execution_engine.queue_callback`)."""
+    _final_callbacks.append(callback)
+
+
+def _run_final_callbacks():
+    while _final_callbacks:
+        _final_callbacks.pop(0)()
+
+
+def _post_accumulate(leaf):
+    """Run `leaf`'s post-accumulate-grad hooks (its .grad now holds this backward's gradient)."""
+    for hook in list(leaf._post_accumulate_hooks.values()):
+        hook(leaf)
+
+
+def _finish_leaf(leaf, grad):
+    """A leaf's whole gradient for this backward: its tensor hooks, .grad, then its
+    post-accumulate hooks."""
+    if leaf._hooks:
+        grad = _run_hooks(leaf._hooks, grad)
+    _accumulate_leaf(leaf, grad)
+    if leaf._post_accumulate_hooks:
+        _post_accumulate(leaf)
+
+
+def _edges_to_watched_leaves(order):
+    """id(leaf) -> how many edges of the nodes in `order` lead to it, for the leaves with
+    post-accumulate hooks: when all have been passed, the leaf's gradient is complete."""
+    waiting = {}
+    for node in order:
+        for edge in node.edges:
+            if edge is not None and edge[0] is None and edge[2]._post_accumulate_hooks:
+                waiting[id(edge[2])] = waiting.get(id(edge[2]), 0) + 1
+    return waiting
+
+
+def _settle(node, waiting, leaves):
+    """`node` is done (run or skipped): finish each watched leaf it held the last edge to, so
+    its post-accumulate hooks run while the rest of backward goes on (DDP's buckets)."""
+    for edge in node.edges:
+        if edge is not None and edge[0] is None and id(edge[2]) in waiting:
+            key = id(edge[2])
+            waiting[key] -= 1
+            if waiting[key] == 0:
+                del waiting[key]
+                entry = leaves.pop(key, None)
+                if entry is not None:
+                    _finish_leaf(*entry)
+
+
 def _check_saved_versions(node):
     """PyTorch's rule: a tensor saved for backward must not have been modified in place since."""
     for counter, version, array in node.saved_versions:
@@ -141,7 +202,7 @@ def run_backward(roots, grads, retain_graph=False, inputs=None):
         results, leaf_ids, captured, captured_nodes = _targets(inputs)
     for root, grad in zip(roots, grads):
         if root._node is None:
-            if results is None and not root._hooks:
+            if results is None and not root._hooks and not root._post_accumulate_hooks:
                 _accumulate_leaf(root, grad)
             elif results is None or id(root) in leaf_ids:
                 entry = leaves.setdefault(id(root), [root, None])
@@ -154,9 +215,14 @@ def run_backward(roots, grads, retain_graph=False, inputs=None):
     order = _topological_order([r._node for r in roots if r._node is not None])
     if inputs is not None:
         needed = _needed_nodes(order, leaf_ids, captured_nodes)
+    waiting = None
+    if post_accumulate_hooks_seen and results is None:
+        waiting = _edges_to_watched_leaves(order) or None
     for node in order:
         grads_out = pending.pop(id(node), None)
         if grads_out is None:
+            if waiting:
+                _settle(node, waiting, leaves)
             continue
         if needed is not None and id(node) not in needed and id(node) not in captured_nodes:
             continue
@@ -193,7 +259,7 @@ def run_backward(roots, grads, retain_graph=False, inputs=None):
             if target is None:
                 leaf = dtype_or_leaf
                 g = _cast(g, leaf._data.dtype)
-                if results is None and not leaf._hooks:
+                if results is None and not leaf._hooks and not leaf._post_accumulate_hooks:
                     _accumulate_leaf(leaf, g)
                 elif results is None or id(leaf) in leaf_ids:
                     entry = leaves.setdefault(id(leaf), [leaf, None])
@@ -202,15 +268,19 @@ def run_backward(roots, grads, retain_graph=False, inputs=None):
                 g = _cast(g, dtype_or_leaf)
                 slots = pending.setdefault(id(target), [None] * target.n_outputs)
                 slots[i] = g if slots[i] is None else slots[i] + g
+        if waiting:
+            _settle(node, waiting, leaves)
 
     for leaf, g in leaves.values():
-        if leaf._hooks:
-            g = _run_hooks(leaf._hooks, g)
         if results is None:
-            _accumulate_leaf(leaf, g)
+            _finish_leaf(leaf, g)
         else:
+            if leaf._hooks:
+                g = _run_hooks(leaf._hooks, g)
             for k in leaf_ids[id(leaf)]:
                 results[k] = g
+    if _final_callbacks:
+        _run_final_callbacks()
     return results
 
 
@@ -315,6 +385,8 @@ def backward(
                     t.grad = g if t.grad is None else t.grad + g
                 else:
                     _accumulate_leaf(t, g)
+                if t._node is None and t._post_accumulate_hooks:
+                    _post_accumulate(t)
 
 
 def grad(

@@ -145,7 +145,10 @@ def run_backward_graph(roots, grads, retain_graph, inputs=None):
     """engine.run_backward with tensors (`grads` are tensors): the gradients keep a history.
     Without `inputs`, leaves accumulate into .grad out of place (PyTorch's, under create_graph);
     with them, their gradients are returned (None where not reached)."""
-    from .engine import _check_saved_versions, _needed_nodes, _targets, _topological_order
+    from .engine import (
+        _check_saved_versions, _final_callbacks, _needed_nodes, _post_accumulate,
+        _run_final_callbacks, _targets, _topological_order,
+    )
 
     pending = {}
     leaves = {}
@@ -218,7 +221,11 @@ def run_backward_graph(roots, grads, retain_graph, inputs=None):
                 g = result
         if results is None:
             leaf.grad = g if leaf.grad is None else leaf.grad + g
+            if leaf._post_accumulate_hooks:
+                _post_accumulate(leaf)
         else:
             for k in leaf_ids[id(leaf)]:
                 results[k] = g
+    if _final_callbacks:
+        _run_final_callbacks()
     return results

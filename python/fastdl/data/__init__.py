@@ -21,8 +21,8 @@ from .encoding import OneHotEncoder, one_hot
 from .impute import SimpleImputer
 from .preprocessing import MinMaxScaler, StandardScaler
 from .sampler import (
-    BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
-    WeightedRandomSampler,
+    BatchSampler, DistributedSampler, RandomSampler, Sampler, SequentialSampler,
+    SubsetRandomSampler, WeightedRandomSampler,
 )
 from .split import random_split, train_test_split
 from .transforms import Compose, Normalize
@@ -44,6 +44,7 @@ __all__ = [
     "SubsetRandomSampler",
     "WeightedRandomSampler",
     "BatchSampler",
+    "DistributedSampler",
     "random_split",
     "train_test_split",
     "Preprocessor",

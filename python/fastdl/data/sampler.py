@@ -318,3 +318,83 @@ class BatchSampler(Sampler):
     def __len__(self) -> int:
         n = len(self.sampler)  # type: ignore[arg-type]
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+def torch_randperm(n: int, seed: int) -> np.ndarray:
+    """PyTorch's `torch.randperm(n, generator=torch.Generator().manual_seed(seed))` on the CPU,
+    exactly: a Fisher-Yates shuffle driven by MT19937 seeded with seed's low 32 bits (NumPy's
+    legacy RandomState is that generator; a full-range uint32 draw is one raw output).
+    NOTE: PyTorch draws 64-bit numbers past n = 2**32 // 20; this is the smaller-n path."""
+    draws = np.random.RandomState(int(seed) & 0xFFFF_FFFF).randint(
+        0, 2**32, size=max(n - 1, 0), dtype=np.uint32
+    )
+    targets = (draws % np.arange(n, 1, -1, dtype=np.uint32)).tolist()
+    order = list(range(n))
+    for i, z in enumerate(targets):
+        order[i], order[i + z] = order[i + z], order[i]
+    return np.array(order, dtype=np.int64)
+
+
+class DistributedSampler(Sampler):
+    """Rank `rank`'s shard of the dataset's indices, PyTorch's exact sequence for the same
+    (num_replicas, rank, shuffle, seed, epoch, drop_last): a permutation seeded by seed + epoch
+    (the same on every rank), padded by repeating its start until it splits evenly (or, with
+    drop_last, cut to the largest even split), and every num_replicas-th index from `rank` on.
+    Call `set_epoch(epoch)` before each epoch for a new order. num_replicas and rank default to
+    the world size and rank of `fastdl.distributed`.
+
+    >>> list(DistributedSampler(range(5), num_replicas=2, rank=1, shuffle=False))
+    [1, 3, 0]
+    """
+
+    def __init__(
+        self, dataset: Any, num_replicas: Optional[int] = None, rank: Optional[int] = None,
+        shuffle: bool = True, seed: int = 0, drop_last: bool = False,
+    ) -> None:
+        if num_replicas is None or rank is None:
+            from .. import distributed as dist
+
+            if not dist.is_available():
+                raise RuntimeError(
+                    "[DistributedSampler] Requires distributed package to be available "
+                    f"({dist._unavailable_reason()}); or pass num_replicas and rank"
+                )
+            num_replicas = dist.get_world_size() if num_replicas is None else num_replicas
+            rank = dist.get_rank() if rank is None else rank
+        if not _is_int(num_replicas) or num_replicas < 1:
+            raise ValueError(
+                f"[DistributedSampler] num_replicas must be a positive int, got {num_replicas!r}"
+            )
+        if not _is_int(rank) or not 0 <= rank < num_replicas:
+            raise ValueError(
+                f"[DistributedSampler] Invalid rank {rank}, rank should be in the interval "
+                f"[0, {num_replicas - 1}]"
+            )
+        self.dataset, self.num_replicas, self.rank = dataset, int(num_replicas), int(rank)
+        self.shuffle, self.seed, self.drop_last = shuffle, int(seed), drop_last
+        self.epoch = 0
+        n = len(dataset)
+        if drop_last and n % self.num_replicas != 0:
+            self.num_samples = -(-(n - self.num_replicas) // self.num_replicas)
+        else:
+            self.num_samples = -(-n // self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas
+
+    def set_epoch(self, epoch: int) -> None:
+        """The order of epoch `epoch` for the next iteration (the same on every rank)."""
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        n = len(self.dataset)
+        if self.shuffle:
+            indices = torch_randperm(n, self.seed + self.epoch)
+        else:
+            indices = np.arange(n, dtype=np.int64)
+        if self.drop_last:
+            indices = indices[: self.total_size]
+        elif self.total_size > n:  # pad by repeating the start (the whole, as often as needed)
+            indices = np.resize(indices, self.total_size)
+        return iter(indices[self.rank : self.total_size : self.num_replicas].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples

@@ -20,6 +20,7 @@ from .modules import (
 )
 from .parameter import Parameter
 from . import activation, container, normalization, pooling, rnn, sparse
+from . import parallel  # noqa: E402  (torch.nn.parallel's path: DistributedDataParallel)
 
 # The layer families, each in its own module, re-exported here.
 for _family in (activation, container, normalization, pooling, rnn, sparse):

@@ -13,14 +13,15 @@ from ...data.dataset import (
     ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset,
 )
 from ...data.sampler import (
-    BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
-    WeightedRandomSampler,
+    BatchSampler, DistributedSampler, RandomSampler, Sampler, SequentialSampler,
+    SubsetRandomSampler, WeightedRandomSampler,
 )
 from ...data.split import random_split
-from . import dataloader, dataset, sampler  # noqa: E402  (torch.utils.data.<module> paths)
+from . import dataloader, dataset, distributed, sampler  # noqa: E402  (torch.utils.data.<module> paths)
 
 __all__ = [
     "BatchSampler",
+    "DistributedSampler",
     "ChainDataset",
     "ConcatDataset",
     "DataLoader",

@@ -1,0 +1,5 @@
+"""`torch.nn.parallel`'s path: DistributedDataParallel, data parallelism over fastdl.distributed."""
+
+from .distributed import DistributedDataParallel
+
+__all__ = ["DistributedDataParallel"]

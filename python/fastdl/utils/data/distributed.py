@@ -1,0 +1,5 @@
+"""`torch.utils.data.distributed`'s path: fastdl.data.sampler's DistributedSampler."""
+
+from ...data.sampler import DistributedSampler
+
+__all__ = ["DistributedSampler"]
