@@ -17,7 +17,7 @@ Modules, by area:
     system      machine facts, measured peak and copy bandwidth, per-op overhead,
                 import time and memory, peak memory of a training run
     probe       what `system` runs in fresh subprocesses
-    goals       PERFORMANCE.md's goals G1-G12 and how each row is judged against them
+    goals       the performance goals (G1-...) and how each row is judged against them
     report      the table, the JSON and the plots
 
 This file imports nothing: `python -m bench.probe` measures `import fastdl` in a fresh process,

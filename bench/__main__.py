@@ -1,7 +1,7 @@
 """`python -m bench [--quick] [--only kernels|training|system] [--rounds N] [--match TEXT]
 [--out FILE] [--plots DIR] [--threads N] [--wait-quiet SECONDS]`
 
-Runs the suite, prints the table and which goals of PERFORMANCE.md are met, writes the JSON
+Runs the suite, prints the table and which goals of bench/goals.py are met, writes the JSON
 (bench/results/latest.json by default) and, with --plots, PNG plots.
 """
 
@@ -155,7 +155,7 @@ def main(argv: list[str]) -> int:
         [
             report.header(meta, roofs),
             report.table(ctx.rows, ctx.peak_gflops, ctx.copy_gbps),
-            "Goals (PERFORMANCE.md):\n" + report.goal_lines(summary),
+            "Goals (bench/goals.py):\n" + report.goal_lines(summary),
         ]
     )
     print(text)
