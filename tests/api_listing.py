@@ -26,8 +26,11 @@ def listing() -> str:
     import fastdl.nn.functional as F
     import fastdl.optim as optim
 
+    members = {}  # Tensor's own and inherited methods (the in-place ones live in _inplace.py)
+    for cls in reversed(fastdl.Tensor.__mro__[:-1]):
+        members.update(vars(cls))
     tensor_methods = [
-        n for n, v in vars(fastdl.Tensor).items()
+        n for n, v in members.items()
         if not n.startswith("_") and (callable(v) or isinstance(v, property))
     ]
     functions = [
