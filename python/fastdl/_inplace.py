@@ -590,3 +590,6 @@ _FROM_TENSOR = (
     "Tensor", "_check_bool_sub", "_from_data", "_index", "_index_on", "_promote_arrays",
     "_split_int_and_advanced",
 )
+# Placeholders until _bind_tensor_names() runs (no method runs before it does).
+Tensor = _check_bool_sub = _from_data = _index = _index_on = _promote_arrays = None
+_split_int_and_advanced = None
