@@ -6,9 +6,9 @@ A row carries checks; each check is one inequality on one figure of that row:
     copy   fastdl GB/s / measured copy bandwidth >= limit
 A goal is met when every check of every row mapped to it is met.
 
-NOTE: PERFORMANCE.md states peaks for an AVX-512 Zen 5. On a machine without AVX-512 the
-"% of peak" checks are judged against the peak measured in the same run (a large NumPy/OpenBLAS
-sgemm), never against the AVX-512 figure.
+NOTE: "% of peak" is against the FMA peak measured in the same run by a register-resident
+multiply-add loop of the ISA build in use (bench/system.py fma_peak), whatever the processor;
+a library's sgemm is a peer, never the roof.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ GOALS = {
     "G1": "CNN train step, batch 64, time / PyTorch <= 0.35 (stretch 0.3)",
     "G2": "CNN train step, batch 1 and 256, time / PyTorch <= 0.25 and <= 0.4",
     "G3": "CNN inference, batch 64, time / PyTorch <= 0.35",
-    "G4": "sgemm n = 512-2048, GFLOP/s / OpenBLAS >= 1.0, and >= 85% of peak",
+    "G4": "sgemm n = 512-2048, every transpose: time / OpenBLAS <= 0.91, and >= 80% of peak",
     "G5": "sgemm n = 64 and 128, time / OpenBLAS, Python call to Python call <= 0.8",
     "G6": "conv2 forward, input grad, weight grad, each: time / PyTorch <= 0.4 (>= 55% of peak)",
     "G7": "conv1 + ReLU + maxpool forward and its backward: time / PyTorch <= 0.3",
@@ -28,6 +28,8 @@ GOALS = {
     "G10": "per-op Python overhead on a tiny tensor: time / PyTorch <= 1.0",
     "G11": "import fastdl: time and resident memory / import torch <= 0.25",
     "G12": "peak memory of the batch-64 training run / PyTorch's <= 0.5",
+    "G13": "batch-64 step while another process keeps one core busy: time / PyTorch's under the"
+    " same load <= 1.0, and <= 2.5x fastdl's quiet time",
 }
 
 

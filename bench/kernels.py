@@ -81,7 +81,7 @@ def _sgemm_row(ctx: Context, n: int, trans_a: bool, trans_b: bool) -> None:
     if n in (64, 128):
         checks = (goals.ratio("G5", 0.8),)
     elif 512 <= n <= 2048:
-        checks = (goals.ratio("G4", 1.0), goals.of_peak("G4", 0.85))
+        checks = (goals.ratio("G4", 0.91), goals.of_peak("G4", 0.8))
     row = new_row(
         SECTION,
         f"sgemm.{op}.{n}",

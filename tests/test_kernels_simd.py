@@ -67,6 +67,18 @@ def test_each_isa_reports_its_kernel(isa):
     assert cfg["MC"] % cfg["MR"] == 0 and cfg["NR"] % 8 == 0
 
 
+def test_fma_peak_runs_the_active_isa(isa):
+    # The benchmark's roof: a register-resident FMA loop of the active ISA build.
+    lanes = {"baseline": "4 lanes", "avx2": "8 lanes", "avx512": "16 lanes"}[isa]
+    one = _C.fma_peak(10_000, 1)
+    assert lanes in one["kernel"] and one["kernel"].startswith({"baseline": "sse2"}.get(isa, isa))
+    assert one["gflops"] > 0 and np.isfinite(one["gflops"])
+    assert _C.fma_peak(10_000, 2)["gflops"] > 0
+    for steps, threads, what in ((0, 1, "steps"), (1, 0, "thread count")):
+        with pytest.raises(ValueError, match=rf"\[fma_peak\] expected (a )?{what}"):
+            _C.fma_peak(steps, threads)
+
+
 def run_fresh(code, **env):
     # Runs `code` in a new interpreter with extra environment variables; returns its stdout.
     full = dict(os.environ, **env)
