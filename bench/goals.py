@@ -4,6 +4,7 @@ A row carries checks; each check is one inequality on one figure of that row:
     ratio  fastdl / peer (time, or memory) <= limit      (median of per-round ratios)
     peak   fastdl GFLOP/s / measured fp32 peak >= limit
     copy   fastdl GB/s / measured copy bandwidth >= limit
+    quiet  fastdl's time / its time in the quiet row of the same run <= limit (row["quiet_ratio"])
 A goal is met when every check of every row mapped to it is met.
 
 NOTE: "% of peak" is against the FMA peak measured in the same run by a register-resident
@@ -36,13 +37,15 @@ GOALS = {
 @dataclass(frozen=True)
 class Check:
     goal: str
-    kind: str  # "ratio", "peak" or "copy"
+    kind: str  # "ratio", "peak", "copy" or "quiet"
     limit: float
     peer: str | None = None  # for "ratio": which peer; None means the row's main peer
 
     def label(self) -> str:
         if self.kind == "ratio":
             return f"{self.goal} <={self.limit:g}"
+        if self.kind == "quiet":
+            return f"{self.goal} <={self.limit:g}x quiet"
         roof = "pk" if self.kind == "peak" else "bw"
         return f"{self.goal} >={self.limit:.0%} {roof}"
 
@@ -59,6 +62,10 @@ def of_copy(goal: str, limit: float) -> Check:
     return Check(goal, "copy", limit)
 
 
+def of_quiet(goal: str, limit: float) -> Check:
+    return Check(goal, "quiet", limit)
+
+
 def judge(row: dict, check: Check, peak_gflops: float | None, copy_gbps: float | None) -> dict:
     """{"goal", "check", "value", "met"}; value and met are None when it cannot be judged."""
     value = None
@@ -66,6 +73,8 @@ def judge(row: dict, check: Check, peak_gflops: float | None, copy_gbps: float |
         pass  # a failing row judges nothing, whatever it measured before failing
     elif check.kind == "ratio":
         value = row.get("ratios", {}).get(check.peer or row.get("peer"))
+    elif check.kind == "quiet":
+        value = row.get("quiet_ratio")
     else:
         fastdl = row.get("sides", {}).get("fastdl", {}).get("rate")
         roof = peak_gflops if check.kind == "peak" else copy_gbps
@@ -73,7 +82,7 @@ def judge(row: dict, check: Check, peak_gflops: float | None, copy_gbps: float |
             value = fastdl / roof
     met = None
     if value is not None:
-        met = value <= check.limit if check.kind == "ratio" else value >= check.limit
+        met = value <= check.limit if check.kind in ("ratio", "quiet") else value >= check.limit
     return {"goal": check.goal, "check": check.label(), "value": value, "met": met}
 
 

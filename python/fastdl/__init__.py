@@ -10,7 +10,10 @@ and `with fastdl.backend("reference"): ...` runs the same code on it.
 
 from __future__ import annotations
 
-from . import _C
+from ._openmp import passive_wait as _passive_wait
+
+with _passive_wait():
+    from . import _C
 from ._backend import backend
 from ._config import info, show_config
 from . import _random, _tensor as _tensor_module
