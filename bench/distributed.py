@@ -1,4 +1,4 @@
-"""Data parallelism on MPI (G14): allreduce bandwidth against message size, beside the copy
+"""Data parallelism on MPI: allreduce bandwidth against message size, beside the copy
 bandwidth measured in the same run, and the founding CNN's train step at global batch 64 on one
 and two ranks (samples/s and scaling efficiency), with PyTorch's DDP (gloo) as the peer.
 

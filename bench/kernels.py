@@ -83,7 +83,7 @@ def _sgemm_row(ctx: Context, n: int, trans_a: bool, trans_b: bool) -> None:
     if n in (64, 128):
         checks = (goals.ratio("G5", 0.8),)
     elif 512 <= n <= 2048:
-        checks = (goals.ratio("G4", 1.0), goals.of_peak("G4", 0.85))
+        checks = (goals.ratio("G4", 0.91), goals.of_peak("G4", 0.8))
     row = new_row(
         SECTION,
         f"sgemm.{op}.{n}",
@@ -154,7 +154,7 @@ def _conv_row(ctx: Context, layer: str, x_shape, w_shape, part: str) -> None:
     flop = 2.0 * n * k * c * r * s * h * w
     checks = ()
     if layer == "conv2":
-        checks = (goals.ratio("G6", 0.4), goals.of_peak("G6", 0.55))
+        checks = (goals.ratio("G6", 0.8 if part == "weight grad" else 0.5),)
     tag = {"forward": "fwd", "input grad": "dx", "weight grad": "dw"}[part]
     row = new_row(
         SECTION,

@@ -12,7 +12,7 @@ from .rows import MISMATCH
 RATIO_NOTE = (
     "ratio = fastdl / peer (time per call, or bytes for memory), the median of "
     "per-round ratios: < 1 means fastdl is faster (smaller). 'of roof' is fastdl's "
-    "GFLOP/s over the measured fp32 peak (pk) or its GB/s over the measured copy "
+    "GFLOP/s over the measured fp32 FMA peak (pk) or its GB/s over the measured copy "
     "bandwidth (bw). 'others' CPU' is the share of the machine's CPU time that "
     "other processes used while the row ran (0% = quiet machine)."
 )
@@ -171,6 +171,8 @@ def _peer_lines(meta: dict) -> list[str]:
 def header(meta: dict, roofs: dict) -> str:
     cpu = meta.get("cpu", {})
     peak, copy = roofs.get("peak") or {}, roofs.get("copy") or {}
+    openblas = roofs.get("openblas") or {}
+    by_isa = ", ".join(f"{isa} {_num(v)}" for isa, v in (peak.get("by_isa") or {}).items())
     machine = f"{cpu.get('Model name', '?')}, {meta.get('cores')} cores, {meta.get('isa')}"
     theoretical = _num(meta.get("theoretical_peak_gflops"))
     versions = meta.get("versions", {})
@@ -179,8 +181,14 @@ def header(meta: dict, roofs: dict) -> str:
         f"machine: {machine}; load average at start {meta.get('loadavg_start')}",
         f"{fastdl}; {meta.get('settings', {}).get('threads')} threads for every library",
         (
-            f"measured fp32 peak: {_num(peak.get('gflops'))} GFLOP/s ({peak.get('method', '?')}); "
+            f"measured fp32 FMA peak (the roof, 'pk'): {_num(peak.get('gflops'))} GFLOP/s for the "
+            f"{versions.get('fastdl_simd_level')} build ({peak.get('kernel', '?')}; "
+            f"{peak.get('method', '?')}); every ISA: {by_isa or '-'}; "
             f"theoretical {theoretical} GFLOP/s ({meta.get('theoretical_peak_formula')})"
+        ),
+        (
+            f"OpenBLAS sgemm (a peer, not the roof): {_num(openblas.get('gflops'))} GFLOP/s "
+            f"({openblas.get('method', '?')})"
         ),
         (
             f"measured copy bandwidth: {_num(copy.get('gbps'))} GB/s "
@@ -191,11 +199,6 @@ def header(meta: dict, roofs: dict) -> str:
         *_peer_lines(meta),
         RATIO_NOTE,
     ]
-    if "avx512f" not in meta.get("isa_flags", []):
-        lines.append(
-            "NOTE: no AVX-512 here, so the '% of peak' goals are judged against the "
-            "peak measured above, not PERFORMANCE.md's AVX-512 figure."
-        )
     return "\n".join(lines)
 
 

@@ -1,10 +1,12 @@
 """System: the machine, its measured roofs, and what is not a kernel.
 
 - machine_info: CPU model and ISA flags, library versions, load, date.
-- measure_roofs: the fp32 peak (a large NumPy/OpenBLAS sgemm with OPENBLAS_* unset, best of a
-  few) beside the theoretical one (clock x cores x FMA pipes x lanes x 2), and the copy
-  bandwidth (large np.copyto, one thread and two). Goals in "% of peak" or "of copy bandwidth"
-  are judged against these, from the same run.
+- measure_roofs: the fp32 FMA peak (fastdl._C.fma_peak: a register-resident multiply-add loop
+  of the ISA build in use, on the bench's threads; every ISA the processor runs is recorded),
+  the theoretical one (clock x cores x FMA pipes x lanes x 2) and the copy bandwidth (large
+  np.copyto, one thread and two). Goals in "% of peak" or "of copy bandwidth" are judged against
+  these, from the same run. A large NumPy/OpenBLAS sgemm is recorded beside the peak as a peer's
+  figure, not as the roof.
 - run: per-op Python overhead on tiny tensors (G10), `import` time and resident memory in fresh
   processes (G11), peak memory of a training run in a fresh process (G12).
 """
@@ -42,7 +44,8 @@ ISA_FLAGS = (
     "avx512_bf16",
     "amx_tile",
 )
-FMA_PIPES = 2  # assumed: two FMA pipes per core, as on every Zen and recent Intel core
+FMA_PIPES = 2  # assumed: two full-width FMA pipes per core (Zen 4 splits a 512-bit FMA over
+# its two 256-bit pipes, so there the theoretical AVX-512 figure is twice what the loop measures)
 
 
 # ---------------------------------------------------------------- the machine
@@ -162,42 +165,80 @@ def library_versions(torch) -> dict:
 
 
 def measure_roofs(ctx: Context, roofs: dict | None = None) -> dict:
-    """Measures the fp32 peak and the copy bandwidth once more and keeps the best so far in
+    """Measures the fp32 FMA peak and the copy bandwidth once more and keeps the best so far in
     ctx.peak_gflops and ctx.copy_gbps. Run at the start and at the end: a roof is what the
     machine can do, and a busy moment of a shared machine should not lower it.
     Returns (and updates) the details for the JSON."""
-    roofs = roofs or {"peak": {"runs": []}, "copy": {"runs": []}}
+    roofs = roofs or {"peak": {"runs": []}, "copy": {"runs": []}, "openblas": {"runs": []}}
     ctx.wait_for_quiet(roofs)
-    n, reps = (1024, 3) if ctx.quick else (2048, 6)
-    peak, copy = roofs["peak"], roofs["copy"]
+    peak, copy, openblas = roofs["peak"], roofs["copy"], roofs["openblas"]
+    try:
+        peak["runs"].append(fma_peak(ctx.threads, ctx.quick))
+        peak["method"] = peak["runs"][-1]["method"] + "; best of the runs"
+        peak["kernel"], peak["isa"] = peak["runs"][-1]["kernel"], peak["runs"][-1]["isa"]
+    except Exception as exc:  # noqa: BLE001
+        peak["runs"].append({"error": error_text(exc)})
     if ctx.numpy is not None:
+        n, reps = (1024, 3) if ctx.quick else (2048, 6)
         try:
-            peak["runs"].append(ctx.numpy.peak_gflops(n, reps))
-            peak["method"] = (
+            openblas["runs"].append(ctx.numpy.peak_gflops(n, reps))
+            openblas["method"] = (
                 f"best of {reps} np.matmul n={n} fp32 per run, OpenBLAS with "
-                f"{' and '.join(UNSET)} unset, {ctx.threads} threads; best of the runs"
+                f"{' and '.join(UNSET)} unset, {ctx.threads} threads; best of the runs "
+                "(a peer's sgemm, not the roof)"
             )
         except Exception as exc:  # noqa: BLE001
-            peak["runs"].append({"error": error_text(exc)})
+            openblas["runs"].append({"error": error_text(exc)})
     try:
         copy["runs"].append(copy_bandwidth(ctx.quick))
         copy["method"] = copy["runs"][-1]["method"] + "; best of the runs"
     except Exception as exc:  # noqa: BLE001
         copy["runs"].append({"error": error_text(exc)})
-    for roof, key in ((peak, "gflops"), (copy, "gbps")):
+    for roof, key in ((peak, "gflops"), (openblas, "gflops"), (copy, "gbps")):
         values = [run[key] for run in roof["runs"] if key in run]
         roof[key] = max(values) if values else None
+    isas = {isa for run in peak["runs"] for isa in run.get("by_isa", {})}
+    peak["by_isa"] = {
+        isa: max(run["by_isa"][isa] for run in peak["runs"] if isa in run.get("by_isa", {}))
+        for isa in sorted(isas)
+    }
     for key in ("one_thread_gbps", "two_threads_gbps"):
         values = [run[key] for run in copy["runs"] if key in run]
         copy[key] = max(values) if values else None
     ctx.peak_gflops, ctx.copy_gbps = peak["gflops"], copy["gbps"]
     latest = peak["runs"][-1].get("gflops") if peak["runs"] else None
     print(
-        f"  [roofs] peak {latest} GFLOP/s, copy {copy['runs'][-1].get('gbps')} GB/s",
+        f"  [roofs] FMA peak {latest} GFLOP/s, OpenBLAS sgemm {openblas.get('gflops')} GFLOP/s, "
+        f"copy {copy['runs'][-1].get('gbps')} GB/s",
         file=sys.stderr,
         flush=True,
     )
     return roofs
+
+
+def fma_peak(threads: int, quick: bool) -> dict:
+    """Best GFLOP/s of fastdl's register-resident FMA loop (fastdl._C.fma_peak) on `threads`
+    threads, for the ISA build in use ("gflops", the roof) and for every ISA the processor runs
+    ("by_isa", so a run with FASTDL_SIMD=avx2 or baseline has its own roof at hand)."""
+    from fastdl import _C
+
+    steps, reps = (2_000_000, 3) if quick else (10_000_000, 7)  # ~0.05 s per try at AVX-512
+    active = _C.simd_level()
+    by_isa = {}
+    try:
+        for isa in _C.supported_isas():
+            _C.set_simd_level(isa)
+            by_isa[isa] = max(_C.fma_peak(steps, threads)["gflops"] for _ in range(reps))
+    finally:
+        _C.set_simd_level(active)
+    return {
+        "gflops": by_isa[active],
+        "by_isa": by_isa,
+        "isa": active,
+        "kernel": _C.fma_peak(1, 1)["kernel"],
+        "method": f"best of {reps} runs of fastdl._C.fma_peak({steps:,} steps) on {threads} "
+        "threads: independent multiply-adds on accumulators held in registers",
+    }
 
 
 def copy_bandwidth(quick: bool) -> dict:

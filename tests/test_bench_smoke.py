@@ -62,7 +62,14 @@ def test_top_level_and_meta(results):
 
 
 def test_roofs(results):
-    assert results["roofs"]["peak"]["gflops"] > 0
+    # The roof is fastdl's own FMA loop for the ISA in use; OpenBLAS's sgemm is a peer's figure.
+    from fastdl import _C
+
+    peak = results["roofs"]["peak"]
+    assert peak["gflops"] > 0 and peak["isa"] == _C.simd_level()
+    assert set(peak["by_isa"]) == set(_C.supported_isas())
+    assert peak["gflops"] == peak["by_isa"][peak["isa"]]
+    assert results["roofs"]["openblas"]["gflops"] > 0
     assert results["roofs"]["copy"]["gbps"] > 0
 
 
@@ -84,3 +91,18 @@ def test_torch_side(results):
     assert row["ratios"]["torch"] > 0
     assert row["verdicts"][0]["goal"] == "G10"
     assert results["meta"]["versions"]["torch"]
+
+
+def test_a_goal_is_met_by_the_eager_or_the_compiled_rows():
+    from bench import goals
+
+    def row(id_, met):
+        return {"id": id_, "verdicts": [{"goal": "G1", "check": "G1 <=0.35", "value": 0.5, "met": met}]}
+
+    def g1(rows):
+        return next(g for g in goals.summarize(rows) if g["goal"] == "G1")["met"]
+
+    assert g1([row("train.b64", False), row("train.b64.compiled", True)]) is True
+    assert g1([row("train.b64", False), row("train.b64.compiled", False)]) is False
+    assert g1([row("train.b64", None), row("train.b64.compiled", None)]) is None
+    assert g1([]) is None

@@ -1,8 +1,9 @@
 """Runtime SIMD dispatch (csrc/cpu/dispatch.cpp) and the per-ISA kernel bodies.
 
-Every parity check of the GEMM, conv2d and activation kernels runs once per instruction-set
-build this processor supports (`_C.supported_isas()`, switched with `_C.set_simd_level`), so the
-AVX2 build that CI machines run proves the source the AVX-512 build shares. Also: the accuracy
+Every parity check of the GEMM, conv2d, activation and cross-entropy kernels runs once per
+instruction-set build this processor supports (`_C.supported_isas()`, switched with
+`_C.set_simd_level`), so the AVX2 build that CI machines run proves the source the AVX-512 build
+shares. Also: the FMA peak loop the benchmark's roof comes from; the accuracy
 of the vectorised exp, sigmoid and tanh against float64 NumPy, in ulps, over a wide range with
 NaN, infinities and denormal results; the FASTDL_SIMD environment variable, in a subprocess.
 Runs in a few seconds.
@@ -49,6 +50,18 @@ def test_each_isa_reports_its_kernel(isa):
     cfg = _C.gemm_config()
     assert cfg["kernel"] == KERNEL_NAMES[isa]
     assert cfg["MC"] % cfg["MR"] == 0 and cfg["NR"] % 8 == 0
+
+
+def test_fma_peak_runs_the_active_isa(isa):
+    # The benchmark's roof: a register-resident FMA loop of the active ISA build.
+    lanes = {"baseline": "4 lanes", "avx2": "8 lanes", "avx512": "16 lanes"}[isa]
+    one = _C.fma_peak(10_000, 1)
+    assert lanes in one["kernel"] and one["kernel"].startswith({"baseline": "sse2"}.get(isa, isa))
+    assert one["gflops"] > 0 and np.isfinite(one["gflops"])
+    assert _C.fma_peak(10_000, 2)["gflops"] > 0
+    for steps, threads, what in ((0, 1, "steps"), (1, 0, "thread count")):
+        with pytest.raises(ValueError, match=rf"\[fma_peak\] expected (a )?{what}"):
+            _C.fma_peak(steps, threads)
 
 
 def run_fresh(code, **env):
@@ -272,3 +285,61 @@ def test_vectorised_math_special_values_every_isa(isa):
     np.testing.assert_array_equal(
         cpu.relu_forward(x), reference.relu_forward(x)
     )  # NaN propagates, -0 -> 0
+
+
+# ---- softmax cross-entropy rows on every ISA (cross_entropy_kernels.cpp) ----
+
+
+@pytest.mark.parametrize("C", [1, 3, 16, 17, 31, 1000, 1031, 2100])
+@pytest.mark.parametrize("probs", [False, True])
+def test_cross_entropy_rows_every_isa(isa, C, probs):
+    # Full vectors, masked tails and sums over more than one block of 1024, against the reference.
+    rng = np.random.default_rng(C)
+    logits = (rng.standard_normal((6, C)) * 3).astype(np.float32)
+    if probs:
+        target = rng.random((6, C)).astype(np.float32)
+        target /= target.sum(axis=1, keepdims=True)
+        weight = (rng.random(C) + 0.5).astype(np.float32)
+    else:
+        target, weight = rng.integers(0, C, 6), None
+    for reduction in ("none", "mean"):
+        kw = dict(reduction=reduction)
+        _, log_probs = assert_backends_match("cross_entropy_forward", logits, target, weight, **kw)
+        dloss = np.float32(0.7) if reduction == "mean" else rng.random(6).astype(np.float32)
+        assert_backends_match("cross_entropy_backward", dloss, log_probs, target, weight, **kw)
+
+
+def test_cross_entropy_nan_row_every_isa(isa):
+    # A NaN logit anywhere in a row (a full vector or the tail) makes that row NaN, not others.
+    for where in (0, 19):
+        logits = rand(2, 20, seed=where)
+        logits[0, where] = np.nan
+        loss, log_probs = cpu.cross_entropy_forward(logits, np.array([1, 2]), reduction="none")
+        assert np.isnan(loss[0]) and np.isnan(log_probs[0]).all()
+        assert np.isfinite(loss[1]) and np.isfinite(log_probs[1]).all()
+
+
+
+# ---- Adam's element loop on every ISA (optim_kernels.cpp) ----
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("weight_decay, decoupled", [(0.0, False), (1e-2, False), (1e-2, True)])
+def test_adam_step_every_isa(isa, amsgrad, weight_decay, decoupled):
+    # Tensors of 1 to 100 floats (vector bodies and tails), 3 steps, against the reference.
+    from test_kernels_optim import tensors
+    from test_kernels_optim_extra import run_both
+
+    rng = np.random.default_rng(3)
+    params = tensors([(1,), (15,), (16,), (17,), (100,)], rng)
+    state = {
+        "params": params,
+        "exp_avgs": [np.zeros_like(p) for p in params],
+        "exp_avg_sqs": [np.zeros_like(p) for p in params],
+    }
+    if amsgrad:
+        state["kw:max_exp_avg_sqs"] = [np.zeros_like(p) for p in params]
+    run_both(
+        "adam_step", state, 3, rng, step_kw=lambda t: {"step": t}, lr=1e-2, beta1=0.9,
+        beta2=0.999, eps=1e-8, weight_decay=weight_decay, decoupled=decoupled,
+    )  # fmt: skip

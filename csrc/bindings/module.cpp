@@ -1,6 +1,7 @@
 // fastdl._C: the module that gathers every binding (one file per area in csrc/bindings/).
 #include "bindings/common.h"
 #include "cpu/kernels.h"
+#include "cpu/peak.h"
 #include "cuda/cuda.h"
 
 #include <cstdlib>
@@ -96,6 +97,26 @@ PYBIND11_MODULE(_C, m) {
 #endif
     return f;
   }, "The SIMD features this processor supports.");
+  m.def("fma_peak", [](int64_t steps, int threads) {
+    if (steps < 1 || steps > (int64_t{1} << 40)) {
+      fail("fma_peak", "expected steps in [1, 2**40], got ", steps);
+    }
+    const int most = fastdl::cpu::max_num_threads();
+    if (threads < 1 || threads > most) {
+      fail("fma_peak", "expected a thread count in [1, ", most, "], got ", threads);
+    }
+    double gflops;
+    {
+      py::gil_scoped_release release;
+      gflops = fastdl::cpu::fma_peak_gflops(steps, threads);
+    }
+    py::dict out;
+    out["gflops"] = gflops;
+    out["kernel"] = fastdl::cpu::fma_peak_name();
+    return out;
+  }, py::arg("steps"), py::arg("threads"),
+  "The active ISA's fp32 FMA peak in GFLOP/s: a register-resident multiply-add loop of `steps` "
+  "steps on `threads` threads (for the benchmark's roof).");
   m.def("cuda_device_count", &fastdl::cuda::device_count);
 
   bind_activations(m);

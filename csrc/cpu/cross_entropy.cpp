@@ -5,9 +5,10 @@
 // class probabilities; weight (C,) or none; loss and dloss (N,) for reduction "none", else one
 // value. Variants: index targets (ignore_index, weights; "mean" divides by the summed weight of
 // the samples not ignored) and probability targets ("mean" divides by N).
-// Each row is one pass over the logits for the max, one for the sum of exponentials (summed in
-// double) and one writing log-probabilities; the loss is read off the row while it is in L1.
-// Stable for any finite logits: exponentials only ever see x - max <= 0. Threads split rows.
+// Each row is one pass over the logits for the max, one for the sum of exponentials and one
+// writing log-probabilities (the active ISA's cross_entropy_kernels.cpp, vectorised); the loss is
+// read off the row while it is in L1. Stable for any finite logits: exponentials only ever see
+// x - max <= 0. Threads split rows.
 // Tests: tests/test_kernels_cross_entropy.py. Bench: bench/kernels.py (cross_entropy).
 #include "cpu/cross_entropy.h"
 #include "cpu/kernels.h"  // get_num_threads
@@ -23,14 +24,11 @@ namespace {
 // Below this many logits a second thread costs more than it saves.
 constexpr int64_t kParallelMin = 1 << 14;
 
-// x and lp are (C,): lp = x - max - log(sum(exp(x - max))). NaN anywhere gives a NaN row.
-inline void log_softmax_row(float* lp, const float* x, int64_t C) {
-  float m = x[0];
-  for (int64_t c = 1; c < C; ++c) m = x[c] > m ? x[c] : m;
-  double sum = 0.0;
-  for (int64_t c = 0; c < C; ++c) sum += std::exp(x[c] - m);
-  const float log_sum = static_cast<float>(std::log(sum));
-  for (int64_t c = 0; c < C; ++c) lp[c] = (x[c] - m) - log_sum;
+const CrossEntropyKernels& active() {
+  static const CrossEntropyKernels* const table[kIsaCount] = {
+      &baseline::cross_entropy_kernels(), &avx2::cross_entropy_kernels(),
+      &avx512::cross_entropy_kernels()};
+  return for_active_isa(table);
 }
 
 inline bool out_of_range(int64_t t, int64_t C) {
@@ -43,6 +41,7 @@ inline bool out_of_range(int64_t t, int64_t C) {
 int64_t cross_entropy_forward(float* loss, float* log_probs, const float* logits,
                               const int64_t* target, const float* weight, int64_t N, int64_t C,
                               Reduction reduction, int64_t ignore_index) {
+  const CrossEntropyKernels& k = active();
   double total = 0.0, weight_sum = 0.0;
   int64_t first_bad = N;
 #pragma omp parallel for schedule(static) num_threads(get_num_threads()) \
@@ -50,7 +49,7 @@ int64_t cross_entropy_forward(float* loss, float* log_probs, const float* logits
     reduction(min : first_bad) if (N * C >= kParallelMin)
   for (int64_t i = 0; i < N; ++i) {
     float* lp = log_probs + i * C;
-    log_softmax_row(lp, logits + i * C, C);
+    k.log_softmax_row(lp, logits + i * C, C);
     const int64_t t = target[i];
     float l = 0.0f;
     if (t != ignore_index) {
@@ -76,13 +75,14 @@ int64_t cross_entropy_forward(float* loss, float* log_probs, const float* logits
 void cross_entropy_forward(float* loss, float* log_probs, const float* logits,
                            const float* target, const float* weight, int64_t N, int64_t C,
                            Reduction reduction) {
+  const CrossEntropyKernels& k = active();
   double total = 0.0;
 #pragma omp parallel for schedule(static) num_threads(get_num_threads()) \
     reduction(+ : total) if (N * C >= kParallelMin)
   for (int64_t i = 0; i < N; ++i) {
     float* lp = log_probs + i * C;
     const float* t = target + i * C;
-    log_softmax_row(lp, logits + i * C, C);
+    k.log_softmax_row(lp, logits + i * C, C);
     double dot = 0.0;  // sum_c w[c] * t[c] * lp[c], read while the row is in L1
     for (int64_t c = 0; c < C; ++c) {
       const float wt = weight ? weight[c] * t[c] : t[c];
@@ -118,6 +118,7 @@ int64_t cross_entropy_backward(float* dlogits, const float* dloss, const float* 
   }
   if (first_bad < N) return first_bad;
 
+  const CrossEntropyKernels& k = active();
   float g_all = 0.0f;  // the upstream gradient of every sample, for "sum" and "mean"
   if (reduction == Reduction::kSum) g_all = dloss[0];
   if (reduction == Reduction::kMean) g_all = static_cast<float>(dloss[0] / weight_sum);
@@ -133,7 +134,7 @@ int64_t cross_entropy_backward(float* dlogits, const float* dloss, const float* 
     }
     const float g = reduction == Reduction::kNone ? dloss[i] : g_all;
     const float coef = g * (weight ? weight[t] : 1.0f);
-    for (int64_t c = 0; c < C; ++c) d[c] = coef * std::exp(lp[c]);
+    k.softmax_scaled_row(d, lp, C, coef);
     d[t] = coef * (std::exp(lp[t]) - 1.0f);
   }
   return -1;
@@ -143,6 +144,7 @@ int64_t cross_entropy_backward(float* dlogits, const float* dloss, const float* 
 void cross_entropy_backward(float* dlogits, const float* dloss, const float* log_probs,
                             const float* target, const float* weight, int64_t N, int64_t C,
                             Reduction reduction) {
+  const CrossEntropyKernels& k = active();
   float g_all = 0.0f;
   if (reduction == Reduction::kSum) g_all = dloss[0];
   if (reduction == Reduction::kMean) g_all = static_cast<float>(dloss[0] / static_cast<double>(N));
@@ -156,11 +158,7 @@ void cross_entropy_backward(float* dlogits, const float* dloss, const float* log
     // d/dx_c of -sum_k w_k t_k lp_k is softmax_c * sum_k(w_k t_k) - w_c t_c.
     double target_mass = 0.0;
     for (int64_t c = 0; c < C; ++c) target_mass += weight ? weight[c] * t[c] : t[c];
-    const float mass = static_cast<float>(target_mass);
-    for (int64_t c = 0; c < C; ++c) {
-      const float wt = weight ? weight[c] * t[c] : t[c];
-      d[c] = g * (std::exp(lp[c]) * mass - wt);
-    }
+    k.softmax_minus_target_row(d, lp, t, weight, C, g, static_cast<float>(target_mass));
   }
 }
 

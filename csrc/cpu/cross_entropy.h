@@ -8,6 +8,8 @@
 #pragma once
 #include <cstdint>
 
+#include "cpu/dispatch.h"
+
 namespace fastdl::cpu {
 
 enum class Reduction { kNone, kSum, kMean };
@@ -38,3 +40,20 @@ void cross_entropy_backward(float* dlogits, const float* dloss, const float* log
                             Reduction reduction);
 
 }  // namespace fastdl::cpu
+
+namespace fastdl::cpu {
+
+// One ISA build's row bodies (cross_entropy_kernels.cpp); every row holds C floats.
+struct CrossEntropyKernels {
+  // lp = x - max - log(sum(exp(x - max))).
+  void (*log_softmax_row)(float* lp, const float* x, int64_t C);
+  // d = coef * exp(lp).
+  void (*softmax_scaled_row)(float* d, const float* lp, int64_t C, float coef);
+  // d = g * (exp(lp) * mass - w * t); w may be null (all ones).
+  void (*softmax_minus_target_row)(float* d, const float* lp, const float* t, const float* w,
+                                   int64_t C, float g, float mass);
+};
+
+}  // namespace fastdl::cpu
+
+FASTDL_PER_ISA(const CrossEntropyKernels& cross_entropy_kernels())

@@ -5,8 +5,7 @@
 // Shapes: op(A) is (M, K), op(B) is (K, N), C is (M, N), with leading dimensions (see gemm.h).
 // Two paths, chosen by size alone (so results never depend on the thread count):
 // * direct (M * N * K <= kDirectMaxMacs): A read in place, one kc x NR panel of B packed at a
-//   time (the ISA's `direct`). One or two workers split the NR panels of C (or its MR row
-//   tiles when there are few panels).
+//   time (the ISA's `direct`), on the calling thread.
 // * blocked (BLIS; STYLE.md "GEMM speaks BLIS"):
 //   jc over N in steps of NC          B block kc x nc packed once, shared by all workers (L3)
 //    pc over K in steps of KC         beta applies on the first pc only, later blocks add
@@ -15,9 +14,7 @@
 //       ir over mc in steps of MR     ... while the MR x NR micro-kernel streams A panels
 //   Packed panels are zero-padded to MR / NR, so the micro-kernel always runs a full tile and
 //   only its store is clipped at the edges of C. The jr / ir loops are the ISA's macro_kernel.
-// Threads: one OpenMP team per call. Direct: each thread takes a fixed share of C's NR panels
-// (or MR row tiles): the same share every call, so C's cache lines do not move between cores
-// (first come, first served costs a third more at n = 128). Blocked: B is packed cooperatively,
+// Threads: one OpenMP team per blocked call (from kParallelMinMacs). Blocked: B is packed cooperatively,
 // then threads take units of (ic block, range of jr panels) first come, first served, so one
 // slowed by another process's load on its core does not hold the others up. Both paths cut K
 // into the same balanced kc blocks and sum each C element over K in the same order whatever the
@@ -39,13 +36,12 @@ namespace {
 
 // Products up to this many multiply-adds take the direct path (n = 128 cubed).
 constexpr double kDirectMaxMacs = 1 << 21;
-// Direct products below this many multiply-adds (80 cubed, ~30 us on one core) stay on one
-// thread. A second thread would save ~5 us when the OpenMP team is hot, but a parallel region
-// that finds its worker asleep or sharing a core (the main thread landing on the core where
-// the worker spins) costs 0.1 to 8 ms on the shared benchmark VMs, which no small product
-// repays.
-constexpr double kDirectParallelMinMacs = 1 << 19;
-constexpr double kParallelMinMacs = 1 << 18;
+// Products below this many multiply-adds (about 200 cubed, ~80 us on one core), and every
+// direct one, run on the calling thread. fastdl's OpenMP threads sleep between parallel regions
+// (python/fastdl/_openmp.py), and waking the worker and meeting it at the barriers costs 15-25 us
+// on these VMs: on the Zen 4 here, quiet, two threads ran n = 128 at 82 GFLOP/s and n = 160 at
+// 81 against one thread's 97; from n = 256 (121 against ~100) the second thread pays.
+constexpr double kParallelMinMacs = 1 << 23;
 // gemm_batched runs whole matrices per worker when each is at most this many multiply-adds.
 constexpr double kBatchPerWorkerMaxMacs = 1 << 24;
 // Workspace regions start on 64-byte boundaries (16 floats).
@@ -59,14 +55,6 @@ int thread_index() {
   return omp_get_thread_num();
 #else
   return 0;
-#endif
-}
-
-int team_size() {
-#ifdef _OPENMP
-  return omp_get_num_threads();
-#else
-  return 1;
 #endif
 }
 
@@ -120,7 +108,7 @@ Plan make_plan(const GemmKernel& kr, int64_t M, int64_t N, int64_t K, int nthrea
   int workers = std::max(1, nthreads);
   if (macs <= kDirectMaxMacs) {
     pl.direct = true;
-    if (macs < kDirectParallelMinMacs) workers = 1;
+    workers = 1;
     const int64_t n_panels = ceil_div(N, kr.nr), m_tiles = ceil_div(M, kr.mr);
     pl.split_n = n_panels >= 2 * workers || n_panels >= m_tiles;
     pl.units = pl.split_n ? n_panels : m_tiles;
@@ -258,17 +246,8 @@ void gemm(float* c, const float* a, const float* b, int64_t M, int64_t N, int64_
   const int64_t NR = kr.nr;
 
   if (pl.direct) {
-    if (pl.workers == 1) {
-      run_direct(kr, pl, 0, pl.units, c, a, b, M, N, K, ldc, lda, ldb, trans_a, trans_b, alpha,
-                 beta, a_bufs);
-      return;
-    }
-#pragma omp parallel num_threads(pl.workers)
-    {
-      const int w = thread_index(), team = team_size();  // (the team may be smaller)
-      run_direct(kr, pl, pl.units * w / team, pl.units * (w + 1) / team, c, a, b, M, N, K, ldc,
-                 lda, ldb, trans_a, trans_b, alpha, beta, a_bufs + w * pl.a_floats);
-    }
+    run_direct(kr, pl, 0, pl.units, c, a, b, M, N, K, ldc, lda, ldb, trans_a, trans_b, alpha,
+               beta, a_bufs);
     return;
   }
 

@@ -49,6 +49,16 @@ inline void ukernel(Acc& acc, const float* const (&rows)[kMR], Off off, const fl
   }
 }
 
+// Asks for the m rows of an MR x NR tile of C (row stride ldc) to be brought into L2 while the
+// micro-kernel runs, so the store's read of C does not wait on L3 or memory: a power-of-two ldc
+// puts every row in the same L1 set, hence L2, not L1.
+inline void prefetch_tile_l2(const float* c, int64_t ldc, int64_t m) {
+  for (int64_t i = 0; i < m; ++i) {
+    __builtin_prefetch(c + i * ldc, 0, 2);
+    __builtin_prefetch(c + i * ldc + kNR - 1, 0, 2);
+  }
+}
+
 inline void zero(Acc& acc) {
 #pragma GCC unroll 16
   for (int i = 0; i < kMR; ++i) {

@@ -9,7 +9,9 @@
 // per (weight decay, centered, momentum); Adagrad per (weight decay); NAdam per (coupled decay). All tensors form
 // one flattened index space that is cut into one contiguous slice per thread, so a call is
 // one parallel region however many tensors there are, and each element is read and written
-// once (Adam: 16 bytes read, 12 written per element, the floor).
+// once (Adam: 16 bytes read, 12 written per element, the floor). Adam's element loop is
+// compiled per ISA (optim_kernels.cpp: its square root and division are the cost, four lanes
+// at a time in the baseline build); the others are compiled once here.
 // Tests: tests/test_kernels_optim.py, tests/test_kernels_optim_extra.py. Bench: bench/kernels.py (adam, G8).
 #include "cpu/optim.h"
 
@@ -99,36 +101,6 @@ void sgd_dispatch_momentum(float* const* params, const float* const* grads, floa
     sgd_all<kDecay, Momentum::kRunning, true>(params, grads, bufs, sizes, count, o);
   } else {
     sgd_all<kDecay, Momentum::kRunning, false>(params, grads, bufs, sizes, count, o);
-  }
-}
-
-struct AdamConstants {
-  float sign, wd, decay, b1, one_minus_b1, b2, one_minus_b2, step_size, inv_bc2_sqrt, eps;
-};
-
-// p, grad, m, v, vmax are (n,); vmax is unused unless kAmsgrad.
-template <bool kCoupledDecay, bool kAmsgrad>
-void adam_slice(float* p, const float* grad, float* m, float* v, float* vmax, int64_t n,
-                const AdamConstants& k) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    float g = k.sign * grad[i];
-    float pi = p[i];
-    if constexpr (kCoupledDecay) g += k.wd * pi;
-    pi *= k.decay;  // 1 - lr * weight_decay for AdamW, exactly 1 otherwise
-    const float mi = k.b1 * m[i] + k.one_minus_b1 * g;
-    const float vi = k.b2 * v[i] + k.one_minus_b2 * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    float vd = vi;
-    if constexpr (kAmsgrad) {
-      // A plain select on registers (std::max returns a reference and blocks vectorization);
-      // NaN propagates from either side, as torch.maximum's.
-      const float old = vmax[i];
-      vd = (old < vi || vi != vi) ? vi : old;
-      vmax[i] = vd;
-    }
-    p[i] = pi - k.step_size * (mi / (std::sqrt(vd) * k.inv_bc2_sqrt + k.eps));
   }
 }
 
@@ -279,24 +251,18 @@ void adam_step(float* const* params, const float* const* grads, float* const* ex
   k.inv_bc2_sqrt = static_cast<float>(1.0 / std::sqrt(bc2));
   k.eps = static_cast<float>(opt.eps);
   const bool coupled = !opt.decoupled && opt.weight_decay != 0.0;
+  static const OptimKernels* const table[kIsaCount] = {
+      &baseline::optim_kernels(), &avx2::optim_kernels(), &avx512::optim_kernels()};
+  const OptimKernels& kernels = for_active_isa(table);
   for_each_slice(sizes, count, [&](int64_t j, int64_t begin, int64_t end) {
     float* p = params[j] + begin;
     const float* g = grads[j] + begin;
     float* m = exp_avgs[j] + begin;
     float* v = exp_avg_sqs[j] + begin;
     const int64_t n = end - begin;
-    if (max_exp_avg_sqs != nullptr) {
-      float* vmax = max_exp_avg_sqs[j] + begin;
-      if (coupled) {
-        adam_slice<true, true>(p, g, m, v, vmax, n, k);
-      } else {
-        adam_slice<false, true>(p, g, m, v, vmax, n, k);
-      }
-    } else if (coupled) {
-      adam_slice<true, false>(p, g, m, v, nullptr, n, k);
-    } else {
-      adam_slice<false, false>(p, g, m, v, nullptr, n, k);
-    }
+    const bool amsgrad = max_exp_avg_sqs != nullptr;
+    kernels.adam_slice[coupled][amsgrad](p, g, m, v, amsgrad ? max_exp_avg_sqs[j] + begin : nullptr,
+                                          n, k);
   });
 }
 

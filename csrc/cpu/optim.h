@@ -8,6 +8,8 @@
 #pragma once
 #include <cstdint>
 
+#include "cpu/dispatch.h"
+
 namespace fastdl::cpu {
 
 struct SgdOptions {
@@ -89,4 +91,20 @@ void nadam_step(float* const* params, const float* const* grads, float* const* e
                 float* const* exp_avg_sqs, const int64_t* sizes, int64_t count,
                 const NadamOptions& opt);
 
+// Adam's per-step constants, as adam_step derives them from AdamOptions.
+struct AdamConstants {
+  float sign, wd, decay, b1, one_minus_b1, b2, one_minus_b2, step_size, inv_bc2_sqrt, eps;
+};
+
+// p, grad, m, v, vmax are (n,): one slice of one tensor; vmax is null unless AMSGrad.
+using AdamSlice = void (*)(float* p, const float* grad, float* m, float* v, float* vmax,
+                           int64_t n, const AdamConstants& k);
+
+// One ISA build's element loops (optim_kernels.cpp): adam_slice[coupled decay][AMSGrad].
+struct OptimKernels {
+  AdamSlice adam_slice[2][2];
+};
+
 }  // namespace fastdl::cpu
+
+FASTDL_PER_ISA(const OptimKernels& optim_kernels())

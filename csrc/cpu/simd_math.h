@@ -1,5 +1,5 @@
 // Vectorised exponential, sigmoid and tanh on the `vf` vectors of simd.h, for the per-ISA kernel
-// bodies (activations_kernels.cpp, rnn_kernels.cpp).
+// bodies (activations_kernels.cpp, rnn_kernels.cpp, cross_entropy_kernels.cpp).
 //
 // exp_ps: Cody-Waite reduction x = n ln2 + r, |r| <= ln2 / 2, a degree-6 polynomial for e^r,
 // scaled by 2^n so that denormal results (down to e^-103.97) round once; about 1 ulp against

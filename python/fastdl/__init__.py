@@ -10,7 +10,10 @@ and `with fastdl.backend("reference"): ...` runs the same code on it.
 
 from __future__ import annotations
 
-from . import _C
+from ._openmp import passive_wait as _passive_wait
+
+with _passive_wait():
+    from . import _C
 from ._backend import backend
 from ._config import info, show_config
 from . import _random, _tensor as _tensor_module
@@ -131,6 +134,23 @@ for _name in (
 ):
     globals()[_name] = _unary(_name)
 del _name
+
+
+# The activations without arguments, called directly (no *args / getattr): on a tiny tensor the
+# call path is most of the time (bench overhead.relu).
+def relu(input):
+    """fastdl.relu(t) is t.relu()."""
+    return input.relu()
+
+
+def sigmoid(input):
+    """fastdl.sigmoid(t) is t.sigmoid()."""
+    return input.sigmoid()
+
+
+def tanh(input):
+    """fastdl.tanh(t) is t.tanh()."""
+    return input.tanh()
 
 
 def add(input, other, alpha=1):

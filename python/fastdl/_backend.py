@@ -19,6 +19,7 @@ BACKENDS = ("cpu", "reference")
 _DEFAULT = "cpu"
 _current: contextvars.ContextVar[str] = contextvars.ContextVar("fastdl_backend", default=_DEFAULT)
 _modules: dict[str, ModuleType] = {}
+_F32 = np.dtype(np.float32)
 
 
 def _load(name: str) -> ModuleType:
@@ -36,10 +37,10 @@ def current() -> str:
 def get(dtype=np.float32) -> ModuleType:
     """The backend module for arrays of `dtype` in this context."""
     name = _current.get()
-    if name == "cpu" and dtype != np.float32:
+    if name == "cpu" and dtype is not _F32 and dtype != np.float32:  # (`is`: the fast common case)
         # NOTE: the C++ kernels are float32 only; float64 (gradient checks) runs on the reference.
         name = "reference"
-    return _load(name)
+    return _modules.get(name) or _load(name)  # (a loaded module without a second call)
 
 
 @contextlib.contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from . import _C
+from . import _C, _openmp
 
 
 def info() -> dict:
@@ -23,6 +23,7 @@ def info() -> dict:
         "compiler": cfg["compiler"],
         "openmp": cfg["openmp"],
         "threads": _C.get_num_threads(),
+        "omp_wait_policy": _openmp.wait_policy,  # passive unless the user chose (fastdl/_openmp.py)
         "simd": _C.simd_level(),
         "simd_supported": ", ".join(_C.supported_isas()),
         "simd_built": cfg["simd"],

@@ -18,6 +18,7 @@ from numbers import Number
 import numpy as np
 
 _NDARRAY = np.ndarray  # NOTE: one global lookup on the hot paths, not two
+_F32 = np.dtype(np.float32)  # a native float32 array's dtype is this very object
 
 from . import _devices
 from ._errors import ArgumentError, torch_type_name
@@ -806,7 +807,8 @@ class Tensor(InPlaceOps):
     clip = clamp
 
     def _activation(self, op_cls, name):
-        x = self._float_input(name)
+        data = self._data
+        x = self if type(data) is _NDARRAY and data.dtype is _F32 else self._float_input(name)
         if (x._requires_grad or x._base is not None) and _grad_enabled.get():
             return op_cls.apply(x)
         return Tensor._make(op_cls.direct(x._data))  # Op.apply's no-graph path, inlined

@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 _NEEDS = ("C", "A")
+_F32 = np.dtype(np.float32)  # a native float32 array's dtype is this object (`is`: ~40 ns less)
 
 
 def f32(a) -> np.ndarray:
-    if type(a) is np.ndarray and a.dtype == np.float32 and a.flags.c_contiguous and a.flags.aligned:
+    if type(a) is np.ndarray and a.dtype is _F32 and a.flags.c_contiguous and a.flags.aligned:
         return a  # the common case, without np.require's ~2 us
     return np.require(a, np.float32, _NEEDS)
 
