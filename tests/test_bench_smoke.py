@@ -106,3 +106,11 @@ def test_a_goal_is_met_by_the_eager_or_the_compiled_rows():
     assert g1([row("train.b64", False), row("train.b64.compiled", False)]) is False
     assert g1([row("train.b64", None), row("train.b64.compiled", None)]) is None
     assert g1([]) is None
+
+
+def test_readme_lists_the_goals():
+    from bench.goals import GOALS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    listed = [line for line in readme.splitlines() if line.startswith("- **G")]
+    assert listed == [f"- **{goal}**: {text}" for goal, text in GOALS.items()]
