@@ -35,7 +35,16 @@ def rand(*shape, seed=0):
 def test_supported_isas_and_switching():
     assert ISAS[0] == "baseline" and set(ISAS) <= {"baseline", "avx2", "avx512"}
     assert _C.simd_level() in ISAS
-    assert _C.build_config["simd"] == "baseline, avx2, avx512"
+    builds = _C.build_config["simd_builds"]
+    assert list(builds) == ["baseline", "avx2", "avx512"]
+    import platform
+
+    if platform.machine() in ("x86_64", "AMD64"):
+        assert builds["avx512"].startswith("AVX-512") and builds["avx2"] == "AVX2 + FMA"
+        assert set(_C.cpu_features()) == {"avx2", "fma", "avx512f", "avx512vl", "avx512bw",
+                                          "avx512dq"}
+    else:
+        assert builds["avx2"].startswith("portable")
     with pytest.raises(ValueError, match=r"\[set_simd_level\] expected one of baseline"):
         _C.set_simd_level("sse9")
     for name in {"avx2", "avx512"} - set(ISAS):

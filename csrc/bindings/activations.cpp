@@ -1,7 +1,7 @@
 // Bindings of the activation kernels (csrc/cpu/activations.cpp): _C.{relu,sigmoid,tanh}_{forward,
 // backward} and _C.exp_forward (the vectorised exp, exposed for accuracy tests).
 #include "bindings/common.h"
-#include "cpu/kernels.h"
+#include "cpu/activations.h"
 
 namespace fastdl::bindings {
 

@@ -5,7 +5,7 @@
 
 #include "bindings/common.h"
 #include "cpu/conv2d.h"
-#include "cpu/kernels.h"
+#include "cpu/parallel.h"
 
 namespace fastdl::bindings {
 

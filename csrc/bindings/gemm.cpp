@@ -3,7 +3,7 @@
 
 #include "bindings/common.h"
 #include "cpu/gemm.h"
-#include "cpu/kernels.h"
+#include "cpu/parallel.h"
 
 namespace fastdl::bindings {
 

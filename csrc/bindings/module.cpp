@@ -1,6 +1,6 @@
 // fastdl._C: the module that gathers every binding (one file per area in csrc/bindings/).
 #include "bindings/common.h"
-#include "cpu/kernels.h"
+#include "cpu/parallel.h"
 #include "cpu/peak.h"
 #include "cuda/cuda.h"
 
@@ -57,8 +57,14 @@ PYBIND11_MODULE(_C, m) {
   config["openmp"] = py::none();
 #endif
   config["cuda_built"] = fastdl::cuda::is_built();
-  // The ISA builds of the kernel bodies compiled in; simd_level() says which one runs.
-  config["simd"] = "baseline, avx2, avx512";
+  // The ISA builds of the kernel bodies compiled in, and what each really is (off x86 the
+  // "avx2" and "avx512" builds are portable code); simd_level() says which one runs.
+  py::dict builds;
+  for (int i = 0; i < fastdl::cpu::kIsaCount; ++i) {
+    const auto isa = static_cast<fastdl::cpu::Isa>(i);
+    builds[fastdl::cpu::isa_name(isa)] = fastdl::cpu::isa_build(isa);
+  }
+  config["simd_builds"] = builds;
   m.attr("build_config") = config;
 
   using fastdl::cpu::Isa;
@@ -82,19 +88,18 @@ PYBIND11_MODULE(_C, m) {
       }
       return;
     }
-    fail("set_simd_level", "expected one of baseline, avx2, avx512, got '", name, "'");
+    std::string names;
+    for (int i = 0; i < fastdl::cpu::kIsaCount; ++i) {
+      names += (i ? ", " : "") + std::string(fastdl::cpu::isa_name(static_cast<Isa>(i)));
+    }
+    fail("set_simd_level", "expected one of ", names, ", got '", name, "'");
   }, py::arg("name"), "Switch the kernels to a supported ISA build (for tests and benchmarks).");
   m.def("simd_note", [] { return std::string(fastdl::cpu::simd_note()); },
         "Why FASTDL_SIMD was not honoured, or '' when it was (or is unset).");
 
   m.def("cpu_features", []() {
     py::dict f;
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    f["avx2"] = static_cast<bool>(__builtin_cpu_supports("avx2"));
-    f["fma"] = static_cast<bool>(__builtin_cpu_supports("fma"));
-    f["avx512f"] = static_cast<bool>(__builtin_cpu_supports("avx512f"));
-#endif
+    for (const auto& [name, present] : fastdl::cpu::cpu_features()) f[name] = present;
     return f;
   }, "The SIMD features this processor supports.");
   m.def("fma_peak", [](int64_t steps, int threads) {

@@ -9,7 +9,7 @@
 // the thread count.
 // Tests: tests/test_kernels_activations.py, tests/test_kernels_simd.py.
 // Bench: bench/ (activations).
-#include "cpu/kernels.h"
+#include "cpu/activations.h"
 
 #include <algorithm>
 
@@ -22,12 +22,7 @@ namespace {
 // Chunks start on 64-byte boundaries (relative to the array), 16 floats.
 constexpr int64_t kChunkAlign = 16;
 
-const ActivationKernels& active() {
-  static const ActivationKernels* const table[kIsaCount] = {
-      &baseline::activation_kernels(), &avx2::activation_kernels(),
-      &avx512::activation_kernels()};
-  return for_active_isa(table);
-}
+const ActivationKernels& active() { return FASTDL_ACTIVE(ActivationKernels, activation_kernels); }
 
 // Runs body(lo, hi) over [0, n) in one chunk per thread, each starting on a kChunkAlign boundary.
 template <typename Body>

@@ -9,7 +9,7 @@
 // The exp, sigmoid and tanh vector math is cpu/simd_math.h (shared with rnn_kernels.cpp).
 // Tests: tests/test_kernels_activations.py (parity), tests/test_kernels_simd.py (every ISA,
 // ulp error against float64). Bench: bench/ (activations).
-#include "cpu/kernels.h"
+#include "cpu/activations.h"
 #include "cpu/simd.h"
 #include "cpu/simd_math.h"
 

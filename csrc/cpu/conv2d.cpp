@@ -58,8 +58,7 @@ constexpr int64_t kDwGroups = 8;
 // ... as long as the accumulators take at most this many floats together.
 constexpr int64_t kDwGroupFloats = int64_t{1} << 22;
 
-const Conv2dKernels* const kKernels[kIsaCount] = {
-    &baseline::conv2d_kernels(), &avx2::conv2d_kernels(), &avx512::conv2d_kernels()};
+const Conv2dKernels* const kKernels[kIsaCount] = FASTDL_ISA_TABLE(conv2d_kernels);
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -228,9 +227,7 @@ void implicit_forward(float* y, const float* x, const float* w, const float* bia
 
 // ---- Winograd F(m x m, 3x3): 3x3 stride-1 forwards (y, and dx as a forward), and dw ----
 
-const Conv2dWinogradKernels* const kWinograd[kIsaCount] = {&baseline::conv2d_winograd_kernels(),
-                                                           &avx2::conv2d_winograd_kernels(),
-                                                           &avx512::conv2d_winograd_kernels()};
+const Conv2dWinogradKernels* const kWinograd[kIsaCount] = FASTDL_ISA_TABLE(conv2d_winograd_kernels);
 
 // A unit's transformed input and GEMM output (v and mt) take about this many floats together,
 // so that they stay in L2 with the transformed weight.

@@ -11,7 +11,7 @@
 // x - max <= 0. Threads split rows.
 // Tests: tests/test_kernels_cross_entropy.py. Bench: bench/kernels.py (cross_entropy).
 #include "cpu/cross_entropy.h"
-#include "cpu/kernels.h"  // get_num_threads
+#include "cpu/parallel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -21,15 +21,11 @@ namespace fastdl::cpu {
 
 namespace {
 
-// Below this many logits a second thread costs more than it saves.
-constexpr int64_t kParallelMin = 1 << 14;
+// Below this many logits a second thread costs more than it saves (half parallel.h's
+// kParallelMin: each logit costs an exp, not one load and store).
+constexpr int64_t kLogitsParallelMin = kParallelMin / 2;
 
-const CrossEntropyKernels& active() {
-  static const CrossEntropyKernels* const table[kIsaCount] = {
-      &baseline::cross_entropy_kernels(), &avx2::cross_entropy_kernels(),
-      &avx512::cross_entropy_kernels()};
-  return for_active_isa(table);
-}
+const CrossEntropyKernels& active() { return FASTDL_ACTIVE(CrossEntropyKernels, cross_entropy_kernels); }
 
 inline bool out_of_range(int64_t t, int64_t C) {
   return static_cast<uint64_t>(t) >= static_cast<uint64_t>(C);
@@ -46,7 +42,7 @@ int64_t cross_entropy_forward(float* loss, float* log_probs, const float* logits
   int64_t first_bad = N;
 #pragma omp parallel for schedule(static) num_threads(get_num_threads()) \
     reduction(+ : total, weight_sum) \
-    reduction(min : first_bad) if (N * C >= kParallelMin)
+    reduction(min : first_bad) if (N * C >= kLogitsParallelMin)
   for (int64_t i = 0; i < N; ++i) {
     float* lp = log_probs + i * C;
     k.log_softmax_row(lp, logits + i * C, C);
@@ -78,7 +74,7 @@ void cross_entropy_forward(float* loss, float* log_probs, const float* logits,
   const CrossEntropyKernels& k = active();
   double total = 0.0;
 #pragma omp parallel for schedule(static) num_threads(get_num_threads()) \
-    reduction(+ : total) if (N * C >= kParallelMin)
+    reduction(+ : total) if (N * C >= kLogitsParallelMin)
   for (int64_t i = 0; i < N; ++i) {
     float* lp = log_probs + i * C;
     const float* t = target + i * C;
@@ -106,7 +102,7 @@ int64_t cross_entropy_backward(float* dlogits, const float* dloss, const float* 
   int64_t first_bad = N;
 #pragma omp parallel for schedule(static) num_threads(get_num_threads()) \
     reduction(+ : weight_sum) reduction(min : first_bad) \
-    if (N >= kParallelMin)
+    if (N >= kLogitsParallelMin)
   for (int64_t i = 0; i < N; ++i) {
     const int64_t t = target[i];
     if (t == ignore_index) continue;
@@ -123,7 +119,7 @@ int64_t cross_entropy_backward(float* dlogits, const float* dloss, const float* 
   if (reduction == Reduction::kSum) g_all = dloss[0];
   if (reduction == Reduction::kMean) g_all = static_cast<float>(dloss[0] / weight_sum);
 
-#pragma omp parallel for schedule(static) num_threads(get_num_threads()) if (N * C >= kParallelMin)
+#pragma omp parallel for schedule(static) num_threads(get_num_threads()) if (N * C >= kLogitsParallelMin)
   for (int64_t i = 0; i < N; ++i) {
     float* d = dlogits + i * C;
     const float* lp = log_probs + i * C;
@@ -149,7 +145,7 @@ void cross_entropy_backward(float* dlogits, const float* dloss, const float* log
   if (reduction == Reduction::kSum) g_all = dloss[0];
   if (reduction == Reduction::kMean) g_all = static_cast<float>(dloss[0] / static_cast<double>(N));
 
-#pragma omp parallel for schedule(static) num_threads(get_num_threads()) if (N * C >= kParallelMin)
+#pragma omp parallel for schedule(static) num_threads(get_num_threads()) if (N * C >= kLogitsParallelMin)
   for (int64_t i = 0; i < N; ++i) {
     float* d = dlogits + i * C;
     const float* lp = log_probs + i * C;

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace fastdl::cpu {
 
@@ -17,19 +19,35 @@ std::atomic<int> g_level{-1};
 // Set once, by the choice (under the function-local static in choose()).
 std::string g_note;
 
-bool cpu_has(Isa isa) {
+// The x86 features the builds need (libgcc's checks include the OS saving the wider register
+// state, XCR0). Off x86 there are none, and only the baseline build runs.
+constexpr const char* kFeatures[] = {"avx2", "fma", "avx512f", "avx512vl", "avx512bw", "avx512dq"};
+
+bool has(const char* feature) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
+  // __builtin_cpu_supports needs a literal: one case per name of kFeatures.
+  if (!std::strcmp(feature, "avx2")) return __builtin_cpu_supports("avx2");
+  if (!std::strcmp(feature, "fma")) return __builtin_cpu_supports("fma");
+  if (!std::strcmp(feature, "avx512f")) return __builtin_cpu_supports("avx512f");
+  if (!std::strcmp(feature, "avx512vl")) return __builtin_cpu_supports("avx512vl");
+  if (!std::strcmp(feature, "avx512bw")) return __builtin_cpu_supports("avx512bw");
+  if (!std::strcmp(feature, "avx512dq")) return __builtin_cpu_supports("avx512dq");
+#endif
+  (void)feature;
+  return false;
+}
+
+bool cpu_has(Isa isa) {
+#if defined(__x86_64__) || defined(__i386__)
   switch (isa) {
     case Isa::baseline:
       return true;
     case Isa::avx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return has("avx2") && has("fma");
     case Isa::avx512:
-      // libgcc's checks include the OS saving the wider register state (XCR0).
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-             __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return has("avx512f") && has("avx512vl") && has("avx512bw") && has("avx512dq") &&
+             has("avx2") && has("fma");
   }
   return false;
 #else
@@ -59,8 +77,10 @@ int choose() {
                " is not supported by this processor; using " + isa_name(best);
       return static_cast<int>(best);
     }
-    g_note = std::string("FASTDL_SIMD=") + request +
-             " is not one of baseline, avx2, avx512; using " + isa_name(best);
+    std::string names;
+    for (int i = 0; i < kIsaCount; ++i) names += (i ? ", " : "") + std::string(isa_name(static_cast<Isa>(i)));
+    g_note = std::string("FASTDL_SIMD=") + request + " is not one of " + names + "; using " +
+             isa_name(best);
     return static_cast<int>(best);
   }();
   return chosen;
@@ -69,15 +89,11 @@ int choose() {
 }  // namespace
 
 const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::baseline:
-      return "baseline";
-    case Isa::avx2:
-      return "avx2";
-    case Isa::avx512:
-      return "avx512";
-  }
-  return "unknown";
+#define FASTDL_ISA_NAME_(isa, _) #isa,
+  static const char* const names[kIsaCount] = {FASTDL_ISAS(FASTDL_ISA_NAME_, )};
+#undef FASTDL_ISA_NAME_
+  const int i = static_cast<int>(isa);
+  return i >= 0 && i < kIsaCount ? names[i] : "unknown";
 }
 
 Isa simd_level() {
@@ -93,6 +109,30 @@ Isa simd_level() {
 }
 
 bool isa_supported(Isa isa) { return cpu_has(isa); }
+
+const char* isa_build(Isa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+  switch (isa) {
+    case Isa::baseline:
+      return "x86-64 (SSE2)";
+    case Isa::avx2:
+      return "AVX2 + FMA";
+    case Isa::avx512:
+      return "AVX-512 F/VL/BW/DQ + FMA";
+  }
+  return "unknown";
+#else
+  return isa == Isa::baseline ? "portable C++" : "portable C++ (never selected off x86)";
+#endif
+}
+
+std::vector<std::pair<const char*, bool>> cpu_features() {
+  std::vector<std::pair<const char*, bool>> out;
+#if defined(__x86_64__) || defined(__i386__)
+  for (const char* f : kFeatures) out.emplace_back(f, has(f));
+#endif
+  return out;
+}
 
 bool set_simd_level(Isa isa) {
   if (!cpu_has(isa)) return false;

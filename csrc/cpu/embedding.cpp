@@ -20,11 +20,7 @@ namespace {
 // Column blocks are multiples of 16 floats (a 64-byte line), so threads share no line of a row.
 constexpr int64_t kColumnAlign = 16;
 
-const EmbeddingKernels& active() {
-  static const EmbeddingKernels* const table[kIsaCount] = {
-      &baseline::embedding_kernels(), &avx2::embedding_kernels(), &avx512::embedding_kernels()};
-  return for_active_isa(table);
-}
+const EmbeddingKernels& active() { return FASTDL_ACTIVE(EmbeddingKernels, embedding_kernels); }
 
 }  // namespace
 

@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "cpu/kernels.h"  // get_num_threads
+#include "cpu/parallel.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -18,8 +18,6 @@ namespace fastdl::cpu {
 
 namespace {
 
-// Below this many elements a second thread costs more than it saves.
-constexpr int64_t kParallelMin = 1 << 15;
 
 // Runs body(u0, u1) over units [0, units) in one contiguous block per thread (the body is a
 // function of its own: a loop inside an OpenMP region is outlined and loses its vectorisation).

@@ -63,8 +63,7 @@ float* align64(float* p) {
   return reinterpret_cast<float*>((addr + 63) & ~std::uintptr_t{63});
 }
 
-const GemmKernel* const kKernels[kIsaCount] = {&baseline::gemm_kernels(), &avx2::gemm_kernels(),
-                                               &avx512::gemm_kernels()};
+const GemmKernel* const kKernels[kIsaCount] = FASTDL_ISA_TABLE(gemm_kernels);
 
 double macs_of(int64_t M, int64_t N, int64_t K) {
   return static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);

@@ -14,11 +14,7 @@ namespace fastdl::cpu {
 
 namespace {
 
-const NormKernels& active() {
-  static const NormKernels* const table[kIsaCount] = {
-      &baseline::norm_kernels(), &avx2::norm_kernels(), &avx512::norm_kernels()};
-  return for_active_isa(table);
-}
+const NormKernels& active() { return FASTDL_ACTIVE(NormKernels, norm_kernels); }
 
 }  // namespace
 

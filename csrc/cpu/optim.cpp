@@ -18,14 +18,12 @@
 #include <algorithm>
 #include <cmath>
 
-#include "cpu/kernels.h"
+#include "cpu/parallel.h"
 
 namespace fastdl::cpu {
 
 namespace {
 
-// Below this many elements in all a second thread costs more than it saves.
-constexpr int64_t kParallelMin = 1 << 15;
 // Slice boundaries fall on multiples of this many floats of the flattened space (64 bytes), so
 // few slices end mid-vector; tensors are not aligned to it, so this is a tidiness, not a rule.
 constexpr int64_t kSliceAlign = 16;
@@ -251,9 +249,7 @@ void adam_step(float* const* params, const float* const* grads, float* const* ex
   k.inv_bc2_sqrt = static_cast<float>(1.0 / std::sqrt(bc2));
   k.eps = static_cast<float>(opt.eps);
   const bool coupled = !opt.decoupled && opt.weight_decay != 0.0;
-  static const OptimKernels* const table[kIsaCount] = {
-      &baseline::optim_kernels(), &avx2::optim_kernels(), &avx512::optim_kernels()};
-  const OptimKernels& kernels = for_active_isa(table);
+  const OptimKernels& kernels = FASTDL_ACTIVE(OptimKernels, optim_kernels);
   for_each_slice(sizes, count, [&](int64_t j, int64_t begin, int64_t end) {
     float* p = params[j] + begin;
     const float* g = grads[j] + begin;

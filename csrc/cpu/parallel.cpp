@@ -3,7 +3,7 @@
 // per calling thread, so a kernel launched from another Python thread would otherwise use the
 // default. Every parallel region asks get_num_threads() through its num_threads clause.
 // Without OpenMP everything runs on one thread and the count is remembered only.
-#include "cpu/kernels.h"
+#include "cpu/parallel.h"
 
 #include <algorithm>
 #include <atomic>

@@ -1,16 +1,21 @@
-// Splitting work across the kernels' threads (compiled-once callers only: the per-ISA bodies
-// never start threads). The thread count itself lives in parallel.cpp (kernels.h).
+// The kernels' threads: the process-wide count (parallel.cpp) and splitting work across them
+// (compiled-once callers only: the per-ISA bodies never start threads).
 #pragma once
 #include <algorithm>
 #include <cstdint>
-
-#include "cpu/kernels.h"  // get_num_threads
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 namespace fastdl::cpu {
+
+// ---- threads (csrc/cpu/parallel.cpp) ----
+// One process-wide count, read by every parallel region; set_num_threads clamps it to
+// [1, max_num_threads()] (the binding refuses counts outside that range).
+void set_num_threads(int n);
+int get_num_threads();
+int max_num_threads();
 
 // Below this many elements touched a second thread costs more than it saves.
 constexpr int64_t kParallelMin = 1 << 15;

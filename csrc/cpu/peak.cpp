@@ -14,11 +14,7 @@ namespace fastdl::cpu {
 
 namespace {
 
-const PeakKernels& active() {
-  static const PeakKernels* const table[kIsaCount] = {
-      &baseline::peak_kernels(), &avx2::peak_kernels(), &avx512::peak_kernels()};
-  return for_active_isa(table);
-}
+const PeakKernels& active() { return FASTDL_ACTIVE(PeakKernels, peak_kernels); }
 
 }  // namespace
 

@@ -21,11 +21,7 @@ namespace fastdl::cpu {
 
 namespace {
 
-const PoolKernels& active() {
-  static const PoolKernels* const table[kIsaCount] = {
-      &baseline::pool_kernels(), &avx2::pool_kernels(), &avx512::pool_kernels()};
-  return for_active_isa(table);
-}
+const PoolKernels& active() { return FASTDL_ACTIVE(PoolKernels, pool_kernels); }
 
 // One dim of avgpool2d: `out` windows of kernel k, stride s, padding pad over `size` inputs.
 // ranges gets (out, 2) input ranges clipped to the input; counts each window's divisor factor:

@@ -15,11 +15,7 @@ namespace fastdl::cpu {
 
 namespace {
 
-const RnnKernels& active() {
-  static const RnnKernels* const table[kIsaCount] = {
-      &baseline::rnn_kernels(), &avx2::rnn_kernels(), &avx512::rnn_kernels()};
-  return for_active_isa(table);
-}
+const RnnKernels& active() { return FASTDL_ACTIVE(RnnKernels, rnn_kernels); }
 
 }  // namespace
 

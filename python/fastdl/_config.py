@@ -26,7 +26,7 @@ def info() -> dict:
         "omp_wait_policy": _openmp.wait_policy,  # passive unless the user chose (fastdl/_openmp.py)
         "simd": _C.simd_level(),
         "simd_supported": ", ".join(_C.supported_isas()),
-        "simd_built": cfg["simd"],
+        "simd_built": ", ".join(f"{isa} ({what})" for isa, what in cfg["simd_builds"].items()),
         "gemm_kernel": _C.gemm_config()["kernel"],
         "cpu_features": ", ".join(k for k, v in features.items() if v) or "none detected",
         "machine": platform.machine(),

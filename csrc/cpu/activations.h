@@ -1,22 +1,13 @@
-// fastdl CPU kernels: declarations of the thread controls and the activation kernels
-// (the other families have their own header: gemm.h, conv2d.h, maxpool2d.h, ...).
-//
-// Plain C++17 functions on raw pointers with explicit sizes. Argument order:
-// outputs, inputs, sizes. They never see Python; the bindings (csrc/bindings/) check every
-// argument before calling them. Sizes are int64_t throughout.
+// Activations: ReLU, sigmoid and tanh forward and backward (csrc/cpu/activations.cpp threads
+// them; activations_kernels.cpp holds the per-ISA bodies). Plain C++17 on raw pointers with
+// explicit sizes, arguments ordered outputs, inputs, sizes; they never see Python (the bindings
+// in csrc/bindings/ check every argument first).
 #pragma once
 #include <cstdint>
 
 #include "cpu/dispatch.h"
 
 namespace fastdl::cpu {
-
-// ---- threads (csrc/cpu/parallel.cpp) ----
-// One process-wide count, read by every parallel region; set_num_threads clamps it to
-// [1, max_num_threads()] (the binding refuses counts outside that range).
-void set_num_threads(int n);
-int get_num_threads();
-int max_num_threads();
 
 // ---- activations (csrc/cpu/activations.cpp); all arrays hold n floats ----
 // Threaded over the array; the math is the active ISA's (activations_kernels.cpp).
