@@ -5,8 +5,8 @@
 // (M, K) or, when trans_a, (K, M); B is stored (K, N) or, when trans_b, (N, K)).
 // NOTE: as in BLAS, C is not read when beta == 0 (so NaN or garbage in C does not leak in).
 //
-// Variants: one micro-kernel per instruction set (gemm_ukernel.h: portable_6x8, avx2_6x16,
-// avx512_14x32), each in the per-ISA build of gemm_kernels.cpp with the blocking that suits it;
+// Variants: the micro-kernel template of gemm_ukernel.h in each ISA build of gemm_kernels.cpp
+// (GemmKernel::name: portable_6x8, avx2_6x16, avx512_14x32), with the blocking that suits it;
 // gemm_kernel() returns the active ISA's (dispatch.h). Two paths: small products (at most
 // kDirectMaxMacs multiply-adds, see gemm.cpp) read A and B in place (the "direct" path); larger
 // ones run BLIS's five loops over packed blocks.

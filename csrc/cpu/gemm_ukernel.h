@@ -1,11 +1,13 @@
 // The GEMM register-tile micro-kernel, for the per-ISA kernel bodies (gemm_kernels.cpp and
 // conv2d_kernels.cpp, which runs its implicit GEMM on it).
 //
-// One source for every ISA: an MR x NR tile of C held in MR * NV vector registers (NR = NV * kW
-// floats), each step p broadcasting MR values of A and multiplying them by one row of B:
-//   ukernel_portable_6x8   baseline  kW = 4,  MR = 6,  NV = 2  (12 SSE2 accumulators of 16)
-//   ukernel_avx2_6x16      avx2      kW = 8,  MR = 6,  NV = 2  (12 ymm accumulators of 16)
-//   ukernel_avx512_14x32   avx512    kW = 16, MR = 14, NV = 2  (28 zmm accumulators of 32)
+// One source for every ISA: the template `ukernel` below, compiled into each ISA's namespace
+// (there are no per-ISA function names; GemmKernel::name, e.g. "avx2_6x16", names the build and
+// tile). An MR x NR tile of C is held in MR * NV vector registers (NR = NV * kW floats), each
+// step p broadcasting MR values of A and multiplying them by one row of B:
+//   baseline  "portable_6x8"  kW = 4,  MR = 6,  NV = 2  (12 SSE2 accumulators of 16)
+//   avx2      "avx2_6x16"     kW = 8,  MR = 6,  NV = 2  (12 ymm accumulators of 16)
+//   avx512    "avx512_14x32"  kW = 16, MR = 14, NV = 2  (28 zmm accumulators of 32)
 // Each keeps 2 registers for the B row and 1 for the broadcast; the accumulators hide the FMA
 // latency (4-5 cycles x 2 pipes needs >= 8-10 independent chains).
 // A is read through row pointers and a per-step offset, which covers a packed panel (offset
