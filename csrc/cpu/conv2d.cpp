@@ -34,6 +34,7 @@
 #include <new>
 
 #include "cpu/gemm.h"
+#include "cpu/parallel.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -60,34 +61,12 @@ constexpr int64_t kDwGroupFloats = int64_t{1} << 22;
 
 const Conv2dKernels* const kKernels[kIsaCount] = FASTDL_ISA_TABLE(conv2d_kernels);
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 int64_t ceil_div_nonneg(int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; }
 // Balanced block size: the fewest blocks of at most `most`, all about the same size.
 int64_t balanced(int64_t total, int64_t most) {
   return total <= 0 ? 1 : ceil_div(total, ceil_div(total, most));
 }
 
-float* align64(float* p) {
-  const auto addr = reinterpret_cast<std::uintptr_t>(p);
-  return reinterpret_cast<float*>((addr + 63) & ~std::uintptr_t{63});
-}
-
-int thread_index() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
-int team_size() {
-#ifdef _OPENMP
-  return omp_get_num_threads();
-#else
-  return 1;
-#endif
-}
 
 // Hands out consecutive, 64-byte-aligned regions of a float workspace (sizes in floats). The
 // same calls on a null base only add up the size, so sizing and carving share one code path.

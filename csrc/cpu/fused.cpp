@@ -19,28 +19,6 @@ namespace fastdl::cpu {
 namespace {
 
 
-// Runs body(u0, u1) over units [0, units) in one contiguous block per thread (the body is a
-// function of its own: a loop inside an OpenMP region is outlined and loses its vectorisation).
-template <typename Body>
-void split(int64_t units, int64_t total, Body body) {
-  const int64_t wanted = total >= kParallelMin ? std::max(1, get_num_threads()) : 1;
-  const int threads = static_cast<int>(std::min<int64_t>(wanted, std::max<int64_t>(units, 1)));
-  if (threads == 1) {
-    body(int64_t{0}, units);
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num(), team = omp_get_num_threads();
-#else
-    const int t = 0, team = 1;
-#endif
-    const int64_t lo = units * t / team, hi = units * (t + 1) / team;
-    if (lo < hi) body(lo, hi);
-  }
-}
-
 // ReLU that keeps NaN (PyTorch's, as relu_ps in activations_kernels.cpp).
 inline float relu(float v) { return (v > 0.0f || v != v) ? v : 0.0f; }
 
@@ -175,19 +153,19 @@ int64_t unpool_planes(float* dx, const float* dy, const int64_t* indices, const 
 }  // namespace
 
 void bias_relu(float* x, const float* bias, int64_t A, int64_t C, int64_t B) {
-  split(A, A * C * B, [=](int64_t a0, int64_t a1) { bias_relu_rows(x, bias, C, B, a0, a1); });
+  split_blocks(A, A * C * B, [=](int64_t a0, int64_t a1) { bias_relu_rows(x, bias, C, B, a0, a1); });
 }
 
 void relu_maxpool2x2_forward(float* y, int64_t* indices, const float* x, int64_t planes,
                              int64_t H, int64_t W) {
-  split(planes, planes * H * W,
+  split_blocks(planes, planes * H * W,
         [=](int64_t p0, int64_t p1) { pool_planes(y, indices, x, H, W, p0, p1); });
 }
 
 int64_t relu_maxpool2x2_backward(float* dx, const float* dy, const int64_t* indices,
                                  const float* y, int64_t planes, int64_t H, int64_t W) {
   int64_t bad = 0;
-  split(planes, planes * H * W, [=, &bad](int64_t p0, int64_t p1) {
+  split_blocks(planes, planes * H * W, [=, &bad](int64_t p0, int64_t p1) {
     const int64_t mine = unpool_planes(dx, dy, indices, y, H, W, p0, p1);
 #pragma omp atomic
     bad += mine;

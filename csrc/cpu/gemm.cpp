@@ -21,6 +21,7 @@
 // thread count and the schedule.
 // Tests: tests/test_kernels_gemm.py, tests/test_kernels_simd.py. Bench: bench/ (gemm).
 #include "cpu/gemm.h"
+#include "cpu/parallel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -46,22 +47,6 @@ constexpr double kParallelMinMacs = 1 << 23;
 constexpr double kBatchPerWorkerMaxMacs = 1 << 24;
 // Workspace regions start on 64-byte boundaries (16 floats).
 constexpr int64_t kAlignFloats = 16;
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-
-int thread_index() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
-float* align64(float* p) {
-  const auto addr = reinterpret_cast<std::uintptr_t>(p);
-  return reinterpret_cast<float*>((addr + 63) & ~std::uintptr_t{63});
-}
 
 const GemmKernel* const kKernels[kIsaCount] = FASTDL_ISA_TABLE(gemm_kernels);
 

@@ -1,5 +1,6 @@
-// The kernels' threads: the process-wide count (parallel.cpp) and splitting work across them
-// (compiled-once callers only: the per-ISA bodies never start threads).
+// The kernels' threads: the process-wide count (parallel.cpp), splitting work across them, the
+// parallel threshold, and the rounding and alignment helpers of block and workspace sizes (the
+// per-ISA bodies use those through simd.h; only compiled-once callers start threads).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -17,6 +18,31 @@ void set_num_threads(int n);
 int get_num_threads();
 int max_num_threads();
 
+// Rounding and alignment of block and workspace sizes.
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+// p rounded up to a 64-byte boundary (a cache line, the widest vector).
+inline float* align64(float* p) {
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  return reinterpret_cast<float*>((addr + 63) & ~std::uintptr_t{63});
+}
+
+// Inside a parallel region: this thread's index and the team's size (0 and 1 outside one).
+inline int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+inline int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
 // Below this many elements touched a second thread costs more than it saves.
 constexpr int64_t kParallelMin = 1 << 15;
 
@@ -33,11 +59,7 @@ void split_blocks(int64_t count, int64_t work, Body body) {
   }
 #pragma omp parallel num_threads(threads)
   {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num(), team = omp_get_num_threads();
-#else
-    const int t = 0, team = 1;
-#endif
+    const int t = thread_index(), team = team_size();
     const int64_t lo = count * t / team, hi = count * (t + 1) / team;
     if (lo < hi) body(lo, hi);
   }

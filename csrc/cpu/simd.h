@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "cpu/parallel.h"
+
 #if defined(FASTDL_ISA_AVX2) || defined(FASTDL_ISA_AVX512)
 #include <immintrin.h>
 #elif defined(__SSE2__)
@@ -148,7 +150,6 @@ inline float reduce_add(vf v) {
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+// ceil_div and round_up: parallel.h's (this namespace is inside fastdl::cpu).
 
 }  // namespace fastdl::cpu::FASTDL_ISA
