@@ -7,6 +7,7 @@ The algorithm of 3x3 stride-1 convolutions is a setting of the package, like PyT
 import numpy as np
 
 from ... import _C
+from ..._args import pair
 from ._arrays import f32 as _f32
 
 __all__ = ["conv2d_backward", "conv2d_forward"]
@@ -34,17 +35,9 @@ def _set_algorithm(value) -> None:
     _algorithm = value
 
 
-def _pair(v) -> tuple:
-    # An int or a pair of ints -> (int, int).
-    if np.isscalar(v):
-        return int(v), int(v)
-    h, w = v
-    return int(h), int(w)
-
-
 def conv2d_forward(x: np.ndarray, w: np.ndarray, b, stride, padding) -> np.ndarray:
     # x is (N,C,H,W), w is (K,C,R,S), b is (K,) or None; y is (N,K,P,Q).
-    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    (sh, sw), (ph, pw) = pair(stride, "conv2d", "stride"), pair(padding, "conv2d", "padding")
     bias = None if b is None else _f32(b)
     return _C.conv2d_forward(_f32(x), _f32(w), bias, sh, sw, ph, pw, _algorithm)
 
@@ -60,6 +53,6 @@ def conv2d_backward(
     need_db: bool = True,
 ) -> tuple:
     # dy is (N,K,P,Q), x is (N,C,H,W), w is (K,C,R,S); returns dx (N,C,H,W), dw (K,C,R,S), db (K,).
-    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    (sh, sw), (ph, pw) = pair(stride, "conv2d", "stride"), pair(padding, "conv2d", "padding")
     need = bool(need_dx), bool(need_dw), bool(need_db)
     return _C.conv2d_backward(_f32(dy), _f32(x), _f32(w), sh, sw, ph, pw, *need, _algorithm)

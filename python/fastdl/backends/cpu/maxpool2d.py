@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import _C
+from ..._args import pair
 from ._arrays import f32, i64
 
 __all__ = ["maxpool2d_forward", "maxpool2d_backward"]
@@ -14,21 +15,16 @@ __all__ = ["maxpool2d_forward", "maxpool2d_backward"]
 Pair = "int | tuple[int, int]"
 
 
-def _pair(v, name: str) -> tuple[int, int]:
-    if isinstance(v, (int, np.integer)):
-        return int(v), int(v)
-    if len(v) != 2:
-        raise ValueError(f"[maxpool2d_forward] {name} must be an int or a pair of ints, got {v!r}")
-    return int(v[0]), int(v[1])
-
-
 def maxpool2d_forward(
     x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair
 ) -> tuple[np.ndarray, np.ndarray]:
     """x (N, C, H, W) -> (y, indices), both (N, C, P, Q); indices are int64 h * W + w."""
     x = f32(x)
     return _C.maxpool2d_forward(
-        x, _pair(kernel_size, "kernel_size"), _pair(stride, "stride"), _pair(padding, "padding")
+        x,
+        pair(kernel_size, "maxpool2d_forward", "kernel_size"),
+        pair(stride, "maxpool2d_forward", "stride"),
+        pair(padding, "maxpool2d_forward", "padding"),
     )
 
 

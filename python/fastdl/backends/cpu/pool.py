@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import _C
+from ..._args import pair
 from ._arrays import f32
 
 __all__ = [
@@ -17,10 +18,6 @@ __all__ = [
 ]
 
 
-def _pair(v) -> tuple[int, int]:
-    return (int(v), int(v)) if isinstance(v, (int, np.integer)) else (int(v[0]), int(v[1]))
-
-
 def _shape(s) -> tuple:
     return tuple(int(d) for d in s)
 
@@ -30,25 +27,42 @@ def avgpool2d_forward(
 ) -> np.ndarray:
     """x (N, C, H, W) -> y (N, C, P, Q), each window's sum over its divisor."""
     return _C.avgpool2d_forward(
-        f32(x), _pair(kernel_size), _pair(stride), _pair(padding), bool(ceil_mode),
-        bool(count_include_pad), divisor_override,
+        f32(x),
+        pair(kernel_size, "pool", "kernel_size"),
+        pair(stride, "pool", "stride"),
+        pair(padding, "pool", "padding"),
+        bool(ceil_mode),
+        bool(count_include_pad),
+        divisor_override,
     )
 
 
 def avgpool2d_backward(
-    dy: np.ndarray, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+    dy: np.ndarray,
+    input_shape,
+    kernel_size,
+    stride,
+    padding,
+    ceil_mode,
+    count_include_pad,
     divisor_override,
 ) -> np.ndarray:
     """dy (N, C, P, Q) -> dx of input_shape (N, C, H, W)."""
     return _C.avgpool2d_backward(
-        f32(dy), _shape(input_shape), _pair(kernel_size), _pair(stride), _pair(padding),
-        bool(ceil_mode), bool(count_include_pad), divisor_override,
+        f32(dy),
+        _shape(input_shape),
+        pair(kernel_size, "pool", "kernel_size"),
+        pair(stride, "pool", "stride"),
+        pair(padding, "pool", "padding"),
+        bool(ceil_mode),
+        bool(count_include_pad),
+        divisor_override,
     )
 
 
 def adaptive_avgpool2d_forward(x: np.ndarray, output_size) -> np.ndarray:
     """x (N, C, H, W) -> y (N, C, P, Q), the mean of each adaptive window."""
-    return _C.adaptive_avgpool2d_forward(f32(x), _pair(output_size))
+    return _C.adaptive_avgpool2d_forward(f32(x), pair(output_size, "pool", "output_size"))
 
 
 def adaptive_avgpool2d_backward(dy: np.ndarray, input_shape) -> np.ndarray:
@@ -58,4 +72,4 @@ def adaptive_avgpool2d_backward(dy: np.ndarray, input_shape) -> np.ndarray:
 
 def adaptive_maxpool2d_forward(x: np.ndarray, output_size) -> tuple[np.ndarray, np.ndarray]:
     """x (N, C, H, W) -> (y, indices), both (N, C, P, Q); indices are int64 h * W + w."""
-    return _C.adaptive_maxpool2d_forward(f32(x), _pair(output_size))
+    return _C.adaptive_maxpool2d_forward(f32(x), pair(output_size, "pool", "output_size"))

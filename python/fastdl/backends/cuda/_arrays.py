@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from ... import _C
+from ... import _C, _args
 
 _cupy: list = []
 
@@ -51,8 +51,5 @@ def _contiguous(a):
 
 
 def pair(v) -> tuple:
-    """An int or a pair of ints -> (int, int)."""
-    if isinstance(v, int) or getattr(v, "ndim", None) == 0:
-        return int(v), int(v)
-    h, w = v
-    return int(h), int(w)
+    """An int or a pair of ints -> (int, int) (fastdl._args.pair's rule)."""
+    return _args.pair(v, "cuda backend", "size")

@@ -11,15 +11,10 @@ Tested in tests/test_reference.py (a 7-loop naive conv, finite differences, PyTo
 
 from __future__ import annotations
 
+from ..._args import pair
 from . import _arrays
 
 __all__ = ["conv2d_backward", "conv2d_forward"]
-
-
-def _pair(v):
-    if isinstance(v, (tuple, list)) or getattr(v, "ndim", 0):
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
 
 
 def _check(op, x, w, stride, padding):
@@ -66,7 +61,7 @@ def _im2col(x, R, S, stride, padding):
 
 def conv2d_forward(x, w, b, stride, padding):
     # x is (N,C,H,W), w is (K,C,R,S), b is (K,) or None; y is (N,K,P,Q).
-    stride, padding = _pair(stride), _pair(padding)
+    stride, padding = pair(stride, "conv2d", "stride"), pair(padding, "conv2d", "padding")
     _check("conv2d_forward", x, w, stride, padding)
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"[conv2d_forward] expected bias of shape {(w.shape[0],)}, got {b.shape}")
@@ -90,7 +85,7 @@ def conv2d_backward(
     need_db: bool = True,
 ):
     # dy is (N,K,P,Q), x is (N,C,H,W), w is (K,C,R,S); returns dx (N,C,H,W), dw (K,C,R,S), db (K,).
-    stride, padding = _pair(stride), _pair(padding)
+    stride, padding = pair(stride, "conv2d", "stride"), pair(padding, "conv2d", "padding")
     P, Q = _check("conv2d_backward", x, w, stride, padding)
     N, C, H, W = x.shape
     K, _, R, S = w.shape

@@ -12,8 +12,9 @@ Tested in tests/test_reference.py (a loop maxpool, finite differences, PyTorch).
 
 import math
 
+from ..._args import pair
 from . import _arrays
-from .conv2d import _pair, pad2d, windows2d
+from .conv2d import pad2d, windows2d
 
 __all__ = ["maxpool2d_backward", "maxpool2d_forward"]
 
@@ -37,7 +38,11 @@ def max_with_index(win, real=None):
 
 def maxpool2d_forward(x, kernel_size, stride, padding):
     # x is (N,C,H,W); returns y (N,C,P,Q) of x's dtype and indices (N,C,P,Q) int64.
-    (R, S), (sh, sw), (ph, pw) = _pair(kernel_size), _pair(stride), _pair(padding)
+    (R, S), (sh, sw), (ph, pw) = (
+        pair(kernel_size, "maxpool2d_forward", "kernel_size"),
+        pair(stride, "maxpool2d_forward", "stride"),
+        pair(padding, "maxpool2d_forward", "padding"),
+    )
     if x.ndim != 4:
         raise ValueError(f"[maxpool2d_forward] expected 4-D input, got {x.ndim}-D")
     if R < 1 or S < 1 or sh < 1 or sw < 1:

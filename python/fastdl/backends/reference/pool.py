@@ -17,8 +17,8 @@ Tested against the C++ kernels in tests/test_kernels_pool.py, against PyTorch an
 differences in tests/test_norm_pool.py.
 """
 
+from ..._args import pair
 from . import _arrays
-from .conv2d import _pair
 from .maxpool2d import max_with_index
 
 __all__ = [
@@ -51,7 +51,11 @@ def _check_ndim(op, name, a):
 
 def _avg_geometry(op, H, W, kernel_size, stride, padding, ceil_mode, divisor_override):
     """((R, S), (sh, sw), (ph, pw), (P, Q)) after checking every option."""
-    kernel, stride, padding = _pair(kernel_size), _pair(stride), _pair(padding)
+    kernel, stride, padding = (
+        pair(kernel_size, "pool", "kernel_size"),
+        pair(stride, "pool", "stride"),
+        pair(padding, "pool", "padding"),
+    )
     if H < 1 or W < 1:
         raise ValueError(f"[{op}] x must have height and width >= 1, got {(H, W)}")
     if min(kernel) < 1 or min(stride) < 1:
@@ -192,7 +196,7 @@ def _adaptive_mean_backward(xp, g, axis, size):
 
 def _adaptive_size(op, x, output_size):
     _check_ndim(op, "x", x)
-    P, Q = _pair(output_size)
+    P, Q = pair(output_size, "pool", "output_size")
     if P < 1 or Q < 1 or x.shape[2] < 1 or x.shape[3] < 1:
         raise ValueError(
             f"[{op}] output_size and the input's height and width must be >= 1, got "
