@@ -28,9 +28,13 @@ MODES = ["float64", "float32-reference", "float32"]
 
 @pytest.fixture(scope="module", autouse=True)
 def _registered():
+    # Registered for this module, and unregistered after it unless the run itself is on the
+    # strict device (`pytest --device strict` registered it first: the next modules need it).
+    was_registered = strict_device.NAME in _devices.DEVICE_TYPES
     strict_device.register()
     yield
-    strict_device.unregister()
+    if not was_registered:
+        strict_device.unregister()
 
 
 @pytest.fixture(params=MODES)
