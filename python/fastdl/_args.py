@@ -10,6 +10,7 @@ import numbers
 from typing import Any
 
 from ._errors import ArgumentError, ArgumentTypeError
+from ._storage import _dt
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -43,10 +44,20 @@ def check_reduction(reduction: Any, op: str, allowed: tuple = REDUCTIONS) -> str
     return reduction
 
 
-def tensor_arg(x: Any, op: str, name: str):
+_TENSOR = None  # fastdl.Tensor, bound on the first call (this module is imported before it)
+
+
+def _tensor_class() -> type:
+    global _TENSOR
     from ._tensor import Tensor
 
-    if not isinstance(x, Tensor):
+    _TENSOR = Tensor
+    return Tensor
+
+
+def tensor_arg(x: Any, op: str, name: str):
+    # NOTE: on every functional call: no import statement on this path after the first.
+    if not isinstance(x, _TENSOR or _tensor_class()):
         raise ArgumentTypeError(f"[{op}] {name} must be a Tensor, got {type(x).__name__}")
     return x
 
@@ -54,6 +65,6 @@ def tensor_arg(x: Any, op: str, name: str):
 def float_arg(x: Any, op: str, name: str):
     """A Tensor of a floating-point dtype."""
     tensor_arg(x, op, name)
-    if not x.dtype.is_floating_point:
+    if _dt(x._data).kind != "f":
         raise ArgumentTypeError(f"[{op}] {name} must be a floating point tensor, got {x.dtype}")
     return x
