@@ -913,3 +913,25 @@ def test_max_pool2d_with_indices():
     if torch is not None:
         t_out, t_idx = TF.max_pool2d_with_indices(torch.tensor(x.numpy()), 2)
         assert out.tolist() == t_out.tolist() and idx.tolist() == t_idx.tolist()
+
+
+def test_import_fastdl_leaves_the_optional_parts_unloaded():
+    # fastdl.compile, fastdl.distributed and fastdl.nn.parallel load on first use (import time
+    # is a benchmark goal); each is still reachable by its PyTorch path.
+    code = textwrap.dedent(
+        """
+        import json, sys
+        import fastdl
+        lazy = ["fastdl._compile", "fastdl.distributed", "fastdl.nn.parallel", "mpi4py"]
+        before = [m for m in lazy if m in sys.modules]
+        from fastdl import compile
+        import fastdl.nn as nn
+        ddp = nn.parallel.DistributedDataParallel
+        print(json.dumps([before, compile.__module__, ddp.__module__, "compile" in dir(fastdl)]))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, compile_module, ddp_module, listed = json.loads(out.stdout.splitlines()[-1])
+    assert before == []
+    assert compile_module == "fastdl._compile" and ddp_module.startswith("fastdl.nn.parallel")
+    assert listed

@@ -40,7 +40,6 @@ from .checkpoint import load, save
 from . import cuda  # noqa: E402  (torch.cuda's queries; CuPy only on first CUDA tensor)
 from .summary import summary
 from . import nn, optim  # noqa: E402
-from ._compile import compile  # noqa: E402,A004  (torch.compile's name)
 from . import linalg  # noqa: E402
 from .ops.tensor_ops import einsum  # noqa: E402
 
@@ -182,13 +181,24 @@ def is_tensor(obj) -> bool:
 
 
 _LAZY_SUBMODULES = ("data", "datasets", "distributed", "explain", "models", "utils")
+# fastdl.compile (torch.compile's name) loads its module on first use too.
+_LAZY_ATTRIBUTES = {"compile": "._compile"}
 
 
 def __getattr__(name):
-    # fastdl.data, fastdl.datasets, fastdl.explain, fastdl.models import on first use, so
-    # `import fastdl` stays light (pandas, matplotlib and friends load only when needed).
-    if name in _LAZY_SUBMODULES:
-        import importlib
+    # fastdl.data, fastdl.datasets, fastdl.explain, fastdl.models, fastdl.distributed and
+    # fastdl.compile import on first use, so `import fastdl` stays light (pandas, matplotlib,
+    # mpi4py and the compiler load only when needed).
+    import importlib
 
+    if name in _LAZY_SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_ATTRIBUTES:
+        value = getattr(importlib.import_module(_LAZY_ATTRIBUTES[name], __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'fastdl' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES) | set(_LAZY_ATTRIBUTES))

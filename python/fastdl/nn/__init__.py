@@ -20,7 +20,6 @@ from .modules import (
 )
 from .parameter import Parameter
 from . import activation, container, normalization, pooling, rnn, sparse
-from . import parallel  # noqa: E402  (torch.nn.parallel's path: DistributedDataParallel)
 
 # The layer families, each in its own module, re-exported here.
 for _family in (activation, container, normalization, pooling, rnn, sparse):
@@ -56,3 +55,13 @@ __all__ = [
 for _family in (activation, container, normalization, pooling, rnn, sparse):
     __all__ += [name for name in _family.__all__ if name not in __all__]
 del _family
+
+
+def __getattr__(name):
+    # fastdl.nn.parallel (DistributedDataParallel, torch.nn.parallel's path) imports on first
+    # use: it brings fastdl.distributed, which `import fastdl` does not need.
+    if name == "parallel":
+        import importlib
+
+        return importlib.import_module(".parallel", __name__)
+    raise AttributeError(f"module 'fastdl.nn' has no attribute {name!r}")
