@@ -10,7 +10,8 @@
 #   3. with a GPU: the CUDA tests (tests/test_cuda_kernels.py, tests/test_cuda_tensors.py),
 #      compute-sanitizer --tool memcheck over bench/gpu_sanitize.py (every kernel once, CuPy's
 #      pool off), and the GPU bench rows (bench/gpu_bench.py: sgemm against cuBLAS, fused Adam
-#      against copy bandwidth, the CNN step against PyTorch CUDA);
+#      against copy bandwidth, the CNN step against PyTorch CUDA), and `fastdl demo --device cuda`
+#      for one epoch (where scikit-learn and matplotlib are installed);
 #   4. writes gpu_check.log and gpu_check.json (and cuda_ptxas.txt, gpu_bench.json) to $OUT, or
 #      to bench/results/ when OUT is unset.
 # Without a GPU it builds, runs step 2 and says that it skipped step 3. Meant to finish in under
@@ -80,7 +81,7 @@ run_step plumbing_tests 120 "$PY" -m pytest -q -p no:cacheprovider tests/test_cu
 why=$("$PY" -c "import fastdl; print(fastdl.cuda.unavailable_reason() or '')" 2>&1)
 if [ -n "$why" ]; then
     say "SKIPPED the GPU part (CUDA tests, compute-sanitizer, GPU bench rows): $why"
-    for s in cuda_tests sanitizer bench; do result[$s]="skipped: $why"; done
+    for s in cuda_tests sanitizer bench demo; do result[$s]="skipped: $why"; done
 else
     say "GPU: $("$PY" -c "import fastdl; print(fastdl.info()['cuda'])")"
     run_step cuda_tests 240 "$PY" -m pytest -q -p no:cacheprovider --hypothesis-seed=0 \
@@ -92,6 +93,12 @@ else
         result[sanitizer]="skipped: no compute-sanitizer"
     fi
     run_step bench 180 "$PY" -m bench.gpu_bench "$out_dir/gpu_bench.json"
+    if "$PY" -c "import sklearn, matplotlib" >/dev/null 2>&1; then
+        run_step demo 120 "$PY" -m fastdl.cli demo --device cuda --epochs 1 --limit 2000 \
+            --no-progress --out "$out_dir/demo"
+    else
+        result[demo]="skipped: the demo needs scikit-learn and matplotlib"
+    fi
 fi
 
 # ---- 4. the JSON summary

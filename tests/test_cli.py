@@ -126,6 +126,55 @@ def test_demo_is_deterministic_and_resume_is_bit_identical(tmp_path, capsys):
     assert (tmp_path / "c" / "model.safetensors").read_bytes() == weights
 
 
+@pytest.mark.skipif(
+    fastdl.cuda.is_available(), reason="a GPU answers here: the cuda run is tested, not refused"
+)
+def test_demo_on_cuda_without_a_gpu_says_why(tmp_path, capsys):
+    status, _, err = run_demo(capsys, *QUICK, "--device", "cuda", "--out", str(tmp_path / "o"))
+    assert_one_line_error(status, err, "--device cuda", fastdl.cuda.unavailable_reason())
+    assert not (tmp_path / "o").exists()
+
+
+def test_demo_on_an_unknown_device(tmp_path, capsys):
+    status, _, err = run_demo(capsys, *QUICK, "--device", "tpu", "--out", str(tmp_path / "o"))
+    assert_one_line_error(status, err, "--device 'tpu'")
+
+
+def test_demo_on_another_device_trains_as_on_the_cpu(tmp_path, capsys):
+    """--device moves the model, every batch and the evaluation there; the strict test device
+    (array_api_strict arrays, reference kernels) stands in for a GPU: its run must give the
+    CPU's reference-backend run's numbers, its checkpoint must resume on the CPU, and its
+    weights come back to the CPU for the files."""
+    pytest.importorskip("sklearn")
+    strict_device = pytest.importorskip("strict_device", reason="needs array-api-strict")
+    registered = strict_device.NAME in fastdl._devices.DEVICE_TYPES
+    if not registered:
+        strict_device.register()
+    try:
+        args = ["--limit", "60", "--epochs", "2", "--backend", "reference", "--no-progress"]
+        status, out, err = run_demo(capsys, *args, "--device", "strict", "--out", str(tmp_path / "s"))
+        assert status == 0, err
+        assert "device strict" in out
+    finally:
+        if not registered:
+            strict_device.unregister()
+    assert run_demo(capsys, *args, "--out", str(tmp_path / "c"))[0] == 0
+    on_device, on_cpu = (
+        json.loads((tmp_path / d / "history.json").read_text()) for d in ("s", "c")
+    )
+    for a, b in zip(on_device["epochs"], on_cpu["epochs"], strict=True):
+        for key in ("train_loss", "val_loss", "train_acc", "val_acc"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5), key
+    assert on_device["test_acc"] == on_cpu["test_acc"]
+    state = fastdl.load(tmp_path / "s" / "model.safetensors")
+    assert all(t.device.type == "cpu" for t in state.values())
+    resumed = run_demo(
+        capsys, *args[:2], "--epochs", "3", "--no-progress", "--out", str(tmp_path / "s"),
+        "--resume", str(tmp_path / "s" / "checkpoint.safetensors"),
+    )
+    assert resumed[0] == 0 and "epoch 3/3" in resumed[1]
+
+
 def test_demo_on_mnist_files(tmp_path, capsys):
     write_mnist(tmp_path)
     status, out, err = run_demo(

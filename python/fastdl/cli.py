@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
         help="kernels: the C++ cpu backend or the NumPy reference",
     )
     demo.add_argument(
+        "--device",
+        default="cpu",
+        help="where to train: cpu (default) or cuda / cuda:N (a GPU, with fastdl[cuda])",
+    )
+    demo.add_argument(
         "--resume",
         metavar="CHECKPOINT",
         help="continue from a checkpoint.safetensors written by an earlier run",
@@ -244,6 +249,7 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         threads=args.threads,
         backend=args.backend,
+        device=args.device,
         resume=args.resume,
         weight_decay=args.weight_decay,
         l1=args.l1,

@@ -53,6 +53,7 @@ class DemoConfig:
     seed: int = 0
     threads: Optional[int] = None
     backend: str = "cpu"
+    device: str = "cpu"
     resume: Optional[str] = None
     weight_decay: float = 0.0
     l1: float = 0.0
@@ -83,10 +84,26 @@ class DemoConfig:
             raise DemoError(f"--threads must be >= 1, got {self.threads}")
         if self.limit is not None and self.limit < 10:
             raise DemoError(f"--limit must be >= 10, got {self.limit}")
+        self._check_device()
         if self.data in ("mnist", "fashion-mnist") and not self.root:
             raise DemoError(
                 f"--data {self.data} needs --root DIR, the folder holding the IDX files"
             )
+
+    def _check_device(self) -> None:
+        """--device names a device fastdl has here (for cuda: one that answers)."""
+        import fastdl
+
+        try:
+            kind = fastdl.device(self.device).type
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise DemoError(f"--device {self.device!r}: {e}") from None
+        if kind == "cuda":
+            from . import cuda
+
+            why = cuda.unavailable_reason()
+            if why is not None:
+                raise DemoError(f"--device {self.device}: CUDA is not available here: {why}")
 
 
 # ---------------------------------------------------------------- data
@@ -148,8 +165,8 @@ def write_json(path: Path, obj: Any) -> None:
 # ---------------------------------------------------------------- training
 
 
-def _evaluate(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int) -> tuple:
-    """(mean loss, accuracy) over x, y in eval mode without gradients."""
+def _evaluate(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int, device: str) -> tuple:
+    """(mean loss, accuracy) over x, y in eval mode without gradients, on `device`."""
     import fastdl
     import fastdl.nn.functional as F
 
@@ -157,8 +174,8 @@ def _evaluate(model: Any, x: np.ndarray, y: np.ndarray, batch_size: int) -> tupl
     total_loss, correct = 0.0, 0
     with fastdl.no_grad():
         for start in range(0, len(x), batch_size):
-            xb = fastdl.from_numpy(np.ascontiguousarray(x[start : start + batch_size]))
-            yb = fastdl.from_numpy(y[start : start + batch_size])
+            xb = fastdl.from_numpy(np.ascontiguousarray(x[start : start + batch_size])).to(device)
+            yb = fastdl.from_numpy(y[start : start + batch_size]).to(device)
             out = model(xb)
             total_loss += F.cross_entropy(out, yb, reduction="sum").item()
             correct += int((out.cpu().numpy().argmax(1) == yb.cpu().numpy()).sum())
@@ -238,6 +255,7 @@ def _train_epoch(
     loss_sum = 0.0
     bar = _progress(loader, cfg, f"epoch {epoch + 1}/{cfg.epochs}")
     for step, (xb, yb) in enumerate(bar if bar is not None else loader):
+        xb, yb = xb.to(cfg.device), yb.to(cfg.device)  # the loader's batches are on the CPU
         scores = model(xb)
         loss = criterion(scores, yb)
         objective = loss
@@ -338,7 +356,7 @@ def _end_epoch(cfg, model, optimizer, normalize, x, y, record, history, best, ep
                log) -> bool:
     """Rank 0's end of an epoch: validate, log, track the best weights (`best`, in place),
     write the checkpoint; returns whether early stopping ends training here."""
-    record["val_loss"], record["val_acc"] = _evaluate(model, x["val"], y["val"], 256)
+    record["val_loss"], record["val_acc"] = _evaluate(model, x["val"], y["val"], 256, cfg.device)
     record["seconds"] = time.perf_counter() - t0
     history["epochs"].append(record)
     _log_epoch(record, cfg, log)
@@ -420,6 +438,11 @@ def run(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict:
 
     cfg.check()
     rank, world = _join_job(cfg)
+    if world > 1 and fastdl.device(cfg.device).type != "cpu":
+        raise DemoError(
+            f"--device {cfg.device} with {world} ranks: data-parallel training runs on the CPU "
+            "only (fastdl.distributed reduces NumPy arrays)"
+        )
     main = rank == 0
     if not main:  # rank 0 alone speaks
         log, cfg = (lambda line: None), dataclasses.replace(cfg, progress=False)
@@ -435,7 +458,7 @@ def run(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict:
     splits = load_splits(cfg)
     normalize = Normalize().fit(splits["train"][0])
     fastdl.manual_seed(cfg.seed)
-    model = CNN()
+    model = CNN().to(cfg.device)  # initialised on the CPU: the same weights on every device
     optimizer = optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     criterion = nn.CrossEntropyLoss()
 
@@ -459,7 +482,8 @@ def run(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict:
     ranks = f"; {world} ranks, {cfg.batch_size // world} images each per batch" if world > 1 else ""
     log(
         f"data: {cfg.data}, {len(y['train'])} train / {len(y['val'])} validation / "
-        f"{len(y['test'])} test images; backend {cfg.backend}, {fastdl.get_num_threads()} "
+        f"{len(y['test'])} test images; device {cfg.device}, backend {cfg.backend}, "
+        f"{fastdl.get_num_threads()} "
         f"threads{ranks}"
     )
     train_set = TensorDataset(x["train"], y["train"])
@@ -501,7 +525,7 @@ def run(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict:
         if cfg.patience and best["state"] is not None:
             model.load_state_dict(best["state"])
             log(f"restored the weights of epoch {best['epoch']} (lowest validation loss)")
-        test_loss, test_acc = _evaluate(model, x["test"], y["test"], 256)
+        test_loss, test_acc = _evaluate(model, x["test"], y["test"], 256, cfg.device)
 
     n_test = len(y["test"])
     history.update(
@@ -522,6 +546,7 @@ def run(cfg: DemoConfig, log: Callable[[str], None] = print) -> dict:
     )
     from .plots import plot_curves, plot_saliency
 
+    model.cpu()  # the saliency maps and the saved weights are made on the CPU
     save_checkpoint(model.state_dict(), out / "model.safetensors")
     plot_curves(history, out / "curves.png")
     written = ["model.safetensors", "checkpoint.safetensors", "history.json", "curves.png"]
