@@ -147,7 +147,7 @@ def run_backward_graph(roots, grads, retain_graph, inputs=None):
     with them, their gradients are returned (None where not reached)."""
     from .engine import (
         _check_saved_versions, _final_callbacks, _needed_nodes, _post_accumulate,
-        _run_final_callbacks, _targets, _topological_order,
+        _raise_released, _run_final_callbacks, _targets, _topological_order,
     )
 
     pending = {}
@@ -194,11 +194,7 @@ def run_backward_graph(roots, grads, retain_graph, inputs=None):
         if needed is not None and id(node) not in needed:
             continue
         if node.released:
-            raise RuntimeError(
-                "[backward] trying to backward through the graph a second time; its saved "
-                "buffers were freed after the first backward. Pass retain_graph=True to the "
-                "first backward() to keep them."
-            )
+            _raise_released()
         if node.saved_versions:
             _check_saved_versions(node)
         grads_in = tensor_backward(node, grads_out)

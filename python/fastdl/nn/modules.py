@@ -18,6 +18,7 @@ from .._args import ntuple, pair
 from .._tensor import Tensor
 from . import functional as F
 from . import init
+from .container import _renumber
 from .module import Module
 from .parameter import Parameter
 
@@ -372,7 +373,20 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-class Dropout(Module):
+class _DropoutNd(Module):
+    # PyTorch's common base of Dropout and Dropout2d (normalization.py): p, inplace and repr.
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
     """In training, zeroes each element with probability p and scales the rest by 1 / (1 - p);
     the identity in eval mode.
 
@@ -381,20 +395,10 @@ class Dropout(Module):
     tensor([1., 1., 1.])
     """
 
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p = p
-        self.inplace = inplace
-
     def forward(self, input: Tensor) -> Tensor:
         if self.inplace:
             return F.dropout(input, self.p, self.training, inplace=True)
         return F.dropout(input, self.p, self.training)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Sequential(Module):
@@ -442,8 +446,7 @@ class Sequential(Module):
             del self._modules[key]
         # Renumber, so that append() after a deletion never collides with an existing name.
         if all(key.isdigit() for key in self._modules):
-            renumbered = OrderedDict((str(i), m) for i, m in enumerate(self._modules.values()))
-            object.__setattr__(self, "_modules", renumbered)
+            _renumber(self)
 
     def __len__(self) -> int:
         return len(self._modules)
