@@ -21,6 +21,7 @@ from . import init
 from .container import _renumber
 from .module import Module
 from .parameter import Parameter
+from .pooling import _MaxPoolNd
 
 __all__ = [
     "Conv2d",
@@ -249,7 +250,7 @@ class Conv1d(_ConvNd):
         )
 
 
-class MaxPool2d(Module):
+class MaxPool2d(_MaxPoolNd):
     """Max over (kernel_size) windows of (N, C, H, W) input; stride defaults to kernel_size.
 
     >>> import fastdl
@@ -266,14 +267,7 @@ class MaxPool2d(Module):
         return_indices: bool = False,
         ceil_mode: bool = False,
     ) -> None:
-        super().__init__()
-        # Stored as given, as PyTorch does, so repr prints `kernel_size=2` for an int.
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-        self.dilation = dilation
-        self.return_indices = return_indices
-        self.ceil_mode = ceil_mode
+        super().__init__(kernel_size, stride, padding, dilation, return_indices, ceil_mode)
         k = pair(kernel_size, "MaxPool2d", "kernel_size")
         s = pair(self.stride, "MaxPool2d", "stride")
         p = pair(padding, "MaxPool2d", "padding")
@@ -300,12 +294,6 @@ class MaxPool2d(Module):
                 input, self.kernel_size, self.stride, self.padding, return_indices=True
             )
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding)
-
-    def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
-        )
 
 
 class ReLU(Module):
