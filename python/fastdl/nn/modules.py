@@ -47,6 +47,17 @@ def _new_parameter(shape: tuple, dtype: Any, device: Any) -> Parameter:
     return Parameter(data)
 
 
+def _weight_and_bias(module: Module, shape: tuple, bias: bool, dtype: Any, device: Any) -> None:
+    """Linear's and Conv's parameters: a weight of `shape`, a bias of shape[0] (or None when not
+    `bias`), then module.reset_parameters()."""
+    module.weight = _new_parameter(shape, dtype, device)
+    if bias:
+        module.bias = _new_parameter((shape[0],), dtype, device)
+    else:
+        module.register_parameter("bias", None)
+    module.reset_parameters()
+
+
 def _reset_weight_and_bias(weight: Parameter, bias: Parameter | None) -> None:
     """PyTorch's default for Linear and Conv: kaiming_uniform_(a=sqrt(5)) on the weight, which is
     U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for the bias."""
@@ -92,12 +103,7 @@ class Linear(Module):
             )
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = _new_parameter((out_features, in_features), dtype, device)
-        if bias:
-            self.bias = _new_parameter((out_features,), dtype, device)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _weight_and_bias(self, (out_features, in_features), bias, dtype, device)
 
     def reset_parameters(self) -> None:
         _reset_weight_and_bias(self.weight, self.bias)
@@ -183,14 +189,9 @@ class _ConvNd(Module):
             self.padding = ntuple(padding, n, op, "padding")
             if min(self.padding) < 0:
                 raise ValueError(f"[{op}] expected padding >= 0, got {padding}")
-        self.weight = _new_parameter(
-            (out_channels, in_channels // groups, *self.kernel_size), dtype, device
+        _weight_and_bias(
+            self, (out_channels, in_channels // groups, *self.kernel_size), bias, dtype, device
         )
-        if bias:
-            self.bias = _new_parameter((out_channels,), dtype, device)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
 
     def reset_parameters(self) -> None:
         _reset_weight_and_bias(self.weight, self.bias)
