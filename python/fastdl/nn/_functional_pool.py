@@ -108,6 +108,8 @@ def avg_pool1d(
     return y.squeeze(0) if unbatched else y
 
 
+# PyTorch's public signature, alike avg_pool1d's above but for its own arguments; what they share
+# is _pool1d_args.
 def max_pool1d(
     input: Tensor,
     kernel_size,

@@ -259,16 +259,8 @@ class MaxPool2d(_MaxPoolNd):
     fastdl.Size([1, 3, 4, 4])
     """
 
-    def __init__(
-        self,
-        kernel_size: IntOrPair,
-        stride: IntOrPair | None = None,
-        padding: IntOrPair = 0,
-        dilation: IntOrPair = 1,
-        return_indices: bool = False,
-        ceil_mode: bool = False,
-    ) -> None:
-        super().__init__(kernel_size, stride, padding, dilation, return_indices, ceil_mode)
+    def _check_arguments(self) -> None:
+        kernel_size, padding, dilation = self.kernel_size, self.padding, self.dilation
         k = pair(kernel_size, "MaxPool2d", "kernel_size")
         s = pair(self.stride, "MaxPool2d", "stride")
         p = pair(padding, "MaxPool2d", "padding")
@@ -286,7 +278,7 @@ class MaxPool2d(_MaxPoolNd):
             raise NotImplementedError(
                 f"[MaxPool2d] dilation={dilation} is not supported; only dilation=1"
             )
-        if ceil_mode:
+        if self.ceil_mode:
             raise NotImplementedError("[MaxPool2d] ceil_mode=True is not supported")
 
     def forward(self, input: Tensor) -> Any:

@@ -15,6 +15,14 @@ from .module import Module
 __all__ = ["AvgPool1d", "AvgPool2d", "MaxPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]
 
 
+def _store_window(module: Module, kernel_size, stride, padding) -> None:
+    # Stored as given, as PyTorch does (repr prints `kernel_size=2` for an int); stride defaults
+    # to kernel_size.
+    module.kernel_size = kernel_size
+    module.stride = stride if stride is not None else kernel_size
+    module.padding = padding
+
+
 class _AvgPoolNd(Module):
     # PyTorch's base of the average pools: their common repr.
     def extra_repr(self) -> str:
@@ -22,8 +30,8 @@ class _AvgPoolNd(Module):
 
 
 class _MaxPoolNd(Module):
-    # PyTorch's base of MaxPool1d and MaxPool2d (nn/modules.py): the arguments, stored as given
-    # (so repr prints `kernel_size=2` for an int), and their repr.
+    # PyTorch's base of MaxPool1d and MaxPool2d (nn/modules.py): PyTorch's signature, the
+    # arguments and their repr.
     def __init__(
         self,
         kernel_size,
@@ -34,12 +42,14 @@ class _MaxPoolNd(Module):
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        _store_window(self, kernel_size, stride, padding)
         self.dilation = dilation
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
+        self._check_arguments()
+
+    def _check_arguments(self) -> None:
+        """A subclass's checks of the stored arguments (MaxPool2d's); none here."""
 
     def extra_repr(self) -> str:
         return (
@@ -68,9 +78,7 @@ class AvgPool2d(_AvgPoolNd):
         divisor_override: int | None = None,
     ) -> None:
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        _store_window(self, kernel_size, stride, padding)
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
