@@ -162,6 +162,8 @@ def run_backward_graph(roots, grads, retain_graph, inputs=None):
             entry = leaves.setdefault(id(leaf), [leaf, None])
             entry[1] = g if entry[1] is None else entry[1] + g
 
+    # engine.run_backward's seeding and order again, on purpose: that loop is the hot path of
+    # every plain backward (with its fast leaf accumulation) and stays free of this one's cases.
     for root, g in zip(roots, grads):
         if root._node is None:
             to_leaf(root, g)

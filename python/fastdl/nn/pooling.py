@@ -98,6 +98,7 @@ class AvgPool1d(_AvgPoolNd):
     fastdl.Size([1, 3, 4])
     """
 
+    # PyTorch's signature: AvgPool2d's without divisor_override.
     def __init__(
         self,
         kernel_size,
