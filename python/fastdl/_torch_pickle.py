@@ -33,6 +33,7 @@ from typing import IO, Any, Callable, NamedTuple
 
 import numpy as np
 
+from ._storage import _c_contiguous
 from ._tensor import SUPPORTED_DTYPES, Tensor
 from .checkpoint import CheckpointError, looks_like_safetensors
 
@@ -451,17 +452,6 @@ class _RestrictedUnpickler(pickle.Unpickler):
         if requires_grad and data._data.dtype.kind != "f":
             raise self._corrupted("a non-float Parameter requires grad")
         return _make_parameter(data._data, requires_grad)
-
-
-def _c_contiguous(size: tuple, stride: tuple) -> bool:
-    """Whether `stride` (in elements) lays out `size` in C order (dimensions of size 1 may
-    have any stride)."""
-    expected = 1
-    for n, st in zip(reversed(size), reversed(stride)):
-        if n != 1 and st != expected:
-            return False
-        expected *= n
-    return True
 
 
 # ---------------------------------------------------------------- cleaning the result

@@ -147,6 +147,7 @@ DEMOS = ("tabular", "autoencoder")  # `fastdl demo NAME`; no NAME is the digits 
 def _demo_subcommands(demo: argparse.ArgumentParser) -> None:
     """`fastdl demo tabular` and `fastdl demo autoencoder`, each with its own options (which
     go after the name) and defaults; `fastdl demo` alone stays the digits CNN."""
+    # argparse's sub-command plumbing, as _parser's for the top-level commands.
     sub = demo.add_subparsers(dest="demo_name", metavar="{tabular,autoencoder}")
     sub.required = False
     tabular = sub.add_parser(

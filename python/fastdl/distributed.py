@@ -421,6 +421,15 @@ def _group_rank(op: str, pg: ProcessGroup, rank: int, what: str) -> int:
     return pg.ranks.index(rank)
 
 
+def _check_blocks(op: str, what: str, whole: np.ndarray, block: np.ndarray, n: int) -> None:
+    """`whole` (the argument `what`) must be n blocks of `block`'s dtype and size."""
+    if whole.dtype != block.dtype or whole.size != block.size * n:
+        raise ValueError(
+            f"[{op}] {what} must be {block.dtype} with {n} x {block.size} elements, got "
+            f"{whole.dtype} with {whole.size}"
+        )
+
+
 def _same_as(op: str, tensors: Sequence[Any], like: np.ndarray, n: int, what: str) -> list:
     tensors = list(tensors)
     if len(tensors) != n:
@@ -507,11 +516,7 @@ def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor,
     out = _host("all_gather_into_tensor", output_tensor, "output_tensor")
     if pg.comm is None:
         return None
-    if out.dtype != a.dtype or out.size != a.size * pg.size():
-        raise ValueError(
-            f"[all_gather_into_tensor] output_tensor must be {a.dtype} with {pg.size()} x "
-            f"{a.size} elements, got {out.dtype} with {out.size}"
-        )
+    _check_blocks("all_gather_into_tensor", "output_tensor", out, a, pg.size())
     buf = _contiguous(out)
     return _run(pg.comm.Iallgather(_contiguous(a), buf), "all_gather_into_tensor", pg, async_op,
                 lambda: _write(output_tensor, buf))
@@ -539,11 +544,7 @@ def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp
     mpi_op = _mpi_op("reduce_scatter_tensor", op, out.dtype)
     if pg.comm is None:
         return None
-    if a.dtype != out.dtype or a.size != out.size * pg.size():
-        raise ValueError(
-            f"[reduce_scatter_tensor] input must be {out.dtype} with {pg.size()} x {out.size} "
-            f"elements, got {a.dtype} with {a.size}"
-        )
+    _check_blocks("reduce_scatter_tensor", "input", a, out, pg.size())
     return _reduce_scatter("reduce_scatter_tensor", output, _contiguous(a), op, mpi_op, pg,
                            async_op)
 

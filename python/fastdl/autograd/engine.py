@@ -130,6 +130,15 @@ def _settle(node, waiting, leaves):
                     _finish_leaf(*entry)
 
 
+def _raise_released():
+    """PyTorch's error for a second backward through a graph whose buffers were freed."""
+    raise RuntimeError(
+        "[backward] trying to backward through the graph a second time; its saved "
+        "buffers were freed after the first backward. Pass retain_graph=True to the "
+        "first backward() to keep them."
+    )
+
+
 def _check_saved_versions(node):
     """PyTorch's rule: a tensor saved for backward must not have been modified in place since."""
     for counter, version, array in node.saved_versions:
@@ -241,11 +250,7 @@ def run_backward(roots, grads, retain_graph=False, inputs=None):
             if id(node) not in needed:
                 continue
         if node.released:
-            raise RuntimeError(
-                "[backward] trying to backward through the graph a second time; its saved "
-                "buffers were freed after the first backward. Pass retain_graph=True to the "
-                "first backward() to keep them."
-            )
+            _raise_released()
         if node.saved_versions:
             _check_saved_versions(node)
         grads_in = node.backward_all(grads_out)
@@ -256,6 +261,8 @@ def run_backward(roots, grads, retain_graph=False, inputs=None):
             if g is None or edge is None:
                 continue
             target, i, dtype_or_leaf = edge
+            # The roots' seeding above, inlined again on purpose: this runs once per edge of
+            # every backward, where a shared helper would add a call per edge.
             if target is None:
                 leaf = dtype_or_leaf
                 g = _cast(g, leaf._data.dtype)

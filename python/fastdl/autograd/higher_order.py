@@ -147,7 +147,7 @@ def run_backward_graph(roots, grads, retain_graph, inputs=None):
     with them, their gradients are returned (None where not reached)."""
     from .engine import (
         _check_saved_versions, _final_callbacks, _needed_nodes, _post_accumulate,
-        _run_final_callbacks, _targets, _topological_order,
+        _raise_released, _run_final_callbacks, _targets, _topological_order,
     )
 
     pending = {}
@@ -162,6 +162,8 @@ def run_backward_graph(roots, grads, retain_graph, inputs=None):
             entry = leaves.setdefault(id(leaf), [leaf, None])
             entry[1] = g if entry[1] is None else entry[1] + g
 
+    # engine.run_backward's seeding and order again, on purpose: that loop is the hot path of
+    # every plain backward (with its fast leaf accumulation) and stays free of this one's cases.
     for root, g in zip(roots, grads):
         if root._node is None:
             to_leaf(root, g)
@@ -194,11 +196,7 @@ def run_backward_graph(roots, grads, retain_graph, inputs=None):
         if needed is not None and id(node) not in needed:
             continue
         if node.released:
-            raise RuntimeError(
-                "[backward] trying to backward through the graph a second time; its saved "
-                "buffers were freed after the first backward. Pass retain_graph=True to the "
-                "first backward() to keep them."
-            )
+            _raise_released()
         if node.saved_versions:
             _check_saved_versions(node)
         grads_in = tensor_backward(node, grads_out)

@@ -95,6 +95,12 @@ def _check_index(index: Any, n: int, op: str) -> int:
     return i + n if i < 0 else i
 
 
+def _length_mismatch(items: Sequence[Any]) -> int | None:
+    """The index of the first of `items` whose length is not the first's; None if all agree."""
+    n = len(items[0])
+    return next((i for i, x in enumerate(items) if len(x) != n), None)
+
+
 def _column_array(x: Any, i: int) -> np.ndarray:
     arr = to_numpy(x, "TensorDataset")
     if arr.ndim == 0:
@@ -125,13 +131,12 @@ class TensorDataset(Dataset):
         if not tensors:
             raise ValueError("[TensorDataset] expected at least one tensor")
         arrays = [_column_array(t, i) for i, t in enumerate(tensors)]
-        n = len(arrays[0])
-        for i, arr in enumerate(arrays[1:], start=1):
-            if len(arr) != n:
-                raise TensorDatasetSizeError(
-                    f"[TensorDataset] Size mismatch between tensors: tensor 0 has {n} rows, "
-                    f"tensor {i} has {len(arr)}"
-                )
+        i = _length_mismatch(arrays)
+        if i is not None:
+            raise TensorDatasetSizeError(
+                f"[TensorDataset] Size mismatch between tensors: tensor 0 has {len(arrays[0])} "
+                f"rows, tensor {i} has {len(arrays[i])}"
+            )
         self.arrays = tuple(np.ascontiguousarray(a) for a in arrays)
 
     @property

@@ -21,6 +21,14 @@ def _features(X: Any, op: str) -> tuple:
     return as_2d(arr, op), arr.ndim
 
 
+def _fit_data(X: Any, op: str) -> np.ndarray:
+    """The float64 (n, features) array a scaler fits on; at least one sample."""
+    data, _ = _features(X, op)
+    if len(data) == 0:
+        raise ValueError(f"[{op}] cannot fit on 0 samples")
+    return data.astype(np.float64)
+
+
 def _nonzero(scale: np.ndarray) -> np.ndarray:
     """Constant features get scale 1, so they map to 0 instead of dividing by zero."""
     return np.where(scale == 0.0, 1.0, scale)
@@ -47,10 +55,7 @@ class StandardScaler(Preprocessor):
         self.feature_names = None
 
     def fit(self, X: Any, y: Any = None) -> "StandardScaler":
-        data, _ = _features(X, self.name)
-        if len(data) == 0:
-            raise ValueError(f"[{self.name}] cannot fit on 0 samples")
-        data = data.astype(np.float64)
+        data = _fit_data(X, self.name)
         n = data.shape[1]
         self.mean = np.nanmean(data, axis=0) if self.with_mean else np.zeros(n)
         self.scale = _nonzero(np.nanstd(data, axis=0)) if self.with_std else np.ones(n)
@@ -103,10 +108,7 @@ class MinMaxScaler(Preprocessor):
         self.feature_names = None
 
     def fit(self, X: Any, y: Any = None) -> "MinMaxScaler":
-        data, _ = _features(X, self.name)
-        if len(data) == 0:
-            raise ValueError(f"[{self.name}] cannot fit on 0 samples")
-        data = data.astype(np.float64)
+        data = _fit_data(X, self.name)
         self.data_min, self.data_max = np.nanmin(data, axis=0), np.nanmax(data, axis=0)
         self.n_features, self.feature_names = data.shape[1], column_names(X)
         return self

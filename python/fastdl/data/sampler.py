@@ -43,6 +43,20 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def _check_positive_int(op: str, name: str, value: Any) -> None:
+    if not _is_int(value) or value <= 0:
+        raise ValueError(
+            f"[{op}] {name} should be a positive integer value, but got {name}={value!r}"
+        )
+
+
+def _check_bool(op: str, name: str, value: Any, error: type = ValueError) -> None:
+    """PyTorch's check of a bool argument (RandomSampler's raises TypeError, the others
+    ValueError)."""
+    if not isinstance(value, bool):
+        raise error(f"[{op}] {name} should be a boolean value, but got {name}={value!r}")
+
+
 class Sampler:
     """Base class: a subclass's `__iter__` yields dataset indices (and `__len__`, if defined,
     says how many).
@@ -100,11 +114,7 @@ class RandomSampler(Sampler):
         num_samples: Optional[int] = None,
         generator: Seed = None,
     ) -> None:
-        if not isinstance(replacement, bool):
-            raise TypeError(
-                "[RandomSampler] replacement should be a boolean value, but got "
-                f"replacement={replacement!r}"
-            )
+        _check_bool("RandomSampler", "replacement", replacement, TypeError)
         check_generator(generator, "RandomSampler")
         self.data_source = data_source
         self.replacement = replacement
@@ -112,11 +122,7 @@ class RandomSampler(Sampler):
         self.generator = generator
         self.epoch = 0
         n = self.num_samples
-        if not _is_int(n) or n <= 0:
-            raise ValueError(
-                "[RandomSampler] num_samples should be a positive integer value, but got "
-                f"num_samples={n!r}"
-            )
+        _check_positive_int("RandomSampler", "num_samples", n)
 
     @property
     def num_samples(self) -> int:
@@ -192,16 +198,8 @@ class WeightedRandomSampler(Sampler):
         replacement: bool = True,
         generator: Seed = None,
     ) -> None:
-        if not _is_int(num_samples) or num_samples <= 0:
-            raise ValueError(
-                "[WeightedRandomSampler] num_samples should be a positive integer value, but "
-                f"got num_samples={num_samples!r}"
-            )
-        if not isinstance(replacement, bool):
-            raise ValueError(
-                "[WeightedRandomSampler] replacement should be a boolean value, but got "
-                f"replacement={replacement!r}"
-            )
+        _check_positive_int("WeightedRandomSampler", "num_samples", num_samples)
+        _check_bool("WeightedRandomSampler", "replacement", replacement)
         check_generator(generator, "WeightedRandomSampler")
         data = getattr(weights, "_data", weights)
         try:
@@ -277,16 +275,8 @@ class BatchSampler(Sampler):
     def __init__(
         self, sampler: Union[Sampler, Iterable[int]], batch_size: int, drop_last: bool
     ) -> None:
-        if not _is_int(batch_size) or batch_size <= 0:
-            raise ValueError(
-                "[BatchSampler] batch_size should be a positive integer value, but got "
-                f"batch_size={batch_size!r}"
-            )
-        if not isinstance(drop_last, bool):
-            raise ValueError(
-                "[BatchSampler] drop_last should be a boolean value, but got "
-                f"drop_last={drop_last!r}"
-            )
+        _check_positive_int("BatchSampler", "batch_size", batch_size)
+        _check_bool("BatchSampler", "drop_last", drop_last)
         self.sampler = sampler
         self.batch_size = int(batch_size)
         self.drop_last = drop_last

@@ -13,7 +13,7 @@ from .. import _random
 from .._args import is_int
 from .._tensor import Tensor
 from ._convert import is_pandas, to_numpy
-from .dataset import Subset
+from .dataset import Subset, _length_mismatch
 
 Seed = Union[int, "_random.Generator", np.random.Generator, None]
 
@@ -175,12 +175,12 @@ def train_test_split(
     if not arrays:
         raise ValueError("[train_test_split] expected at least one array")
     n = len(arrays[0])
-    for i, a in enumerate(arrays[1:], start=1):
-        if len(a) != n:
-            raise ValueError(
-                f"[train_test_split] inconsistent lengths: array 0 has {n} samples, "
-                f"array {i} has {len(a)}"
-            )
+    i = _length_mismatch(arrays)
+    if i is not None:
+        raise ValueError(
+            f"[train_test_split] inconsistent lengths: array 0 has {n} samples, "
+            f"array {i} has {len(arrays[i])}"
+        )
     n_train, n_test = _sizes(n, test_size, train_size)
     if not shuffle:
         if stratify is not None:

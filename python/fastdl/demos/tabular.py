@@ -34,6 +34,8 @@ CATEGORICAL = ["island", "sex"]
 TARGET_CLASS, TARGET_VALUE = "species", "body_mass_g"
 
 
+# This demo's own options; RunConfig holds what the demos share (autoencoder.py's config is
+# alike in shape only).
 @dataclass
 class TabularConfig(RunConfig):
     out: str = "fastdl-demo-tabular"

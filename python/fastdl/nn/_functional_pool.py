@@ -42,6 +42,14 @@ def _batched(input, op, spatial):
     return (input.unsqueeze(0) if unbatched else input), unbatched
 
 
+def _pool1d_args(input, kernel_size, stride, padding, op):
+    """(batched input, unbatched, k, s, p) of a 1-D pool; stride defaults to kernel_size."""
+    k = single(kernel_size, op, "kernel_size")
+    s = k if stride is None or stride == [] else single(stride, op, "stride")
+    p = single(padding, op, "padding")
+    return (*_batched(input, op, 1), k, s, p)
+
+
 def avg_pool2d(
     input: Tensor,
     kernel_size,
@@ -94,15 +102,14 @@ def avg_pool1d(
 ) -> Tensor:
     """1-D average pooling over (N, C, L) or (C, L); stride defaults to kernel_size."""
     op = "avg_pool1d"
-    k = single(kernel_size, op, "kernel_size")
-    s = k if stride is None or stride == [] else single(stride, op, "stride")
-    p = single(padding, op, "padding")
-    x, unbatched = _batched(input, op, 1)
+    x, unbatched, k, s, p = _pool1d_args(input, kernel_size, stride, padding, op)
     y = avg_pool2d(x.unsqueeze(2), (1, k), (1, s), (0, p), ceil_mode, count_include_pad)
     y = y.squeeze(2)
     return y.squeeze(0) if unbatched else y
 
 
+# PyTorch's public signature, alike avg_pool1d's above but for its own arguments; what they share
+# is _pool1d_args.
 def max_pool1d(
     input: Tensor,
     kernel_size,
@@ -115,11 +122,8 @@ def max_pool1d(
     """1-D max pooling over (N, C, L) or (C, L); stride defaults to kernel_size. Indices (with
     return_indices) are positions along L."""
     op = "max_pool1d"
-    k = single(kernel_size, op, "kernel_size")
-    s = k if stride is None or stride == [] else single(stride, op, "stride")
-    p = single(padding, op, "padding")
+    x, unbatched, k, s, p = _pool1d_args(input, kernel_size, stride, padding, op)
     d = single(dilation, op, "dilation")
-    x, unbatched = _batched(input, op, 1)
     y, indices = _F.max_pool2d(
         x.unsqueeze(2), (1, k), (1, s), (0, p), (1, d), ceil_mode, return_indices=True
     )

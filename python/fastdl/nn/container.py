@@ -28,6 +28,32 @@ def _abs_index(idx: Any, n: int) -> int:
     return idx % n
 
 
+def _renumber(module: Module) -> None:
+    """Renames `module`'s submodules 0..n-1, in order (after a deletion)."""
+    renumbered = OrderedDict((str(i), m) for i, m in enumerate(module._modules.values()))
+    object.__setattr__(module, "_modules", renumbered)
+
+
+def _update_from_pairs(target: Any, pairs: Any, name: str, method: str) -> None:
+    """ModuleDict/ParameterDict.update from an iterable of (key, value) pairs, with PyTorch's
+    errors (`name` the class, `method` the caller as the first error names it)."""
+    if not isinstance(pairs, Iterable):
+        raise TypeError(
+            f"{method} should be called with an iterable of key/value pairs, but got "
+            + type(pairs).__name__
+        )
+    for j, pair in enumerate(pairs):
+        if not isinstance(pair, Iterable):
+            raise TypeError(
+                f"{name} update sequence element #{j} should be Iterable; is " + type(pair).__name__
+            )
+        if len(pair) != 2:
+            raise ValueError(
+                f"{name} update sequence element #{j} has length {len(pair)}; 2 is required"
+            )
+        target[pair[0]] = pair[1]
+
+
 def _tensor_line(p: Any, type_name: str) -> str:
     """'Parameter containing: [fastdl.float32 of size 2x3]', as PyTorch's containers print."""
     if not isinstance(p, Tensor):
@@ -69,9 +95,7 @@ class ModuleList(Module):
                 del self._modules[str(k)]
         else:
             del self._modules[str(_abs_index(idx, len(self)))]
-        # keep the names 0..n-1, as PyTorch does
-        renumbered = OrderedDict((str(i), m) for i, m in enumerate(self._modules.values()))
-        object.__setattr__(self, "_modules", renumbered)
+        _renumber(self)  # keep the names 0..n-1, as PyTorch does
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -192,22 +216,7 @@ class ModuleDict(Module):
             for key, module in modules.items():
                 self[key] = module
             return
-        if not isinstance(modules, Iterable):
-            raise TypeError(
-                "ModuleDict.update should be called with an iterable of key/value pairs, but "
-                "got " + type(modules).__name__
-            )
-        for j, m in enumerate(modules):
-            if not isinstance(m, Iterable):
-                raise TypeError(
-                    f"ModuleDict update sequence element #{j} should be Iterable; is "
-                    + type(m).__name__
-                )
-            if len(m) != 2:
-                raise ValueError(
-                    f"ModuleDict update sequence element #{j} has length {len(m)}; 2 is required"
-                )
-            self[m[0]] = m[1]
+        _update_from_pairs(self, modules, "ModuleDict", "ModuleDict.update")
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(
@@ -380,23 +389,8 @@ class ParameterDict(Module):
             for key, value in sorted(parameters.items()):  # PyTorch sorts a plain mapping's keys
                 self[key] = value
             return
-        if not isinstance(parameters, Iterable):
-            raise TypeError(
-                "ParametersDict.update should be called with an iterable of key/value pairs, "
-                "but got " + type(parameters).__name__
-            )
-        for j, p in enumerate(parameters):
-            if not isinstance(p, Iterable):
-                raise TypeError(
-                    f"ParameterDict update sequence element #{j} should be Iterable; is "
-                    + type(p).__name__
-                )
-            if len(p) != 2:
-                raise ValueError(
-                    f"ParameterDict update sequence element #{j} has length {len(p)}; 2 is "
-                    "required"
-                )
-            self[p[0]] = p[1]
+        # "ParametersDict" is PyTorch's spelling in this message.
+        _update_from_pairs(self, parameters, "ParameterDict", "ParametersDict.update")
 
     def extra_repr(self) -> str:
         lines = []

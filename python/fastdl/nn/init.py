@@ -148,6 +148,8 @@ def _kaiming_std(tensor: Tensor, a: float, mode: str, nonlinearity: str) -> floa
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
+# kaiming_uniform_ and kaiming_normal_ keep PyTorch's two public signatures; what they share is
+# _kaiming_std above.
 def kaiming_uniform_(
     tensor: Tensor,
     a: float = 0,

@@ -83,6 +83,9 @@ class CrossEntropyLoss(_WeightedLoss):
         )
 
 
+# Each loss keeps PyTorch's own signature and spells out its functional call (NLLLoss,
+# CrossEntropyLoss and BCEWithLogitsLoss look alike): a generic forward reading the arguments from a
+# table would hide PyTorch's keywords and add work to every call.
 class NLLLoss(_WeightedLoss):
     """Negative log-likelihood of (N, C) log-probabilities at (N,) class indices.
 

@@ -18,8 +18,10 @@ from .._args import ntuple, pair
 from .._tensor import Tensor
 from . import functional as F
 from . import init
+from .container import _renumber
 from .module import Module
 from .parameter import Parameter
+from .pooling import _MaxPoolNd
 
 __all__ = [
     "Conv2d",
@@ -43,6 +45,17 @@ def _new_parameter(shape: tuple, dtype: Any, device: Any) -> Parameter:
     if device is not None:
         data = data.to(device)
     return Parameter(data)
+
+
+def _weight_and_bias(module: Module, shape: tuple, bias: bool, dtype: Any, device: Any) -> None:
+    """Linear's and Conv's parameters: a weight of `shape`, a bias of shape[0] (or None when not
+    `bias`), then module.reset_parameters()."""
+    module.weight = _new_parameter(shape, dtype, device)
+    if bias:
+        module.bias = _new_parameter((shape[0],), dtype, device)
+    else:
+        module.register_parameter("bias", None)
+    module.reset_parameters()
 
 
 def _reset_weight_and_bias(weight: Parameter, bias: Parameter | None) -> None:
@@ -90,12 +103,7 @@ class Linear(Module):
             )
         self.in_features = in_features
         self.out_features = out_features
-        self.weight = _new_parameter((out_features, in_features), dtype, device)
-        if bias:
-            self.bias = _new_parameter((out_features,), dtype, device)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _weight_and_bias(self, (out_features, in_features), bias, dtype, device)
 
     def reset_parameters(self) -> None:
         _reset_weight_and_bias(self.weight, self.bias)
@@ -181,14 +189,9 @@ class _ConvNd(Module):
             self.padding = ntuple(padding, n, op, "padding")
             if min(self.padding) < 0:
                 raise ValueError(f"[{op}] expected padding >= 0, got {padding}")
-        self.weight = _new_parameter(
-            (out_channels, in_channels // groups, *self.kernel_size), dtype, device
+        _weight_and_bias(
+            self, (out_channels, in_channels // groups, *self.kernel_size), bias, dtype, device
         )
-        if bias:
-            self.bias = _new_parameter((out_channels,), dtype, device)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
 
     def reset_parameters(self) -> None:
         _reset_weight_and_bias(self.weight, self.bias)
@@ -248,7 +251,7 @@ class Conv1d(_ConvNd):
         )
 
 
-class MaxPool2d(Module):
+class MaxPool2d(_MaxPoolNd):
     """Max over (kernel_size) windows of (N, C, H, W) input; stride defaults to kernel_size.
 
     >>> import fastdl
@@ -256,23 +259,8 @@ class MaxPool2d(Module):
     fastdl.Size([1, 3, 4, 4])
     """
 
-    def __init__(
-        self,
-        kernel_size: IntOrPair,
-        stride: IntOrPair | None = None,
-        padding: IntOrPair = 0,
-        dilation: IntOrPair = 1,
-        return_indices: bool = False,
-        ceil_mode: bool = False,
-    ) -> None:
-        super().__init__()
-        # Stored as given, as PyTorch does, so repr prints `kernel_size=2` for an int.
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-        self.dilation = dilation
-        self.return_indices = return_indices
-        self.ceil_mode = ceil_mode
+    def _check_arguments(self) -> None:
+        kernel_size, padding, dilation = self.kernel_size, self.padding, self.dilation
         k = pair(kernel_size, "MaxPool2d", "kernel_size")
         s = pair(self.stride, "MaxPool2d", "stride")
         p = pair(padding, "MaxPool2d", "padding")
@@ -290,7 +278,7 @@ class MaxPool2d(Module):
             raise NotImplementedError(
                 f"[MaxPool2d] dilation={dilation} is not supported; only dilation=1"
             )
-        if ceil_mode:
+        if self.ceil_mode:
             raise NotImplementedError("[MaxPool2d] ceil_mode=True is not supported")
 
     def forward(self, input: Tensor) -> Any:
@@ -299,12 +287,6 @@ class MaxPool2d(Module):
                 input, self.kernel_size, self.stride, self.padding, return_indices=True
             )
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding)
-
-    def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
-        )
 
 
 class ReLU(Module):
@@ -372,7 +354,20 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
-class Dropout(Module):
+class _DropoutNd(Module):
+    # PyTorch's common base of Dropout and Dropout2d (normalization.py): p, inplace and repr.
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
     """In training, zeroes each element with probability p and scales the rest by 1 / (1 - p);
     the identity in eval mode.
 
@@ -381,20 +376,10 @@ class Dropout(Module):
     tensor([1., 1., 1.])
     """
 
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p = p
-        self.inplace = inplace
-
     def forward(self, input: Tensor) -> Tensor:
         if self.inplace:
             return F.dropout(input, self.p, self.training, inplace=True)
         return F.dropout(input, self.p, self.training)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
 
 
 class Sequential(Module):
@@ -442,8 +427,7 @@ class Sequential(Module):
             del self._modules[key]
         # Renumber, so that append() after a deletion never collides with an existing name.
         if all(key.isdigit() for key in self._modules):
-            renumbered = OrderedDict((str(i), m) for i, m in enumerate(self._modules.values()))
-            object.__setattr__(self, "_modules", renumbered)
+            _renumber(self)
 
     def __len__(self) -> int:
         return len(self._modules)

@@ -13,6 +13,7 @@ from .._tensor import Tensor
 from . import _functional_norm as FN
 from . import init
 from .module import Module
+from .modules import _DropoutNd
 from .parameter import Parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Dropout2d"]
@@ -226,7 +227,7 @@ class GroupNorm(Module):
         )
 
 
-class Dropout2d(Module):
+class Dropout2d(_DropoutNd):
     """In training, zeroes each channel (a whole (H, W) plane of (N, C, H, W) input) with
     probability p and scales the rest by 1 / (1 - p); the identity in eval mode.
 
@@ -235,15 +236,5 @@ class Dropout2d(Module):
     8.0
     """
 
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p = p
-        self.inplace = inplace
-
     def forward(self, input: Tensor) -> Tensor:
         return FN.dropout2d(input, self.p, self.training, self.inplace)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"

@@ -36,16 +36,10 @@ class Parameter(Tensor):
         # NOTE: no copy when already C-contiguous and aligned, so the Parameter shares the
         # Tensor's storage (the fused optimizer kernels update it in place).
         if type(array) is np.ndarray:
-            self._data = np.require(array, requirements=("C", "A"))
+            array = np.require(array, requirements=("C", "A"))
         else:
-            self._data = _devices.library(array).contiguous(array)
-        self._node = None
-        self._out_idx = 0
-        self._vc = [0]
-        self._base = None
-        self.grad = None
-        self._requires_grad = False
-        self.requires_grad = requires_grad
+            array = _devices.library(array).contiguous(array)
+        self._init_leaf(array, requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

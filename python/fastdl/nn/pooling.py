@@ -15,7 +15,50 @@ from .module import Module
 __all__ = ["AvgPool1d", "AvgPool2d", "MaxPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]
 
 
-class AvgPool2d(Module):
+def _store_window(module: Module, kernel_size, stride, padding) -> None:
+    # Stored as given, as PyTorch does (repr prints `kernel_size=2` for an int); stride defaults
+    # to kernel_size.
+    module.kernel_size = kernel_size
+    module.stride = stride if stride is not None else kernel_size
+    module.padding = padding
+
+
+class _AvgPoolNd(Module):
+    # PyTorch's base of the average pools: their common repr.
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class _MaxPoolNd(Module):
+    # PyTorch's base of MaxPool1d and MaxPool2d (nn/modules.py): PyTorch's signature, the
+    # arguments and their repr.
+    def __init__(
+        self,
+        kernel_size,
+        stride=None,
+        padding=0,
+        dilation=1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        _store_window(self, kernel_size, stride, padding)
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+        self._check_arguments()
+
+    def _check_arguments(self) -> None:
+        """A subclass's checks of the stored arguments (MaxPool2d's); none here."""
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class AvgPool2d(_AvgPoolNd):
     """Mean over (kernel_size) windows of (N, C, H, W) input; stride defaults to kernel_size.
 
     >>> import fastdl
@@ -23,6 +66,8 @@ class AvgPool2d(Module):
     fastdl.Size([1, 3, 4, 4])
     """
 
+    # PyTorch's signature, the same arguments as F.avg_pool2d's in nn/_functional_pool.py (the
+    # Module stores them for forward to pass on): kept as two signatures, as PyTorch has.
     def __init__(
         self,
         kernel_size,
@@ -33,9 +78,7 @@ class AvgPool2d(Module):
         divisor_override: int | None = None,
     ) -> None:
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        _store_window(self, kernel_size, stride, padding)
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
@@ -46,11 +89,8 @@ class AvgPool2d(Module):
             self.count_include_pad, self.divisor_override,
         )
 
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
-
-class AvgPool1d(Module):
+class AvgPool1d(_AvgPoolNd):
     """Mean over kernel_size windows of (N, C, L) input; stride defaults to kernel_size.
 
     >>> import fastdl
@@ -58,6 +98,7 @@ class AvgPool1d(Module):
     fastdl.Size([1, 3, 4])
     """
 
+    # PyTorch's signature: AvgPool2d's without divisor_override.
     def __init__(
         self,
         kernel_size,
@@ -79,11 +120,8 @@ class AvgPool1d(Module):
             self.count_include_pad,
         )
 
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
-
-class MaxPool1d(Module):
+class MaxPool1d(_MaxPoolNd):
     """Max over kernel_size windows of (N, C, L) input; stride defaults to kernel_size.
 
     >>> import fastdl
@@ -91,33 +129,10 @@ class MaxPool1d(Module):
     fastdl.Size([1, 3, 4])
     """
 
-    def __init__(
-        self,
-        kernel_size,
-        stride=None,
-        padding=0,
-        dilation=1,
-        return_indices: bool = False,
-        ceil_mode: bool = False,
-    ) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-        self.dilation = dilation
-        self.return_indices = return_indices
-        self.ceil_mode = ceil_mode
-
     def forward(self, input: Tensor):
         return FP.max_pool1d(
             input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
             self.return_indices,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
         )
 
 

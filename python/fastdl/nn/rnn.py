@@ -314,6 +314,8 @@ class RNNBase(Module):
         return [flat[i : i + per] for i in range(0, len(flat), per)]
 
     def extra_repr(self) -> str:
+        # PyTorch's text: the sizes, then each argument not at its default (the same shape as
+        # Embedding's in sparse.py, with other names, defaults and wording).
         s = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
             s += f", num_layers={self.num_layers}"

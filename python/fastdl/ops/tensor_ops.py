@@ -148,6 +148,11 @@ class Sort(Op):
         return (dx,)
 
 
+def _reverse_cumsum(xp, a, dim):
+    """Sums of a from each position to the end along dim (cumsum's backward)."""
+    return xp.flip(xp.cumulative_sum(xp.flip(a, axis=dim), axis=dim), axis=dim)
+
+
 class CumSum(Op):
     def forward(self, x, dim):
         self.dim = dim
@@ -155,10 +160,7 @@ class CumSum(Op):
 
     def backward(self, g):
         g = _g(g)
-        xp = _xp(g)
-        return (
-            xp.flip(xp.cumulative_sum(xp.flip(g, axis=self.dim), axis=self.dim), axis=self.dim),
-        )
+        return (_reverse_cumsum(_xp(g), g, self.dim),)
 
 
 class CumProd(Op):
@@ -173,12 +175,8 @@ class CumProd(Op):
     def backward(self, g):
         g = _g(g)
         xp, x, dim = _xp(g), self.x, self.dim
-
-        def rev_cumsum(a):
-            return xp.flip(xp.cumulative_sum(xp.flip(a, axis=dim), axis=dim), axis=dim)
-
         if not bool(xp.any(x == 0)):
-            return (rev_cumsum(g * self.y) / x,)
+            return (_reverse_cumsum(xp, g * self.y, dim) / x,)
         # NOTE: with zeros, y / x is undefined: d y_i / d x_j is the product of x_k (k <= i,
         # k != j), one cumulative product per position j (exact, O(n) array calls).
         n = x.shape[dim]

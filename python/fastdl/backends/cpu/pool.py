@@ -9,6 +9,9 @@ from ... import _C
 from ..._args import pair
 from ._arrays import f32
 
+# The same names as backends/reference/pool.py's __all__, on purpose: each backend exports every
+# kernel of INTERFACE.md (tests/test_backend_contract.py checks), and the reference shares no code
+# with the kernels it specifies.
 __all__ = [
     "adaptive_avgpool2d_backward",
     "adaptive_avgpool2d_forward",
@@ -22,17 +25,24 @@ def _shape(s) -> tuple:
     return tuple(int(d) for d in s)
 
 
+def _window(kernel_size, stride, padding, ceil_mode, count_include_pad) -> tuple:
+    """The average pool's window arguments as the bindings take them."""
+    return (
+        pair(kernel_size, "pool", "kernel_size"),
+        pair(stride, "pool", "stride"),
+        pair(padding, "pool", "padding"),
+        bool(ceil_mode),
+        bool(count_include_pad),
+    )
+
+
 def avgpool2d_forward(
     x: np.ndarray, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
 ) -> np.ndarray:
     """x (N, C, H, W) -> y (N, C, P, Q), each window's sum over its divisor."""
     return _C.avgpool2d_forward(
         f32(x),
-        pair(kernel_size, "pool", "kernel_size"),
-        pair(stride, "pool", "stride"),
-        pair(padding, "pool", "padding"),
-        bool(ceil_mode),
-        bool(count_include_pad),
+        *_window(kernel_size, stride, padding, ceil_mode, count_include_pad),
         divisor_override,
     )
 
@@ -51,11 +61,7 @@ def avgpool2d_backward(
     return _C.avgpool2d_backward(
         f32(dy),
         _shape(input_shape),
-        pair(kernel_size, "pool", "kernel_size"),
-        pair(stride, "pool", "stride"),
-        pair(padding, "pool", "padding"),
-        bool(ceil_mode),
-        bool(count_include_pad),
+        *_window(kernel_size, stride, padding, ceil_mode, count_include_pad),
         divisor_override,
     )
 
