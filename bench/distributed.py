@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .model import PARAMETERS, TRAIN_FLOP_PER_SAMPLE, build
 from .rows import Context, new_row
-from .timing import CpuMeter, error_text, summarize
+from .timing import CpuMeter, call_times, error_text, summarize
 
 SECTION = "distributed"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -101,12 +101,7 @@ def _step_job(library: str, threads: int, steps: int, port: int) -> dict:
     step = build(library, BATCH // ranks, seed=0, wrap=wrap).train_step
     for _ in range(3):
         step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return {"step_s": statistics.median(times)}
+    return {"step_s": statistics.median(call_times(step, steps))}
 
 
 def worker(argv: list[str]) -> None:

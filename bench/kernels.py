@@ -51,6 +51,20 @@ def _reference_rounds(ctx: Context) -> int:
     return 1 if ctx.quick else 3
 
 
+def _add_backend_row(ctx: Context, row, backend_call, torch, max_reference_rounds: int = 3):
+    """Adds `row` with three sides: fastdl's CPU backend and the reference, each timing what
+    backend_call(backend) returns, and `torch` (a function returning torch's call)."""
+    rounds = min(max_reference_rounds, _reference_rounds(ctx))
+    ctx.add(
+        row,
+        {
+            "fastdl": lambda: backend_call(_cpu()),
+            "torch": torch,
+            "reference": lambda: local("", backend_call(_ref()), rounds=rounds),
+        },
+    )
+
+
 def run(ctx: Context) -> None:
     sgemm(ctx)
     conv2d(ctx)
@@ -194,14 +208,7 @@ def _conv_row(ctx: Context, layer: str, x_shape, w_shape, part: str) -> None:
         mask = [need_dx, need_dw, False]
         return lambda: backward(dy, x, wt, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask)
 
-    ctx.add(
-        row,
-        {
-            "fastdl": lambda: backend_call(_cpu()),
-            "torch": torch,
-            "reference": lambda: local("", backend_call(_ref()), rounds=_reference_rounds(ctx)),
-        },
-    )
+    _add_backend_row(ctx, row, backend_call, torch)
 
 
 def conv1_block(ctx: Context) -> None:
@@ -297,14 +304,7 @@ def _maxpool_row(ctx: Context, x_shape, part: str) -> None:
         backward = torch.ops.aten.max_pool2d_with_indices_backward
         return lambda: backward(dy, x, [2, 2], [2, 2], [0, 0], [1, 1], False, indices)
 
-    ctx.add(
-        row,
-        {
-            "fastdl": lambda: backend_call(_cpu()),
-            "torch": torch,
-            "reference": lambda: local("", backend_call(_ref()), rounds=_reference_rounds(ctx)),
-        },
-    )
+    _add_backend_row(ctx, row, backend_call, torch)
 
 
 # ---------------------------------------------------------------- pool
@@ -374,14 +374,7 @@ def _pool_row(ctx: Context, row_id, what, x_shape, y_shape, name, options, part)
         _, indices = F.adaptive_max_pool2d(x, options[0], return_indices=True)
         return lambda: aten.adaptive_max_pool2d_backward(dy, x, indices)
 
-    ctx.add(
-        row,
-        {
-            "fastdl": lambda: backend_call(_cpu()),
-            "torch": torch,
-            "reference": lambda: local("", backend_call(_ref()), rounds=_reference_rounds(ctx)),
-        },
-    )
+    _add_backend_row(ctx, row, backend_call, torch)
 
 
 # ---------------------------------------------------------------- activations
@@ -414,16 +407,7 @@ def activations(ctx: Context) -> None:
             x, fn = torch.from_numpy(_randn(*ACTIVATION_SHAPE, seed=1)), getattr(torch, name)
             return lambda: fn(x)
 
-        ctx.add(
-            row,
-            {
-                "fastdl": lambda backend_call=backend_call: backend_call(_cpu()),
-                "torch": torch,
-                "reference": lambda backend_call=backend_call: local(
-                    "", backend_call(_ref()), rounds=_reference_rounds(ctx)
-                ),
-            },
-        )
+        _add_backend_row(ctx, row, backend_call, torch)
 
 
 # ---------------------------------------------------------------- cross-entropy
@@ -471,16 +455,7 @@ def cross_entropy(ctx: Context) -> None:
 
             return step
 
-        ctx.add(
-            row,
-            {
-                "fastdl": lambda backend_call=backend_call: backend_call(_cpu()),
-                "torch": torch,
-                "reference": lambda backend_call=backend_call: local(
-                    "", backend_call(_ref()), rounds=_reference_rounds(ctx)
-                ),
-            },
-        )
+        _add_backend_row(ctx, row, backend_call, torch)
 
 
 # ---------------------------------------------------------------- adam
@@ -543,16 +518,7 @@ def _adam_kernel_row(ctx: Context, tag: str, shapes) -> None:
             *state, [], steps, weight_decay=0.0, amsgrad=False, maximize=False, **ADAM
         )
 
-    ctx.add(
-        row,
-        {
-            "fastdl": lambda: backend_call(_cpu()),
-            "torch": torch,
-            "reference": lambda: local(
-                "", backend_call(_ref()), rounds=min(2, _reference_rounds(ctx))
-            ),
-        },
-    )
+    _add_backend_row(ctx, row, backend_call, torch, max_reference_rounds=2)
 
 
 def _adam_optimizer_row(ctx: Context) -> None:

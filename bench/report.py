@@ -239,6 +239,13 @@ def plots(
     directory.mkdir(parents=True, exist_ok=True)
     written = []
 
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        path = directory / name
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(str(path))
+
     gemm = sorted(
         (r for r in rows if r["id"].startswith("sgemm.NN.")), key=lambda r: r["params"]["n"]
     )
@@ -261,11 +268,7 @@ def plots(
         ax.set_ylabel("GFLOP/s")
         ax.set_title("sgemm, 2 threads")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = directory / "sgemm.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(str(path))
+        save(fig, "sgemm.png")
 
     steps = [r for r in rows if r["section"] == "training" and r["id"].count(".") == 1]
     if steps:
@@ -293,9 +296,5 @@ def plots(
             ax.set_ylabel("ms per step")
             ax.set_title("CNN train step" if kind == "train" else "CNN inference")
             ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = directory / "cnn_steps.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(str(path))
+        save(fig, "cnn_steps.png")
     return written

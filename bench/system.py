@@ -27,7 +27,7 @@ import numpy as np
 from . import goals
 from .numpy_peer import REPO_ROOT, UNSET
 from .rows import Context, fill, new_row
-from .timing import CpuMeter, error_text, summarize
+from .timing import CpuMeter, call_times, error_text, summarize
 
 SECTION = "system"
 ISA_FLAGS = (
@@ -252,12 +252,7 @@ def copy_bandwidth(quick: bool) -> dict:
 
     def best(copy) -> float:
         copy()
-        times = []
-        for _ in range(reps):
-            start = time.perf_counter()
-            copy()
-            times.append(time.perf_counter() - start)
-        return 2 * src.nbytes / min(times) / 1e9
+        return 2 * src.nbytes / min(call_times(copy, reps)) / 1e9
 
     one = best(lambda: np.copyto(dst, src))
     with ThreadPoolExecutor(2) as pool:
@@ -328,8 +323,15 @@ def _probe(*args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _alternate(libraries: tuple[str, ...], runs: int, probe_args) -> dict[str, list]:
-    """runs x (one fresh process per library, alternating); a failing run is an error string."""
+def _alternate(
+    ctx: Context, runs: int, probe_args
+) -> tuple[dict[str, list], float, float | None]:
+    """Once the machine is quiet, runs x (one fresh process per library, fastdl then torch when
+    it is installed); a failing run is an error string. Returns the results, the seconds taken
+    and the other processes' CPU use meanwhile (CpuMeter.others)."""
+    libraries = ("fastdl", "torch") if ctx.torch is not None else ("fastdl",)
+    ctx.wait_for_quiet({})
+    started, meter = time.perf_counter(), CpuMeter()
     results: dict[str, list] = {lib: [] for lib in libraries}
     for _ in range(runs):
         for lib in libraries:
@@ -337,7 +339,7 @@ def _alternate(libraries: tuple[str, ...], runs: int, probe_args) -> dict[str, l
                 results[lib].append(_probe(*probe_args(lib)))
             except Exception as exc:  # noqa: BLE001
                 results[lib].append(error_text(exc))
-    return results
+    return results, time.perf_counter() - started, meter.others()
 
 
 def _probe_row(ctx: Context, row: dict, results: dict[str, list], key: str) -> None:
@@ -361,12 +363,8 @@ def imports(ctx: Context) -> None:
     """G11: `import fastdl` and `import torch`, each in a fresh process, alternating."""
     if not (ctx.wants("import.time") or ctx.wants("import.rss")):
         return
-    libraries = ("fastdl", "torch") if ctx.torch is not None else ("fastdl",)
     runs = 1 if ctx.quick else 5
-    ctx.wait_for_quiet({})
-    started, meter = time.perf_counter(), CpuMeter()
-    results = _alternate(libraries, runs, lambda lib: ("import", lib))
-    others = meter.others()
+    results, elapsed, others = _alternate(ctx, runs, lambda lib: ("import", lib))
     for key, row_id, what, unit in (
         ("import_s", "import.time", "import time", "ms"),
         ("rss_bytes", "import.rss", "import resident memory", "MiB"),
@@ -380,7 +378,7 @@ def imports(ctx: Context) -> None:
             checks=(goals.ratio("G11", 0.25),),
             params={"runs": runs},
         )
-        row["elapsed_s"], row["others_cpu"] = time.perf_counter() - started, others
+        row["elapsed_s"], row["others_cpu"] = elapsed, others
         row["probes"] = results
         if ctx.wants(row_id):
             _probe_row(ctx, row, results, key)
@@ -397,13 +395,9 @@ def soak(ctx: Context) -> None:
     if not ctx.wants("soak"):
         return
     steps, saves = (30, 5) if ctx.quick else (3000, 500)
-    libraries = ("fastdl", "torch") if ctx.torch is not None else ("fastdl",)
-    ctx.wait_for_quiet({})
-    started, meter = time.perf_counter(), CpuMeter()
-    results = _alternate(
-        libraries, 1, lambda lib: ("soak", lib, str(steps), str(saves), str(ctx.threads))
+    results, elapsed, others = _alternate(
+        ctx, 1, lambda lib: ("soak", lib, str(steps), str(saves), str(ctx.threads))
     )
-    others = meter.others()
     for key, row_id, what in (
         ("rss_start_bytes", "soak.rss_start", "RSS after a 20-step warm-up"),
         ("rss_after_train_bytes", "soak.rss_train", f"RSS after {steps} more train steps b64"),
@@ -414,7 +408,7 @@ def soak(ctx: Context) -> None:
         row = new_row(
             SECTION, row_id, what, "MiB", peer="torch", params={"steps": steps, "saves": saves}
         )
-        row["elapsed_s"], row["others_cpu"] = time.perf_counter() - started, others
+        row["elapsed_s"], row["others_cpu"] = elapsed, others
         row["probes"] = results
         _probe_row(ctx, row, results, key)
 
@@ -427,11 +421,8 @@ def training_memory(ctx: Context) -> None:
     if not ctx.wants("memory.train"):
         return
     steps, runs = (2, 1) if ctx.quick else (20, 3)
-    libraries = ("fastdl", "torch") if ctx.torch is not None else ("fastdl",)
-    ctx.wait_for_quiet({})
-    started, meter = time.perf_counter(), CpuMeter()
-    results = _alternate(
-        libraries, runs, lambda lib: ("train", lib, str(steps), "64", str(ctx.threads))
+    results, elapsed, others = _alternate(
+        ctx, runs, lambda lib: ("train", lib, str(steps), "64", str(ctx.threads))
     )
     row = new_row(
         SECTION,
@@ -442,6 +433,6 @@ def training_memory(ctx: Context) -> None:
         checks=(goals.ratio("G12", 0.5),),
         params={"steps": steps, "runs": runs},
     )
-    row["elapsed_s"], row["others_cpu"] = time.perf_counter() - started, meter.others()
+    row["elapsed_s"], row["others_cpu"] = elapsed, others
     row["probes"] = results
     _probe_row(ctx, row, results, "peak_rss_bytes")

@@ -145,6 +145,16 @@ def local(name: str, fn: Callable[[], object], rounds: int | None = None) -> Sid
     return Side(name, run, rounds, fn)
 
 
+def call_times(fn: Callable[[], object], reps: int) -> list[float]:
+    """The seconds each of `reps` calls of fn() took, one by one."""
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def error_text(exc: BaseException) -> str:
     """One short line naming the exception, for the table and the JSON."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

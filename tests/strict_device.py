@@ -6,13 +6,16 @@ array through the device's namespace and named functions. Not shown to users.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Optional
 
 import numpy as np
+import pytest
 
+import fastdl
 from fastdl import _devices
 
-xps = __import__("pytest").importorskip(
+xps = pytest.importorskip(
     "array_api_strict", reason="the strict test device needs array-api-strict"
 )
 
@@ -128,3 +131,21 @@ def register() -> None:
 
 def unregister() -> None:
     _devices.unregister(NAME)
+
+
+@pytest.fixture
+def strict() -> Iterator[str]:
+    """For one test: the device registered (unless it already was) and the CPU the default
+    device; after it, the default device it found and, if it registered, unregistered. Yields
+    NAME. A test module takes it as `strict = strict_device.strict`."""
+    was_registered = NAME in _devices.DEVICE_TYPES
+    if not was_registered:
+        register()
+    previous = fastdl.get_default_device()
+    fastdl.set_default_device(None)
+    try:
+        yield NAME
+    finally:
+        fastdl.set_default_device(previous)
+        if not was_registered:
+            unregister()

@@ -80,15 +80,23 @@ def _case_id(kwargs):
     return ",".join(f"{a}={b}" for a, b in kwargs.items())
 
 
-@pytest.mark.parametrize("kwargs", CONV2D_CASES, ids=_case_id)
-def test_conv2d_groups_dilation_match_torch(kwargs):
+def _check_conv_against_torch(name, kwargs, x_shape):
+    """nn.<name>(**kwargs) against torch.nn.<name>: repr, state_dict keys, weight shape, then
+    forward and gradients on an x of x_shape."""
     torch = _torch()
     fastdl.manual_seed(0)
-    m = nn.Conv2d(**kwargs)
-    t = torch.nn.Conv2d(**kwargs)
+    m = getattr(nn, name)(**kwargs)
+    t = getattr(torch.nn, name)(**kwargs)
     assert repr(m) == repr(t)
-    x = np.random.default_rng(0).standard_normal((2, kwargs["in_channels"], 9, 10))
+    assert list(m.state_dict()) == list(t.state_dict())
+    assert tuple(m.weight.shape) == tuple(t.weight.shape)
+    x = np.random.default_rng(0).standard_normal(x_shape)
     _check_against_torch(m, t, x.astype(np.float32))
+
+
+@pytest.mark.parametrize("kwargs", CONV2D_CASES, ids=_case_id)
+def test_conv2d_groups_dilation_match_torch(kwargs):
+    _check_conv_against_torch("Conv2d", kwargs, (2, kwargs["in_channels"], 9, 10))
 
 
 @settings(max_examples=20, deadline=None, derandomize=True)
@@ -213,15 +221,7 @@ CONV1D_CASES = [
 
 @pytest.mark.parametrize("kwargs", CONV1D_CASES, ids=_case_id)
 def test_conv1d_matches_torch(kwargs):
-    torch = _torch()
-    fastdl.manual_seed(0)
-    m = nn.Conv1d(**kwargs)
-    t = torch.nn.Conv1d(**kwargs)
-    assert repr(m) == repr(t)
-    assert list(m.state_dict()) == list(t.state_dict())
-    assert tuple(m.weight.shape) == tuple(t.weight.shape)
-    x = np.random.default_rng(0).standard_normal((3, kwargs["in_channels"], 17))
-    _check_against_torch(m, t, x.astype(np.float32))
+    _check_conv_against_torch("Conv1d", kwargs, (3, kwargs["in_channels"], 17))
 
 
 def test_conv1d_functional_unbatched_and_init():

@@ -12,15 +12,7 @@ import fastdl
 strict_device = pytest.importorskip("strict_device", reason="needs array-api-strict")
 
 
-@pytest.fixture
-def strict():
-    registered = strict_device.NAME in fastdl._devices.DEVICE_TYPES
-    if not registered:
-        strict_device.register()
-    yield strict_device.NAME
-    if not registered:
-        strict_device.unregister()
-    fastdl.set_default_device(None)
+strict = strict_device.strict
 
 
 def test_to_device_and_back_keeps_values_and_gradients(strict):

@@ -16,17 +16,7 @@ import fastdl.optim as optim
 strict_device = pytest.importorskip("strict_device", reason="needs array-api-strict")
 
 
-@pytest.fixture
-def strict():
-    registered = strict_device.NAME in fastdl._devices.DEVICE_TYPES
-    if not registered:
-        strict_device.register()
-    previous = fastdl.get_default_device()
-    fastdl.set_default_device(None)
-    yield strict_device.NAME
-    fastdl.set_default_device(None if previous == "cpu" else previous)
-    if not registered:
-        strict_device.unregister()
+strict = strict_device.strict
 
 
 def _host(t):

@@ -98,6 +98,13 @@ def assert_clean(obj) -> None:
         assert type(obj) in _LEAVES, f"load gave back a {type(obj).__name__}"
 
 
+def assert_loads_clean(data: bytes) -> None:
+    """The checkpoint loader on data refuses it (None) or gives back what assert_clean allows."""
+    out = harness.run_checkpoint(data)
+    if out is not None:
+        assert_clean(out)
+
+
 # ---------------------------------------------------------------- mutations
 
 
@@ -248,9 +255,7 @@ def crafted_safetensors(draw):
 @FUZZ
 @given(data=crafted_safetensors())
 def test_fuzz_checkpoint_crafted_headers(data):
-    out = harness.run_checkpoint(data)
-    if out is not None:
-        assert_clean(out)
+    assert_loads_clean(data)
 
 
 def _fastdl_file(tree: str, arrays: dict) -> bytes:
@@ -289,9 +294,7 @@ _NODES = st.recursive(
 def test_fuzz_checkpoint_structures_with_valid_checksums(tree, depth):
     arrays = {"w": np.arange(3, dtype="<f4"), "i": np.array([7], "<i8")}
     text = "[" * depth + json.dumps(tree) + "]" * depth if depth else json.dumps(tree)
-    out = harness.run_checkpoint(_fastdl_file(text, arrays))
-    if out is not None:
-        assert_clean(out)
+    assert_loads_clean(_fastdl_file(text, arrays))
 
 
 @pytest.mark.parametrize("where", ["header", "metadata", "tree"])
@@ -449,11 +452,7 @@ def test_fuzz_torch_damaged_members_with_valid_crcs(data, deflate):
     which = data.draw(st.integers(0, len(members) - 1))
     name, body = members[which]
     members[which] = (name, data.draw(mutate(body, (b"c", b"R", b"Q", b"("))))
-    out = harness.run_checkpoint(
-        _rezip(members, zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED)
-    )
-    if out is not None:
-        assert_clean(out)
+    assert_loads_clean(_rezip(members, zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED))
 
 
 _STORAGES = ["FloatStorage", "DoubleStorage", "LongStorage", "BoolStorage", "ByteStorage",
@@ -513,9 +512,7 @@ def crafted_torch_zip(draw):
 @FUZZ
 @given(data=crafted_torch_zip())
 def test_fuzz_torch_crafted_archives(data):
-    out = harness.run_checkpoint(data)
-    if out is not None:
-        assert_clean(out)
+    assert_loads_clean(data)
 
 
 # ---------------------------------------------------------------- atheris, briefly

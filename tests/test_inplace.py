@@ -80,6 +80,20 @@ def run_both(ref, program, hand_check, rtol=1e-10, atol=1e-12):
         assert_same_results(results["fastdl"], results["torch"], rtol, atol)
 
 
+def run_expected(ref, program, expected):
+    """run_both with the hand check that each out[key] is close to expected[key] (None: is
+    None)."""
+
+    def check(out):
+        for key, want in expected.items():
+            if want is None:
+                assert out[key] is None, f"{key}: {out[key]}"
+            else:
+                assert_close(out[key], want, what=key)
+
+    run_both(ref, program, check)
+
+
 def cases(names, xfails):
     """pytest params for `names`; those in `xfails` (name -> reason) are known differences from
     PyTorch, marked xfail(strict=True) until fastdl is fixed (then remove them from the dict)."""
@@ -642,13 +656,7 @@ NONLEAF_VIEW_CASES = _nonleaf_view_programs()
 @both
 @pytest.mark.parametrize("case", list(NONLEAF_VIEW_CASES))
 def test_in_place_on_non_leaf_and_its_views(ref, case):
-    program, expected = NONLEAF_VIEW_CASES[case]
-
-    def check(out):
-        for key, want in expected.items():
-            assert_close(out[key], want, what=key)
-
-    run_both(ref, program, check)
+    run_expected(ref, *NONLEAF_VIEW_CASES[case])
 
 
 # ---------------------------------------------------------------- version counter
@@ -1385,13 +1393,7 @@ COPY_FILL_CASES = _copy_fill_programs()
 @both
 @pytest.mark.parametrize("case", list(COPY_FILL_CASES))
 def test_overwritten_history_gets_zero_gradient(ref, case):
-    program, expected = COPY_FILL_CASES[case]
-
-    def check(out):
-        for key, want in expected.items():
-            assert_close(out[key], want, what=key)
-
-    run_both(ref, program, check)
+    run_expected(ref, *COPY_FILL_CASES[case])
 
 
 def _retain_grad_program(lib):
@@ -1472,16 +1474,7 @@ REMAINDER_CASES = _remainder_programs()
 @both
 @pytest.mark.parametrize("case", list(REMAINDER_CASES))
 def test_remainder_gradient(ref, case):
-    program, expected = REMAINDER_CASES[case]
-
-    def check(out):
-        for key, want in expected.items():
-            if want is None:
-                assert out[key] is None, f"{key}: {out[key]}"
-            else:
-                assert_close(out[key], want, what=key)
-
-    run_both(ref, program, check)
+    run_expected(ref, *REMAINDER_CASES[case])
 
 
 @both
@@ -1534,13 +1527,7 @@ ZERO_D_CASES = _zero_d_programs()
 @both
 @pytest.mark.parametrize("case", list(ZERO_D_CASES))
 def test_zero_d_in_place_write(ref, case):
-    program, expected = ZERO_D_CASES[case]
-
-    def check(out):
-        for key, want in expected.items():
-            assert_close(out[key], want, what=key)
-
-    run_both(ref, program, check)
+    run_expected(ref, *ZERO_D_CASES[case])
 
 
 # ---------------------------------------------------------------- memory overlap and layout

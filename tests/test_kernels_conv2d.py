@@ -43,6 +43,13 @@ def output_of(x, w, stride, padding, seed=3):
     return rand(N, K, P, Q, seed=seed)
 
 
+def assert_stride1_matches(x_shape, w_shape, padding):
+    # Forward (with a bias) and backward at stride 1 on random data, against the reference.
+    x, w, b = rand(*x_shape), rand(*w_shape, seed=1), rand(w_shape[0], seed=2)
+    y = assert_backends_match("conv2d_forward", x, w, b, 1, padding)
+    assert_backends_match("conv2d_backward", rand(*y.shape, seed=3), x, w, 1, padding)
+
+
 # ---- parity on random shapes ----
 
 
@@ -181,10 +188,7 @@ def test_conv2d_winograd_random_shapes(case, algorithm, conv2d_algorithm):
 )
 def test_conv2d_winograd_shapes(x_shape, w_shape, padding, algorithm, conv2d_algorithm):
     conv2d_algorithm(algorithm)
-    x, w, b = rand(*x_shape), rand(*w_shape, seed=1), rand(w_shape[0], seed=2)
-    y = assert_backends_match("conv2d_forward", x, w, b, 1, padding)
-    dy = rand(*y.shape, seed=3)
-    assert_backends_match("conv2d_backward", dy, x, w, 1, padding)
+    assert_stride1_matches(x_shape, w_shape, padding)
 
 
 def test_conv2d_auto_takes_winograd_where_it_pays(conv2d_algorithm):

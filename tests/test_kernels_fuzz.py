@@ -149,13 +149,14 @@ def test_conv2d_bindings(data):
             assert dy.shape == y.shape
 
 
-@FUZZ
-@given(data=st.data())
-def test_maxpool2d_bindings(data):
-    if data.draw(st.integers(0, 9)) < 7:
+def draw_pool_args(data, k_max):
+    """(valid, x, kernel, stride, padding): 7 times in 10 an (N, C, H, W) x with kernel sides up
+    to k_max and padding up to half the kernel, else any ndim and out-of-range values."""
+    valid = data.draw(st.integers(0, 9)) < 7
+    if valid:
         x = data.draw(arrays(shape=tuple(data.draw(st.integers(0, 3)) for _ in range(2))
                              + tuple(data.draw(st.integers(1, 7)) for _ in range(2))))
-        k = [data.draw(st.integers(1, 3)) for _ in range(2)]
+        k = [data.draw(st.integers(1, k_max)) for _ in range(2)]
         s = [data.draw(st.integers(1, 3)) for _ in range(2)]
         p = [data.draw(st.integers(0, k[i] // 2)) for i in range(2)]
     else:
@@ -163,6 +164,13 @@ def test_maxpool2d_bindings(data):
         k = [data.draw(st.integers(-1, 4)) for _ in range(2)]
         s = [data.draw(st.integers(-1, 3)) for _ in range(2)]
         p = [data.draw(st.integers(-1, 3)) for _ in range(2)]
+    return valid, x, k, s, p
+
+
+@FUZZ
+@given(data=st.data())
+def test_maxpool2d_bindings(data):
+    _, x, k, s, p = draw_pool_args(data, 3)
     out = call(C.maxpool2d_forward, x, k, s, p)
     if out is None:
         return
@@ -187,19 +195,9 @@ def test_maxpool2d_bindings(data):
 @FUZZ
 @given(data=st.data())
 def test_pool_bindings(data):
-    if data.draw(st.integers(0, 9)) < 7:
-        x = data.draw(arrays(shape=tuple(data.draw(st.integers(0, 3)) for _ in range(2))
-                             + tuple(data.draw(st.integers(1, 7)) for _ in range(2))))
-        k = [data.draw(st.integers(1, 4)) for _ in range(2)]
-        s = [data.draw(st.integers(1, 3)) for _ in range(2)]
-        p = [data.draw(st.integers(0, k[i] // 2)) for i in range(2)]
-        out_hw = [data.draw(st.integers(1, 9)) for _ in range(2)]
-    else:
-        x = data.draw(arrays(ndim=data.draw(st.sampled_from([3, 4, 4, 5])), max_side=6))
-        k = [data.draw(st.integers(-1, 4)) for _ in range(2)]
-        s = [data.draw(st.integers(-1, 3)) for _ in range(2)]
-        p = [data.draw(st.integers(-1, 3)) for _ in range(2)]
-        out_hw = [data.draw(st.sampled_from([-1, 0, 1, 3, 2**62])) for _ in range(2)]
+    valid, x, k, s, p = draw_pool_args(data, 4)
+    out_sides = st.integers(1, 9) if valid else st.sampled_from([-1, 0, 1, 3, 2**62])
+    out_hw = [data.draw(out_sides) for _ in range(2)]
     options = (k, s, p, data.draw(st.booleans()), data.draw(st.booleans()),
                data.draw(st.sampled_from([None, None, 0, -2, 3])))
     y = call(C.avgpool2d_forward, x, *options)

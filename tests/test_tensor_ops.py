@@ -118,12 +118,16 @@ def test_split_errors():
 # ---------------------------------------------------------------- gathering, scattering
 
 
+def rand_along(shape, data):
+    """A random x of shape, a dim drawn from its dims and that dim's size."""
+    dim = data.draw(st.integers(0, len(shape) - 1))
+    return rand(*shape), dim, shape[dim]
+
+
 @SETTINGS
 @given(shape=shapes, data=st.data())
 def test_index_select_gather(shape, data):
-    dim = data.draw(st.integers(0, len(shape) - 1))
-    n = shape[dim]
-    x = rand(*shape)
+    x, dim, n = rand_along(shape, data)
     idx = np.asarray(data.draw(st.lists(st.integers(0, n - 1), min_size=0, max_size=5)), np.int64)
     same(lambda m, t, i: m.index_select(t, dim, i), x, idx)
     gshape = tuple(data.draw(st.integers(1, s)) if d != dim else 3 for d, s in enumerate(shape))
@@ -135,9 +139,7 @@ def test_index_select_gather(shape, data):
 @SETTINGS
 @given(shape=shapes, data=st.data())
 def test_scatter_and_scatter_add(shape, data):
-    dim = data.draw(st.integers(0, len(shape) - 1))
-    n = shape[dim]
-    x = rand(*shape)
+    x, dim, n = rand_along(shape, data)
     ishape = tuple(
         data.draw(st.integers(1, s)) if d != dim else data.draw(st.integers(1, n))
         for d, s in enumerate(shape)

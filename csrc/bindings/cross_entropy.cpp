@@ -59,17 +59,34 @@ const float* check_weight(const char* op, const std::optional<py::array>& weight
        "; ignore_index is ", ignore_index, ")");
 }
 
+// What both passes check: the (N, C) float32 array `name` (logits or log_probs, C >= 1), the
+// target and weight that go with it, and the reduction.
+struct Args {
+  const float* x;
+  int64_t N, C;
+  Target t;
+  const float* weight;
+  Reduction r;
+};
+
+Args check_args(const char* op, const char* name, const py::array& x, const py::array& target,
+                const std::optional<py::array>& weight, const std::string& reduction) {
+  Args a;
+  a.x = in_ptr<float>(op, name, x, 2);
+  a.N = x.shape(0), a.C = x.shape(1);
+  if (a.C < 1) fail(op, name, " must have at least one class, got shape ", shape_str(x));
+  a.t = check_target(op, target, name, x);
+  a.weight = check_weight(op, weight, a.C);
+  a.r = parse_reduction(op, reduction);
+  return a;
+}
+
 // logits is (N,C); returns loss ((N,) or 0-d) and log_probs (N,C).
 py::tuple cross_entropy_forward(const py::array& logits, const py::array& target,
                                 const std::optional<py::array>& weight,
                                 const std::string& reduction, int64_t ignore_index) {
   const char* op = "cross_entropy_forward";
-  const float* px = in_ptr<float>(op, "logits", logits, 2);
-  const int64_t N = logits.shape(0), C = logits.shape(1);
-  if (C < 1) fail(op, "logits must have at least one class, got shape ", shape_str(logits));
-  const Target t = check_target(op, target, "logits", logits);
-  const float* pw = check_weight(op, weight, C);
-  const Reduction r = parse_reduction(op, reduction);
+  const auto [px, N, C, t, pw, r] = check_args(op, "logits", logits, target, weight, reduction);
 
   py::array_t<float> loss = r == Reduction::kNone ? py::array_t<float>({N})
                                                   : py::array_t<float>(std::vector<py::ssize_t>{});
@@ -95,12 +112,8 @@ py::array_t<float> cross_entropy_backward(const py::array& dloss, const py::arra
                                           const std::optional<py::array>& weight,
                                           const std::string& reduction, int64_t ignore_index) {
   const char* op = "cross_entropy_backward";
-  const float* plp = in_ptr<float>(op, "log_probs", log_probs, 2);
-  const int64_t N = log_probs.shape(0), C = log_probs.shape(1);
-  if (C < 1) fail(op, "log_probs must have at least one class, got shape ", shape_str(log_probs));
-  const Target t = check_target(op, target, "log_probs", log_probs);
-  const float* pw = check_weight(op, weight, C);
-  const Reduction r = parse_reduction(op, reduction);
+  const auto [plp, N, C, t, pw, r] =
+      check_args(op, "log_probs", log_probs, target, weight, reduction);
   const float* pd = in_ptr<float>(op, "dloss", dloss);
   if (r == Reduction::kNone && !(dloss.ndim() == 1 && dloss.shape(0) == N)) {
     fail(op, "dloss must have shape (", N, ",) for reduction 'none', got ", shape_str(dloss));

@@ -8,7 +8,7 @@ namespace fastdl::bindings {
 
 namespace {
 
-// The state `s` (N,H) float32, 2-D; returns N * G * H after checking it fits int64.
+// The state `s` (N,H) float32, 2-D, with N * G * H within int64.
 void check_state(const char* op, const char* name, const py::array& s, int64_t G) {
   check_array<float>(op, name, s, 2);
   checked_product(op, name, s.shape(0), s.shape(1), G);
@@ -42,16 +42,31 @@ const float* like_ptr(const char* op, const char* name, const py::array& a, cons
   return p;
 }
 
+// A forward step's inputs, checked: gi, gh (N, G*H), b (G*H,) or None, and the state s (N,H)
+// named `state` (c for LSTM, h for GRU).
+struct StepInputs {
+  int64_t N, H;
+  const float *gi, *gh, *b, *s;
+};
+
+StepInputs check_step(const char* op, const py::array& gi, const py::array& gh,
+                      const std::optional<py::array>& b, const py::array& s, const char* state,
+                      int64_t G) {
+  check_state(op, state, s, 4);
+  const int64_t N = s.shape(0), H = s.shape(1);
+  return {N,
+          H,
+          gates_ptr(op, "gi", gi, s, state, G),
+          gates_ptr(op, "gh", gh, s, state, G),
+          bias_ptr(op, b, G, H),
+          static_cast<const float*>(s.data())};
+}
+
 // gi, gh (N,4H), b (4H,) or None, c (N,H) -> (h, c_new (N,H), act (N,4H), tanh_c (N,H)).
 py::tuple lstm_cell_forward(const py::array& gi, const py::array& gh,
                             const std::optional<py::array>& b, const py::array& c) {
   const char* op = "lstm_cell_forward";
-  check_state(op, "c", c, 4);
-  const int64_t N = c.shape(0), H = c.shape(1);
-  const float* pgi = gates_ptr(op, "gi", gi, c, "c", 4);
-  const float* pgh = gates_ptr(op, "gh", gh, c, "c", 4);
-  const float* pb = bias_ptr(op, b, 4, H);
-  const float* pc = static_cast<const float*>(c.data());
+  const auto [N, H, pgi, pgh, pb, pc] = check_step(op, gi, gh, b, c, "c", 4);
   py::array_t<float> h({N, H}), c_new({N, H}), act({N, 4 * H}), tanh_c({N, H});
   float *ph = h.mutable_data(), *pcn = c_new.mutable_data(), *pa = act.mutable_data(),
         *ptc = tanh_c.mutable_data();
@@ -86,12 +101,7 @@ py::tuple lstm_cell_backward(const py::array& act, const py::array& tanh_c, cons
 py::tuple gru_cell_forward(const py::array& gi, const py::array& gh,
                            const std::optional<py::array>& b, const py::array& h) {
   const char* op = "gru_cell_forward";
-  check_state(op, "h", h, 4);
-  const int64_t N = h.shape(0), H = h.shape(1);
-  const float* pgi = gates_ptr(op, "gi", gi, h, "h", 3);
-  const float* pgh = gates_ptr(op, "gh", gh, h, "h", 3);
-  const float* pb = bias_ptr(op, b, 3, H);
-  const float* ph = static_cast<const float*>(h.data());
+  const auto [N, H, pgi, pgh, pb, ph] = check_step(op, gi, gh, b, h, "h", 3);
   py::array_t<float> h_new({N, H}), act({N, 4 * H});
   float *phn = h_new.mutable_data(), *pa = act.mutable_data();
   {

@@ -33,41 +33,39 @@ void split(int64_t n, Body body) {
   });
 }
 
-}  // namespace
-
-void relu_forward(float* y, const float* x, int64_t n) {
-  const auto f = active().relu_forward;
+// y = f(x) and dx = f(dy, y), elementwise over [0, n), one chunk per thread.
+template <typename Forward>
+void forward(Forward f, float* y, const float* x, int64_t n) {
   split(n, [&](int64_t lo, int64_t hi) { f(y + lo, x + lo, hi - lo); });
 }
 
-void relu_backward(float* dx, const float* dy, const float* y, int64_t n) {
-  const auto f = active().relu_backward;
+template <typename Backward>
+void backward(Backward f, float* dx, const float* dy, const float* y, int64_t n) {
   split(n, [&](int64_t lo, int64_t hi) { f(dx + lo, dy + lo, y + lo, hi - lo); });
+}
+
+}  // namespace
+
+void relu_forward(float* y, const float* x, int64_t n) { forward(active().relu_forward, y, x, n); }
+
+void relu_backward(float* dx, const float* dy, const float* y, int64_t n) {
+  backward(active().relu_backward, dx, dy, y, n);
 }
 
 void sigmoid_forward(float* y, const float* x, int64_t n) {
-  const auto f = active().sigmoid_forward;
-  split(n, [&](int64_t lo, int64_t hi) { f(y + lo, x + lo, hi - lo); });
+  forward(active().sigmoid_forward, y, x, n);
 }
 
 void sigmoid_backward(float* dx, const float* dy, const float* y, int64_t n) {
-  const auto f = active().sigmoid_backward;
-  split(n, [&](int64_t lo, int64_t hi) { f(dx + lo, dy + lo, y + lo, hi - lo); });
+  backward(active().sigmoid_backward, dx, dy, y, n);
 }
 
-void tanh_forward(float* y, const float* x, int64_t n) {
-  const auto f = active().tanh_forward;
-  split(n, [&](int64_t lo, int64_t hi) { f(y + lo, x + lo, hi - lo); });
-}
+void tanh_forward(float* y, const float* x, int64_t n) { forward(active().tanh_forward, y, x, n); }
 
 void tanh_backward(float* dx, const float* dy, const float* y, int64_t n) {
-  const auto f = active().tanh_backward;
-  split(n, [&](int64_t lo, int64_t hi) { f(dx + lo, dy + lo, y + lo, hi - lo); });
+  backward(active().tanh_backward, dx, dy, y, n);
 }
 
-void exp_forward(float* y, const float* x, int64_t n) {
-  const auto f = active().exp_forward;
-  split(n, [&](int64_t lo, int64_t hi) { f(y + lo, x + lo, hi - lo); });
-}
+void exp_forward(float* y, const float* x, int64_t n) { forward(active().exp_forward, y, x, n); }
 
 }  // namespace fastdl::cpu

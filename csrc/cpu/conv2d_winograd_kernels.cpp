@@ -310,6 +310,8 @@ void output_tiles(float* stage, const float* mt, int64_t ldm, int64_t t_first, i
 // dm[xi][t_first + t] (ldm apart per xi) = A dY A^T for a band of tile_rows x tiles_w tiles of
 // the output gradient dyt (tile_rows * M, tiles_w * M, Kp), channels-last: the weight gradient's
 // view of each output tile.
+// The two passes are input_tiles' with M points in, kept apart on purpose: as one template
+// taking the 1-D transform, GCC -O3 kept it out of line (a call per kW channels).
 template <int M>
 void grad_tiles(float* dm, int64_t ldm, int64_t t_first, const float* dyt, int64_t Kp,
                 int64_t tile_rows, int64_t tiles_w) {

@@ -16,21 +16,13 @@ namespace fastdl::cpu {
 
 namespace {
 
-int processors() {
 #ifdef _OPENMP
-  return std::max(1, omp_get_num_procs());
+int processors() { return std::max(1, omp_get_num_procs()); }
+int default_threads() { return std::max(1, omp_get_max_threads()); }
 #else
-  return 1;
+int processors() { return 1; }
+int default_threads() { return 1; }
 #endif
-}
-
-int default_threads() {
-#ifdef _OPENMP
-  return std::max(1, omp_get_max_threads());
-#else
-  return 1;
-#endif
-}
 
 std::atomic<int> g_threads{default_threads()};
 

@@ -92,6 +92,8 @@ void lstm_backward(float* dgates, float* dc_prev, const float* act, const float*
 }
 
 // gi, gh are (N,3H); b (3H,) or null; act (N,4H); h, h_new (N,H); rows [n0, n1).
+// Opens as lstm_forward does (row pointers, gate sums); the shared steps are already
+// over_lanes, gate_sum and load_n/store_n, and the rest is each cell's own formulas.
 void gru_forward(float* h_new, float* act, const float* gi, const float* gh, const float* b,
                  const float* h, int64_t H, int64_t n0, int64_t n1) {
   for (int64_t n = n0; n < n1; ++n) {

@@ -292,21 +292,35 @@ int reduction_code(const char* op, const std::string& r) {
   fail(op, "reduction must be one of ('none', 'sum', 'mean'), got '", r, "'");
 }
 
-// The target (int64 (N,) or float32 (N, C)) and the weight (None or (C,)); returns whether the
-// target holds class indices.
-bool targets(const char* op, const py::object& target_, const py::object& weight_, int64_t N,
-             int64_t C, DeviceArray& target, const float*& weight) {
+// What both passes check: the (N, C) float32 array `name` (logits or log_probs), the
+// reduction, the target (int64 (N,) class indices or float32 (N, C)) and the weight (None or
+// (C,)).
+struct CrossEntropyArgs {
+  DeviceArray x, target;
+  int64_t N, C;
+  int r;
+  bool index;
+  const float* weight = nullptr;
+};
+
+CrossEntropyArgs cross_entropy_args(const char* op, const char* name, const py::object& x_,
+                                    const std::string& reduction, const py::object& target_,
+                                    const py::object& weight_) {
+  CrossEntropyArgs a;
+  a.x = f32(op, name, x_, 2);
+  a.N = a.x.shape[0], a.C = a.x.shape[1];
+  a.r = reduction_code(op, reduction);
   const std::string typestr = py::str(target_.attr("__cuda_array_interface__")["typestr"]);
-  const bool index = typestr == "<i8";
-  target = device_array(op, "target", target_, index ? Kind::kInt64 : Kind::kFloat32, -1);
-  check_shape(op, "target", target, index ? std::vector<int64_t>{N} : std::vector<int64_t>{N, C});
-  weight = nullptr;
+  a.index = typestr == "<i8";
+  a.target = device_array(op, "target", target_, a.index ? Kind::kInt64 : Kind::kFloat32, -1);
+  check_shape(op, "target", a.target,
+              a.index ? std::vector<int64_t>{a.N} : std::vector<int64_t>{a.N, a.C});
   if (!weight_.is_none()) {
     const DeviceArray w = f32(op, "weight", weight_, 1);
-    check_shape(op, "weight", w, {C});
-    weight = w.f();
+    check_shape(op, "weight", w, {a.C});
+    a.weight = w.f();
   }
-  return index;
+  return a;
 }
 
 void cross_entropy_forward_(const py::object& loss_, const py::object& lp_,
@@ -314,12 +328,8 @@ void cross_entropy_forward_(const py::object& loss_, const py::object& lp_,
                             const py::object& target_, const py::object& weight_,
                             const std::string& reduction, int64_t ignore_index, uintptr_t stream) {
   const char* op = "cross_entropy_forward";
-  const DeviceArray logits = f32(op, "logits", logits_, 2);
-  const int64_t N = logits.shape[0], C = logits.shape[1];
-  const int r = reduction_code(op, reduction);
-  DeviceArray target;
-  const float* weight;
-  const bool index = targets(op, target_, weight_, N, C, target, weight);
+  const auto [logits, target, N, C, r, index, weight] =
+      cross_entropy_args(op, "logits", logits_, reduction, target_, weight_);
   const DeviceArray loss = f32(op, "loss", loss_, r == 0 ? 1 : 0, true);
   check_shape(op, "loss", loss, r == 0 ? std::vector<int64_t>{N} : std::vector<int64_t>{});
   const DeviceArray lp = f32(op, "log_probs", lp_, 2, true);
@@ -336,12 +346,8 @@ void cross_entropy_backward_(const py::object& dlogits_, const py::object& scrat
                              const std::string& reduction, int64_t ignore_index,
                              uintptr_t stream) {
   const char* op = "cross_entropy_backward";
-  const DeviceArray lp = f32(op, "log_probs", lp_, 2);
-  const int64_t N = lp.shape[0], C = lp.shape[1];
-  const int r = reduction_code(op, reduction);
-  DeviceArray target;
-  const float* weight;
-  const bool index = targets(op, target_, weight_, N, C, target, weight);
+  const auto [lp, target, N, C, r, index, weight] =
+      cross_entropy_args(op, "log_probs", lp_, reduction, target_, weight_);
   const DeviceArray dloss = f32(op, "dloss", dloss_, r == 0 ? 1 : 0);
   check_shape(op, "dloss", dloss, r == 0 ? std::vector<int64_t>{N} : std::vector<int64_t>{});
   const DeviceArray dlogits = f32(op, "dlogits", dlogits_, 2, true);

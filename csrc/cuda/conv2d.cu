@@ -41,32 +41,25 @@ struct ImageGather {
 
   __device__ __forceinline__ void fetch(float (&r)[4], int64_t mn0, int64_t k0, int64_t k_end,
                                         int t) const {
-    if (kKContig) {  // forward's (crs, npq) transposed: mn is crs, k is npq
-      const int64_t mn = mn0 + (t >> 1), k = k0 + (t & 1) * 4;
-#pragma unroll
-      for (int i = 0; i < 4; ++i) r[i] = k + i < k_end ? at(k + i, mn) : 0.0f;
-    } else {  // mn is npq, k is crs
-      const int64_t k = k0 + (t >> 5), mn = mn0 + (t & 31) * 4;
-#pragma unroll
-      for (int i = 0; i < 4; ++i) r[i] = k < k_end ? at(mn + i, k) : 0.0f;
-    }
+    tiled::gather<kKContig>(r, mn0, k0, k_end, t, [&](int64_t mn, int64_t k) {
+      return kKContig ? at(k, mn) : at(mn, k);
+    });
   }
 };
 
-// w seen as the input gradient's A: element (c, krs) = w[k, c, r, s]; 4 consecutive krs.
-struct WeightT {
+// An (outer, rows, inner) array seen as an A (rows, outer*inner): element (m, j) =
+// p[j / inner, m, j % inner]; 4 consecutive j. w (K, C, R, S) is the input gradient's A (c, krs)
+// and dy (N, K, P, Q) the weight gradient's A (k, npq).
+struct MiddleRows {
   static constexpr bool kKContig = true;
-  const float* w;
-  ConvShape s;
+  const float* p;
+  int64_t rows, inner;
 
   __device__ __forceinline__ void fetch(float (&r)[4], int64_t mn0, int64_t k0, int64_t k_end,
                                         int t) const {
-    const int64_t c = mn0 + (t >> 1), k = k0 + (t & 1) * 4, RS = s.R * s.S;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int64_t krs = k + i;
-      r[i] = (c < s.C && krs < k_end) ? __ldg(w + ((krs / RS) * s.C + c) * RS + krs % RS) : 0.0f;
-    }
+    tiled::gather<true>(r, mn0, k0, k_end, t, [&](int64_t m, int64_t j) {
+      return m < rows ? __ldg(p + ((j / inner) * rows + m) * inner + j % inner) : 0.0f;
+    });
   }
 };
 
@@ -90,26 +83,7 @@ struct GradGather {
 
   __device__ __forceinline__ void fetch(float (&r)[4], int64_t mn0, int64_t k0, int64_t k_end,
                                         int t) const {
-    const int64_t k = k0 + (t >> 5), mn = mn0 + (t & 31) * 4;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) r[i] = k < k_end ? at(mn + i, k) : 0.0f;
-  }
-};
-
-// dy seen as the weight gradient's A: element (k, npq) = dy[n, k, p, q]; 4 consecutive npq.
-struct GradRows {
-  static constexpr bool kKContig = true;
-  const float* dy;
-  ConvShape s;
-
-  __device__ __forceinline__ void fetch(float (&r)[4], int64_t mn0, int64_t k0, int64_t k_end,
-                                        int t) const {
-    const int64_t k = mn0 + (t >> 1), npq = k0 + (t & 1) * 4, PQ = s.P * s.Q;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int64_t j = npq + i;
-      r[i] = (k < s.K && j < k_end) ? __ldg(dy + ((j / PQ) * s.K + k) * PQ + j % PQ) : 0.0f;
-    }
+    tiled::gather<false>(r, mn0, k0, k_end, t, [&](int64_t mn, int64_t k) { return at(mn, k); });
   }
 };
 
@@ -222,8 +196,8 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   const cudaStream_t st = as_stream(stream);
   const int64_t CRS = s.C * s.R * s.S, NPQ = s.N * s.P * s.Q;
   if (dx != nullptr) {
-    launch_gemm("conv2d_backward", WeightT{w, s}, GradGather{dy, s}, InputGradStore{dx, s}, s.C,
-                s.N * s.H * s.W, s.K * s.R * s.S, 1, st);
+    launch_gemm("conv2d_backward", MiddleRows{w, s.C, s.R * s.S}, GradGather{dy, s},
+                InputGradStore{dx, s}, s.C, s.N * s.H * s.W, s.K * s.R * s.S, 1, st);
   }
   if (dw != nullptr) {
     cudaMemsetAsync(dw, 0, sizeof(float) * s.K * CRS, st);
@@ -231,7 +205,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
     int64_t splits = (2 * multiprocessors() + tiles - 1) / (tiles > 0 ? tiles : 1);
     const int64_t most = NPQ / (16 * BK);  // each split keeps at least 16 slices of work
     splits = splits < most ? splits : most;
-    launch_gemm("conv2d_backward", GradRows{dy, s}, ImageGather<true>{x, s},
+    launch_gemm("conv2d_backward", MiddleRows{dy, s.K, s.P * s.Q}, ImageGather<true>{x, s},
                 WeightGradStore{dw, s.K, CRS}, s.K, CRS, NPQ, splits > 1 ? splits : 1, st);
   }
   if (db != nullptr && s.K > 0) {

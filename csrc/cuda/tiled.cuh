@@ -39,9 +39,28 @@ __device__ __forceinline__ void stash(float (*S)[LDS], const float (&r)[4], int 
   }
 }
 
+// Thread t's 4 elements of a slice from at(mn, k), which gives 0 outside the matrix along mn;
+// past k_end is 0 here. The map is stash's: kKContig, row mn0 + t/2 at 4 consecutive k;
+// otherwise k0 + t/32 at 4 consecutive rows. The gathering operands of conv2d.cu use it.
+template <bool kKContig, class At>
+__device__ __forceinline__ void gather(float (&r)[4], int64_t mn0, int64_t k0, int64_t k_end,
+                                       int t, const At& at) {
+  if (kKContig) {
+    const int64_t mn = mn0 + (t >> 1), k = k0 + (t & 1) * 4;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) r[i] = k + i < k_end ? at(mn, k + i) : 0.0f;
+  } else {
+    const int64_t k = k0 + (t >> 5), mn = mn0 + (t & 31) * 4;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) r[i] = k < k_end ? at(mn + i, k) : 0.0f;
+  }
+}
+
 // A dense operand: element (mn, k) at p[mn * ld + k] (kKContig) or p[k * ld + mn]; `rows` is
 // its extent along mn. vec: p is 16-byte aligned and ld a multiple of 4, so in-bounds quads load
 // as float4.
+// The two branches stay spelled out on purpose: with one shared load helper, ptxas gave the
+// gemm kernels other register counts (214 -> 136 on sm_80), untimed on a GPU.
 template <bool kKContigT>
 struct Dense {
   static constexpr bool kKContig = kKContigT;
