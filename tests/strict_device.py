@@ -6,6 +6,7 @@ array through the device's namespace and named functions. Not shown to users.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any, Optional
 
@@ -133,11 +134,10 @@ def unregister() -> None:
     _devices.unregister(NAME)
 
 
-@pytest.fixture
-def strict() -> Iterator[str]:
-    """For one test: the device registered (unless it already was) and the CPU the default
-    device; after it, the default device it found and, if it registered, unregistered. Yields
-    NAME. A test module takes it as `strict = strict_device.strict`."""
+@contextlib.contextmanager
+def registered() -> Iterator[str]:
+    """The device registered (unless it already was) and the CPU the default device; after it,
+    the default device it found and, if it registered, unregistered. Yields NAME."""
     was_registered = NAME in _devices.DEVICE_TYPES
     if not was_registered:
         register()
@@ -149,3 +149,10 @@ def strict() -> Iterator[str]:
         fastdl.set_default_device(previous)
         if not was_registered:
             unregister()
+
+
+@pytest.fixture
+def strict() -> Iterator[str]:
+    """`registered()` for one test. A test module takes it as `strict = strict_device.strict`."""
+    with registered() as name:
+        yield name

@@ -147,17 +147,11 @@ def test_demo_on_another_device_trains_as_on_the_cpu(tmp_path, capsys):
     weights come back to the CPU for the files."""
     pytest.importorskip("sklearn")
     strict_device = pytest.importorskip("strict_device", reason="needs array-api-strict")
-    registered = strict_device.NAME in fastdl._devices.DEVICE_TYPES
-    if not registered:
-        strict_device.register()
-    try:
-        args = ["--limit", "60", "--epochs", "2", "--backend", "reference", "--no-progress"]
-        status, out, err = run_demo(capsys, *args, "--device", "strict", "--out", str(tmp_path / "s"))
-        assert status == 0, err
-        assert "device strict" in out
-    finally:
-        if not registered:
-            strict_device.unregister()
+    args = ["--limit", "60", "--epochs", "2", "--backend", "reference", "--no-progress"]
+    with strict_device.registered() as name:
+        status, out, err = run_demo(capsys, *args, "--device", name, "--out", str(tmp_path / "s"))
+    assert status == 0, err
+    assert f"device {name}" in out
     assert run_demo(capsys, *args, "--out", str(tmp_path / "c"))[0] == 0
     on_device, on_cpu = (
         json.loads((tmp_path / d / "history.json").read_text()) for d in ("s", "c")
