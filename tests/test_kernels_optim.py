@@ -7,7 +7,8 @@ CNN's parameters, updates landing in the caller's arrays, thread-count invarianc
 (through the wrapper and straight to _C). Runs in a few seconds.
 
 assert_backends_match compares returned values, and these steps return None and update in place,
-so `assert_steps_match` below runs both backends on copies and compares the updated arrays.
+so `run_both` below runs both backends on copies and compares the updated arrays
+(tests/test_kernels_optim_extra.py uses it too).
 """
 
 import numpy as np
@@ -29,23 +30,41 @@ def tensors(shapes, rng, scale=1.0):
     return [(rng.standard_normal(s) * scale).astype(np.float32) for s in shapes]
 
 
-def assert_steps_match(op, state, steps, rng, **hyper):
-    """Runs `steps` calls of `op` on the reference and the cpu backend, each from its own copy of
-    `state` (a dict of lists of arrays: params first, then the state buffers in the op's argument
-    order), with the same random gradients, and compares every array after every step."""
+def moments(params, amsgrad=False):
+    """Adam's (and NAdam's) zero state for `params`, as `run_both` takes it."""
+    state = {
+        "params": params,
+        "exp_avgs": [np.zeros_like(p) for p in params],
+        "exp_avg_sqs": [np.zeros_like(p) for p in params],
+    }
+    if amsgrad:
+        state["kw:max_exp_avg_sqs"] = [np.zeros_like(p) for p in params]
+    return state
+
+
+def step_count(step):
+    return {"step": step}
+
+
+def sgd_first_step(step):
+    return {"first_step": step == 1}
+
+
+def run_both(op, state, steps, rng, step_kw=None, **hyper):
+    """`steps` calls of `op` on the reference and the cpu backend, each from its own copy of
+    `state` (a dict of lists of arrays: params first, then the state lists in the op's argument
+    order; a "kw:NAME" list goes as keyword NAME), with the same random gradients; compares every
+    array after every step. step_kw(step) gives the per-step keyword arguments."""
     names = list(state)
     sides = {b: {k: [a.copy() for a in v] for k, v in state.items()} for b in (reference, cpu)}
     shapes = [p.shape for p in state["params"]]
     for step in range(1, steps + 1):
         grads = tensors(shapes, rng)
-        kw = dict(hyper)
-        if op == "adam_step":
-            kw["step"] = step
-        elif kw.get("momentum", 0) != 0:
-            kw["first_step"] = step == 1
+        kw = dict(hyper, **(step_kw(step) if step_kw else {}))
         for backend, s in sides.items():
-            lists = [s[names[0]], grads] + [s[k] for k in names[1:]]
-            getattr(backend, op)(*lists, **kw)
+            lists = [s[names[0]], grads] + [s[k] for k in names[1:] if not k.startswith("kw:")]
+            extra = {k[3:]: s[k] for k in names if k.startswith("kw:")}
+            getattr(backend, op)(*lists, **kw, **extra)
         for k in names:
             for j, (a, e) in enumerate(zip(sides[cpu][k], sides[reference][k])):
                 assert_close(a, e, name=f"{op} step {step} {k}[{j}]")
@@ -71,18 +90,11 @@ def test_sgd_random(shapes, lr, momentum, dampening, nesterov, weight_decay, max
     rng = np.random.default_rng(seed)
     params = tensors(shapes, rng)
     bufs = [np.zeros_like(p) for p in params] if momentum != 0 else []
-    assert_steps_match(
-        "sgd_step",
-        {"params": params, "momentum_buffers": bufs},
-        3,
-        rng,
-        lr=lr,
-        momentum=momentum,
-        dampening=dampening,
-        nesterov=nesterov,
-        weight_decay=weight_decay,
-        maximize=maximize,
-    )
+    run_both(
+        "sgd_step", {"params": params, "momentum_buffers": bufs}, 3, rng, step_kw=sgd_first_step,
+        lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+        weight_decay=weight_decay, maximize=maximize,
+    )  # fmt: skip
 
 
 @settings(max_examples=60, deadline=None)
@@ -99,25 +111,11 @@ def test_sgd_random(shapes, lr, momentum, dampening, nesterov, weight_decay, max
 )
 def test_adam_random(shapes, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, seed):
     rng = np.random.default_rng(seed)
-    params = tensors(shapes, rng)
-    state = {
-        "params": params,
-        "exp_avgs": [np.zeros_like(p) for p in params],
-        "exp_avg_sqs": [np.zeros_like(p) for p in params],
-    }
-    assert_steps_match(
-        "adam_step",
-        state,
-        4,
-        rng,
-        lr=lr,
-        beta1=beta1,
-        beta2=beta2,
-        eps=eps,
-        weight_decay=weight_decay,
-        decoupled=decoupled,
+    run_both(
+        "adam_step", moments(tensors(shapes, rng)), 4, rng, step_kw=step_count, lr=lr,
+        beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, decoupled=decoupled,
         maximize=maximize,
-    )
+    )  # fmt: skip
 
 
 # The founding CNN's parameters (421,642 of them): above the threading threshold.
@@ -127,24 +125,10 @@ CNN = [(32, 1, 3, 3), (32,), (64, 32, 3, 3), (64,), (128, 3136), (128,), (10, 12
 @pytest.mark.parametrize("decoupled", [False, True])
 def test_adam_founding_cnn(decoupled):
     rng = np.random.default_rng(1)
-    params = tensors(CNN, rng, scale=0.1)
-    state = {
-        "params": params,
-        "exp_avgs": [np.zeros_like(p) for p in params],
-        "exp_avg_sqs": [np.zeros_like(p) for p in params],
-    }
-    assert_steps_match(
-        "adam_step",
-        state,
-        3,
-        rng,
-        lr=1e-3,
-        beta1=0.9,
-        beta2=0.999,
-        eps=1e-8,
-        weight_decay=1e-2,
-        decoupled=decoupled,
-    )
+    run_both(
+        "adam_step", moments(tensors(CNN, rng, scale=0.1)), 3, rng, step_kw=step_count, lr=1e-3,
+        beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-2, decoupled=decoupled,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("nesterov", [False, True])
@@ -152,9 +136,10 @@ def test_sgd_founding_cnn(nesterov):
     rng = np.random.default_rng(2)
     params = tensors(CNN, rng, scale=0.1)
     state = {"params": params, "momentum_buffers": [np.zeros_like(p) for p in params]}
-    assert_steps_match(
-        "sgd_step", state, 3, rng, lr=0.05, momentum=0.9, nesterov=nesterov, weight_decay=1e-4
-    )
+    run_both(
+        "sgd_step", state, 3, rng, step_kw=sgd_first_step, lr=0.05, momentum=0.9,
+        nesterov=nesterov, weight_decay=1e-4,
+    )  # fmt: skip
 
 
 def test_steps_update_the_callers_arrays():
@@ -236,34 +221,23 @@ def test_steps_same_results_on_1_and_2_threads(threads, op):
 # ---- bad inputs: ValueError naming the op, never a crash or a silent copy ----
 
 
-def adam_args(**change):
+def step_args(states, change, **hyper):
+    """Keyword arguments of a step over two small parameters: zero grads and zero state lists
+    `states`, the hyperparameters, then `change` over them."""
     p = [np.zeros(3, np.float32), np.zeros((2, 2), np.float32)]
-    args = dict(
-        params=p,
-        grads=[np.zeros_like(a) for a in p],
-        exp_avgs=[np.zeros_like(a) for a in p],
-        exp_avg_sqs=[np.zeros_like(a) for a in p],
-        step=1,
-        lr=1e-3,
-        beta1=0.9,
-        beta2=0.999,
-        eps=1e-8,
-    )
-    args.update(change)
-    return args
+    args = {"params": p}
+    for name in ("grads", *states):
+        args[name] = [np.zeros_like(a) for a in p]
+    return {**args, **hyper, **change}
+
+
+def adam_args(**change):
+    states = ("exp_avgs", "exp_avg_sqs")
+    return step_args(states, change, step=1, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
 
 
 def sgd_args(**change):
-    p = [np.zeros(3, np.float32), np.zeros((2, 2), np.float32)]
-    args = dict(
-        params=p,
-        grads=[np.zeros_like(a) for a in p],
-        momentum_buffers=[np.zeros_like(a) for a in p],
-        lr=0.1,
-        momentum=0.9,
-    )
-    args.update(change)
-    return args
+    return step_args(("momentum_buffers",), change, lr=0.1, momentum=0.9)
 
 
 P = np.zeros(3, np.float32)

@@ -7,38 +7,9 @@ import numpy as np
 import pytest
 from fastdl import _C
 from fastdl.backends import cpu, reference
-from fastdl.testing import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-SHAPES = st.lists(
-    st.sampled_from([(1,), (7,), (17,), (33,), (65,), (7, 17), (33, 65), (2, 3, 5, 7)]),
-    min_size=1,
-    max_size=5,
-)
-
-
-def tensors(shapes, rng, scale=1.0):
-    return [(rng.standard_normal(s) * scale).astype(np.float32) for s in shapes]
-
-
-def run_both(op, state, steps, rng, step_kw=None, **hyper):
-    """`steps` calls of `op` on both backends, each from its own copy of `state` (params first,
-    then the state lists in argument order), same gradients; compares every array each step.
-    step_kw(step) gives the per-step keyword arguments."""
-    names = list(state)
-    sides = {b: {k: [a.copy() for a in v] for k, v in state.items()} for b in (reference, cpu)}
-    shapes = [p.shape for p in state["params"]]
-    for step in range(1, steps + 1):
-        grads = tensors(shapes, rng)
-        kw = dict(hyper, **(step_kw(step) if step_kw else {}))
-        for backend, s in sides.items():
-            lists = [s[names[0]], grads] + [s[k] for k in names[1:] if not k.startswith("kw:")]
-            extra = {k[3:]: s[k] for k in names if k.startswith("kw:")}
-            getattr(backend, op)(*lists, **kw, **extra)
-        for k in names:
-            for j, (a, e) in enumerate(zip(sides[cpu][k], sides[reference][k])):
-                assert_close(a, e, name=f"{op} step {step} {k}[{j}]")
+from test_kernels_optim import SHAPES, moments, run_both, step_count, tensors
 
 
 @settings(max_examples=60, deadline=None)
@@ -87,7 +58,7 @@ def test_adagrad_random(shapes, lr, lr_decay, weight_decay, eps, initial, maximi
     params = tensors(shapes, rng)
     state = {"params": params, "state_sums": [np.full_like(p, initial) for p in params]}
     run_both(
-        "adagrad_step", state, 4, rng, step_kw=lambda t: {"step": t}, lr=lr, lr_decay=lr_decay,
+        "adagrad_step", state, 4, rng, step_kw=step_count, lr=lr, lr_decay=lr_decay,
         weight_decay=weight_decay, eps=eps, maximize=maximize,
     )  # fmt: skip
 
@@ -119,14 +90,8 @@ def test_nadam_random(
     shapes, lr, beta1, beta2, eps, weight_decay, momentum_decay, decoupled, maximize, seed
 ):
     rng = np.random.default_rng(seed)
-    params = tensors(shapes, rng)
-    state = {
-        "params": params,
-        "exp_avgs": [np.zeros_like(p) for p in params],
-        "exp_avg_sqs": [np.zeros_like(p) for p in params],
-    }
     run_both(
-        "nadam_step", state, 4, rng, step_kw=nadam_kw(beta1, momentum_decay), lr=lr,
+        "nadam_step", moments(tensors(shapes, rng)), 4, rng, step_kw=nadam_kw(beta1, momentum_decay), lr=lr,
         beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
         momentum_decay=momentum_decay, decoupled=decoupled, maximize=maximize,
     )  # fmt: skip
@@ -144,15 +109,8 @@ def test_nadam_random(
 )
 def test_adam_amsgrad_random(shapes, lr, beta2, weight_decay, decoupled, maximize, seed):
     rng = np.random.default_rng(seed)
-    params = tensors(shapes, rng)
-    state = {
-        "params": params,
-        "exp_avgs": [np.zeros_like(p) for p in params],
-        "exp_avg_sqs": [np.zeros_like(p) for p in params],
-        "kw:max_exp_avg_sqs": [np.zeros_like(p) for p in params],
-    }
     run_both(
-        "adam_step", state, 5, rng, step_kw=lambda t: {"step": t}, lr=lr, beta1=0.9,
+        "adam_step", moments(tensors(shapes, rng), amsgrad=True), 5, rng, step_kw=step_count, lr=lr, beta1=0.9,
         beta2=beta2, eps=1e-8, weight_decay=weight_decay, decoupled=decoupled, maximize=maximize,
     )  # fmt: skip
 
@@ -170,16 +128,13 @@ def test_large_tensors_split_across_threads(op):
                  centered=True, weight_decay=0.01)  # fmt: skip
     elif op == "adagrad":
         run_both("adagrad_step", {"params": params, "state_sums": zeros()}, 2, rng,
-                 step_kw=lambda t: {"step": t}, lr=0.1, lr_decay=0.1)  # fmt: skip
+                 step_kw=step_count, lr=0.1, lr_decay=0.1)  # fmt: skip
     elif op == "nadam":
-        state = {"params": params, "exp_avgs": zeros(), "exp_avg_sqs": zeros()}
-        run_both("nadam_step", state, 2, rng, step_kw=nadam_kw(0.9, 4e-3), lr=0.01, beta1=0.9,
+        run_both("nadam_step", moments(params), 2, rng, step_kw=nadam_kw(0.9, 4e-3), lr=0.01, beta1=0.9,
                  beta2=0.999, eps=1e-8, weight_decay=0.01)  # fmt: skip
     else:
-        state = {"params": params, "exp_avgs": zeros(), "exp_avg_sqs": zeros(),
-                 "kw:max_exp_avg_sqs": zeros()}  # fmt: skip
-        run_both("adam_step", state, 2, rng, step_kw=lambda t: {"step": t}, lr=0.01, beta1=0.9,
-                 beta2=0.999, eps=1e-8)  # fmt: skip
+        run_both("adam_step", moments(params, amsgrad=True), 2, rng, step_kw=step_count,
+                 lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8)  # fmt: skip
 
 
 def test_amsgrad_max_propagates_nan_like_the_reference():

@@ -334,19 +334,11 @@ def test_cross_entropy_nan_row_every_isa(isa):
 @pytest.mark.parametrize("weight_decay, decoupled", [(0.0, False), (1e-2, False), (1e-2, True)])
 def test_adam_step_every_isa(isa, amsgrad, weight_decay, decoupled):
     # Tensors of 1 to 100 floats (vector bodies and tails), 3 steps, against the reference.
-    from test_kernels_optim import tensors
-    from test_kernels_optim_extra import run_both
+    from test_kernels_optim import moments, run_both, step_count, tensors
 
     rng = np.random.default_rng(3)
-    params = tensors([(1,), (15,), (16,), (17,), (100,)], rng)
-    state = {
-        "params": params,
-        "exp_avgs": [np.zeros_like(p) for p in params],
-        "exp_avg_sqs": [np.zeros_like(p) for p in params],
-    }
-    if amsgrad:
-        state["kw:max_exp_avg_sqs"] = [np.zeros_like(p) for p in params]
+    state = moments(tensors([(1,), (15,), (16,), (17,), (100,)], rng), amsgrad=amsgrad)
     run_both(
-        "adam_step", state, 3, rng, step_kw=lambda t: {"step": t}, lr=1e-2, beta1=0.9,
+        "adam_step", state, 3, rng, step_kw=step_count, lr=1e-2, beta1=0.9,
         beta2=0.999, eps=1e-8, weight_decay=weight_decay, decoupled=decoupled,
     )  # fmt: skip

@@ -58,6 +58,18 @@ def feed(f_params, t_params, rng, skip=()):
         tp.grad = torch.tensor(g)
 
 
+def run_steps(pair, rng, steps, skip=lambda step: (), check=None):
+    """`steps` steps of both optimizers of `pair` (make_pair's) on the same gradients, none for
+    the parameters in skip(step); check(f_params, t_params) after each step when given."""
+    f_params, f_opt, t_params, t_opt = pair
+    for step in range(steps):
+        feed(f_params, t_params, rng, skip(step))
+        f_opt.step()
+        t_opt.step()
+        if check is not None:
+            check(f_params, t_params)
+
+
 def assert_state_matches(f_opt, t_opt, rtol=2e-6, atol=1e-7):
     f_state, t_state = f_opt.state_dict()["state"], t_opt.state_dict()["state"]
     assert sorted(f_state) == sorted(t_state)
@@ -81,36 +93,24 @@ def assert_params_match(f_params, t_params, rtol=2e-6, atol=1e-7):
 
 @pytest.mark.parametrize("name, kwargs", CASES)
 def test_matches_torch_over_many_steps(name, kwargs):
-    f_params, f_opt, t_params, t_opt = make_pair(name, kwargs)
-    rng = np.random.default_rng(1)
-    for step in range(60):
-        feed(f_params, t_params, rng, skip={1} if step % 7 == 3 else ())
-        f_opt.step()
-        t_opt.step()
+    f_params, f_opt, t_params, t_opt = pair = make_pair(name, kwargs)
+    run_steps(pair, np.random.default_rng(1), 60, skip=lambda step: {1} if step % 7 == 3 else ())
     assert_params_match(f_params, t_params, rtol=1e-5, atol=1e-6)
     assert_state_matches(f_opt, t_opt, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name, kwargs", CASES)
 def test_first_steps_match_torch_to_float32_rounding(name, kwargs):
-    f_params, f_opt, t_params, t_opt = make_pair(name, kwargs)
-    rng = np.random.default_rng(2)
-    for _ in range(3):
-        feed(f_params, t_params, rng)
-        f_opt.step()
-        t_opt.step()
-        assert_params_match(f_params, t_params)
+    _, f_opt, _, t_opt = pair = make_pair(name, kwargs)
+    run_steps(pair, np.random.default_rng(2), 3, check=assert_params_match)
     assert_state_matches(f_opt, t_opt)
 
 
 @pytest.mark.parametrize("name, kwargs", CASES)
 def test_state_dict_round_trip_and_torch_checkpoint(name, kwargs):
-    f_params, f_opt, t_params, t_opt = make_pair(name, kwargs)
+    _, f_opt, t_params, t_opt = pair = make_pair(name, kwargs)
     rng = np.random.default_rng(3)
-    for _ in range(5):
-        feed(f_params, t_params, rng)
-        f_opt.step()
-        t_opt.step()
+    run_steps(pair, rng, 5)
     # Our own checkpoint, and torch's, loaded into fresh optimizers, continue like torch.
     f_saved = copy.deepcopy(f_opt.state_dict())
     f2_params = [nn.Parameter(fastdl.tensor(tp.detach().numpy())) for tp in t_params]

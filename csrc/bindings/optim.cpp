@@ -6,8 +6,9 @@
 // with another array of the call (the kernel's threads would race on it).
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <iterator>
-#include <tuple>
+#include <utility>
 
 #include "bindings/common.h"
 #include "cpu/optim.h"
@@ -55,24 +56,46 @@ ArrayList check_list(const char* op, const char* name, const py::object& list, b
   return out;
 }
 
-// Fails when a written array overlaps any other array of the call. Each list comes with its
-// name and whether the kernel writes it.
-void check_no_overlap(const char* op,
-                      const std::vector<std::tuple<const char*, const ArrayList*, bool>>& lists) {
+// The two lists every step takes, checked: params (written) and grads (read, one per
+// parameter and of its shape), with the sizes and gradient pointers the kernels take.
+struct ParamsAndGrads {
+  ArrayList params, grads;
+  std::vector<int64_t> sizes;
+  std::vector<const float*> grad_ptrs;
+};
+
+ParamsAndGrads check_params_and_grads(const char* op, const py::object& params,
+                                      const py::object& grads) {
+  ParamsAndGrads out;
+  out.params = check_list(op, "params", params, true, nullptr);
+  out.grads = check_list(op, "grads", grads, false, &out.params);
+  out.sizes.reserve(out.params.arrays.size());
+  for (const py::array& a : out.params.arrays) out.sizes.push_back(a.size());
+  out.grad_ptrs.assign(out.grads.data.begin(), out.grads.data.end());
+  return out;
+}
+
+// Fails when a written array overlaps any other array of the call: params and every state list
+// (each with its name) are written, grads only read.
+void check_no_overlap(const char* op, const ParamsAndGrads& pg,
+                      std::initializer_list<std::pair<const char*, const ArrayList*>> states) {
   struct Span {
     uintptr_t begin, end;
     const char* name;
     size_t j;
   };
   std::vector<Span> written, read;
-  for (const auto& [name, list, is_written] : lists) {
-    for (size_t j = 0; j < list->arrays.size(); ++j) {
-      const uintptr_t begin = reinterpret_cast<uintptr_t>(list->data[j]);
-      const uintptr_t bytes = static_cast<uintptr_t>(list->arrays[j].nbytes());
+  auto add = [&](const char* name, const ArrayList& list, bool is_written) {
+    for (size_t j = 0; j < list.arrays.size(); ++j) {
+      const uintptr_t begin = reinterpret_cast<uintptr_t>(list.data[j]);
+      const uintptr_t bytes = static_cast<uintptr_t>(list.arrays[j].nbytes());
       if (bytes == 0) continue;
       (is_written ? written : read).push_back({begin, begin + bytes, name, j});
     }
-  }
+  };
+  add("params", pg.params, true);
+  add("grads", pg.grads, false);
+  for (const auto& [name, list] : states) add(name, *list, true);
   auto by_begin = [](const Span& a, const Span& b) { return a.begin < b.begin; };
   std::sort(written.begin(), written.end(), by_begin);
   auto fail_overlap = [op](const Span& a, const Span& b) {
@@ -102,13 +125,6 @@ ArrayList optional_list(const char* op, const char* name, const py::object& list
   return check_list(op, name, list, true, &like);
 }
 
-std::vector<int64_t> sizes_of(const ArrayList& params) {
-  std::vector<int64_t> sizes;
-  sizes.reserve(params.arrays.size());
-  for (const py::array& a : params.arrays) sizes.push_back(a.size());
-  return sizes;
-}
-
 // Fails unless lo <= value (<= or < hi); NaN always fails.
 void check_range(const char* op, const char* name, double value, double lo, double hi = INFINITY,
                  bool hi_open = false) {
@@ -118,6 +134,19 @@ void check_range(const char* op, const char* name, double value, double lo, doub
   fail(op, name, " must be in [", lo, ", ", hi, hi_open ? ")" : "]", ", got ", value);
 }
 
+// The step count and the hyperparameters Adam and NAdam share.
+void check_adam_like(const char* op, int64_t step, double lr, double beta1, double beta2,
+                     double eps) {
+  if (step < 1) fail(op, "step must be >= 1 (the count after incrementing), got ", step);
+  check_range(op, "lr", lr, 0.0);
+  check_range(op, "beta1", beta1, 0.0, 1.0, true);
+  check_range(op, "beta2", beta2, 0.0, 1.0, true);
+  check_range(op, "eps", eps, 0.0);
+}
+
+// The five bindings below share one shape (check the numbers and the lists, fill the op's
+// options, run the kernel without the GIL); the shared steps are the helpers above, and what is
+// left is each op's own arguments and options struct.
 void sgd_step(const py::object& params, const py::object& grads,
               const py::object& momentum_buffers, double lr, double momentum, double dampening,
               bool nesterov, double weight_decay, bool maximize, bool first_step) {
@@ -130,20 +159,11 @@ void sgd_step(const py::object& params, const py::object& grads,
     fail(op, "nesterov needs momentum > 0 and dampening == 0, got momentum ", momentum,
          " and dampening ", dampening);
   }
-  const ArrayList p = check_list(op, "params", params, true, nullptr);
-  const ArrayList g = check_list(op, "grads", grads, false, &p);
+  const ParamsAndGrads pg = check_params_and_grads(op, params, grads);
   // NOTE: momentum_buffers may be empty (or None) when momentum == 0: PyTorch keeps none then.
-  ArrayList b;
-  const bool is_sequence =
-      py::isinstance<py::list>(momentum_buffers) || py::isinstance<py::tuple>(momentum_buffers);
-  const bool no_buffers =
-      momentum_buffers.is_none() || (is_sequence && py::len(momentum_buffers) == 0);
-  if (momentum != 0.0 || !no_buffers) {
-    b = check_list(op, "momentum_buffers", momentum_buffers, true, &p);
-  }
-  check_no_overlap(op,
-                   {{"params", &p, true}, {"grads", &g, false}, {"momentum_buffers", &b, true}});
-  const std::vector<int64_t> sizes = sizes_of(p);
+  const ArrayList b =
+      optional_list(op, "momentum_buffers", momentum_buffers, momentum != 0.0, pg.params);
+  check_no_overlap(op, pg, {{"momentum_buffers", &b}});
 
   fastdl::cpu::SgdOptions opt;
   opt.lr = static_cast<float>(lr);
@@ -153,12 +173,11 @@ void sgd_step(const py::object& params, const py::object& grads,
   opt.nesterov = nesterov;
   opt.maximize = maximize;
   opt.first_step = first_step;
-  std::vector<const float*> grad_ptrs(g.data.begin(), g.data.end());
   {
     py::gil_scoped_release release;
-    fastdl::cpu::sgd_step(p.data.data(), grad_ptrs.data(),
-                          momentum != 0.0 ? b.data.data() : nullptr, sizes.data(),
-                          static_cast<int64_t>(sizes.size()), opt);
+    fastdl::cpu::sgd_step(pg.params.data.data(), pg.grad_ptrs.data(),
+                          momentum != 0.0 ? b.data.data() : nullptr, pg.sizes.data(),
+                          static_cast<int64_t>(pg.sizes.size()), opt);
   }
 }
 
@@ -167,25 +186,16 @@ void adam_step(const py::object& params, const py::object& grads, const py::obje
                double beta2, double eps, double weight_decay, bool decoupled, bool maximize,
                const py::object& max_exp_avg_sqs) {
   const char* op = "adam_step";
-  if (step < 1) fail(op, "step must be >= 1 (the count after incrementing), got ", step);
-  check_range(op, "lr", lr, 0.0);
-  check_range(op, "beta1", beta1, 0.0, 1.0, true);
-  check_range(op, "beta2", beta2, 0.0, 1.0, true);
-  check_range(op, "eps", eps, 0.0);
+  check_adam_like(op, step, lr, beta1, beta2, eps);
   check_range(op, "weight_decay", weight_decay, 0.0);
-  const ArrayList p = check_list(op, "params", params, true, nullptr);
-  const ArrayList g = check_list(op, "grads", grads, false, &p);
-  const ArrayList m = check_list(op, "exp_avgs", exp_avgs, true, &p);
-  const ArrayList v = check_list(op, "exp_avg_sqs", exp_avg_sqs, true, &p);
+  const ParamsAndGrads pg = check_params_and_grads(op, params, grads);
+  const ArrayList m = check_list(op, "exp_avgs", exp_avgs, true, &pg.params);
+  const ArrayList v = check_list(op, "exp_avg_sqs", exp_avg_sqs, true, &pg.params);
   // NOTE: None means no AMSGrad; an empty list is AMSGrad over no parameters.
   const bool amsgrad = !max_exp_avg_sqs.is_none();
-  const ArrayList vmax = optional_list(op, "max_exp_avg_sqs", max_exp_avg_sqs, amsgrad, p);
-  check_no_overlap(op, {{"params", &p, true},
-                        {"grads", &g, false},
-                        {"exp_avgs", &m, true},
-                        {"exp_avg_sqs", &v, true},
-                        {"max_exp_avg_sqs", &vmax, true}});
-  const std::vector<int64_t> sizes = sizes_of(p);
+  const ArrayList vmax =
+      optional_list(op, "max_exp_avg_sqs", max_exp_avg_sqs, amsgrad, pg.params);
+  check_no_overlap(op, pg, {{"exp_avgs", &m}, {"exp_avg_sqs", &v}, {"max_exp_avg_sqs", &vmax}});
 
   fastdl::cpu::AdamOptions opt;
   opt.lr = lr;
@@ -196,12 +206,11 @@ void adam_step(const py::object& params, const py::object& grads, const py::obje
   opt.step = step;
   opt.decoupled = decoupled;
   opt.maximize = maximize;
-  std::vector<const float*> grad_ptrs(g.data.begin(), g.data.end());
   {
     py::gil_scoped_release release;
-    fastdl::cpu::adam_step(p.data.data(), grad_ptrs.data(), m.data.data(), v.data.data(),
-                           amsgrad ? vmax.data.data() : nullptr, sizes.data(),
-                           static_cast<int64_t>(sizes.size()), opt);
+    fastdl::cpu::adam_step(pg.params.data.data(), pg.grad_ptrs.data(), m.data.data(),
+                           v.data.data(), amsgrad ? vmax.data.data() : nullptr, pg.sizes.data(),
+                           static_cast<int64_t>(pg.sizes.size()), opt);
   }
 }
 
@@ -215,19 +224,14 @@ void rmsprop_step(const py::object& params, const py::object& grads,
   check_range(op, "eps", eps, 0.0);
   check_range(op, "weight_decay", weight_decay, 0.0);
   check_range(op, "momentum", momentum, 0.0);
-  const ArrayList p = check_list(op, "params", params, true, nullptr);
-  const ArrayList g = check_list(op, "grads", grads, false, &p);
-  const ArrayList sq = check_list(op, "square_avgs", square_avgs, true, &p);
+  const ParamsAndGrads pg = check_params_and_grads(op, params, grads);
+  const ArrayList sq = check_list(op, "square_avgs", square_avgs, true, &pg.params);
   // NOTE: grad_avgs may be empty (or None) unless centered, momentum_buffers when
   // momentum == 0: PyTorch keeps neither then.
-  const ArrayList ga = optional_list(op, "grad_avgs", grad_avgs, centered, p);
-  const ArrayList b = optional_list(op, "momentum_buffers", momentum_buffers, momentum > 0.0, p);
-  check_no_overlap(op, {{"params", &p, true},
-                        {"grads", &g, false},
-                        {"square_avgs", &sq, true},
-                        {"grad_avgs", &ga, true},
-                        {"momentum_buffers", &b, true}});
-  const std::vector<int64_t> sizes = sizes_of(p);
+  const ArrayList ga = optional_list(op, "grad_avgs", grad_avgs, centered, pg.params);
+  const ArrayList b =
+      optional_list(op, "momentum_buffers", momentum_buffers, momentum > 0.0, pg.params);
+  check_no_overlap(op, pg, {{"square_avgs", &sq}, {"grad_avgs", &ga}, {"momentum_buffers", &b}});
 
   fastdl::cpu::RmspropOptions opt;
   opt.lr = static_cast<float>(lr);
@@ -237,13 +241,12 @@ void rmsprop_step(const py::object& params, const py::object& grads,
   opt.momentum = static_cast<float>(momentum);
   opt.centered = centered;
   opt.maximize = maximize;
-  std::vector<const float*> grad_ptrs(g.data.begin(), g.data.end());
   {
     py::gil_scoped_release release;
-    fastdl::cpu::rmsprop_step(p.data.data(), grad_ptrs.data(), sq.data.data(),
+    fastdl::cpu::rmsprop_step(pg.params.data.data(), pg.grad_ptrs.data(), sq.data.data(),
                               centered ? ga.data.data() : nullptr,
-                              momentum > 0.0 ? b.data.data() : nullptr, sizes.data(),
-                              static_cast<int64_t>(sizes.size()), opt);
+                              momentum > 0.0 ? b.data.data() : nullptr, pg.sizes.data(),
+                              static_cast<int64_t>(pg.sizes.size()), opt);
   }
 }
 
@@ -256,11 +259,9 @@ void adagrad_step(const py::object& params, const py::object& grads,
   check_range(op, "lr_decay", lr_decay, 0.0);
   check_range(op, "weight_decay", weight_decay, 0.0);
   check_range(op, "eps", eps, 0.0);
-  const ArrayList p = check_list(op, "params", params, true, nullptr);
-  const ArrayList g = check_list(op, "grads", grads, false, &p);
-  const ArrayList s = check_list(op, "state_sums", state_sums, true, &p);
-  check_no_overlap(op, {{"params", &p, true}, {"grads", &g, false}, {"state_sums", &s, true}});
-  const std::vector<int64_t> sizes = sizes_of(p);
+  const ParamsAndGrads pg = check_params_and_grads(op, params, grads);
+  const ArrayList s = check_list(op, "state_sums", state_sums, true, &pg.params);
+  check_no_overlap(op, pg, {{"state_sums", &s}});
 
   fastdl::cpu::AdagradOptions opt;
   opt.lr = lr;
@@ -269,11 +270,10 @@ void adagrad_step(const py::object& params, const py::object& grads,
   opt.eps = eps;
   opt.step = step;
   opt.maximize = maximize;
-  std::vector<const float*> grad_ptrs(g.data.begin(), g.data.end());
   {
     py::gil_scoped_release release;
-    fastdl::cpu::adagrad_step(p.data.data(), grad_ptrs.data(), s.data.data(), sizes.data(),
-                              static_cast<int64_t>(sizes.size()), opt);
+    fastdl::cpu::adagrad_step(pg.params.data.data(), pg.grad_ptrs.data(), s.data.data(),
+                              pg.sizes.data(), static_cast<int64_t>(pg.sizes.size()), opt);
   }
 }
 
@@ -282,23 +282,14 @@ void nadam_step(const py::object& params, const py::object& grads, const py::obj
                 double beta2, double eps, double mu_product, double weight_decay,
                 double momentum_decay, bool decoupled, bool maximize) {
   const char* op = "nadam_step";
-  if (step < 1) fail(op, "step must be >= 1 (the count after incrementing), got ", step);
-  check_range(op, "lr", lr, 0.0);
-  check_range(op, "beta1", beta1, 0.0, 1.0, true);
-  check_range(op, "beta2", beta2, 0.0, 1.0, true);
-  check_range(op, "eps", eps, 0.0);
+  check_adam_like(op, step, lr, beta1, beta2, eps);
   check_range(op, "mu_product", mu_product, 0.0, 1.0, true);
   check_range(op, "weight_decay", weight_decay, 0.0);
   check_range(op, "momentum_decay", momentum_decay, 0.0);
-  const ArrayList p = check_list(op, "params", params, true, nullptr);
-  const ArrayList g = check_list(op, "grads", grads, false, &p);
-  const ArrayList m = check_list(op, "exp_avgs", exp_avgs, true, &p);
-  const ArrayList v = check_list(op, "exp_avg_sqs", exp_avg_sqs, true, &p);
-  check_no_overlap(op, {{"params", &p, true},
-                        {"grads", &g, false},
-                        {"exp_avgs", &m, true},
-                        {"exp_avg_sqs", &v, true}});
-  const std::vector<int64_t> sizes = sizes_of(p);
+  const ParamsAndGrads pg = check_params_and_grads(op, params, grads);
+  const ArrayList m = check_list(op, "exp_avgs", exp_avgs, true, &pg.params);
+  const ArrayList v = check_list(op, "exp_avg_sqs", exp_avg_sqs, true, &pg.params);
+  check_no_overlap(op, pg, {{"exp_avgs", &m}, {"exp_avg_sqs", &v}});
 
   fastdl::cpu::NadamOptions opt;
   opt.lr = lr;
@@ -311,11 +302,11 @@ void nadam_step(const py::object& params, const py::object& grads, const py::obj
   opt.step = step;
   opt.decoupled = decoupled;
   opt.maximize = maximize;
-  std::vector<const float*> grad_ptrs(g.data.begin(), g.data.end());
   {
     py::gil_scoped_release release;
-    fastdl::cpu::nadam_step(p.data.data(), grad_ptrs.data(), m.data.data(), v.data.data(),
-                            sizes.data(), static_cast<int64_t>(sizes.size()), opt);
+    fastdl::cpu::nadam_step(pg.params.data.data(), pg.grad_ptrs.data(), m.data.data(),
+                            v.data.data(), pg.sizes.data(), static_cast<int64_t>(pg.sizes.size()),
+                            opt);
   }
 }
 

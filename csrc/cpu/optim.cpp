@@ -153,7 +153,22 @@ struct NadamConstants {
   float sign, wd, decay, b1, one_minus_b1, b2, one_minus_b2, bc2, eps, coef_g, coef_m;
 };
 
-// p, grad, m, v are (n,).
+// The constants Adam and NAdam share, from either's options (the same fields), rounded to float.
+template <class Constants, class Options>
+void set_moment_constants(Constants& k, const Options& opt) {
+  k.sign = opt.maximize ? -1.0f : 1.0f;
+  k.wd = static_cast<float>(opt.weight_decay);
+  k.decay = opt.decoupled ? static_cast<float>(1.0 - opt.lr * opt.weight_decay) : 1.0f;
+  k.b1 = static_cast<float>(opt.beta1);
+  k.one_minus_b1 = static_cast<float>(1.0 - opt.beta1);
+  k.b2 = static_cast<float>(opt.beta2);
+  k.one_minus_b2 = static_cast<float>(1.0 - opt.beta2);
+  k.eps = static_cast<float>(opt.eps);
+}
+
+// p, grad, m, v are (n,). The shape of Adam's loop (optim_kernels.cpp), kept apart on purpose:
+// that one is compiled per ISA, and an inline helper shared with this baseline file could be
+// merged across the builds by the linker (see simd.h); the update differs too (two terms).
 template <bool kCoupledDecay>
 void nadam_slice(float* p, const float* grad, float* m, float* v, int64_t n,
                  const NadamConstants& k) {
@@ -216,6 +231,18 @@ void rmsprop_dispatch_centered(float* const* params, const float* const* grads,
 
 }  // namespace
 
+AdamConstants adam_constants(const AdamOptions& opt) {
+  // Bias corrections in double: beta^step underflows gracefully and 1 - beta^step keeps its
+  // digits for small steps.
+  const double bc1 = 1.0 - std::pow(opt.beta1, static_cast<double>(opt.step));
+  const double bc2 = 1.0 - std::pow(opt.beta2, static_cast<double>(opt.step));
+  AdamConstants k;
+  set_moment_constants(k, opt);
+  k.step_size = static_cast<float>(opt.lr / bc1);
+  k.inv_bc2_sqrt = static_cast<float>(1.0 / std::sqrt(bc2));
+  return k;
+}
+
 // params[j], grads[j], momentum_buffers[j] are (sizes[j],).
 void sgd_step(float* const* params, const float* const* grads, float* const* momentum_buffers,
               const int64_t* sizes, int64_t count, const SgdOptions& opt) {
@@ -233,21 +260,7 @@ void sgd_step(float* const* params, const float* const* grads, float* const* mom
 void adam_step(float* const* params, const float* const* grads, float* const* exp_avgs,
                float* const* exp_avg_sqs, float* const* max_exp_avg_sqs, const int64_t* sizes,
                int64_t count, const AdamOptions& opt) {
-  // Bias corrections in double: beta^step underflows gracefully and 1 - beta^step keeps its
-  // digits for small steps.
-  const double bc1 = 1.0 - std::pow(opt.beta1, static_cast<double>(opt.step));
-  const double bc2 = 1.0 - std::pow(opt.beta2, static_cast<double>(opt.step));
-  AdamConstants k;
-  k.sign = opt.maximize ? -1.0f : 1.0f;
-  k.wd = static_cast<float>(opt.weight_decay);
-  k.decay = opt.decoupled ? static_cast<float>(1.0 - opt.lr * opt.weight_decay) : 1.0f;
-  k.b1 = static_cast<float>(opt.beta1);
-  k.one_minus_b1 = static_cast<float>(1.0 - opt.beta1);
-  k.b2 = static_cast<float>(opt.beta2);
-  k.one_minus_b2 = static_cast<float>(1.0 - opt.beta2);
-  k.step_size = static_cast<float>(opt.lr / bc1);
-  k.inv_bc2_sqrt = static_cast<float>(1.0 / std::sqrt(bc2));
-  k.eps = static_cast<float>(opt.eps);
+  const AdamConstants k = adam_constants(opt);
   const bool coupled = !opt.decoupled && opt.weight_decay != 0.0;
   const OptimKernels& kernels = FASTDL_ACTIVE(OptimKernels, optim_kernels);
   for_each_slice(sizes, count, [&](int64_t j, int64_t begin, int64_t end) {
@@ -307,15 +320,8 @@ void nadam_step(float* const* params, const float* const* grads, float* const* e
   const double mu_next =
       opt.beta1 * (1.0 - 0.5 * std::pow(0.96, (step + 1.0) * opt.momentum_decay));
   NadamConstants k;
-  k.sign = opt.maximize ? -1.0f : 1.0f;
-  k.wd = static_cast<float>(opt.weight_decay);
-  k.decay = opt.decoupled ? static_cast<float>(1.0 - opt.lr * opt.weight_decay) : 1.0f;
-  k.b1 = static_cast<float>(opt.beta1);
-  k.one_minus_b1 = static_cast<float>(1.0 - opt.beta1);
-  k.b2 = static_cast<float>(opt.beta2);
-  k.one_minus_b2 = static_cast<float>(1.0 - opt.beta2);
+  set_moment_constants(k, opt);
   k.bc2 = static_cast<float>(1.0 - std::pow(opt.beta2, step));
-  k.eps = static_cast<float>(opt.eps);
   k.coef_g = static_cast<float>(opt.lr * (1.0 - mu) / (1.0 - opt.mu_product));
   k.coef_m = static_cast<float>(opt.lr * mu_next / (1.0 - opt.mu_product * mu_next));
   const bool coupled = !opt.decoupled && opt.weight_decay != 0.0;

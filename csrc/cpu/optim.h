@@ -96,6 +96,10 @@ struct AdamConstants {
   float sign, wd, decay, b1, one_minus_b1, b2, one_minus_b2, step_size, inv_bc2_sqrt, eps;
 };
 
+// Adam's per-step constants from its options (optim.cpp): the CPU loops and the CUDA kernel
+// (csrc/cuda/optim.cu) both take them from here, so they round alike.
+AdamConstants adam_constants(const AdamOptions& opt);
+
 // p, grad, m, v, vmax are (n,): one slice of one tensor; vmax is null unless AMSGrad.
 using AdamSlice = void (*)(float* p, const float* grad, float* m, float* v, float* vmax,
                            int64_t n, const AdamConstants& k);

@@ -2,9 +2,9 @@
 // and Adam/AdamW (with AMSGrad), in place, every parameter of a group in one launch through a
 // multi-tensor apply: the kernel's argument is a table of the tensors' pointers and sizes, and
 // each block takes one 64K-element chunk of one tensor. A group with more tensors or chunks than
-// one table holds takes several launches. Formulas and rounding as csrc/cpu/optim.cpp's.
+// one table holds takes several launches. Formulas and rounding as csrc/cpu/optim.cpp's (Adam's
+// constants come from its adam_constants).
 // Tests: tests/test_cuda_kernels.py; bench: bench/gpu_check.py (Adam against copy bandwidth).
-#include <cmath>
 
 #include "cpu/optim.h"
 #include "cuda/common.cuh"
@@ -124,19 +124,20 @@ struct SgdOp {
   }
 };
 
-// v = {p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq}.
+// v = {p, grad, exp_avg, exp_avg_sq, max_exp_avg_sq}. The CPU loop's formula
+// (csrc/cpu/optim_kernels.cpp), kept apart on purpose: a device function, one element at a time.
 struct AdamOp {
   static constexpr int kWritten = 0b11101;
-  float sign, wd, decay, b1, one_minus_b1, b2, one_minus_b2, step_size, inv_bc2_sqrt, eps;
+  fastdl::cpu::AdamConstants k;
   bool coupled, amsgrad;
 
   __device__ __forceinline__ void operator()(float (&v)[5]) const {
-    float g = sign * v[1];
+    float g = k.sign * v[1];
     float pi = v[0];
-    if (coupled) g += wd * pi;
-    pi *= decay;  // 1 - lr * weight_decay for AdamW, exactly 1 otherwise
-    const float m = b1 * v[2] + one_minus_b1 * g;
-    const float s = b2 * v[3] + one_minus_b2 * g * g;
+    if (coupled) g += k.wd * pi;
+    pi *= k.decay;  // 1 - lr * weight_decay for AdamW, exactly 1 otherwise
+    const float m = k.b1 * v[2] + k.one_minus_b1 * g;
+    const float s = k.b2 * v[3] + k.one_minus_b2 * g * g;
     v[2] = m;
     v[3] = s;
     float sd = s;
@@ -144,7 +145,7 @@ struct AdamOp {
       sd = (v[4] < s || s != s) ? s : v[4];
       v[4] = sd;
     }
-    v[0] = pi - step_size * (m / (sqrtf(sd) * inv_bc2_sqrt + eps));
+    v[0] = pi - k.step_size * (m / (sqrtf(sd) * k.inv_bc2_sqrt + k.eps));
   }
 };
 
@@ -164,22 +165,8 @@ void sgd_step(float* const* params, const float* const* grads, float* const* mom
 void adam_step(float* const* params, const float* const* grads, float* const* exp_avgs,
                float* const* exp_avg_sqs, float* const* max_exp_avg_sqs, const int64_t* sizes,
                int64_t count, const fastdl::cpu::AdamOptions& o, Stream stream) {
-  // Bias corrections in double, as the CPU kernel's.
-  const double bc1 = 1.0 - std::pow(o.beta1, static_cast<double>(o.step));
-  const double bc2 = 1.0 - std::pow(o.beta2, static_cast<double>(o.step));
-  AdamOp op;
-  op.sign = o.maximize ? -1.0f : 1.0f;
-  op.wd = static_cast<float>(o.weight_decay);
-  op.decay = o.decoupled ? static_cast<float>(1.0 - o.lr * o.weight_decay) : 1.0f;
-  op.b1 = static_cast<float>(o.beta1);
-  op.one_minus_b1 = static_cast<float>(1.0 - o.beta1);
-  op.b2 = static_cast<float>(o.beta2);
-  op.one_minus_b2 = static_cast<float>(1.0 - o.beta2);
-  op.step_size = static_cast<float>(o.lr / bc1);
-  op.inv_bc2_sqrt = static_cast<float>(1.0 / std::sqrt(bc2));
-  op.eps = static_cast<float>(o.eps);
-  op.coupled = !o.decoupled && o.weight_decay != 0.0;
-  op.amsgrad = max_exp_avg_sqs != nullptr;
+  const AdamOp op{fastdl::cpu::adam_constants(o), !o.decoupled && o.weight_decay != 0.0,
+                  max_exp_avg_sqs != nullptr};
   float* const* const lists[5] = {params, const_cast<float* const*>(grads), exp_avgs, exp_avg_sqs,
                                   max_exp_avg_sqs};
   multi_tensor_apply("adam_step", lists, sizes, count, op, as_stream(stream));

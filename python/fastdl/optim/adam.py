@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
 from .. import _devices
-from .._tensor import Tensor
 from .optimizer import Optimizer
 
 
@@ -64,7 +61,7 @@ class Adam(Optimizer):
         for p, g, key in self._params_with_grads(group):
             state = self.state[p]
             if not state:
-                state["step"] = Tensor._make(np.zeros((), dtype=np.float32))  # a CPU scalar
+                state["step"] = self._cpu_scalar(0.0)  # a CPU scalar
                 state["exp_avg"] = self._zeros_like(p)
                 state["exp_avg_sq"] = self._zeros_like(p)
                 if amsgrad:
@@ -111,6 +108,7 @@ class AdamW(Adam):
 
     _decoupled = True
 
+    # Adam's signature but for weight_decay's default (1e-2): PyTorch's AdamW states it whole.
     def __init__(
         self,
         params: Iterable[Any],

@@ -11,6 +11,9 @@ from .. import _devices
 from .optimizer import Optimizer
 
 
+# NAdam's constructor, checks and moment state repeat Adam's (adam.py) on purpose: as in PyTorch,
+# NAdam is its own Optimizer with its own signature, not an Adam subclass (isinstance(opt, Adam)
+# is False), and its step differs (mu_product, two terms).
 class NAdam(Optimizer):
     """PyTorch's NAdam: mu_t = b1 (1 - 0.5 * 0.96^(t momentum_decay)), mu_product = prod mu_t;
     m, v as in Adam; p -= lr (1 - mu_t) / (1 - mu_product) g / d

@@ -9,6 +9,8 @@ from .. import _devices
 from .optimizer import Optimizer
 
 
+# The docstring's example is Adagrad's (adagrad.py) on purpose: each optimizer documents one step
+# of its own on the same w, which reaches the same values.
 class RMSprop(Optimizer):
     """PyTorch's RMSprop: v = alpha v + (1 - alpha) g^2; avg = sqrt(v) + eps (centered: sqrt(v -
     g_avg^2) + eps, with g_avg the running mean of g); with momentum, buf = momentum buf + g / avg

@@ -55,6 +55,9 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
+    # The bucketing loop and fused call below have the shape of every optimizer's (adagrad.py,
+    # adam.py, nadam.py, rmsprop.py), kept per class on purpose: the bucket keys and state lists
+    # differ, and a shared loop would cost step() a Python callback per parameter.
     def _step_group(self, group: dict) -> None:
         use_momentum = group["momentum"] != 0
         # One fused call per (device, dtype, first step or not): the kernel takes one

@@ -13,6 +13,10 @@ __all__ = ["adagrad_step", "adam_step", "nadam_step", "rmsprop_step", "sgd_step"
 # NOTE: params and state buffers are updated in place, so they go to _C untouched: converting
 # one would update a copy. The binding raises ValueError for any that is not a writeable,
 # C-contiguous float32 ndarray. Gradients are only read, so they may be converted.
+#
+# The parameter lists repeat reference/optim.py's (and cuda/optim.py's) on purpose: they are
+# the contract of backends/INTERFACE.md, which every backend states in its own signatures and
+# tests/test_backend_contract.py checks; what each wrapper adds is its _C call.
 
 
 def _grads(grads) -> list:

@@ -9,6 +9,9 @@ __all__ = ["adam_step", "sgd_step"]
 
 # NOTE: params and state buffers are updated in place, so they go to _C untouched (converting one
 # would update a copy); the binding refuses any that is not a C-contiguous float32 CUDA array.
+# The signatures are backends/INTERFACE.md's, as in reference/optim.py and cpu/optim.py (the
+# contract each backend states itself); the _C calls differ (max_exp_avg_sqs before the
+# numbers, a stream last).
 
 
 def sgd_step(

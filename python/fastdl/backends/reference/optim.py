@@ -4,7 +4,9 @@ with PyTorch's semantics, in place.
 Each call updates every parameter of an optimizer: params, grads and the state lists hold one
 array per parameter, of that parameter's shape. Parameters and state change in place (the
 caller's arrays); grads are only read. Written against the array API standard (in-place
-operators on the given arrays): runs on any device's arrays.
+operators on the given arrays): runs on any device's arrays. The signatures are
+backends/INTERFACE.md's, which cpu/optim.py and cuda/optim.py state again (the contract, checked by
+tests/test_backend_contract.py); Adam's and NAdam's share their leading parameters there too.
 Tested in tests/test_reference.py and tests/test_optim_extra.py (torch.optim over many steps).
 """
 
@@ -28,6 +30,26 @@ def _check(op, params, **lists):
                 )
 
 
+def _gradient(p, grad, lr, weight_decay, decoupled, maximize):
+    """The gradient a step applies: negated with maximize; weight_decay * p added to it, or with
+    decoupled (AdamW, NAdam's decoupled_weight_decay) p *= 1 - lr * weight_decay in place."""
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        if decoupled:
+            p *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * p
+    return g
+
+
+def _update_moments(m, v, g, beta1, beta2):
+    """Adam's (and NAdam's) running averages of g and g^2, in place."""
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * g * g
+
+
 def sgd_step(
     params: list,
     grads: list,
@@ -45,9 +67,7 @@ def sgd_step(
     buffers = {"momentum_buffers": momentum_buffers} if momentum != 0 else {}
     _check("sgd_step", params, grads=grads, **buffers)
     for i, (p, grad) in enumerate(zip(params, grads)):
-        g = -grad if maximize else grad
-        if weight_decay != 0:
-            g = g + weight_decay * p
+        g = _gradient(p, grad, lr, weight_decay, False, maximize)
         if momentum != 0:
             buf = momentum_buffers[i]
             if first_step:
@@ -86,16 +106,8 @@ def adam_step(
     bias2_sqrt = math.sqrt(1 - beta2**step)
     for i, (p, grad, m, v) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
         xp = _arrays.namespace(p)
-        g = -grad if maximize else grad
-        if weight_decay != 0:
-            if decoupled:
-                p *= 1 - lr * weight_decay
-            else:
-                g = g + weight_decay * p
-        m *= beta1
-        m += (1 - beta1) * g
-        v *= beta2
-        v += (1 - beta2) * g * g
+        g = _gradient(p, grad, lr, weight_decay, decoupled, maximize)
+        _update_moments(m, v, g, beta1, beta2)
         if max_exp_avg_sqs is not None:
             v_max = max_exp_avg_sqs[i]
             v_max[...] = xp.maximum(v_max, v)
@@ -128,9 +140,7 @@ def rmsprop_step(
     _check("rmsprop_step", params, **lists)
     for i, (p, grad, sq) in enumerate(zip(params, grads, square_avgs)):
         xp = _arrays.namespace(p)
-        g = -grad if maximize else grad
-        if weight_decay != 0:
-            g = g + weight_decay * p
+        g = _gradient(p, grad, lr, weight_decay, False, maximize)
         sq *= alpha
         sq += (1 - alpha) * g * g
         if centered:
@@ -168,9 +178,7 @@ def adagrad_step(
     clr = lr / (1 + (step - 1) * lr_decay)
     for p, grad, s in zip(params, grads, state_sums):
         xp = _arrays.namespace(p)
-        g = -grad if maximize else grad
-        if weight_decay != 0:
-            g = g + weight_decay * p
+        g = _gradient(p, grad, lr, weight_decay, False, maximize)
         s += g * g
         p -= clr * (g / (xp.sqrt(s) + eps))
 
@@ -206,16 +214,8 @@ def nadam_step(
     coef_m = lr * mu_next / (1.0 - mu_product * mu_next)
     for p, grad, m, v in zip(params, grads, exp_avgs, exp_avg_sqs):
         xp = _arrays.namespace(p)
-        g = -grad if maximize else grad
-        if weight_decay != 0:
-            if decoupled:
-                p *= 1 - lr * weight_decay
-            else:
-                g = g + weight_decay * p
-        m *= beta1
-        m += (1 - beta1) * g
-        v *= beta2
-        v += (1 - beta2) * g * g
+        g = _gradient(p, grad, lr, weight_decay, decoupled, maximize)
+        _update_moments(m, v, g, beta1, beta2)
         denom = xp.sqrt(v / bias2) + eps
         p -= coef_g * (g / denom)
         p -= coef_m * (m / denom)
