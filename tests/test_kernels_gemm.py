@@ -109,6 +109,34 @@ def test_matmul_direct_and_blocked_paths(M, N, K, trans_a, trans_b, threads):
     np.testing.assert_array_equal(cpu.matmul(a, b, trans_a, trans_b), one)
 
 
+# ---- the skinny path: C of a few rows, or K of a few terms (gemm.cpp) ----
+
+
+@pytest.mark.parametrize(
+    "M,N,K",
+    [
+        (1, 128, 3136),  # the founding CNN's fc1 at batch 1: y = x @ w.T ...
+        (1, 3136, 128),  # ... dx = dy @ w
+        (128, 3136, 1),  # ... dw = dy.T @ x, an outer product
+        (4, 4 * NR + 3, 2 * KC + 5),  # whole strips and a tail; K past the last full vector
+        (2, 7, 3),
+        (33, 70, 4),
+        (33, 70, 5),  # past kSkinnyMaxK: the tile
+        (1, 4000, 2100),  # large enough for two threads, which split the columns
+        (2100, 4000, 1),
+    ],
+)
+@pytest.mark.parametrize(
+    "trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)]
+)
+def test_matmul_skinny_products(M, N, K, trans_a, trans_b, threads):
+    a, b = operands(M, N, K, trans_a, trans_b, seed=M + K)
+    threads(1)
+    one = assert_backends_match("matmul", a, b, trans_a, trans_b)
+    threads(2)
+    np.testing.assert_array_equal(cpu.matmul(a, b, trans_a, trans_b), one)
+
+
 # ---- the founding CNN's linear layers: 3136 -> 128 -> 10 at batch 64 ----
 
 

@@ -128,6 +128,10 @@ def test_gemm_blocking_edges_every_isa(isa, ta, tb):
         (129, 128, 129),
         (1, 300, 200),
         (300, 1, 7),
+        (MR // 3, 4 * NR + 3, KC + 5),  # the skinny path: strips, a tail, K past a vector
+        (MR // 3 + 1, 4 * NR + 3, 37),
+        (40, 4 * NR + 3, 3),  # K of a few terms: skinny too
+        (40, 70, 5),
     ]:
         a = rand(*((K, M) if ta else (M, K)))
         b = rand(*((N, K) if tb else (K, N)), seed=1)

@@ -3,7 +3,10 @@
 // gemm_kernels.cpp, picked per call through gemm_kernel()).
 //
 // Shapes: op(A) is (M, K), op(B) is (K, N), C is (M, N), with leading dimensions (see gemm.h).
-// Two paths, chosen by size alone (so results never depend on the thread count):
+// Three paths, chosen by size and layout alone (so results never depend on the thread count):
+// * skinny (C of at most MR / kSkinnyShare rows, where op(B)'s rows are contiguous in memory,
+//   or its columns and op(A)'s rows are; or K <= kSkinnyMaxK and op(B)'s rows contiguous): row
+//   by row, A and B read in place, no packing (the ISA's `skinny`); threads split C's columns.
 // * direct (M * N * K <= kDirectMaxMacs): A read in place, one kc x NR panel of B packed at a
 //   time (the ISA's `direct`), on the calling thread.
 // * blocked (BLIS; STYLE.md "GEMM speaks BLIS"):
@@ -43,6 +46,16 @@ constexpr double kDirectMaxMacs = 1 << 21;
 // on these VMs: on the Zen 4 here, quiet, two threads ran n = 128 at 82 GFLOP/s and n = 160 at
 // 81 against one thread's 97; from n = 256 (121 against ~100) the second thread pays.
 constexpr double kParallelMinMacs = 1 << 23;
+// C of at most MR / kSkinnyShare rows takes the skinny path: the MR x NR tile would waste
+// two thirds or more of its multiply-adds, and packing B would copy all of it for those few rows.
+// A linear layer at batch 1 (1 x 3136 @ 3136 x 128, and back) took 140-170 us on the tile and
+// runs in ~20 us here (Zen 4, one thread).
+constexpr int64_t kSkinnyShare = 3;
+// ... and so does a product of at most this many terms per element (an outer product, K = 1, is
+// a weight gradient at batch 1) when op(B)'s rows are contiguous: its cost is writing C, which
+// the skinny path does row by row, from a B that stays in L1. (128 x 1 @ 1 x 3136: 70 us on
+// the tile, one MR x NR block of C at a time, against 30 us for a plain fill of C.)
+constexpr int64_t kSkinnyMaxK = 4;
 // gemm_batched runs whole matrices per worker when each is at most this many multiply-adds.
 constexpr double kBatchPerWorkerMaxMacs = 1 << 24;
 // Workspace regions start on 64-byte boundaries (16 floats).
@@ -140,6 +153,38 @@ void scale_c(float* c, int64_t M, int64_t N, int64_t ldc, float beta) {
   }
 }
 
+// The skinny path (see kSkinnyShare), which needs cs_b == 1, or cs_a == 1 (and rs_b == 1).
+bool skinny_fits(const GemmKernel& kr, int64_t M, int64_t K, int64_t cs_a, int64_t cs_b) {
+  return (M * kSkinnyShare <= kr.mr && (cs_b == 1 || cs_a == 1)) ||
+         (K <= kSkinnyMaxK && cs_b == 1);
+}
+
+// Columns per thread's share of a skinny product: a multiple of every ISA's strip.
+constexpr int64_t kSkinnyColumnBlock = 128;
+
+void run_skinny(const GemmKernel& kr, float* c, const float* a, const float* b, int64_t M,
+                int64_t N, int64_t K, int64_t ldc, int64_t rs_a, int64_t cs_a, int64_t rs_b,
+                int64_t cs_b, float alpha, float beta, int nthreads) {
+  const int64_t blocks = ceil_div(N, kSkinnyColumnBlock);
+  const int workers = macs_of(M, N, K) >= kParallelMinMacs
+                          ? static_cast<int>(std::min<int64_t>(std::max(1, nthreads), blocks))
+                          : 1;
+  if (workers == 1) {
+    kr.skinny(c, ldc, a, rs_a, cs_a, b, rs_b, cs_b, M, N, K, alpha, beta);
+    return;
+  }
+#pragma omp parallel num_threads(workers)
+  {
+    const int t = thread_index(), team = team_size();
+    const int64_t lo = blocks * t / team * kSkinnyColumnBlock;
+    const int64_t hi = std::min(N, blocks * (t + 1) / team * kSkinnyColumnBlock);
+    if (lo < hi) {
+      kr.skinny(c + lo, ldc, a, rs_a, cs_a, b + lo * cs_b, rs_b, cs_b, M, hi - lo, K, alpha,
+                beta);
+    }
+  }
+}
+
 // The direct path's units [u_lo, u_hi): NR panels of C's columns (split_n) or MR row tiles.
 void run_direct(const GemmKernel& kr, const Plan& pl, int64_t u_lo, int64_t u_hi, float* c,
                 const float* a, const float* b, int64_t M, int64_t N, int64_t K, int64_t ldc,
@@ -224,6 +269,12 @@ void gemm(float* c, const float* a, const float* b, int64_t M, int64_t N, int64_
     return;
   }
   const GemmKernel& kr = gemm_kernel();
+  const int64_t cs_a = trans_a ? lda : 1, cs_b = trans_b ? ldb : 1;
+  if (skinny_fits(kr, M, K, cs_a, cs_b)) {
+    run_skinny(kr, c, a, b, M, N, K, ldc, trans_a ? 1 : lda, cs_a, trans_b ? 1 : ldb, cs_b, alpha,
+               beta, nthreads);
+    return;
+  }
   const Plan pl = make_plan(kr, M, N, K, nthreads);
   float* b_buf = align64(workspace);
   float* a_bufs = b_buf + pl.b_floats;

@@ -40,6 +40,13 @@ using GemmDirectKernel = void (*)(float* c, int64_t ldc, const float* a, int64_t
                                   int64_t m, int64_t n, int64_t k, float alpha, float beta,
                                   float* b_buf);
 
+// C of a few rows (see gemm.cpp), A and B read in place, no scratch: c (m, n) with row stride ldc
+// = alpha * op(A) @ op(B) + beta * c, op(A)[i][p] = a[i * rs_a + p * cs_a] and op(B)[p][j] =
+// b[p * rs_b + j * cs_b], where cs_b == 1, or rs_b == 1 and cs_a == 1.
+using GemmSkinnyKernel = void (*)(float* c, int64_t ldc, const float* a, int64_t rs_a,
+                                  int64_t cs_a, const float* b, int64_t rs_b, int64_t cs_b,
+                                  int64_t m, int64_t n, int64_t k, float alpha, float beta);
+
 // One ISA build's GEMM pieces and the blocking that suits its micro-kernel (sizes in elements).
 struct GemmKernel {
   const char* name;        // ISA and register tile, e.g. "avx2_6x16"
@@ -49,6 +56,7 @@ struct GemmKernel {
   GemmPackPanel pack_b_rows, pack_b_cols;  // panels of nr lanes
   GemmMacroKernel macro_kernel;
   GemmDirectKernel direct;
+  GemmSkinnyKernel skinny;
 };
 
 // The active ISA's kernel (dispatch.h): the one the next gemm call runs.

@@ -131,6 +131,107 @@ void direct(float* c, int64_t ldc, const float* a, int64_t rs_a, int64_t cs_a, c
   }
 }
 
+// ---- the skinny path: C of a few rows ----
+
+// Columns per strip of the row path: kStrip vectors, as many independent accumulators.
+constexpr int kStrip = 8;
+// Columns of op(B) per pass of the dot path (each with two accumulators).
+constexpr int kDots = 4;
+
+// c[0, n) = alpha * acc + beta * c, lanes [0, cols) of each vector (c not read if beta == 0).
+inline void finish(float* c, vf acc, int cols, float alpha, float beta) {
+  vf out = alpha * acc;
+  if (cols == kW) {
+    if (beta != 0.0f) out = fmadd(splat(beta), load(c), out);
+    store(c, out);
+  } else {
+    if (beta != 0.0f) out = fmadd(splat(beta), load_first(c, cols), out);
+    store_first(c, out, cols);
+  }
+}
+
+// One row of C, B's rows contiguous: c[j] = sum over p of a[p * cs_a] * b[p * rs_b + j], summed
+// in order of p, kStrip vectors of columns at a time.
+void skinny_row(float* c, const float* a, int64_t cs_a, const float* b, int64_t rs_b, int64_t n,
+                int64_t k, float alpha, float beta) {
+  int64_t j = 0;
+  for (; j + kStrip * kW <= n; j += kStrip * kW) {
+    vf acc[kStrip] = {};
+    for (int64_t p = 0; p < k; ++p) {
+      const vf ap = splat(a[p * cs_a]);
+      const float* bp = b + p * rs_b + j;
+#pragma GCC unroll 8
+      for (int v = 0; v < kStrip; ++v) acc[v] = fmadd(ap, load(bp + v * kW), acc[v]);
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < kStrip; ++v) finish(c + j + v * kW, acc[v], kW, alpha, beta);
+  }
+  for (; j < n; j += kW) {
+    const int cols = static_cast<int>(min64(kW, n - j));
+    vf acc = {};
+    for (int64_t p = 0; p < k; ++p) {
+      acc = fmadd(splat(a[p * cs_a]), load_first(b + p * rs_b + j, cols), acc);
+    }
+    finish(c + j, acc, cols, alpha, beta);
+  }
+}
+
+// D values of one row of C, B's columns contiguous: c[j] = the dot product of a[0, k) and
+// b[j * cs_b, + k), in two accumulators of kW lanes, then across the lanes.
+template <int D>
+void skinny_dots(float* c, const float* a, const float* b, int64_t cs_b, int64_t k, float alpha,
+                 float beta) {
+  vf acc[D][2] = {};
+  int64_t p = 0;
+  for (; p + 2 * kW <= k; p += 2 * kW) {
+    const vf a0 = load(a + p), a1 = load(a + p + kW);
+#pragma GCC unroll 4
+    for (int d = 0; d < D; ++d) {
+      const float* bd = b + d * cs_b + p;
+      acc[d][0] = fmadd(a0, load(bd), acc[d][0]);
+      acc[d][1] = fmadd(a1, load(bd + kW), acc[d][1]);
+    }
+  }
+  for (; p < k; p += kW) {
+    const int cols = static_cast<int>(min64(kW, k - p));
+    const vf a0 = load_first(a + p, cols);
+#pragma GCC unroll 4
+    for (int d = 0; d < D; ++d) {
+      acc[d][0] = fmadd(a0, load_first(b + d * cs_b + p, cols), acc[d][0]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int d = 0; d < D; ++d) {
+    float out = alpha * reduce_add(acc[d][0] + acc[d][1]);
+    if (beta != 0.0f) out += beta * c[d];
+    c[d] = out;
+  }
+}
+
+// c (m, n) with row stride ldc = alpha * op(A) @ op(B) + beta * c for C of a few rows, one row at
+// a time with A and B read in place (see gemm.cpp for when): an MR x NR tile would spend most
+// of its multiply-adds on rows that are not there, and packing B would copy all of it for a
+// few rows' use. Two cases: cs_b == 1, B's rows contiguous (skinny_row); or rs_b == 1 and
+// cs_a == 1, B's columns and A's rows contiguous (skinny_dots). Each c value is summed in an
+// order fixed by k alone.
+void skinny(float* c, int64_t ldc, const float* a, int64_t rs_a, int64_t cs_a, const float* b,
+            int64_t rs_b, int64_t cs_b, int64_t m, int64_t n, int64_t k, float alpha,
+            float beta) {
+  for (int64_t i = 0; i < m; ++i) {
+    const float* ai = a + i * rs_a;
+    float* ci = c + i * ldc;
+    if (cs_b == 1) {
+      skinny_row(ci, ai, cs_a, b, rs_b, n, k, alpha, beta);
+      continue;
+    }
+    int64_t j = 0;
+    for (; j + kDots <= n; j += kDots) {
+      skinny_dots<kDots>(ci + j, ai, b + j * cs_b, cs_b, k, alpha, beta);
+    }
+    for (; j < n; ++j) skinny_dots<1>(ci + j, ai, b + j * cs_b, cs_b, k, alpha, beta);
+  }
+}
+
 constexpr GemmKernel kKernel = {
     kName,
     kMR,
@@ -144,6 +245,7 @@ constexpr GemmKernel kKernel = {
     pack_panel_cols<kNR>,
     macro_kernel,
     direct,
+    skinny,
 };
 
 }  // namespace
