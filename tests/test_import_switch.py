@@ -935,3 +935,25 @@ def test_import_fastdl_leaves_the_optional_parts_unloaded():
     assert before == []
     assert compile_module == "fastdl._compile" and ddp_module.startswith("fastdl.nn.parallel")
     assert listed
+
+
+def test_import_fastdl_does_not_run_numpy_testing_or_f2py():
+    # array_api_compat's NumPy namespace names them (`from numpy import *`); fastdl registers
+    # them as lazy modules, which run on first use and then work as ever.
+    code = textwrap.dedent(
+        """
+        import json, sys, types
+        import fastdl
+        loaded = [type(sys.modules[m]) is types.ModuleType for m in ("numpy.testing", "numpy.f2py")]
+        fastdl.randn(3).sum()
+        import numpy as np
+        from numpy.testing import assert_array_equal
+        assert_array_equal(np.arange(3), [0, 1, 2])
+        print(json.dumps([loaded, type(sys.modules["numpy.testing"]) is types.ModuleType,
+                          callable(np.f2py.run_main), np.testing.assert_array_equal is assert_array_equal]))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded, testing_ran, f2py_works, same = json.loads(out.stdout.splitlines()[-1])
+    assert loaded == [False, False]  # registered, not run
+    assert testing_ran and f2py_works and same

@@ -14,6 +14,8 @@ NumPy namespace is looked up once, at import.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import warnings
 from types import ModuleType
 from typing import Any, Callable, ContextManager, Optional
@@ -22,6 +24,30 @@ import array_api_compat
 import numpy as np
 
 from . import _backend
+
+
+# NumPy submodules that array_api_compat's NumPy namespace imports (it is built with
+# `from numpy import *`, and NumPy's __all__ names them) but that fastdl never uses: together a
+# third of `import fastdl` (numpy.f2py alone ~40 ms on a Zen 4 core).
+_UNUSED_NUMPY_SUBMODULES = ("numpy.testing", "numpy.f2py")
+
+
+def _defer_unused_numpy_submodules() -> None:
+    """Registers each of _UNUSED_NUMPY_SUBMODULES not yet imported as a lazy module (the
+    standard library's importlib.util.LazyLoader): it runs on its first attribute access, so a
+    program that uses it gets it whole, and one that does not never pays for it."""
+    for name in _UNUSED_NUMPY_SUBMODULES:
+        if name in sys.modules:
+            continue
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            continue
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        parent, _, child = name.rpartition(".")
+        setattr(sys.modules[parent], child, module)  # as an import binds it
 
 
 class ArrayLibrary:
@@ -33,6 +59,7 @@ class ArrayLibrary:
     array_type: type = np.ndarray
 
     def __init__(self) -> None:
+        _defer_unused_numpy_submodules()
         self.xp = array_api_compat.array_namespace(np.empty(0))
 
     # ---- dtypes: fastdl names its dtypes by NumPy's; a library may have its own objects
