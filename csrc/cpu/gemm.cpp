@@ -17,11 +17,12 @@
 //       ir over mc in steps of MR     ... while the MR x NR micro-kernel streams A panels
 //   Packed panels are zero-padded to MR / NR, so the micro-kernel always runs a full tile and
 //   only its store is clipped at the edges of C. The jr / ir loops are the ISA's macro_kernel.
-// Threads: one OpenMP team per blocked call (from kParallelMinMacs). Blocked: B is packed cooperatively,
-// then threads take units of (ic block, range of jr panels) first come, first served, so one
-// slowed by another process's load on its core does not hold the others up. Both paths cut K
-// into the same balanced kc blocks and sum each C element over K in the same order whatever the
-// thread count and the schedule.
+// Threads: one OpenMP team per blocked call (from kParallelMinMacs). Blocked: B is packed
+// cooperatively (a kc block at a time, or all of a jc block's K at once when it is small, see
+// kWholeBMaxFloats), then threads take units of (ic block, range of jr panels) first come, first
+// served, so one slowed by another process's load on its core does not hold the others up. Both
+// paths cut K into the same balanced kc blocks and sum each C element over K in the same order
+// whatever the thread count and the schedule.
 // Tests: tests/test_kernels_gemm.py, tests/test_kernels_simd.py. Bench: bench/ (gemm).
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
@@ -56,6 +57,12 @@ constexpr int64_t kSkinnyShare = 3;
 // the skinny path does row by row, from a B that stays in L1. (128 x 1 @ 1 x 3136: 70 us on
 // the tile, one MR x NR block of C at a time, against 30 us for a plain fill of C.)
 constexpr int64_t kSkinnyMaxK = 4;
+// With threads, a jc block of op(B) of at most this many floats (packed, all of K: 8 MiB) is
+// packed in one go, and each unit then runs all its kc blocks: one barrier per jc block instead
+// of two per kc block. fastdl's threads sleep at a barrier (python/fastdl/_openmp.py), and each
+// costs ~15-20 us: the CNN's fc1 at batch 64 (64 x 3136 @ 3136 x 128, 9 kc blocks) took 820 us
+// on two threads against 620 us on one.
+constexpr int64_t kWholeBMaxFloats = int64_t{1} << 21;
 // gemm_batched runs whole matrices per worker when each is at most this many multiply-adds.
 constexpr double kBatchPerWorkerMaxMacs = 1 << 24;
 // Workspace regions start on 64-byte boundaries (16 floats).
@@ -87,6 +94,7 @@ struct Plan {
   int64_t jr_splits;       // each ic block's NR panels are cut into this many ranges
   int64_t a_floats;        // one worker's packed A block, or direct B panel (rounded)
   int64_t b_floats;        // the shared packed B block (blocked path)
+  bool whole_b;            // B's kc blocks of a jc block all packed at once (see kWholeBMaxFloats)
   int64_t workspace_floats() const {
     return b_floats + static_cast<int64_t>(workers) * a_floats + kAlignFloats;
   }
@@ -136,7 +144,10 @@ Plan make_plan(const GemmKernel& kr, int64_t M, int64_t N, int64_t K, int nthrea
     pl.jr_splits = std::min(ceil_div(want, pl.m_blocks), ceil_div(pl.nc, kr.nr));
   }
   pl.a_floats = round_up(pl.mc * pl.kc, kAlignFloats);
-  pl.b_floats = round_up(round_up(pl.nc, kr.nr) * pl.kc, kAlignFloats);
+  const int64_t whole_b_floats = round_up(pl.nc, kr.nr) * K;
+  pl.whole_b = workers > 1 && K > pl.kc && whole_b_floats <= kWholeBMaxFloats;
+  pl.b_floats = round_up(pl.whole_b ? whole_b_floats : round_up(pl.nc, kr.nr) * pl.kc,
+                         kAlignFloats);
   return pl;
 }
 
@@ -292,6 +303,35 @@ void gemm(float* c, const float* a, const float* b, int64_t M, int64_t N, int64_
     for (int64_t jc = 0; jc < N; jc += pl.nc) {
       const int64_t nc = std::min(pl.nc, N - jc);
       const int64_t n_panels = ceil_div(nc, NR);
+      if (pl.whole_b) {
+        // pack_b: op(B)[:, jc : jc + nc], every kc block, shared; block pc starts at pc * ncp.
+        const int64_t ncp = n_panels * NR, k_blocks = ceil_div(K, pl.kc);
+#pragma omp for schedule(static)
+        for (int64_t q = 0; q < k_blocks * n_panels; ++q) {
+          const int64_t pc = q / n_panels * pl.kc, jp = q % n_panels;
+          const int64_t kc = std::min(pl.kc, K - pc), j0 = jc + jp * NR;
+          const int64_t cols = std::min(NR, nc - jp * NR);
+          float* dst = b_buf + pc * ncp + jp * kc * NR;
+          if (trans_b) {
+            kr.pack_b_rows(dst, b + j0 * ldb + pc, ldb, cols, kc);
+          } else {
+            kr.pack_b_cols(dst, b + pc * ldb + j0, ldb, cols, kc);
+          }
+        }
+        // (implicit barrier: B is packed) -- then each unit runs its kc blocks in order, so
+        // every C element still sums over K as on the path below.
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t u = 0; u < pl.m_blocks * pl.jr_splits; ++u) {
+          for (int64_t pc = 0; pc < K; pc += pl.kc) {
+            const Step step{c,  a, b_buf + pc * ncp, M, ldc, lda, trans_a, jc, nc, pc,
+                            std::min(pl.kc, K - pc), alpha, pc == 0 ? beta : 1.0f};
+            int64_t packed_ib = -1;
+            run_unit(kr, pl, step, u, a_buf, &packed_ib);
+          }
+        }
+        // (implicit barrier: nobody still reads B when the next jc block repacks it)
+        continue;
+      }
       for (int64_t pc = 0; pc < K; pc += pl.kc) {
         const int64_t kc = std::min(pl.kc, K - pc);
         // pack_b: op(B)[pc : pc + kc, jc : jc + nc] into zero-padded kc x NR panels, shared.
