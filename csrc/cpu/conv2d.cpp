@@ -450,7 +450,7 @@ struct DwScratch {
   int64_t* pix_off;
   int64_t* crs_off;
   float* dwt;          // groups x rows x ldw
-  int64_t rows, ldw;   // dw^T rounded up to MR rows and NR columns
+  int64_t rows, ldw;   // dw^T rounded up to dw_mr rows and NR columns
   int64_t groups;      // dw_groups: image groups with their own dw^T (1: threads split taps)
   float* xpads;        // per worker
   int64_t xpad_stride;
@@ -477,6 +477,25 @@ DwScratch carve_dw(Carver& cv, const Conv2dParams& cp, int64_t mr, int64_t nr, i
   return s;
 }
 
+// Asks for `floats` floats from p (nothing if p is null) into L2 in `parts` slices, one per
+// slice(i) call, i < parts: spread over a computation, they keep few misses in flight at once.
+class L2Prefetch {
+ public:
+  L2Prefetch(const float* p, int64_t floats, int64_t parts)
+      : p_(reinterpret_cast<const char*>(p)),
+        bytes_(p == nullptr ? 0 : floats * int64_t{sizeof(float)}),
+        per_part_(round_up(ceil_div(bytes_, std::max<int64_t>(parts, 1)), 64)) {}
+  void slice(int64_t i) const {
+    for (int64_t b = i * per_part_; b < std::min(bytes_, (i + 1) * per_part_); b += 64) {
+      __builtin_prefetch(p_ + b, 0, 2);
+    }
+  }
+
+ private:
+  const char* p_;
+  int64_t bytes_, per_part_;
+};
+
 // dw (K, C, R, S) and the plane sums s.sums (N, K) (when sums is wanted): each group of images
 // sums into its own dw^T; with a single group, threads split the taps of one shared dw^T.
 void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Conv2dParams& cp,
@@ -485,7 +504,7 @@ void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Co
   const int64_t CRS = g.CRS(), PQ = g.PQ(), chw = g.C * g.H * g.W;
   fill_offsets(s.pix_off, s.crs_off, g);
   const int64_t kc = balanced(PQ, kPixelsKC);
-  const int64_t block = s.rows * s.ldw, tap_tiles = s.rows / kr.mr;
+  const int64_t block = s.rows * s.ldw, tap_tiles = s.rows / kr.dw_mr;
   const bool by_groups = s.groups > 1;
   const int workers = static_cast<int>(
       std::min<int64_t>(std::max(1, nthreads), by_groups ? s.groups : tap_tiles));
@@ -506,9 +525,19 @@ void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Co
           src = xpad;
         }
         kr.pack_dy_t(dyt, my_sums ? s.sums + n * cp.K : nullptr, dy + n * cp.K * PQ, cp.K, PQ);
+        // The next image's x and dy are asked into L2 a slice per tile of taps, while this one
+        // computes (its pad and pack would otherwise wait on memory).
+        const int64_t calls = ceil_div(PQ, kc) * ceil_div(r_hi - r_lo, kr.dw_mr);
+        L2Prefetch next_x{n + 1 < n_hi ? x + (n + 1) * chw : nullptr, chw, calls};
+        L2Prefetch next_dy{n + 1 < n_hi ? dy + (n + 1) * cp.K * PQ : nullptr, cp.K * PQ, calls};
+        int64_t call = 0;
         for (int64_t m0 = 0; m0 < PQ; m0 += kc) {
-          kr.dw_block(dwt, s.ldw, src, s.crs_off, s.pix_off, dyt, cp.K, PQ, CRS, r_lo, r_hi, m0,
-                      std::min(kc, PQ - m0));
+          for (int64_t i0 = r_lo; i0 < r_hi; i0 += kr.dw_mr, ++call) {
+            next_x.slice(call);
+            next_dy.slice(call);
+            kr.dw_block(dwt, s.ldw, src, s.crs_off, s.pix_off, dyt, cp.K, PQ, CRS, i0,
+                        i0 + kr.dw_mr, m0, std::min(kc, PQ - m0));
+          }
         }
       }
     };
@@ -519,7 +548,7 @@ void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Co
       }
     } else {
       const int team = workers > 1 ? team_size() : 1;  // (the team may be smaller)
-      run(0, 0, cp.N, tap_tiles * wk / team * kr.mr, tap_tiles * (wk + 1) / team * kr.mr,
+      run(0, 0, cp.N, tap_tiles * wk / team * kr.dw_mr, tap_tiles * (wk + 1) / team * kr.dw_mr,
           sums && wk == 0);
     }
   }
@@ -758,7 +787,7 @@ BackwardPlan carve_backward_plan(Carver& cv, const Conv2dParams& cp, int isa, bo
     } else if (use_c1(cp)) {
       p.c1 = carve_c1(cv, cp, std::max(1, nthreads), true);
     } else {
-      p.dw = carve_dw(cv, cp, kr.mr, kr.nr, nthreads);
+      p.dw = carve_dw(cv, cp, kr.dw_mr, kr.nr, nthreads);
     }
   }
   if (need_dx) {
