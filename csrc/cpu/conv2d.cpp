@@ -30,6 +30,7 @@
 #include "cpu/conv2d.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <new>
 
@@ -508,16 +509,18 @@ void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Co
   const bool by_groups = s.groups > 1;
   const int workers = static_cast<int>(
       std::min<int64_t>(std::max(1, nthreads), by_groups ? s.groups : tap_tiles));
+  std::atomic<int64_t> next_group{0};  // (by groups) the next group a thread may claim
 #pragma omp parallel num_threads(workers) if (workers > 1)
   {
     const int wk = workers > 1 ? thread_index() : 0;
     float* xpad = s.xpads + wk * s.xpad_stride;
     float* dyt = s.dyts + wk * s.dyt_stride;
-    // Images [n_lo, n_hi) of group grp into taps [r_lo, r_hi) of its dw^T.
+    // Images [n_lo, n_hi) of group grp into taps [r_lo, r_hi) of its dw^T (the first image
+    // stores, the others add). At the last image, then() names the image this thread takes
+    // next, or -1.
     auto run = [&](int64_t grp, int64_t n_lo, int64_t n_hi, int64_t r_lo, int64_t r_hi,
-                   bool my_sums) {
+                   bool my_sums, auto&& then) {
       float* dwt = s.dwt + grp * block;
-      std::fill(dwt + r_lo * s.ldw, dwt + r_hi * s.ldw, 0.0f);
       for (int64_t n = n_lo; n < n_hi; ++n) {
         const float* src = x + n * chw;
         if (g.padded()) {
@@ -527,40 +530,51 @@ void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Co
         kr.pack_dy_t(dyt, my_sums ? s.sums + n * cp.K : nullptr, dy + n * cp.K * PQ, cp.K, PQ);
         // The next image's x and dy are asked into L2 a slice per tile of taps, while this one
         // computes (its pad and pack would otherwise wait on memory).
+        const int64_t ahead = n + 1 < n_hi ? n + 1 : then();
         const int64_t calls = ceil_div(PQ, kc) * ceil_div(r_hi - r_lo, kr.dw_mr);
-        L2Prefetch next_x{n + 1 < n_hi ? x + (n + 1) * chw : nullptr, chw, calls};
-        L2Prefetch next_dy{n + 1 < n_hi ? dy + (n + 1) * cp.K * PQ : nullptr, cp.K * PQ, calls};
+        L2Prefetch next_x{ahead >= 0 ? x + ahead * chw : nullptr, chw, calls};
+        L2Prefetch next_dy{ahead >= 0 ? dy + ahead * cp.K * PQ : nullptr, cp.K * PQ, calls};
         int64_t call = 0;
         for (int64_t m0 = 0; m0 < PQ; m0 += kc) {
           for (int64_t i0 = r_lo; i0 < r_hi; i0 += kr.dw_mr, ++call) {
             next_x.slice(call);
             next_dy.slice(call);
             kr.dw_block(dwt, s.ldw, src, s.crs_off, s.pix_off, dyt, cp.K, PQ, CRS, i0,
-                        i0 + kr.dw_mr, m0, std::min(kc, PQ - m0));
+                        i0 + kr.dw_mr, m0, std::min(kc, PQ - m0), n == n_lo && m0 == 0);
           }
         }
       }
     };
     if (by_groups) {
-#pragma omp for schedule(dynamic, 1) nowait
-      for (int64_t grp = 0; grp < s.groups; ++grp) {
-        run(grp, cp.N * grp / s.groups, cp.N * (grp + 1) / s.groups, 0, s.rows, sums);
+      // Groups go first come, first served; a thread claims its next group as it starts the
+      // last image of the one it has, so that image can prefetch the next group's first.
+      const auto first_image = [&](int64_t grp) { return cp.N * grp / s.groups; };
+      int64_t grp = next_group.fetch_add(1);
+      while (grp < s.groups) {
+        int64_t following = s.groups;
+        run(grp, first_image(grp), first_image(grp + 1), 0, s.rows, sums, [&] {
+          following = next_group.fetch_add(1);
+          return following < s.groups ? first_image(following) : int64_t{-1};
+        });
+        grp = following;
       }
     } else {
       const int team = workers > 1 ? team_size() : 1;  // (the team may be smaller)
       run(0, 0, cp.N, tap_tiles * wk / team * kr.dw_mr, tap_tiles * (wk + 1) / team * kr.dw_mr,
-          sums && wk == 0);
+          sums && wk == 0, [] { return int64_t{-1}; });
     }
   }
-  // dw[k][t] = the sum over groups, in order, of dwt[grp][t][k].
-  const int threads = cp.K * CRS >= (1 << 14) ? std::max(1, nthreads) : 1;
+  // dw[k][t] = the sum over groups, in order, of dwt[grp][t][k]: summed into group 0's row t
+  // (contiguous along k, so it vectorises), then written to dw's column t.
+  const int threads = cp.K * CRS * s.groups >= (1 << 16) ? std::max(1, nthreads) : 1;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (int64_t k = 0; k < cp.K; ++k) {
-    for (int64_t t = 0; t < CRS; ++t) {
-      float total = s.dwt[t * s.ldw + k];
-      for (int64_t grp = 1; grp < s.groups; ++grp) total += s.dwt[grp * block + t * s.ldw + k];
-      dw[k * CRS + t] = total;
+  for (int64_t t = 0; t < CRS; ++t) {
+    float* total = s.dwt + t * s.ldw;
+    for (int64_t grp = 1; grp < s.groups; ++grp) {
+      const float* part = s.dwt + grp * block + t * s.ldw;
+      for (int64_t k = 0; k < cp.K; ++k) total[k] += part[k];
     }
+    for (int64_t k = 0; k < cp.K; ++k) dw[k * CRS + t] = total[k];
   }
 }
 

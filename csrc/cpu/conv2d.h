@@ -77,10 +77,11 @@ struct Conv2dKernels {
                         const int64_t* crs_off, const float* wt, const float* bias, int64_t K,
                         int64_t PQ, int64_t CRS, int64_t m0, int64_t m1, int64_t t0, int64_t kc,
                         bool first);
-  // dwt (round_up(CRS, dw_mr), ldw) += taps [r0, r1) x pixels [m0, m0 + kc) of one image.
+  // dwt (round_up(CRS, dw_mr), ldw) += taps [r0, r1) x pixels [m0, m0 + kc) of one image;
+  // first: = instead of +=.
   void (*dw_block)(float* dwt, int64_t ldw, const float* xpad, const int64_t* crs_off,
                    const int64_t* pix_off, const float* dyt, int64_t K, int64_t PQ, int64_t CRS,
-                   int64_t r0, int64_t r1, int64_t m0, int64_t kc);
+                   int64_t r0, int64_t r1, int64_t m0, int64_t kc, bool first);
   // C = 1, stride (sh, 1): yn (K, P, Q) output rows [p0, p1).
   void (*forward_c1)(float* yn, const float* xpad, int64_t Wp, const float* w, const float* bias,
                      int64_t K, int64_t R, int64_t S, int64_t P, int64_t Q, int64_t sh,

@@ -153,12 +153,12 @@ void forward_block(float* yn, const float* xpad, const int64_t* pix_off, const i
 constexpr int kDwMR = kMR < 8 ? kMR : 8;
 
 // dwt (CRS rounded up to kDwMR) x ldw, ldw = NR * ceil(K / NR), for the taps [r0, r1) (r0 a
-// multiple of kDwMR): dwt[t][k] += sum over pixels m in [m0, m0 + kc) of
-// xpad[crs_off[t] + pix_off[m]] * dyn[k][m], where dyt is pack_dy_t's dyn. Rows of dwt past CRS
-// receive garbage and are never read.
+// multiple of kDwMR): dwt[t][k] = (first ? 0 : dwt[t][k]) + the sum over pixels m in
+// [m0, m0 + kc) of xpad[crs_off[t] + pix_off[m]] * dyn[k][m], where dyt is pack_dy_t's dyn.
+// Rows of dwt past CRS receive garbage and are never read.
 void dw_block(float* dwt, int64_t ldw, const float* xpad, const int64_t* crs_off,
               const int64_t* pix_off, const float* dyt, int64_t K, int64_t PQ, int64_t CRS,
-              int64_t r0, int64_t r1, int64_t m0, int64_t kc) {
+              int64_t r0, int64_t r1, int64_t m0, int64_t kc, bool first) {
   const int64_t* offs = pix_off + m0;
   const auto off = [offs](int64_t p) { return offs[p]; };
   for (int64_t i0 = r0; i0 < r1; i0 += kDwMR) {
@@ -168,7 +168,7 @@ void dw_block(float* dwt, int64_t ldw, const float* xpad, const int64_t* crs_off
       float* c = dwt + i0 * ldw + jp * kNR;
       vf acc[kDwMR][kNV];
       for (int i = 0; i < kDwMR; ++i) {
-        for (int v = 0; v < kNV; ++v) acc[i][v] = load(c + i * ldw + v * kW);
+        for (int v = 0; v < kNV; ++v) acc[i][v] = first ? vf{} : load(c + i * ldw + v * kW);
       }
       ukernel(acc, rows, off, dyt + (jp * PQ + m0) * kNR, kNR, kc);
       for (int i = 0; i < kDwMR; ++i) {
