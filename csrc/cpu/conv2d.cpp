@@ -17,15 +17,18 @@
 //            du[xi] += v[xi]^T @ (A dY A^T)[xi], then dw = G^T du G; db in its own pass.
 //            Else C == 1 as forward: dw_c1; otherwise the
 //            implicit GEMM dw^T (CRS x K) += col[n] @ dy[n]^T. Both sum each dy[n][k] plane on
-//            the way, so db costs no extra pass.
+//            the way, so db costs no extra pass. With padding and C a multiple of the tile's
+//            rows, dw^T's rows go in (r, s, c) order and each tile skips the output rows that
+//            read only padding (dw_tap). The next image is prefetched while one computes.
 // Threads: work is cut into about four units per thread, handed out first come, first served (a
 // thread slowed by another process's load on its core does not hold the others up). Forward and
 // dx: units are chunks of pixel tiles (or output rows, C == 1) of one image, or for Winograd a few
 // whole images or tile rows of one; each thread pads the images it works on into its own buffer.
-// dw: the batch is summed in up to 8 groups of images, each into its own accumulator, then the
-// groups are added in order; with one group (batch 1), threads split the taps (Winograd: one
-// thread). db: plane sums per image, added in image order in double. Every output
-// is thus summed in an order fixed by the shapes alone: no result depends on the thread count.
+// dw: the batch is summed in up to 8 groups of images, each into its own accumulator (threads
+// claim groups from a counter), then the groups are added in order; with one group (batch 1),
+// threads split the taps (Winograd: one thread). db: plane sums per image, added in image order
+// in double. Every output is thus summed in an order fixed by the shapes alone: no result
+// depends on the thread count.
 // Tests: tests/test_kernels_conv2d.py, tests/test_kernels_simd.py. Bench: bench/ (conv2d).
 #include "cpu/conv2d.h"
 
@@ -520,7 +523,7 @@ void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Co
   const int64_t block = s.rows * s.ldw, tap_tiles = s.rows / kr.dw_mr;
   // The pixels [m_lo, m_hi) the tile of rows from i0 reads inside the image: tap-major tiles
   // skip the output rows whose kernel row r lands in the top or bottom padding (their products
-  // are 0); 1 in 14 of the pixels for 6 of 9 taps of conv2 (3x3, padding 1, 14 x 14).
+  // are 0): for conv2 (3x3, padding 1, 14 x 14), 1 pixel in 14 for 6 of the 9 (r, s).
   const auto pixels = [&](int64_t i0, int64_t& m_lo, int64_t& m_hi) {
     m_lo = 0, m_hi = PQ;
     if (!s.tap_major) return;
