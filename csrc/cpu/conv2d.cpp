@@ -17,19 +17,23 @@
 //            du[xi] += v[xi]^T @ (A dY A^T)[xi], then dw = G^T du G; db in its own pass.
 //            Else C == 1 as forward: dw_c1; otherwise the
 //            implicit GEMM dw^T (CRS x K) += col[n] @ dy[n]^T. Both sum each dy[n][k] plane on
-//            the way, so db costs no extra pass.
+//            the way, so db costs no extra pass. With padding and C a multiple of the tile's
+//            rows, dw^T's rows go in (r, s, c) order and each tile skips the output rows that
+//            read only padding (dw_tap). The next image is prefetched while one computes.
 // Threads: work is cut into about four units per thread, handed out first come, first served (a
 // thread slowed by another process's load on its core does not hold the others up). Forward and
 // dx: units are chunks of pixel tiles (or output rows, C == 1) of one image, or for Winograd a few
 // whole images or tile rows of one; each thread pads the images it works on into its own buffer.
-// dw: the batch is summed in up to 8 groups of images, each into its own accumulator, then the
-// groups are added in order; with one group (batch 1), threads split the taps (Winograd: one
-// thread). db: plane sums per image, added in image order in double. Every output
-// is thus summed in an order fixed by the shapes alone: no result depends on the thread count.
+// dw: the batch is summed in up to 8 groups of images, each into its own accumulator (threads
+// claim groups from a counter), then the groups are added in order; with one group (batch 1),
+// threads split the taps (Winograd: one thread). db: plane sums per image, added in image order
+// in double. Every output is thus summed in an order fixed by the shapes alone: no result
+// depends on the thread count.
 // Tests: tests/test_kernels_conv2d.py, tests/test_kernels_simd.py. Bench: bench/ (conv2d).
 #include "cpu/conv2d.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <new>
 
@@ -460,8 +464,10 @@ void dw_c1(float* dw, bool sums, const float* dy, const float* x, const Conv2dPa
 struct DwScratch {
   int64_t* pix_off;
   int64_t* crs_off;
+  int64_t* row_off;    // crs_off in dw^T's row order (see dw_tap)
+  bool tap_major;      // dw^T's rows in (r, s, c) order, else (c, r, s)
   float* dwt;          // groups x rows x ldw
-  int64_t rows, ldw;   // dw^T rounded up to MR rows and NR columns
+  int64_t rows, ldw;   // dw^T rounded up to dw_mr rows and NR columns
   int64_t groups;      // dw_groups: image groups with their own dw^T (1: threads split taps)
   float* xpads;        // per worker
   int64_t xpad_stride;
@@ -476,6 +482,8 @@ DwScratch carve_dw(Carver& cv, const Conv2dParams& cp, int64_t mr, int64_t nr, i
   const int workers = std::max(1, nthreads);
   s.pix_off = cv.int64s(g.PQ());
   s.crs_off = cv.int64s(g.CRS());
+  s.row_off = cv.int64s(g.CRS());
+  s.tap_major = g.padded() && g.C % mr == 0;
   s.rows = round_up(std::max<int64_t>(g.CRS(), 1), mr);
   s.ldw = round_up(std::max<int64_t>(cp.K, 1), nr);
   s.groups = dw_groups(cp.N, s.rows * s.ldw);
@@ -488,6 +496,32 @@ DwScratch carve_dw(Carver& cv, const Conv2dParams& cp, int64_t mr, int64_t nr, i
   return s;
 }
 
+// Asks for `floats` floats from p (nothing if p is null) into L2 in `parts` slices, one per
+// slice(i) call, i < parts: spread over a computation, they keep few misses in flight at once.
+class L2Prefetch {
+ public:
+  L2Prefetch(const float* p, int64_t floats, int64_t parts)
+      : p_(reinterpret_cast<const char*>(p)),
+        bytes_(p == nullptr ? 0 : floats * int64_t{sizeof(float)}),
+        per_part_(round_up(ceil_div(bytes_, std::max<int64_t>(parts, 1)), 64)) {}
+  void slice(int64_t i) const {
+    for (int64_t b = i * per_part_; b < std::min(bytes_, (i + 1) * per_part_); b += 64) {
+      __builtin_prefetch(p_ + b, 0, 2);
+    }
+  }
+
+ private:
+  const char* p_;
+  int64_t bytes_, per_part_;
+};
+
+// The weight tap (c * R + r) * S + s of dw^T's row i. Tap-major rows, (r, s, c), put taps of
+// one (r, s) in every tile of C % MR == 0 channels, so a tile can skip the output rows that
+// read only padding (see implicit_dw).
+int64_t dw_tap(const DwScratch& s, const Implicit& g, int64_t i) {
+  return s.tap_major ? i % g.C * g.R * g.S + i / g.C : i;
+}
+
 // dw (K, C, R, S) and the plane sums s.sums (N, K) (when sums is wanted): each group of images
 // sums into its own dw^T; with a single group, threads split the taps of one shared dw^T.
 void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Conv2dParams& cp,
@@ -495,21 +529,35 @@ void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Co
   const Implicit g = forward_geometry(cp);
   const int64_t CRS = g.CRS(), PQ = g.PQ(), chw = g.C * g.H * g.W;
   fill_offsets(s.pix_off, s.crs_off, g);
+  for (int64_t i = 0; i < CRS; ++i) s.row_off[i] = s.crs_off[dw_tap(s, g, i)];
   const int64_t kc = balanced(PQ, kPixelsKC);
-  const int64_t block = s.rows * s.ldw, tap_tiles = s.rows / kr.mr;
+  const int64_t block = s.rows * s.ldw, tap_tiles = s.rows / kr.dw_mr;
+  // The pixels [m_lo, m_hi) the tile of rows from i0 reads inside the image: tap-major tiles
+  // skip the output rows whose kernel row r lands in the top or bottom padding (their products
+  // are 0): for conv2 (3x3, padding 1, 14 x 14), 1 pixel in 14 for 6 of the 9 (r, s).
+  const auto pixels = [&](int64_t i0, int64_t& m_lo, int64_t& m_hi) {
+    m_lo = 0, m_hi = PQ;
+    if (!s.tap_major) return;
+    const int64_t r = i0 / g.C / g.S;  // output row p reads padded row p * sh + r
+    const int64_t p_lo = ceil_div_nonneg(g.ph - r, g.sh);
+    const int64_t p_hi = g.ph + g.H - r <= 0 ? 0 : std::min(g.P, ceil_div(g.ph + g.H - r, g.sh));
+    m_lo = std::min(p_lo, p_hi) * g.Q, m_hi = p_hi * g.Q;
+  };
   const bool by_groups = s.groups > 1;
   const int workers = static_cast<int>(
       std::min<int64_t>(std::max(1, nthreads), by_groups ? s.groups : tap_tiles));
+  std::atomic<int64_t> next_group{0};  // (by groups) the next group a thread may claim
 #pragma omp parallel num_threads(workers) if (workers > 1)
   {
     const int wk = workers > 1 ? thread_index() : 0;
     float* xpad = s.xpads + wk * s.xpad_stride;
     float* dyt = s.dyts + wk * s.dyt_stride;
-    // Images [n_lo, n_hi) of group grp into taps [r_lo, r_hi) of its dw^T.
+    // Images [n_lo, n_hi) of group grp into taps [r_lo, r_hi) of its dw^T (the first image
+    // stores, the others add). At the last image, then() names the image this thread takes
+    // next, or -1.
     auto run = [&](int64_t grp, int64_t n_lo, int64_t n_hi, int64_t r_lo, int64_t r_hi,
-                   bool my_sums) {
+                   bool my_sums, auto&& then) {
       float* dwt = s.dwt + grp * block;
-      std::fill(dwt + r_lo * s.ldw, dwt + r_hi * s.ldw, 0.0f);
       for (int64_t n = n_lo; n < n_hi; ++n) {
         const float* src = x + n * chw;
         if (g.padded()) {
@@ -517,32 +565,57 @@ void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Co
           src = xpad;
         }
         kr.pack_dy_t(dyt, my_sums ? s.sums + n * cp.K : nullptr, dy + n * cp.K * PQ, cp.K, PQ);
+        // The next image's x and dy are asked into L2 a slice per tile of taps, while this one
+        // computes (its pad and pack would otherwise wait on memory).
+        const int64_t ahead = n + 1 < n_hi ? n + 1 : then();
+        const int64_t calls = ceil_div(PQ, kc) * ceil_div(r_hi - r_lo, kr.dw_mr);
+        L2Prefetch next_x{ahead >= 0 ? x + ahead * chw : nullptr, chw, calls};
+        L2Prefetch next_dy{ahead >= 0 ? dy + ahead * cp.K * PQ : nullptr, cp.K * PQ, calls};
+        int64_t call = 0;
         for (int64_t m0 = 0; m0 < PQ; m0 += kc) {
-          kr.dw_block(dwt, s.ldw, src, s.crs_off, s.pix_off, dyt, cp.K, PQ, CRS, r_lo, r_hi, m0,
-                      std::min(kc, PQ - m0));
+          for (int64_t i0 = r_lo; i0 < r_hi; i0 += kr.dw_mr, ++call) {
+            next_x.slice(call);
+            next_dy.slice(call);
+            int64_t m_lo, m_hi;
+            pixels(i0, m_lo, m_hi);
+            m_lo = std::max(m_lo, m0), m_hi = std::max(m_lo, std::min(m_hi, m0 + kc));
+            kr.dw_block(dwt, s.ldw, src, s.row_off, s.pix_off, dyt, cp.K, PQ, CRS, i0,
+                        i0 + kr.dw_mr, m_lo, m_hi - m_lo, n == n_lo && m0 == 0);
+          }
         }
       }
     };
     if (by_groups) {
-#pragma omp for schedule(dynamic, 1) nowait
-      for (int64_t grp = 0; grp < s.groups; ++grp) {
-        run(grp, cp.N * grp / s.groups, cp.N * (grp + 1) / s.groups, 0, s.rows, sums);
+      // Groups go first come, first served; a thread claims its next group as it starts the
+      // last image of the one it has, so that image can prefetch the next group's first.
+      const auto first_image = [&](int64_t grp) { return cp.N * grp / s.groups; };
+      int64_t grp = next_group.fetch_add(1);
+      while (grp < s.groups) {
+        int64_t following = s.groups;
+        run(grp, first_image(grp), first_image(grp + 1), 0, s.rows, sums, [&] {
+          following = next_group.fetch_add(1);
+          return following < s.groups ? first_image(following) : int64_t{-1};
+        });
+        grp = following;
       }
     } else {
       const int team = workers > 1 ? team_size() : 1;  // (the team may be smaller)
-      run(0, 0, cp.N, tap_tiles * wk / team * kr.mr, tap_tiles * (wk + 1) / team * kr.mr,
-          sums && wk == 0);
+      run(0, 0, cp.N, tap_tiles * wk / team * kr.dw_mr, tap_tiles * (wk + 1) / team * kr.dw_mr,
+          sums && wk == 0, [] { return int64_t{-1}; });
     }
   }
-  // dw[k][t] = the sum over groups, in order, of dwt[grp][t][k].
-  const int threads = cp.K * CRS >= (1 << 14) ? std::max(1, nthreads) : 1;
+  // dw[k][t] = the sum over groups, in order, of dwt[grp][i][k], t = dw_tap(i): summed into
+  // group 0's row i (contiguous along k, so it vectorises), then written to dw's column t.
+  const int threads = cp.K * CRS * s.groups >= (1 << 16) ? std::max(1, nthreads) : 1;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (int64_t k = 0; k < cp.K; ++k) {
-    for (int64_t t = 0; t < CRS; ++t) {
-      float total = s.dwt[t * s.ldw + k];
-      for (int64_t grp = 1; grp < s.groups; ++grp) total += s.dwt[grp * block + t * s.ldw + k];
-      dw[k * CRS + t] = total;
+  for (int64_t i = 0; i < CRS; ++i) {
+    float* total = s.dwt + i * s.ldw;
+    for (int64_t grp = 1; grp < s.groups; ++grp) {
+      const float* part = s.dwt + grp * block + i * s.ldw;
+      for (int64_t k = 0; k < cp.K; ++k) total[k] += part[k];
     }
+    const int64_t t = dw_tap(s, g, i);
+    for (int64_t k = 0; k < cp.K; ++k) dw[k * CRS + t] = total[k];
   }
 }
 
@@ -769,7 +842,7 @@ BackwardPlan carve_backward_plan(Carver& cv, const Conv2dParams& cp, int isa, bo
     } else if (use_c1(cp)) {
       p.c1 = carve_c1(cv, cp, std::max(1, nthreads), true);
     } else {
-      p.dw = carve_dw(cv, cp, kr.mr, kr.nr, nthreads);
+      p.dw = carve_dw(cv, cp, kr.dw_mr, kr.nr, nthreads);
     }
   }
   if (need_dx) {

@@ -64,6 +64,7 @@ constexpr int kConv2dMaxTapsC1 = 16;
 // One ISA build's conv2d bodies (conv2d_kernels.cpp, which documents each in full).
 struct Conv2dKernels {
   int64_t mr, nr;  // the micro-kernel's register tile (rows are pixels or weight taps)
+  int64_t dw_mr;   // dw_block's tile rows (weight taps; its columns are nr)
   // xpad (C, H + 2 pad_h, W + 2 pad_w) then kW zeros = xn (C, H, W) zero-padded.
   void (*pad_image)(float* xpad, const float* xn, int64_t C, int64_t H, int64_t W,
                     int64_t pad_h, int64_t pad_w);
@@ -76,10 +77,11 @@ struct Conv2dKernels {
                         const int64_t* crs_off, const float* wt, const float* bias, int64_t K,
                         int64_t PQ, int64_t CRS, int64_t m0, int64_t m1, int64_t t0, int64_t kc,
                         bool first);
-  // dwt (round_up(CRS, MR), ldw) += taps [r0, r1) x pixels [m0, m0 + kc) of one image.
+  // dwt (round_up(CRS, dw_mr), ldw) += taps [r0, r1) x pixels [m0, m0 + kc) of one image;
+  // first: = instead of +=.
   void (*dw_block)(float* dwt, int64_t ldw, const float* xpad, const int64_t* crs_off,
                    const int64_t* pix_off, const float* dyt, int64_t K, int64_t PQ, int64_t CRS,
-                   int64_t r0, int64_t r1, int64_t m0, int64_t kc);
+                   int64_t r0, int64_t r1, int64_t m0, int64_t kc, bool first);
   // C = 1, stride (sh, 1): yn (K, P, Q) output rows [p0, p1).
   void (*forward_c1)(float* yn, const float* xpad, int64_t Wp, const float* w, const float* bias,
                      int64_t K, int64_t R, int64_t S, int64_t P, int64_t Q, int64_t sh,

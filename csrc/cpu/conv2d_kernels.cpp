@@ -15,7 +15,7 @@
 //                  (The input gradient of a stride-1 convolution is this same forward on dy
 //                  with the flipped, transposed weight; conv2d.cpp sets that up.)
 //   dw_block       dw^T (CRS x K) += col (CRS x pixels) @ dy[n]^T (pixels x K): rows of the
-//                  micro-tile are MR weight taps, broadcast from xpad; dy[n]^T is packed per
+//                  micro-tile are kDwMR (<= MR) weight taps, broadcast from xpad; dy[n]^T is packed per
 //                  image (pack_dy_t, which also sums each channel for db).
 //   forward_c1 / dw_c1   one input channel, stride_w 1 (the founding CNN's first layer): no
 //                  GEMM (K = R * S is tiny); vectors run along an output row, the R * S shifted
@@ -30,25 +30,32 @@ namespace {
 
 // ---- padding and packing ----
 
-// xpad (C, Hp, Wp) + kW floats of slack = x[n] (C, H, W) zero-padded by (pad_h, pad_w).
+// xpad (C, Hp, Wp) + kW floats of slack = x[n] (C, H, W) zero-padded by (pad_h, pad_w). Rows
+// are written in order with whole vectors, which may also write zeros over up to kW floats
+// after a row's end: padding, the slack, or data of a row written next.
 void pad_image(float* xpad, const float* xn, int64_t C, int64_t H, int64_t W, int64_t pad_h,
                int64_t pad_w) {
   const int64_t Hp = H + 2 * pad_h, Wp = W + 2 * pad_w;
-  float* out = xpad;
   for (int64_t c = 0; c < C; ++c) {
-    std::memset(out, 0, sizeof(float) * pad_h * Wp);
-    out += pad_h * Wp;
+    float* plane = xpad + c * Hp * Wp;
+    std::memset(plane, 0, sizeof(float) * (pad_h * Wp + pad_w));  // and the first left padding
     for (int64_t h = 0; h < H; ++h) {
-      std::memset(out, 0, sizeof(float) * pad_w);
-      std::memcpy(out + pad_w, xn + (c * H + h) * W, sizeof(float) * W);
-      std::memset(out + pad_w + W, 0, sizeof(float) * pad_w);
-      out += Wp;
+      float* out = plane + (pad_h + h) * Wp + pad_w;
+      const float* src = xn + (c * H + h) * W;
+      int64_t i = 0;
+      for (; i + kW <= W; i += kW) store(out + i, load(src + i));
+      if (i < W) store(out + i, load_first(src + i, static_cast<int>(W - i)));
+      // The right padding and the next row's left padding (the last row: the bottom rows follow).
+      const int64_t gap = h + 1 < H ? 2 * pad_w : pad_w;
+      if (gap > kW) {
+        std::memset(out + W, 0, sizeof(float) * gap);
+      } else if (gap > 0) {
+        store(out + W, vf{});  // (one store, not a call to memset per row)
+      }
     }
-    std::memset(out, 0, sizeof(float) * pad_h * Wp);
-    out += pad_h * Wp;
+    std::memset(plane + (pad_h + H) * Wp, 0, sizeof(float) * pad_h * Wp);
   }
-  std::memset(out, 0, sizeof(float) * kW);
-  (void)Hp;
+  std::memset(xpad + C * Hp * Wp, 0, sizeof(float) * kW);
 }
 
 // wt holds ceil(K / NR) panels of CRS x NR floats: wt[(jp * CRS + t) * NR + j] = w[jp * NR + j][t]
@@ -70,19 +77,35 @@ void pack_weight_t(float* wt, const float* w, int64_t K, int64_t CRS) {
 void pack_dy_t(float* dyt, float* sums, const float* dyn, int64_t K, int64_t PQ) {
   for (int64_t jp = 0; jp * kNR < K; ++jp) {
     float* panel = dyt + jp * PQ * kNR;
-    const int64_t cols = min64(kNR, K - jp * kNR);
-    for (int64_t j = 0; j < cols; ++j) {
-      const float* src = dyn + (jp * kNR + j) * PQ;
-      double sum = 0.0;  // (a plane can hold many pixels: sum in double)
-      for (int64_t m = 0; m < PQ; ++m) {
-        panel[m * kNR + j] = src[m];
-        sum += src[m];
+    const float* src = dyn + jp * kNR * PQ;
+    const int64_t cols = min64(kNR, K - jp * kNR), cols4 = cols / 4 * 4;
+    int64_t m = 0;
+    // 4 x 4 blocks, a few whole rows of the panel at a time.
+    for (; m + 4 <= PQ; m += 4) {
+      for (int64_t j = 0; j < cols4; j += 4) {
+        transpose4(panel + m * kNR + j, kNR, src + j * PQ + m, PQ);
       }
-      if (sums != nullptr) sums[jp * kNR + j] = static_cast<float>(sum);
     }
-    for (int64_t j = cols; j < kNR; ++j) {
-      for (int64_t m = 0; m < PQ; ++m) panel[m * kNR + j] = 0.0f;
+    for (; m < PQ; ++m) {
+      for (int64_t j = 0; j < cols4; ++j) panel[m * kNR + j] = src[j * PQ + m];
     }
+    for (m = 0; m < PQ; ++m) {
+      for (int64_t j = cols4; j < cols; ++j) panel[m * kNR + j] = src[j * PQ + m];
+      for (int64_t j = cols; j < kNR; ++j) panel[m * kNR + j] = 0.0f;
+    }
+  }
+  if (sums == nullptr) return;
+  // In double (a plane can hold many pixels), in 8 partial sums (not one serial chain of adds).
+  for (int64_t k = 0; k < K; ++k) {
+    const float* row = dyn + k * PQ;
+    double part[8] = {};
+    int64_t m = 0;
+    for (; m + 8 <= PQ; m += 8) {
+      for (int l = 0; l < 8; ++l) part[l] += row[m + l];
+    }
+    for (; m < PQ; ++m) part[0] += row[m];
+    sums[k] = static_cast<float>(((part[0] + part[1]) + (part[2] + part[3])) +
+                                 ((part[4] + part[5]) + (part[6] + part[7])));
   }
 }
 
@@ -123,26 +146,32 @@ void forward_block(float* yn, const float* xpad, const int64_t* pix_off, const i
   }
 }
 
-// dwt (CRS rounded up to MR) x ldw, ldw = NR * ceil(K / NR), for the taps [r0, r1) (r0 a
-// multiple of MR): dwt[t][k] += sum over pixels m in [m0, m0 + kc) of
-// xpad[crs_off[t] + pix_off[m]] * dyn[k][m], where dyt is pack_dy_t's dyn. Rows of dwt past CRS
-// receive garbage and are never read.
+// Rows (weight taps) of dw_block's tile: at most 8. Its rows are read through one pointer each,
+// and 14 (AVX-512's kMR) do not fit in the general registers with the loop's own: the spills
+// held the AVX-512 loop at 92% of the FMA peak on Zen 4, 8 x 32 reaches 99% (one core, conv2's
+// shape; AVX2's 6 x 16 also 99%).
+constexpr int kDwMR = kMR < 8 ? kMR : 8;
+
+// dwt (CRS rounded up to kDwMR) x ldw, ldw = NR * ceil(K / NR), for the taps [r0, r1) (r0 a
+// multiple of kDwMR): dwt[t][k] = (first ? 0 : dwt[t][k]) + the sum over pixels m in
+// [m0, m0 + kc) of xpad[crs_off[t] + pix_off[m]] * dyn[k][m], where dyt is pack_dy_t's dyn.
+// Rows of dwt past CRS receive garbage and are never read.
 void dw_block(float* dwt, int64_t ldw, const float* xpad, const int64_t* crs_off,
               const int64_t* pix_off, const float* dyt, int64_t K, int64_t PQ, int64_t CRS,
-              int64_t r0, int64_t r1, int64_t m0, int64_t kc) {
+              int64_t r0, int64_t r1, int64_t m0, int64_t kc, bool first) {
   const int64_t* offs = pix_off + m0;
   const auto off = [offs](int64_t p) { return offs[p]; };
-  for (int64_t i0 = r0; i0 < r1; i0 += kMR) {
-    const float* rows[kMR];
-    for (int i = 0; i < kMR; ++i) rows[i] = xpad + crs_off[min64(i0 + i, CRS - 1)];
+  for (int64_t i0 = r0; i0 < r1; i0 += kDwMR) {
+    const float* rows[kDwMR];
+    for (int i = 0; i < kDwMR; ++i) rows[i] = xpad + crs_off[min64(i0 + i, CRS - 1)];
     for (int64_t jp = 0; jp * kNR < K; ++jp) {
       float* c = dwt + i0 * ldw + jp * kNR;
-      Acc acc;
-      for (int i = 0; i < kMR; ++i) {
-        for (int v = 0; v < kNV; ++v) acc[i][v] = load(c + i * ldw + v * kW);
+      vf acc[kDwMR][kNV];
+      for (int i = 0; i < kDwMR; ++i) {
+        for (int v = 0; v < kNV; ++v) acc[i][v] = first ? vf{} : load(c + i * ldw + v * kW);
       }
       ukernel(acc, rows, off, dyt + (jp * PQ + m0) * kNR, kNR, kc);
-      for (int i = 0; i < kMR; ++i) {
+      for (int i = 0; i < kDwMR; ++i) {
         for (int v = 0; v < kNV; ++v) store(c + i * ldw + v * kW, acc[i][v]);
       }
     }
@@ -258,7 +287,7 @@ void dw_c1(float* dwk, float* sums, const float* xpad, int64_t Wp, const float* 
 }
 
 constexpr Conv2dKernels kKernels = {
-    kMR,       kNR,           pad_image, pack_weight_t, pack_dy_t,
+    kMR,       kNR,           kDwMR,         pad_image, pack_weight_t, pack_dy_t,
     forward_block, dw_block, forward_c1, dw_c1,
 };
 

@@ -127,23 +127,6 @@ struct Tile<4> {
 
 // ---- layouts ----
 
-// out[j * ldo + i] = in[i * ldi + j] for i, j < 4: the block both layout changes are made of.
-inline void transpose4(float* out, int64_t ldo, const float* in, int64_t ldi) {
-#if defined(__SSE2__)
-  __m128 r0 = _mm_loadu_ps(in), r1 = _mm_loadu_ps(in + ldi);
-  __m128 r2 = _mm_loadu_ps(in + 2 * ldi), r3 = _mm_loadu_ps(in + 3 * ldi);
-  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-  _mm_storeu_ps(out, r0);
-  _mm_storeu_ps(out + ldo, r1);
-  _mm_storeu_ps(out + 2 * ldo, r2);
-  _mm_storeu_ps(out + 3 * ldo, r3);
-#else
-  for (int i = 0; i < 4; ++i) {
-    for (int j = 0; j < 4; ++j) out[j * ldo + i] = in[i * ldi + j];
-  }
-#endif
-}
-
 // The block after the 4-wide block at i, covering [lo, end) with end - lo >= 4: the next multiple
 // of 4 from lo, then a last block ending at end that overlaps the one before (its values are
 // written twice), then end.

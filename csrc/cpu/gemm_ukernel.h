@@ -31,9 +31,10 @@ constexpr int kNR = kNV * kW;
 using Acc = vf[kMR][kNV];
 
 // acc[i][v] += sum over p < kc of rows[i][off(p)] * b[p * rs_b + v * kW ...]: the MR x NR tile.
-// off(p) gives the offset of step p in every row of A (the same for all rows).
-template <typename Off>
-inline void ukernel(Acc& acc, const float* const (&rows)[kMR], Off off, const float* b,
+// off(p) gives the offset of step p in every row of A (the same for all rows). MR is kMR but for
+// callers with a shorter tile (conv2d's weight gradient).
+template <int MR, typename Off>
+inline void ukernel(vf (&acc)[MR][kNV], const float* const (&rows)[MR], Off off, const float* b,
                     int64_t rs_b, int64_t kc) {
 #pragma GCC unroll 2
   for (int64_t p = 0; p < kc; ++p) {
@@ -43,7 +44,7 @@ inline void ukernel(Acc& acc, const float* const (&rows)[kMR], Off off, const fl
 #pragma GCC unroll 4
     for (int v = 0; v < kNV; ++v) bv[v] = load(bp + v * kW);
 #pragma GCC unroll 16
-    for (int i = 0; i < kMR; ++i) {
+    for (int i = 0; i < MR; ++i) {
       const vf ai = splat(rows[i][o]);
 #pragma GCC unroll 4
       for (int v = 0; v < kNV; ++v) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);

@@ -142,6 +142,24 @@ inline void store_first(float* p, vf v, int n) {
 #endif
 }
 
+// out[j * ldo + i] = in[i * ldi + j] for i, j < 4 (SSE2 in every x86-64 build): the block of the
+// layout changes (conv2d_kernels.cpp pack_dy_t, conv2d_winograd_kernels.cpp channels-last).
+inline void transpose4(float* out, int64_t ldo, const float* in, int64_t ldi) {
+#if defined(__SSE2__)
+  __m128 r0 = _mm_loadu_ps(in), r1 = _mm_loadu_ps(in + ldi);
+  __m128 r2 = _mm_loadu_ps(in + 2 * ldi), r3 = _mm_loadu_ps(in + 3 * ldi);
+  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+  _mm_storeu_ps(out, r0);
+  _mm_storeu_ps(out + ldo, r1);
+  _mm_storeu_ps(out + 2 * ldo, r2);
+  _mm_storeu_ps(out + 3 * ldo, r3);
+#else
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 4; ++j) out[j * ldo + i] = in[i * ldi + j];
+  }
+#endif
+}
+
 inline float reduce_add(vf v) {
   float s = 0.0f;
   for (int i = 0; i < kW; ++i) s += v[i];
