@@ -427,3 +427,23 @@ def test_conv2d_backward_rejects_bad_inputs():
     )
     with pytest.raises(ValueError, match=r"\[conv2d_forward\] stride must be >= 1"):
         cpu.conv2d_forward(x, w, None, (1, 0), 1)  # the wrapper passes it through to _C
+
+
+@pytest.mark.parametrize("C", [8, 16, 3])
+def test_dw_inf_in_dy_over_padding_gives_nan_as_pytorch(C, isa):
+    # dw sums x * dy over every output pixel, the padding included: an inf in dy where the
+    # kernel reads padding makes 0 * inf = NaN there (PyTorch's and the reference's result);
+    # skipping the products with the padding would leave those taps finite.
+    rng = np.random.default_rng(C)
+    x = rng.standard_normal((2, C, 6, 6), dtype=np.float32)
+    w = rng.standard_normal((8, C, 3, 3), dtype=np.float32)
+    dy = np.ones((2, 8, 6, 6), np.float32)
+    dy[1, 0, 0, 0] = np.inf
+    _, dw, _ = cpu.conv2d_backward(dy, x, w, (1, 1), (1, 1), need_dx=False)
+    _, want, _ = reference.conv2d_backward(
+        dy.astype(np.float64), x.astype(np.float64), w.astype(np.float64), (1, 1), (1, 1),
+        need_dx=False,
+    )
+    assert np.isnan(want[0, :, 0, :]).all() and np.isnan(want[0, :, :, 0]).all()
+    np.testing.assert_array_equal(np.isnan(dw), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(dw), np.isinf(want))

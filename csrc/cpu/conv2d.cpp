@@ -17,9 +17,9 @@
 //            du[xi] += v[xi]^T @ (A dY A^T)[xi], then dw = G^T du G; db in its own pass.
 //            Else C == 1 as forward: dw_c1; otherwise the
 //            implicit GEMM dw^T (CRS x K) += col[n] @ dy[n]^T. Both sum each dy[n][k] plane on
-//            the way, so db costs no extra pass. With padding and C a multiple of the tile's
-//            rows, dw^T's rows go in (r, s, c) order and each tile skips the output rows that
-//            read only padding (dw_tap). The next image is prefetched while one computes.
+//            the way, so db costs no extra pass. The next image is prefetched while one
+//            computes. NOTE: products with the padding are not skipped: 0 * inf must give NaN,
+//            as PyTorch's and the reference's do when dy holds an inf.
 // Threads: work is cut into about four units per thread, handed out first come, first served (a
 // thread slowed by another process's load on its core does not hold the others up). Forward and
 // dx: units are chunks of pixel tiles (or output rows, C == 1) of one image, or for Winograd a few
@@ -464,8 +464,6 @@ void dw_c1(float* dw, bool sums, const float* dy, const float* x, const Conv2dPa
 struct DwScratch {
   int64_t* pix_off;
   int64_t* crs_off;
-  int64_t* row_off;    // crs_off in dw^T's row order (see dw_tap)
-  bool tap_major;      // dw^T's rows in (r, s, c) order, else (c, r, s)
   float* dwt;          // groups x rows x ldw
   int64_t rows, ldw;   // dw^T rounded up to dw_mr rows and NR columns
   int64_t groups;      // dw_groups: image groups with their own dw^T (1: threads split taps)
@@ -482,8 +480,6 @@ DwScratch carve_dw(Carver& cv, const Conv2dParams& cp, int64_t mr, int64_t nr, i
   const int workers = std::max(1, nthreads);
   s.pix_off = cv.int64s(g.PQ());
   s.crs_off = cv.int64s(g.CRS());
-  s.row_off = cv.int64s(g.CRS());
-  s.tap_major = g.padded() && g.C % mr == 0;
   s.rows = round_up(std::max<int64_t>(g.CRS(), 1), mr);
   s.ldw = round_up(std::max<int64_t>(cp.K, 1), nr);
   s.groups = dw_groups(cp.N, s.rows * s.ldw);
@@ -515,13 +511,6 @@ class L2Prefetch {
   int64_t bytes_, per_part_;
 };
 
-// The weight tap (c * R + r) * S + s of dw^T's row i. Tap-major rows, (r, s, c), put taps of
-// one (r, s) in every tile of C % MR == 0 channels, so a tile can skip the output rows that
-// read only padding (see implicit_dw).
-int64_t dw_tap(const DwScratch& s, const Implicit& g, int64_t i) {
-  return s.tap_major ? i % g.C * g.R * g.S + i / g.C : i;
-}
-
 // dw (K, C, R, S) and the plane sums s.sums (N, K) (when sums is wanted): each group of images
 // sums into its own dw^T; with a single group, threads split the taps of one shared dw^T.
 void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Conv2dParams& cp,
@@ -529,20 +518,8 @@ void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Co
   const Implicit g = forward_geometry(cp);
   const int64_t CRS = g.CRS(), PQ = g.PQ(), chw = g.C * g.H * g.W;
   fill_offsets(s.pix_off, s.crs_off, g);
-  for (int64_t i = 0; i < CRS; ++i) s.row_off[i] = s.crs_off[dw_tap(s, g, i)];
   const int64_t kc = balanced(PQ, kPixelsKC);
   const int64_t block = s.rows * s.ldw, tap_tiles = s.rows / kr.dw_mr;
-  // The pixels [m_lo, m_hi) the tile of rows from i0 reads inside the image: tap-major tiles
-  // skip the output rows whose kernel row r lands in the top or bottom padding (their products
-  // are 0): for conv2 (3x3, padding 1, 14 x 14), 1 pixel in 14 for 6 of the 9 (r, s).
-  const auto pixels = [&](int64_t i0, int64_t& m_lo, int64_t& m_hi) {
-    m_lo = 0, m_hi = PQ;
-    if (!s.tap_major) return;
-    const int64_t r = i0 / g.C / g.S;  // output row p reads padded row p * sh + r
-    const int64_t p_lo = ceil_div_nonneg(g.ph - r, g.sh);
-    const int64_t p_hi = g.ph + g.H - r <= 0 ? 0 : std::min(g.P, ceil_div(g.ph + g.H - r, g.sh));
-    m_lo = std::min(p_lo, p_hi) * g.Q, m_hi = p_hi * g.Q;
-  };
   const bool by_groups = s.groups > 1;
   const int workers = static_cast<int>(
       std::min<int64_t>(std::max(1, nthreads), by_groups ? s.groups : tap_tiles));
@@ -576,11 +553,8 @@ void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Co
           for (int64_t i0 = r_lo; i0 < r_hi; i0 += kr.dw_mr, ++call) {
             next_x.slice(call);
             next_dy.slice(call);
-            int64_t m_lo, m_hi;
-            pixels(i0, m_lo, m_hi);
-            m_lo = std::max(m_lo, m0), m_hi = std::max(m_lo, std::min(m_hi, m0 + kc));
-            kr.dw_block(dwt, s.ldw, src, s.row_off, s.pix_off, dyt, cp.K, PQ, CRS, i0,
-                        i0 + kr.dw_mr, m_lo, m_hi - m_lo, n == n_lo && m0 == 0);
+            kr.dw_block(dwt, s.ldw, src, s.crs_off, s.pix_off, dyt, cp.K, PQ, CRS, i0,
+                        i0 + kr.dw_mr, m0, std::min(kc, PQ - m0), n == n_lo && m0 == 0);
           }
         }
       }
@@ -604,17 +578,16 @@ void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Co
           sums && wk == 0, [] { return int64_t{-1}; });
     }
   }
-  // dw[k][t] = the sum over groups, in order, of dwt[grp][i][k], t = dw_tap(i): summed into
-  // group 0's row i (contiguous along k, so it vectorises), then written to dw's column t.
+  // dw[k][t] = the sum over groups, in order, of dwt[grp][t][k]: summed into group 0's row t
+  // (contiguous along k, so it vectorises), then written to dw's column t.
   const int threads = cp.K * CRS * s.groups >= (1 << 16) ? std::max(1, nthreads) : 1;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (int64_t i = 0; i < CRS; ++i) {
-    float* total = s.dwt + i * s.ldw;
+  for (int64_t t = 0; t < CRS; ++t) {
+    float* total = s.dwt + t * s.ldw;
     for (int64_t grp = 1; grp < s.groups; ++grp) {
-      const float* part = s.dwt + grp * block + i * s.ldw;
+      const float* part = s.dwt + grp * block + t * s.ldw;
       for (int64_t k = 0; k < cp.K; ++k) total[k] += part[k];
     }
-    const int64_t t = dw_tap(s, g, i);
     for (int64_t k = 0; k < cp.K; ++k) dw[k * CRS + t] = total[k];
   }
 }
