@@ -429,7 +429,7 @@ def test_conv2d_backward_rejects_bad_inputs():
         cpu.conv2d_forward(x, w, None, (1, 0), 1)  # the wrapper passes it through to _C
 
 
-@pytest.mark.parametrize("C", [8, 16, 3])
+@pytest.mark.parametrize("C", [8, 16, 3, 1])
 def test_dw_inf_in_dy_over_padding_gives_nan_as_pytorch(C, isa):
     # dw sums x * dy over every output pixel, the padding included: an inf in dy where the
     # kernel reads padding makes 0 * inf = NaN there (PyTorch's and the reference's result);
