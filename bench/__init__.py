@@ -10,7 +10,9 @@ bench/results/latest.json, and bench/RESULTS.md records a full run.
 Modules, by area:
     timing      interleaved A/B timing (warm-up, rounds, medians, per-round ratios)
     rows        a benchmark row (fastdl against its peers) and the run's context
+    worker      a peer library in a subprocess that times itself (the two below)
     numpy_peer  NumPy/OpenBLAS in a subprocess (with or without the OPENBLAS_* variables)
+    torch_peer  PyTorch in a subprocess with its own OpenMP settings (the training rows)
     model       the founding CNN for fastdl and PyTorch, and its training/inference steps
     kernels     backend kernels at the CNN's shapes and over size sweeps
     training    whole training steps and inference of the CNN

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import distributed, goals, kernels, report, system, training
 from .numpy_peer import NumpyPeer
+from .torch_peer import TorchPeer
 from .rows import Context
 from .timing import Settings, error_text
 
@@ -123,7 +124,17 @@ def main(argv: list[str]) -> int:
         except Exception as exc:  # noqa: BLE001
             peers[name] = None
             meta[f"{name}_worker"] = {"error": error_text(exc)}
-    ctx = Context(settings, args.quick, args.threads, torch=torch, match=args.match, **peers)
+    torch_peer = None
+    if torch is not None:
+        try:
+            torch_peer = TorchPeer(threads=args.threads)
+            meta["torch_worker"] = torch_peer.info()
+        except Exception as exc:  # noqa: BLE001
+            meta["torch_worker"] = {"error": error_text(exc)}
+    ctx = Context(
+        settings, args.quick, args.threads, torch=torch, match=args.match,
+        torch_peer=torch_peer, **peers,
+    )
     ctx.quiet_wait_s = args.wait_quiet
 
     try:
@@ -138,7 +149,7 @@ def main(argv: list[str]) -> int:
         if not args.quick:
             roofs = system.measure_roofs(ctx, roofs)  # again at the end: the best run counts
     finally:
-        for peer in peers.values():
+        for peer in (*peers.values(), torch_peer):
             if peer is not None:
                 peer.close()
 

@@ -1,4 +1,4 @@
-"""NumPy/OpenBLAS as a peer, in a subprocess that times itself.
+"""NumPy/OpenBLAS as a peer, in a subprocess that times itself (bench/worker.py).
 
 The benchmark machine's environment sets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which hold
 OpenBLAS to a slower kernel. The fair GEMM peer runs with both removed from its environment
@@ -6,35 +6,23 @@ OpenBLAS to a slower kernel. The fair GEMM peer runs with both removed from its 
 the default environment, for reference. Each worker reports which OpenBLAS kernel ran
 (threadpoolctl: internal_api, architecture, num_threads).
 
-The main process drives a worker over JSON lines on stdin/stdout, one request per sample, so
-its samples interleave with fastdl's (A B A B) although it runs in another process; the worker
-times only the calls, not the messages.
-
     python -m bench.numpy_peer THREADS     # the worker (started by NumpyPeer)
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-from . import timing
 from .timing import Side
+from .worker import Worker, serve
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
-class PeerError(RuntimeError):
-    pass
-
-
-class NumpyPeer:
+class NumpyPeer(Worker):
     """A running worker. `unset_env` removes OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for it."""
 
     def __init__(self, unset_env: bool, threads: int) -> None:
@@ -46,60 +34,16 @@ class NumpyPeer:
                 command = ["env"] + [arg for name in UNSET for arg in ("-u", name)] + command
             else:
                 env = {k: v for k, v in os.environ.items() if k not in UNSET}
-        self._proc = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-            cwd=REPO_ROOT,
-            env=env,
-        )
-        self.command = " ".join(command)
-        timing.helper_pids.add(self._proc.pid)  # `env` execs python: the same pid
-        self._next_key = 0
-
-    def request(self, **req) -> dict:
-        if self._proc.poll() is not None:
-            raise PeerError(f"numpy worker exited with code {self._proc.returncode}")
-        self._proc.stdin.write(json.dumps(req) + "\n")
-        self._proc.stdin.flush()
-        line = self._proc.stdout.readline()
-        if not line:
-            raise PeerError("numpy worker closed its output")
-        reply = json.loads(line)
-        if "error" in reply:
-            raise PeerError(reply["error"])
-        return reply
-
-    def info(self) -> dict:
-        return dict(self.request(op="info"), command=self.command)
+        super().__init__(command, env)
 
     def gemm_side(
         self, name: str, m: int, n: int, k: int, trans_a: bool, trans_b: bool, batch: int = 0
     ) -> Side:
         """A side computing op(a) @ op(b) with np.matmul on transposed views (no copies)."""
-        key = self._next_key = self._next_key + 1
-        self.request(
-            op="gemm_setup", key=key, m=m, n=n, k=k, trans_a=trans_a, trans_b=trans_b, batch=batch
-        )
-        return Side(name, lambda reps: self.request(op="time", key=key, reps=reps)["seconds"])
-
-    def free(self) -> None:
-        self.request(op="free")
+        return self.side(name, m=m, n=n, k=k, trans_a=trans_a, trans_b=trans_b, batch=batch)
 
     def peak_gflops(self, n: int, reps: int) -> dict:
         return self.request(op="peak", n=n, reps=reps)
-
-    def close(self) -> None:
-        timing.helper_pids.discard(self._proc.pid)
-        if self._proc.poll() is None:
-            try:
-                self._proc.stdin.close()
-                self._proc.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                self._proc.kill()
-                self._proc.wait()
 
 
 # ---------------------------------------------------------------- the worker
@@ -132,7 +76,6 @@ def _serve(threads: int) -> None:
         limited = True
     except ImportError:
         limited = False
-    calls: dict[int, object] = {}
     rng = np.random.default_rng(0)
 
     def matrices(m, n, k, trans_a, trans_b, batch):
@@ -142,6 +85,12 @@ def _serve(threads: int) -> None:
         a = np.swapaxes(a, -1, -2) if trans_a else a
         b = np.swapaxes(b, -1, -2) if trans_b else b
         return a, b
+
+    def setup(req: dict):
+        a, b = matrices(
+            req["m"], req["n"], req["k"], req["trans_a"], req["trans_b"], req.get("batch", 0)
+        )
+        return lambda: np.matmul(a, b)
 
     def handle(req: dict) -> dict:
         op = req["op"]
@@ -153,21 +102,6 @@ def _serve(threads: int) -> None:
                 "threads_limited": limited,
                 "env": {name: os.environ.get(name) for name in UNSET},
             }
-        if op == "gemm_setup":
-            a, b = matrices(
-                req["m"], req["n"], req["k"], req["trans_a"], req["trans_b"], req.get("batch", 0)
-            )
-            calls[req["key"]] = lambda: np.matmul(a, b)
-            return {}
-        if op == "time":
-            fn, reps = calls[req["key"]], req["reps"]
-            start = time.perf_counter()
-            for _ in range(reps):
-                fn()
-            return {"seconds": (time.perf_counter() - start) / reps}
-        if op == "free":
-            calls.clear()
-            return {}
         if op == "peak":
             n = req["n"]
             a, b = matrices(n, n, n, False, False, 0)
@@ -180,13 +114,7 @@ def _serve(threads: int) -> None:
             return {"n": n, "gflops": 2.0 * n**3 / best / 1e9, "seconds": best}
         raise ValueError(f"unknown op {op!r}")
 
-    for line in sys.stdin:
-        try:
-            reply = handle(json.loads(line))
-        except Exception as exc:  # noqa: BLE001 (reported to the client, which marks the row)
-            reply = {"error": f"{type(exc).__name__}: {exc}"}
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+    serve(setup, handle)
 
 
 if __name__ == "__main__":

@@ -173,7 +173,8 @@ class Context:
     """What every section needs: timing settings, the peers, and the row filter.
 
     numpy is the NumPy worker with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset (the fair GEMM
-    peer), numpy_default the one with the default environment; either may be None.
+    peer), numpy_default the one with the default environment; torch_peer the PyTorch worker
+    that the training rows time (bench/torch_peer.py); any may be None.
     """
 
     def __init__(
@@ -185,9 +186,11 @@ class Context:
         numpy=None,
         numpy_default=None,
         match: str | None = None,
+        torch_peer=None,
     ) -> None:
         self.settings, self.quick, self.threads = settings, quick, threads
         self.torch, self.numpy, self.numpy_default = torch, numpy, numpy_default
+        self.torch_peer = torch_peer
         self.match = match
         self.quiet_wait_s: float | None = None  # --wait-quiet: the longest wait before a row
         self.rows: list[dict] = []
@@ -200,6 +203,12 @@ class Context:
         if self.torch is None:
             raise RuntimeError("torch is not installed")
         return self.torch
+
+    def need_torch_peer(self):
+        self.need_torch()
+        if self.torch_peer is None:
+            raise RuntimeError("the PyTorch worker did not start (see meta.torch_worker)")
+        return self.torch_peer
 
     def wants(self, row_id: str) -> bool:
         """Whether --match (comma-separated parts of row ids) lets this row run."""

@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import goals
-from .numpy_peer import REPO_ROOT, UNSET
+from .numpy_peer import UNSET
+from .worker import REPO_ROOT
 from .rows import Context, fill, new_row
 from .timing import CpuMeter, call_times, error_text, summarize
 

@@ -1,8 +1,10 @@
 """Training: whole steps of the founding CNN, fastdl against PyTorch (same architecture, same
 loss, Adam lr 1e-3, int64 labels), and inference (forward under no_grad).
 
-A training step is zero_grad, forward, CrossEntropyLoss, backward, Adam step. fastdl on the
-NumPy reference backend runs at batch 64 only, for a few rounds (it is slow), and not with --quick.
+A training step is zero_grad, forward, CrossEntropyLoss, backward, Adam step. PyTorch runs in
+a worker process of its own, with its default OpenMP settings (bench/torch_peer.py says why).
+fastdl on the NumPy reference backend runs at batch 64 only, for a few rounds (it is slow), and
+not with --quick.
 The row train.b64.loaded runs the batch-64 step while a second process keeps one core busy (G13).
 """
 
@@ -77,8 +79,7 @@ def _row(ctx: Context, kind: str, batch: int, compiled: bool = False) -> None:
     )
 
     def torch(compiled=False):
-        ctx.need_torch()
-        return _side("torch", kind, batch, compiled)
+        return ctx.need_torch_peer().model_side("", kind, batch, compiled)
 
     sides = {"fastdl": lambda: _side("fastdl", kind, batch, compiled), "torch": torch}
     if compiled:
@@ -105,8 +106,7 @@ def _loaded_row(ctx: Context) -> None:
         return
 
     def torch():
-        ctx.need_torch()
-        return _side("torch", "train", 64)
+        return ctx.need_torch_peer().model_side("", "train", 64)
 
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     quiet_wait, ctx.quiet_wait_s = ctx.quiet_wait_s, None  # the load is the point: no waiting

@@ -114,3 +114,23 @@ def test_readme_lists_the_goals():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     listed = [line for line in readme.splitlines() if line.startswith("- **G")]
     assert listed == [f"- **{goal}**: {text}" for goal, text in GOALS.items()]
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed: no PyTorch worker to start")
+def test_torch_worker_runs_pytorch_with_its_own_openmp_policy(monkeypatch):
+    # The training rows time PyTorch in a worker that imports torch first, so fastdl's passive
+    # OpenMP wait (set when fastdl loads libgomp) does not slow PyTorch there.
+    monkeypatch.syspath_prepend(str(REPO))
+    from bench.torch_peer import TorchPeer
+
+    peer = TorchPeer(threads=1)
+    try:
+        info = peer.info()
+        assert info["threads"] == 1 and info["torch"]
+        assert info["openmp_wait_policy"].startswith("libgomp's default")
+        side = peer.model_side("torch", "infer", 2)
+        assert side.run(1) > 0 and side.run(3) > 0
+        with pytest.raises(RuntimeError, match="unknown op"):
+            peer.request(op="nonsense")
+    finally:
+        peer.close()
