@@ -281,7 +281,24 @@ def test_conv2d_algorithm_setting(conv2d_algorithm):
 # ---- threads: every output comes out bit for bit (orders are fixed by the shapes alone) ----
 
 
-@pytest.mark.parametrize("batch", [1, 3, 8])
+# Convolutions below this many multiply-adds run on one thread (csrc/cpu/parallel.h).
+PARALLEL_MIN_MACS = int(_C.build_config["parallel_min"]["macs"])
+
+
+def threaded_conv_case(batch, C, S, stride, K=8, H=20, W=18):
+    """x, w, b, dy of a convolution with `batch` images (0: as many as it takes) and C input
+    channels (0: as many as it takes) of at least PARALLEL_MIN_MACS multiply-adds, so that two
+    threads really split it."""
+    P, Q = (H + 2 - 3) // stride[0] + 1, (W + 2 - S) // stride[1] + 1
+    per_unit = K * 3 * S * P * Q * (batch or C)  # multiply-adds per image (or per channel)
+    need = -(-PARALLEL_MIN_MACS // per_unit)
+    batch, C = (batch, need) if batch else (need, C)
+    x, w, b = rand(batch, C, H, W), rand(K, C, 3, S, seed=1), rand(K, seed=2)
+    assert batch * C * K * 3 * S * P * Q >= PARALLEL_MIN_MACS
+    return x, w, b, output_of(x, w, stride, (1, 1))
+
+
+@pytest.mark.parametrize("one_image", [True, False])  # dw: threads split taps, or image groups
 @pytest.mark.parametrize(
     "C,S,stride,algorithm",
     [
@@ -291,10 +308,12 @@ def test_conv2d_algorithm_setting(conv2d_algorithm):
         (6, 3, (1, 1), "winograd_4x4"),
     ],
 )
-def test_conv2d_1_and_2_threads_agree(batch, C, S, stride, algorithm, threads, conv2d_algorithm):
+def test_conv2d_1_and_2_threads_agree(one_image, C, S, stride, algorithm, threads,
+                                      conv2d_algorithm):
     conv2d_algorithm(algorithm)
-    x, w, b = rand(batch, C, 11, 9), rand(6, C, 3, S, seed=1), rand(6, seed=2)
-    dy = output_of(x, w, stride, (1, 1))
+    if one_image and C == 1:
+        pytest.skip("one image of one channel is far below the threading threshold")
+    x, w, b, dy = threaded_conv_case(1 if one_image else 0, 0 if one_image else C, S, stride)
     results = []
     for n in (1, 2):
         threads(n)

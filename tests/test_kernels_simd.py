@@ -20,7 +20,7 @@ from fastdl.backends import cpu, reference
 from fastdl.testing import assert_backends_match
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_kernels_conv2d import assert_stride1_matches
+from test_kernels_conv2d import assert_stride1_matches, threaded_conv_case
 
 ISAS = _C.supported_isas()
 KERNEL_NAMES = {"baseline": "portable_6x8", "avx2": "avx2_6x16", "avx512": "avx512_14x32"}
@@ -220,13 +220,12 @@ def test_conv2d_one_channel_keeps_nan_and_inf_where_they_belong(isa):
 @pytest.mark.parametrize("C", [1, 5])
 def test_conv2d_threads_agree_every_isa(isa, threads, C):
     # No result depends on the thread count (dw sums the batch in groups fixed by its size).
-    x, w, b = rand(5, C, 11, 9), rand(6, C, 3, 3, seed=1), rand(6, seed=2)
-    dy = rand(5, 6, 11, 9, seed=3)
+    x, w, b, dy = threaded_conv_case(0, C, 3, (1, 1))
     out = []
     for n in (1, 2):
         threads(n)
-        y = cpu.conv2d_forward(x, w, b, 1, 1)
-        out.append((y, *cpu.conv2d_backward(dy, x, w, 1, 1)))
+        y = cpu.conv2d_forward(x, w, b, (1, 1), (1, 1))
+        out.append((y, *cpu.conv2d_backward(dy, x, w, (1, 1), (1, 1))))
     for one, two in zip(out[0], out[1]):
         np.testing.assert_array_equal(one, two)
 

@@ -65,6 +65,11 @@ PYBIND11_MODULE(_C, m) {
     builds[fastdl::cpu::isa_name(isa)] = fastdl::cpu::isa_build(isa);
   }
   config["simd_builds"] = builds;
+  // Below these, a kernel runs on the calling thread (csrc/cpu/parallel.h).
+  py::dict parallel_min;
+  parallel_min["elements"] = fastdl::cpu::kParallelMin;
+  parallel_min["macs"] = fastdl::cpu::kParallelMinMacs;
+  config["parallel_min"] = parallel_min;
   m.attr("build_config") = config;
 
   using fastdl::cpu::Isa;

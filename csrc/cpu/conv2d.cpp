@@ -56,13 +56,9 @@ constexpr int64_t kPixelsKC = 1024;
 // Work is cut into about this many units per thread and handed out first come, first served, so
 // a thread slowed by another process on its core does not hold the others up.
 constexpr int64_t kUnitsPerWorker = 4;
-// Convolutions of fewer multiply-adds than this (the direct convolution's count) run on the
-// calling thread: fastdl's threads sleep between parallel regions, and waking one costs more
-// than it saves. The CNN's conv2 at batch 1 (3.6M) took 77 -> 103 us forward and 177 -> 219 us
-// backward with two threads instead of one (Zen 4, quiet).
-constexpr double kParallelMinMacs = 1 << 23;
-
-// The threads a convolution of geometry cp runs on, given the caller's nthreads.
+// The threads a convolution of geometry cp runs on, given the caller's nthreads: one below
+// parallel.h's kParallelMinMacs (the direct convolution's count). The CNN's conv2 at batch 1
+// (3.6M) took 77 -> 103 us forward and 177 -> 219 us backward on two threads instead of one.
 int conv_threads(const Conv2dParams& cp, int nthreads) {
   const double macs = static_cast<double>(cp.N) * cp.K * cp.C * cp.R * cp.S * cp.P * cp.Q;
   return macs < kParallelMinMacs ? 1 : std::max(1, nthreads);

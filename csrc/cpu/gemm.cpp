@@ -41,12 +41,7 @@ namespace {
 
 // Products up to this many multiply-adds take the direct path (n = 128 cubed).
 constexpr double kDirectMaxMacs = 1 << 21;
-// Products below this many multiply-adds (about 200 cubed, ~80 us on one core), and every
-// direct one, run on the calling thread. fastdl's OpenMP threads sleep between parallel regions
-// (python/fastdl/_openmp.py), and waking the worker and meeting it at the barriers costs 15-25 us
-// on these VMs: on the Zen 4 here, quiet, two threads ran n = 128 at 82 GFLOP/s and n = 160 at
-// 81 against one thread's 97; from n = 256 (121 against ~100) the second thread pays.
-constexpr double kParallelMinMacs = 1 << 23;
+// Products below parallel.h's kParallelMinMacs, and every direct one, run on the calling thread.
 // C of at most MR / kSkinnyShare rows takes the skinny path: the MR x NR tile would waste
 // two thirds or more of its multiply-adds, and packing B would copy all of it for those few rows.
 // A linear layer at batch 1 (1 x 3136 @ 3136 x 128, and back) took 140-170 us on the tile and

@@ -46,6 +46,15 @@ inline int team_size() {
 // Below this many elements touched a second thread costs more than it saves.
 constexpr int64_t kParallelMin = 1 << 15;
 
+// Products (GEMM, convolutions) below this many multiply-adds (about 200 cubed, ~80 us on one
+// core) run on the calling thread. fastdl's threads sleep between parallel regions
+// (python/fastdl/_openmp.py), and waking one and meeting it at the barriers costs 15-25 us back
+// to back, ~60 us when the calls are Python work apart, on the 2-core VMs here: on a quiet Zen 4
+// two threads ran sgemm n = 128 at 82 GFLOP/s and n = 160 at 81 against one thread's 97; from
+// n = 256 (121 against ~100) the second thread pays. _C.build_config["parallel_min"] has both
+// thresholds (tests size their multi-threaded cases by them).
+constexpr double kParallelMinMacs = 1 << 23;
+
 // Runs body(i0, i1) over items [0, count) in one contiguous block per thread, on one thread when
 // `work` (elements touched) is below kParallelMin. Each item stays on one thread, so results
 // that sum within an item do not depend on the thread count.
