@@ -83,28 +83,15 @@ def serve(setup: Callable[[dict], Callable[[], object]], handle: Callable[[dict]
     """The worker's loop: op "setup" stores setup(req) under req["key"]; "time" calls it
     req["reps"] times and answers the seconds per call; "free" forgets them all; any other op
     goes to handle(req). An exception is answered as {"error": ...}."""
-    import gc
-    import time
-
-    calls: dict[int, Callable[[], object]] = {}
+    calls: dict[int, Side] = {}
 
     def answer(req: dict) -> dict:
         op = req["op"]
         if op == "setup":
-            calls[req["key"]] = setup(req)
+            calls[req["key"]] = timing.local("", setup(req))
             return {}
-        if op == "time":  # with the garbage collector off, as timing.local's sides
-            fn, reps = calls[req["key"]], req["reps"]
-            enabled = gc.isenabled()
-            gc.disable()
-            try:
-                start = time.perf_counter()
-                for _ in range(reps):
-                    fn()
-                return {"seconds": (time.perf_counter() - start) / reps}
-            finally:
-                if enabled:
-                    gc.enable()
+        if op == "time":  # (timing.local: the garbage collector off while timed)
+            return {"seconds": calls[req["key"]].run(req["reps"])}
         if op == "free":
             calls.clear()
             return {}

@@ -96,25 +96,7 @@ def test_matmul_batched_large_and_single():
         (127, 9, 130),  # few NR panels: the direct path's threads split row tiles
         (3, 2000, 300),  # one row tile, many panels
         (256, 256, 256),
-    ],
-)
-@pytest.mark.parametrize(
-    "trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)]
-)
-def test_matmul_direct_and_blocked_paths(M, N, K, trans_a, trans_b, threads):
-    a, b = operands(M, N, K, trans_a, trans_b, seed=M + N)
-    threads(1)
-    one = assert_backends_match("matmul", a, b, trans_a, trans_b)
-    threads(2)
-    np.testing.assert_array_equal(cpu.matmul(a, b, trans_a, trans_b), one)
-
-
-# ---- the skinny path: C of a few rows, or K of a few terms (gemm.cpp) ----
-
-
-@pytest.mark.parametrize(
-    "M,N,K",
-    [
+        # the skinny path (C of a few rows, or K of a few terms):
         (1, 128, 3136),  # the founding CNN's fc1 at batch 1: y = x @ w.T ...
         (1, 3136, 128),  # ... dx = dy @ w
         (128, 3136, 1),  # ... dw = dy.T @ x, an outer product
@@ -122,15 +104,15 @@ def test_matmul_direct_and_blocked_paths(M, N, K, trans_a, trans_b, threads):
         (2, 7, 3),
         (33, 70, 4),
         (33, 70, 5),  # past kSkinnyMaxK: the tile
-        (1, 4000, 2100),  # large enough for two threads, which split the columns
+        (1, 4000, 2100),  # at the threading threshold: two threads split the columns
         (2100, 4000, 1),
     ],
 )
 @pytest.mark.parametrize(
     "trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)]
 )
-def test_matmul_skinny_products(M, N, K, trans_a, trans_b, threads):
-    a, b = operands(M, N, K, trans_a, trans_b, seed=M + K)
+def test_matmul_skinny_direct_and_blocked_paths(M, N, K, trans_a, trans_b, threads):
+    a, b = operands(M, N, K, trans_a, trans_b, seed=M + N)
     threads(1)
     one = assert_backends_match("matmul", a, b, trans_a, trans_b)
     threads(2)
