@@ -38,6 +38,11 @@ def test_relu_maxpool_matches_reference(shape, seed):
     np.testing.assert_array_equal(y, y2)
     dx2 = cpu.relu_backward(cpu.maxpool2d_backward(dy, idx2, shape), cpu.relu_forward(x))
     np.testing.assert_array_equal(dx, dx2)
+    # inference: the same y without indices, on both backends
+    for backend in (cpu, reference):
+        y3, none = backend.relu_maxpool2x2_forward(x, need_indices=False)
+        assert none is None
+        np.testing.assert_array_equal(y3, y)
 
 
 def test_relu_maxpool_matches_torch():
@@ -143,3 +148,16 @@ def test_bad_inputs_raise():
         _C.relu_maxpool2x2_backward(y, idx, y, (2, 3, 6, 6))
     with pytest.raises(ValueError, match="out must have shape"):
         _C.relu_maxpool2x2_backward(y, idx, y, x.shape, np.zeros((2, 3, 4, 5), np.float32))
+
+
+@pytest.mark.parametrize("backend", [cpu, reference], ids=["cpu", "reference"])
+def test_relu_maxpool_without_indices_refuses_an_indices_buffer(backend):
+    x = inputs((2, 3, 6, 6), 0)
+    y_out = np.full((2, 3, 3, 3), np.nan, np.float32)
+    y, none = backend.relu_maxpool2x2_forward(x, y_out, need_indices=False)
+    assert y is y_out and none is None
+    np.testing.assert_array_equal(y, backend.relu_maxpool2x2_forward(x)[0])
+    with pytest.raises(ValueError, match="need_indices=False"):
+        backend.relu_maxpool2x2_forward(
+            x, None, np.zeros((2, 3, 3, 3), np.int64), need_indices=False
+        )

@@ -44,18 +44,25 @@ py::array output(const char* op, const char* name, const std::optional<py::array
   return a;
 }
 
-// x (N, C, H, W) -> (y, indices) (N, C, H/2, W/2): 2x2 stride-2 max pooling of relu(x).
+// x (N, C, H, W) -> (y, indices) (N, C, H/2, W/2): 2x2 stride-2 max pooling of relu(x);
+// indices None when need_indices is false.
 py::tuple relu_maxpool2x2_forward(const py::array& x, std::optional<py::array> y_out,
-                                  std::optional<py::array> indices_out) {
+                                  std::optional<py::array> indices_out, bool need_indices) {
   const char* op = "relu_maxpool2x2_forward";
   const float* px = in_ptr<float>(op, "x", x, 4);
   const int64_t N = x.shape(0), C = x.shape(1), H = x.shape(2), W = x.shape(3);
   if (H < 2 || W < 2) fail(op, "x must have height and width >= 2, got shape ", shape_str(x));
   const std::array<int64_t, 4> shape{N, C, H / 2, W / 2};
   py::array y = output<float>(op, "y_out", y_out, shape);
-  py::array indices = output<int64_t>(op, "indices_out", indices_out, shape);
+  if (!need_indices && indices_out) fail(op, "indices_out given with need_indices=False");
+  py::object indices = py::none();
+  int64_t* pi = nullptr;
+  if (need_indices) {
+    py::array a = output<int64_t>(op, "indices_out", indices_out, shape);
+    pi = static_cast<int64_t*>(a.mutable_data());
+    indices = a;
+  }
   float* py_ = static_cast<float*>(y.mutable_data());
-  int64_t* pi = static_cast<int64_t*>(indices.mutable_data());
   {
     py::gil_scoped_release release;
     fastdl::cpu::relu_maxpool2x2_forward(py_, pi, px, N * C, H, W);
@@ -98,8 +105,9 @@ void bind_fused(py::module_& m) {
         "x = relu(x + bias) in place; x (N, C, *) float32, bias (C,) along dim 1.");
   m.def("relu_maxpool2x2_forward", &relu_maxpool2x2_forward, py::arg("x"),
         py::arg("y_out") = py::none(), py::arg("indices_out") = py::none(),
+        py::arg("need_indices") = true,
         "(y, indices): 2x2 stride-2 max pooling of relu(x), x (N, C, H, W) float32; written "
-        "into y_out and indices_out when given.");
+        "into y_out and indices_out when given; indices None when need_indices is False.");
   m.def("relu_maxpool2x2_backward", &relu_maxpool2x2_backward, py::arg("dy"),
         py::arg("indices"), py::arg("y"), py::arg("input_shape"), py::arg("out") = py::none(),
         "dx (input_shape): dy at each argmax where y > 0, else 0; written into out when given.");

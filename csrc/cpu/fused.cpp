@@ -83,7 +83,8 @@ inline void pool4(const float* r0, const float* r1, int64_t q, VecF& best, VecI&
   code = (t & 3) | (~t & code);
 }
 
-// Planes [p0, p1) of relu_maxpool2x2_forward.
+// Planes [p0, p1) of relu_maxpool2x2_forward; kIndices: write the argmax indices too.
+template <bool kIndices>
 void pool_planes(float* y, int64_t* indices, const float* x, int64_t H, int64_t W, int64_t p0,
                  int64_t p1) {
   const int64_t P = H / 2, Q = W / 2;
@@ -93,7 +94,7 @@ void pool_planes(float* y, int64_t* indices, const float* x, int64_t H, int64_t 
       const float* r1 = r0 + W;
       const int64_t base = 2 * p * W;
       float* yr = y + (pl * P + p) * Q;
-      int64_t* ir = indices + (pl * P + p) * Q;
+      int64_t* ir = kIndices ? indices + (pl * P + p) * Q : nullptr;
       // Blocks of 4 columns; the last block is shifted back to end at the row's end (writing a
       // column twice is harmless), so a row of Q >= 4 needs no scalar remainder. A block reads
       // 8 input columns from 2q, which lie inside the row (2q + 8 <= 2Q <= W).
@@ -103,8 +104,10 @@ void pool_planes(float* y, int64_t* indices, const float* x, int64_t H, int64_t 
         VecI code;
         pool4(r0, r1, q, best, code);
         store4(yr + q, best);
-        for (int j = 0; j < 4; ++j) {
-          ir[q + j] = base + 2 * (q + j) + (code[j] >> 1) * W + (code[j] & 1);
+        if constexpr (kIndices) {
+          for (int j = 0; j < 4; ++j) {
+            ir[q + j] = base + 2 * (q + j) + (code[j] >> 1) * W + (code[j] & 1);
+          }
         }
       }
       for (int64_t q = 0; q < Q && Q < 4; ++q) {  // short rows, one window at a time
@@ -116,7 +119,7 @@ void pool_planes(float* y, int64_t* indices, const float* x, int64_t H, int64_t 
         if (c > best || c != c) best = c, k = W;
         if (d > best || d != d) best = d, k = W + 1;
         yr[q] = best;
-        ir[q] = base + 2 * q + k;
+        if constexpr (kIndices) ir[q] = base + 2 * q + k;
       }
     }
   }
@@ -158,8 +161,13 @@ void bias_relu(float* x, const float* bias, int64_t A, int64_t C, int64_t B) {
 
 void relu_maxpool2x2_forward(float* y, int64_t* indices, const float* x, int64_t planes,
                              int64_t H, int64_t W) {
-  split_blocks(planes, planes * H * W,
-        [=](int64_t p0, int64_t p1) { pool_planes(y, indices, x, H, W, p0, p1); });
+  split_blocks(planes, planes * H * W, [=](int64_t p0, int64_t p1) {
+    if (indices != nullptr) {
+      pool_planes<true>(y, indices, x, H, W, p0, p1);
+    } else {
+      pool_planes<false>(y, nullptr, x, H, W, p0, p1);
+    }
+  });
 }
 
 int64_t relu_maxpool2x2_backward(float* dx, const float* dy, const int64_t* indices,

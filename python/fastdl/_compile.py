@@ -448,7 +448,7 @@ class _Conv(_Node):
         self.be = None
         self.y_buf = self.i_buf = self.dz_buf = None  # the pooled forms, once per plan
 
-    def _conv(self, x):
+    def _conv(self, x, need_indices=True):
         m = self.module
         be = self.be = self.be or _devices.kernels(x)
         b = None if m.bias is None else m.bias._data
@@ -459,6 +459,9 @@ class _Conv(_Node):
         y = be.conv2d_forward(x, m.weight._data, b, m.stride, m.padding)
         if self.pool:
             self.conv_shape = y.shape
+            if not need_indices:  # inference: no argmax to keep
+                self.y_buf = be.relu_maxpool2x2_forward(y, self.y_buf, need_indices=False)[0]
+                return self.y_buf
             y, idx = be.relu_maxpool2x2_forward(y, self.y_buf, self.i_buf)
             self.y_buf, self.i_buf = y, idx
         elif self.relu:
@@ -466,7 +469,7 @@ class _Conv(_Node):
         return y
 
     def infer(self, x):
-        return self._conv(x)
+        return self._conv(x, need_indices=False)
 
     def forward(self, x):
         self.x = x
@@ -547,6 +550,11 @@ class _ReluPool(_Node):
     """ReLU then 2x2 stride-2 max pool in one pass (after a module other than conv2d)."""
 
     y_buf = i_buf = dx_buf = None
+
+    def infer(self, x):
+        be = _devices.kernels(x)
+        self.y_buf = be.relu_maxpool2x2_forward(x, self.y_buf, need_indices=False)[0]
+        return self.y_buf
 
     def forward(self, x):
         self.be = be = _devices.kernels(x)

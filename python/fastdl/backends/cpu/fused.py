@@ -12,8 +12,8 @@ def bias_relu_(x, bias):
     _C.bias_relu_(x, f32(bias))
 
 
-def relu_maxpool2x2_forward(x, y_out=None, indices_out=None):
-    return _C.relu_maxpool2x2_forward(f32(x), y_out, indices_out)
+def relu_maxpool2x2_forward(x, y_out=None, indices_out=None, need_indices=True):
+    return _C.relu_maxpool2x2_forward(f32(x), y_out, indices_out, need_indices)
 
 
 def relu_maxpool2x2_backward(dy, indices, y, input_shape, out=None):

@@ -35,9 +35,11 @@ def bias_relu_(x, bias):
     x[...] = relu_forward(x + xp.reshape(bias, (x.shape[1],) + (1,) * (x.ndim - 2)))
 
 
-def relu_maxpool2x2_forward(x, y_out=None, indices_out=None):
+def relu_maxpool2x2_forward(x, y_out=None, indices_out=None, need_indices=True):
+    if not need_indices and indices_out is not None:
+        raise ValueError("[relu_maxpool2x2_forward] indices_out given with need_indices=False")
     y, indices = maxpool2d_forward(relu_forward(x), (2, 2), (2, 2), (0, 0))
-    return _into(y_out, y), _into(indices_out, indices)
+    return _into(y_out, y), (_into(indices_out, indices) if need_indices else None)
 
 
 def relu_maxpool2x2_backward(dy, indices, y, input_shape, out=None):
