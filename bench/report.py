@@ -163,7 +163,11 @@ def _peer_lines(meta: dict) -> list[str]:
     ]
     if versions.get("torch"):
         capability = versions.get("torch_cpu_capability")
-        lines.append(f"- torch: PyTorch {versions['torch']} (CPU capability {capability})")
+        lines.append(
+            f"- torch: PyTorch {versions['torch']} (CPU capability {capability}); the training "
+            "and inference rows' PyTorch in a worker process of its own, with its default OpenMP "
+            "wait policy (bench/torch_peer.py), the kernel rows' in fastdl's process"
+        )
     lines.append("- reference: fastdl's NumPy reference backend (first rounds only)")
     return lines
 
