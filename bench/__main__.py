@@ -30,7 +30,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="few rounds and a small sweep: a smoke run of every section in under a minute",
+        help="few rounds and a small sweep: a smoke run of every section in a minute or two",
     )
     parser.add_argument(
         "--only",
