@@ -169,6 +169,19 @@ def test_demo_on_another_device_trains_as_on_the_cpu(tmp_path, capsys):
     assert resumed[0] == 0 and "epoch 3/3" in resumed[1]
 
 
+def test_demo_refuses_a_non_cpu_device_with_several_ranks(tmp_path, monkeypatch):
+    # fastdl.distributed reduces NumPy arrays: a job of several ranks trains on the CPU only.
+    strict_device = pytest.importorskip("strict_device", reason="needs array-api-strict")
+    from fastdl import demo as demo_module
+
+    monkeypatch.setattr(demo_module, "_join_job", lambda cfg: (0, 2))  # as rank 0 of 2
+    with strict_device.registered() as name:
+        cfg = demo_module.DemoConfig(device=name, out=str(tmp_path / "o"), limit=20, epochs=1)
+        with pytest.raises(demo_module.DemoError, match=f"--device {name} with 2 ranks"):
+            demo_module.run(cfg, log=lambda line: None)
+    assert not (tmp_path / "o").exists()
+
+
 def test_demo_on_mnist_files(tmp_path, capsys):
     write_mnist(tmp_path)
     status, out, err = run_demo(
