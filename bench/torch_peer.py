@@ -24,9 +24,9 @@ class TorchPeer(Worker):
     """A running worker, PyTorch on `threads` threads."""
 
     def __init__(self, threads: int) -> None:
-        chosen_by_fastdl = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")  # (never set: fastdl removes them)
-        env = {k: v for k, v in os.environ.items() if k not in chosen_by_fastdl}
-        super().__init__([sys.executable, "-m", "bench.torch_peer", str(threads)], env)
+        # (fastdl's passive policy never reaches the environment: _openmp.py removes it once
+        # libgomp has loaded; a policy the user set reaches both libraries alike.)
+        super().__init__([sys.executable, "-m", "bench.torch_peer", str(threads)])
 
     def model_side(self, name: str, kind: str, batch: int, compiled: bool = False) -> Side:
         """The founding CNN's training step (kind "train") or inference ("infer") at `batch`,

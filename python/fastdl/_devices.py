@@ -59,7 +59,6 @@ class ArrayLibrary:
     array_type: type = np.ndarray
 
     def __init__(self) -> None:
-        _defer_unused_numpy_submodules()
         self.xp = array_api_compat.array_namespace(np.empty(0))
 
     # ---- dtypes: fastdl names its dtypes by NumPy's; a library may have its own objects
@@ -143,6 +142,7 @@ class ArrayLibrary:
         return a
 
 
+_defer_unused_numpy_submodules()  # before the NumPy namespace below is built
 NUMPY = ArrayLibrary()
 CPU_XP = NUMPY.xp  # NOTE: looked up once; the per-call lookup costs a microsecond
 
