@@ -261,7 +261,7 @@ def test_steady_state_keeps_its_buffers_and_does_not_grow():
     for _ in range(3):
         compiled.step(x, y)
     plan = next(iter(compiled._plans.values()))
-    buffers = [(n.y_buf, n.i_buf, n.dz_buf) for n in plan.nodes[:2]]
+    buffers = [(n.y_buf, n.c_buf) for n in plan.nodes[:2]]
     grads = [p.grad for p in model.parameters()]
     tracemalloc.start()
     try:
@@ -274,7 +274,7 @@ def test_steady_state_keeps_its_buffers_and_does_not_grow():
         tracemalloc.stop()
     # The fused ops' outputs and gradients are the same arrays every step, the .grad tensors
     # the same objects; what the conv and GEMM kernels return is freed each step.
-    assert [(n.y_buf, n.i_buf, n.dz_buf) for n in plan.nodes[:2]] == buffers
+    assert [(n.y_buf, n.c_buf) for n in plan.nodes[:2]] == buffers
     assert all(a is b for a, b in zip(grads, [p.grad for p in model.parameters()]))
     assert grown < 16 * 1024, grown
 

@@ -269,6 +269,8 @@ def test_cuda_backend_is_a_subset_of_the_contract_with_the_same_signatures():
         "bias_relu_",
         "relu_maxpool2x2_forward",
         "relu_maxpool2x2_backward",
+        "conv2d_relu_maxpool2x2_forward",
+        "conv2d_relu_maxpool2x2_backward",
         "lstm_cell_forward",
         "lstm_cell_backward",
         "gru_cell_forward",

@@ -161,3 +161,175 @@ def test_relu_maxpool_without_indices_refuses_an_indices_buffer(backend):
         backend.relu_maxpool2x2_forward(
             x, None, np.zeros((2, 3, 3, 3), np.int64), need_indices=False
         )
+
+
+# ---- the conv block: conv2d + bias + ReLU + 2x2 max pool (conv2d_relu_maxpool2x2_*) ----
+
+# (x shape, output channels, kernel, stride, padding, bias): one input channel runs the fused
+# path (the conv output never leaves a worker's scratch), several channels the conv then the pool.
+BLOCKS = [
+    ((3, 1, 28, 28), 32, 3, 1, 1, True),  # the founding CNN's conv1
+    ((2, 1, 9, 11), 5, 3, 1, 1, False),  # odd sizes: the pooling's floor, no bias
+    ((2, 1, 7, 20), 3, 3, 1, 0, True),  # rows of 9 outputs: one masked vector
+    ((1, 1, 40, 70), 4, 5, 2, 2, True),  # stride 2 (the direct path takes any stride_h)
+    ((2, 1, 5, 5), 2, 1, 1, 0, True),  # 1x1 kernel
+    ((2, 3, 10, 10), 6, 3, 1, 1, True),  # several channels: conv, then pool
+    ((2, 2, 8, 9), 3, 3, 2, 1, True),
+]
+
+
+def _block_args(block, seed):
+    shape, k, r, stride, padding, bias = block
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = (rng.standard_normal((k, shape[1], r, r)) / r).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32) if bias else None
+    return x, w, b, stride, padding
+
+
+def _unfused(x, w, b, stride, padding):
+    """The block from the cpu backend's separate kernels, with the argmax as codes."""
+    y = cpu.conv2d_forward(x, w, b, stride, padding)
+    pooled, idx = cpu.relu_maxpool2x2_forward(y)
+    Q = y.shape[3]
+    p, q = np.indices(pooled.shape[2:])
+    k = idx - (2 * p * Q + 2 * q)
+    return y.shape, pooled, idx, ((k // Q) * 2 + k % Q).astype(np.uint8)
+
+
+NEEDS = [(False, True, True), (True, True, True), (True, False, False), (False, False, True)]
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=str)
+def test_conv_block_equals_its_unfused_kernels_every_isa(block, isa):
+    x, w, b, stride, padding = _block_args(block, 0)
+    x[0, 0, 1, 1] = np.nan  # NaN stays NaN through the conv, the ReLU and the pool
+    conv_shape, pooled, idx, codes = _unfused(x, w, b, stride, padding)
+    y, got = cpu.conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding)
+    assert got.dtype == np.uint8 and got.shape == pooled.shape
+    np.testing.assert_array_equal(y, pooled)  # the same arithmetic: bit for bit
+    np.testing.assert_array_equal(got, codes)
+    dy = inputs(y.shape, 1)
+    dy.flat[3] = np.inf  # an inf gradient: NaN where it meets a zero, as the unfused kernels
+    dz = cpu.relu_maxpool2x2_backward(dy, idx, pooled, conv_shape)
+    for need in NEEDS:
+        want = cpu.conv2d_backward(dz, x, w, stride, padding, *need)
+        have = cpu.conv2d_relu_maxpool2x2_backward(dy, got, y, x, w, stride, padding, *need)
+        for a, e in zip(have, want):
+            assert (a is None) == (e is None)
+            if e is not None:
+                np.testing.assert_array_equal(a, e)
+
+
+@pytest.mark.parametrize("algorithm", ["gemm", "winograd"])
+def test_conv_block_follows_the_conv_algorithm_setting(algorithm):
+    x, w, b, stride, padding = _block_args(((2, 1, 12, 12), 4, 3, 1, 1, True), 3)
+    saved = cpu.conv2d_algorithm
+    cpu.conv2d_algorithm = algorithm
+    try:
+        _, pooled, _, codes = _unfused(x, w, b, stride, padding)
+        y, got = cpu.conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding)
+    finally:
+        cpu.conv2d_algorithm = saved
+    np.testing.assert_array_equal(y, pooled)
+    np.testing.assert_array_equal(got, codes)
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=str)
+def test_conv_block_matches_reference(block):
+    x, w, b, stride, padding = _block_args(block, 5)
+    y, codes = cpu.conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding)
+    f64 = [None if a is None else a.astype(np.float64) for a in (x, w, b)]
+    ry, rcodes = reference.conv2d_relu_maxpool2x2_forward(*f64, stride, padding)
+    np.testing.assert_allclose(y, ry, rtol=1e-5, atol=1e-5)
+    # a code may differ only where two candidates are within rounding of each other
+    assert rcodes.dtype == np.uint8 and (codes == rcodes).mean() > 0.99
+    dy = inputs(y.shape, 6)
+    for need in NEEDS:
+        got = cpu.conv2d_relu_maxpool2x2_backward(dy, codes, y, x, w, stride, padding, *need)
+        want = reference.conv2d_relu_maxpool2x2_backward(
+            dy.astype(np.float64), codes, y.astype(np.float64), *f64[:2], stride, padding, *need
+        )
+        for a, e in zip(got, want):
+            assert (a is None) == (e is None)
+            if e is not None:
+                np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-4 * max(1, np.abs(e).max()))
+
+
+def test_conv_block_matches_torch():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x, w, b, stride, padding = _block_args(BLOCKS[0], 7)
+    dy = inputs((3, 32, 14, 14), 8)
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = F.max_pool2d(F.relu(F.conv2d(xt, wt, bt, stride, padding)), 2)
+    yt.backward(torch.tensor(dy))
+    y, codes = cpu.conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding)
+    dx, dw, db = cpu.conv2d_relu_maxpool2x2_backward(dy, codes, y, x, w, stride, padding)
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    for a, t in ((dx, xt), (dw, wt), (db, bt)):
+        np.testing.assert_allclose(a, t.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_conv_block_thread_count_does_not_change_results():
+    # the founding CNN's conv1 at batch 64: above the threshold where convolutions take threads
+    x, w, b, stride, padding = _block_args(((64, 1, 28, 28), 32, 3, 1, 1, True), 9)
+    dy = inputs((64, 32, 14, 14), 10)
+    assert 64 * 32 * 9 * 28 * 28 >= _C.build_config["parallel_min"]["macs"]
+    before = fastdl.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2):
+            fastdl.set_num_threads(n)
+            y, codes = cpu.conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding)
+            grads = cpu.conv2d_relu_maxpool2x2_backward(dy, codes, y, x, w, stride, padding)
+            outs.append((y, codes, *grads))
+    finally:
+        fastdl.set_num_threads(before)
+    for a, c in zip(*outs):
+        np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("backend", [cpu, reference], ids=["cpu", "reference"])
+def test_conv_block_buffers_and_inference(backend):
+    x, w, b, stride, padding = _block_args(BLOCKS[1], 11)
+    y_out = np.full((2, 5, 4, 5), np.nan, np.float32)
+    c_out = np.full((2, 5, 4, 5), 9, np.uint8)
+    y, codes = backend.conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding, y_out, c_out)
+    assert y is y_out and codes is c_out
+    _, pooled, _, want = _unfused(x, w, b, stride, padding)
+    np.testing.assert_allclose(y, pooled, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(codes, want)
+    y2, none = backend.conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding, need_codes=False)
+    assert none is None
+    np.testing.assert_array_equal(y2, y)
+    with pytest.raises(ValueError, match="need_codes=False"):
+        backend.conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding, None, c_out, False)
+
+
+def test_conv_block_bad_inputs_raise():
+    x, w, b, stride, padding = _block_args(BLOCKS[1], 12)
+    y, codes = cpu.conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding)
+    for backend in (cpu, reference):
+        bad = codes.copy()
+        bad[1, 2, 3, 4] = 4
+        with pytest.raises(ValueError, match=r"conv2d_relu_maxpool2x2_backward.*not 0\.\.3"):
+            backend.conv2d_relu_maxpool2x2_backward(y, bad, y, x, w, stride, padding)
+        with pytest.raises(ValueError, match="at least 2x2 to pool"):
+            backend.conv2d_relu_maxpool2x2_forward(x[:, :, :3, :3].copy(), w, b, 1, 0)
+    with pytest.raises(ValueError, match="codes must be uint8"):
+        cpu.conv2d_relu_maxpool2x2_backward(y, codes.astype(np.int64), y, x, w, stride, padding)
+    with pytest.raises(ValueError, match="dy must have shape"):
+        cpu.conv2d_relu_maxpool2x2_backward(y[:, :, :3], codes, y, x, w, stride, padding)
+    with pytest.raises(ValueError, match="y_out must have shape"):
+        cpu.conv2d_relu_maxpool2x2_forward(
+            x, w, b, stride, padding, np.zeros((2, 5, 4, 4), np.float32)
+        )
+    with pytest.raises(ValueError, match="codes_out.*uint8"):
+        cpu.conv2d_relu_maxpool2x2_forward(
+            x, w, b, stride, padding, None, np.zeros(y.shape, np.int64)
+        )
+    with pytest.raises(ValueError, match="bias has 3 elements"):
+        cpu.conv2d_relu_maxpool2x2_forward(x, w, np.zeros(3, np.float32), stride, padding)
+    with pytest.raises(ValueError, match="input channels"):
+        cpu.conv2d_relu_maxpool2x2_forward(x, w[:, :0], b, stride, padding)

@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -118,6 +119,23 @@ inline void check_pool_window(const char* op, const Pair& kernel, const Pair& st
 inline py::array_t<float> empty_like_shape(const py::array& a) {
   std::vector<py::ssize_t> shape(a.shape(), a.shape() + a.ndim());
   return py::array_t<float>(shape);
+}
+
+// `out` (an output buffer a compiled plan reuses), checked to be a writeable C-contiguous T array
+// of `shape`; a new array when it is not given.
+template <typename T>
+py::array output_array(const char* op, const char* name, const std::optional<py::array>& out,
+                       const std::array<int64_t, 4>& shape) {
+  if (!out) return py::array_t<T>({shape[0], shape[1], shape[2], shape[3]});
+  py::array a = *out;
+  out_ptr<T>(op, name, a, 4);
+  for (int d = 0; d < 4; ++d) {
+    if (a.shape(d) != shape[d]) {
+      fail(op, name, " must have shape (", shape[0], ", ", shape[1], ", ", shape[2], ", ",
+           shape[3], "), got ", shape_str(a));
+    }
+  }
+  return a;
 }
 
 // The product of non-negative sizes, or a ValueError naming the op when it overflows int64.

@@ -1,4 +1,5 @@
 // Bindings of the conv2d kernels (csrc/cpu/conv2d.cpp): _C.conv2d_forward, _C.conv2d_backward.
+#include <array>
 #include <iterator>
 #include <memory>
 #include <string>
@@ -75,6 +76,38 @@ py::array_t<float> new_array(std::initializer_list<int64_t> shape) {
   return py::array_t<float>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
 }
 
+// b (K,) or None, checked against cp; its data or nullptr.
+const float* bias_ptr(const char* op, const py::object& b, const fastdl::cpu::Conv2dParams& cp) {
+  if (b.is_none()) return nullptr;
+  if (!py::isinstance<py::array>(b)) fail(op, "bias must be a NumPy array or None");
+  const py::array bias = py::reinterpret_borrow<py::array>(b);
+  const float* pb = in_ptr<float>(op, "bias", bias, 1);
+  if (bias.shape(0) != cp.K) {
+    fail(op, "bias has ", bias.shape(0), " elements, weight has ", cp.K, " output channels");
+  }
+  return pb;
+}
+
+// The backward's outputs: dx (N, C, H, W), dw (K, C, R, S), db (K,), each None when not needed.
+struct Gradients {
+  py::object dx = py::none(), dw = py::none(), db = py::none();
+  float *pdx = nullptr, *pdw = nullptr, *pdb = nullptr;
+  Gradients(const fastdl::cpu::Conv2dParams& cp, bool need_dx, bool need_dw, bool need_db) {
+    pdx = make(need_dx, dx, {cp.N, cp.C, cp.H, cp.W});
+    pdw = make(need_dw, dw, {cp.K, cp.C, cp.R, cp.S});
+    pdb = make(need_db, db, {cp.K});
+  }
+  py::tuple tuple() const { return py::make_tuple(dx, dw, db); }
+
+ private:
+  static float* make(bool need, py::object& slot, std::initializer_list<int64_t> shape) {
+    if (!need) return nullptr;
+    auto a = new_array(shape);
+    slot = a;
+    return a.mutable_data();
+  }
+};
+
 // x (N, C, H, W), w (K, C, R, S), b (K,) or None; returns y (N, K, P, Q).
 py::array_t<float> conv2d_forward(const py::array& x, const py::array& w, const py::object& b,
                                   int64_t stride_h, int64_t stride_w, int64_t pad_h,
@@ -84,15 +117,7 @@ py::array_t<float> conv2d_forward(const py::array& x, const py::array& w, const 
   const float* pw = in_ptr<float>(op, "w", w, 4);
   fastdl::cpu::Conv2dParams cp = conv_params(op, x, w, stride_h, stride_w, pad_h, pad_w);
   cp.algorithm = algorithm_of(op, algorithm);
-  const float* pb = nullptr;
-  if (!b.is_none()) {
-    if (!py::isinstance<py::array>(b)) fail(op, "bias must be a NumPy array or None");
-    const py::array bias = py::reinterpret_borrow<py::array>(b);
-    pb = in_ptr<float>(op, "bias", bias, 1);
-    if (bias.shape(0) != cp.K) {
-      fail(op, "bias has ", bias.shape(0), " elements, weight has ", cp.K, " output channels");
-    }
-  }
+  const float* pb = bias_ptr(op, b, cp);
   py::array_t<float> y = new_array({cp.N, cp.K, cp.P, cp.Q});
   float* py_ = y.mutable_data();
   const int nthreads = fastdl::cpu::get_num_threads();
@@ -119,30 +144,95 @@ py::tuple conv2d_backward(const py::array& dy, const py::array& x, const py::arr
     fail(op, "dy must have shape (", cp.N, ", ", cp.K, ", ", cp.P, ", ", cp.Q, "), got ",
          shape_str(dy));
   }
-  py::object dx = py::none(), dw = py::none(), db = py::none();
-  float *pdx = nullptr, *pdw = nullptr, *pdb = nullptr;
-  if (need_dx) {
-    auto a = new_array({cp.N, cp.C, cp.H, cp.W});
-    pdx = a.mutable_data();
-    dx = a;
-  }
-  if (need_dw) {
-    auto a = new_array({cp.K, cp.C, cp.R, cp.S});
-    pdw = a.mutable_data();
-    dw = a;
-  }
-  if (need_db) {
-    auto a = new_array({cp.K});
-    pdb = a.mutable_data();
-    db = a;
-  }
+  Gradients g(cp, need_dx, need_dw, need_db);
   const int nthreads = fastdl::cpu::get_num_threads();
   auto ws = workspace(fastdl::cpu::conv2d_backward_workspace_floats(cp, need_dx, need_dw, nthreads));
   {
     py::gil_scoped_release release;
-    fastdl::cpu::conv2d_backward(pdx, pdw, pdb, pdy, px, pw, cp, ws.get(), nthreads);
+    fastdl::cpu::conv2d_backward(g.pdx, g.pdw, g.pdb, pdy, px, pw, cp, ws.get(), nthreads);
   }
-  return py::make_tuple(dx, dw, db);
+  return g.tuple();
+}
+
+// The pooled shape of the fused conv block, or a ValueError when the conv output is too small.
+std::array<int64_t, 4> pooled_shape(const char* op, const fastdl::cpu::Conv2dParams& cp) {
+  if (cp.P < 2 || cp.Q < 2) {
+    fail(op, "the convolution's output must be at least 2x2 to pool, got (", cp.P, ", ", cp.Q,
+         ")");
+  }
+  return {cp.N, cp.K, cp.P / 2, cp.Q / 2};
+}
+
+// x (N, C, H, W), w (K, C, R, S), b (K,) or None -> (y, codes) (N, K, P / 2, Q / 2):
+// 2x2 max pooling of relu(conv2d(x, w) + b); codes (uint8) None when need_codes is false.
+py::tuple conv2d_relu_maxpool2x2_forward(const py::array& x, const py::array& w,
+                                         const py::object& b, int64_t stride_h, int64_t stride_w,
+                                         int64_t pad_h, int64_t pad_w,
+                                         std::optional<py::array> y_out,
+                                         std::optional<py::array> codes_out, bool need_codes,
+                                         const std::string& algorithm) {
+  const char* op = "conv2d_relu_maxpool2x2_forward";
+  const float* px = in_ptr<float>(op, "x", x, 4);
+  const float* pw = in_ptr<float>(op, "w", w, 4);
+  fastdl::cpu::Conv2dParams cp = conv_params(op, x, w, stride_h, stride_w, pad_h, pad_w);
+  cp.algorithm = algorithm_of(op, algorithm);
+  const float* pb = bias_ptr(op, b, cp);
+  const std::array<int64_t, 4> shape = pooled_shape(op, cp);
+  py::array y = output_array<float>(op, "y_out", y_out, shape);
+  if (!need_codes && codes_out) fail(op, "codes_out given with need_codes=False");
+  py::object codes = py::none();
+  uint8_t* pc = nullptr;
+  if (need_codes) {
+    py::array a = output_array<uint8_t>(op, "codes_out", codes_out, shape);
+    pc = static_cast<uint8_t*>(a.mutable_data());
+    codes = a;
+  }
+  float* py_ = static_cast<float*>(y.mutable_data());
+  const int nthreads = fastdl::cpu::get_num_threads();
+  auto ws = workspace(fastdl::cpu::conv2d_relu_maxpool2x2_forward_workspace_floats(cp, nthreads));
+  {
+    py::gil_scoped_release release;
+    fastdl::cpu::conv2d_relu_maxpool2x2_forward(py_, pc, px, pw, pb, cp, ws.get(), nthreads);
+  }
+  return py::make_tuple(y, codes);
+}
+
+// dy, codes, y (N, K, P / 2, Q / 2) from the forward; x, w as given to it -> (dx, dw, db).
+py::tuple conv2d_relu_maxpool2x2_backward(const py::array& dy, const py::array& codes,
+                                          const py::array& y, const py::array& x,
+                                          const py::array& w, int64_t stride_h,
+                                          int64_t stride_w, int64_t pad_h, int64_t pad_w,
+                                          bool need_dx, bool need_dw, bool need_db,
+                                          const std::string& algorithm) {
+  const char* op = "conv2d_relu_maxpool2x2_backward";
+  const float* pdy = in_ptr<float>(op, "dy", dy, 4);
+  const uint8_t* pc = in_ptr<uint8_t>(op, "codes", codes, 4);
+  const float* py_ = in_ptr<float>(op, "y", y, 4);
+  const float* px = in_ptr<float>(op, "x", x, 4);
+  const float* pw = in_ptr<float>(op, "w", w, 4);
+  fastdl::cpu::Conv2dParams cp = conv_params(op, x, w, stride_h, stride_w, pad_h, pad_w);
+  cp.algorithm = algorithm_of(op, algorithm);
+  const std::array<int64_t, 4> shape = pooled_shape(op, cp);
+  for (int d = 0; d < 4; ++d) {
+    if (dy.shape(d) != shape[d]) {
+      fail(op, "dy must have shape (", shape[0], ", ", shape[1], ", ", shape[2], ", ", shape[3],
+           ") for x ", shape_str(x), " and w ", shape_str(w), ", got ", shape_str(dy));
+    }
+  }
+  check_same_shape(op, "dy", dy, "codes", codes);
+  check_same_shape(op, "dy", dy, "y", y);
+  Gradients g(cp, need_dx, need_dw, need_db);
+  const int nthreads = fastdl::cpu::get_num_threads();
+  auto ws = workspace(fastdl::cpu::conv2d_relu_maxpool2x2_backward_workspace_floats(
+      cp, need_dx, need_dw, nthreads));
+  int64_t bad = 0;
+  {
+    py::gil_scoped_release release;
+    bad = fastdl::cpu::conv2d_relu_maxpool2x2_backward(g.pdx, g.pdw, g.pdb, pdy, pc, py_, px, pw,
+                                                       cp, ws.get(), nthreads);
+  }
+  if (bad) fail(op, bad, " codes are not 0..3 (not from the forward?)");
+  return g.tuple();
 }
 
 }  // namespace
@@ -158,6 +248,19 @@ void bind_conv2d(py::module_& m) {
         py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"),
         py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"), py::arg("algorithm") = "auto",
         "(dx (N, C, H, W), dw (K, C, R, S), db (K,)) from dy (N, K, P, Q); None where not needed.");
+  m.def("conv2d_relu_maxpool2x2_forward", &conv2d_relu_maxpool2x2_forward, py::arg("x"),
+        py::arg("w"), py::arg("b"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"),
+        py::arg("pad_w"), py::arg("y_out") = py::none(), py::arg("codes_out") = py::none(),
+        py::arg("need_codes") = true, py::arg("algorithm") = "auto",
+        "(y, codes) (N, K, P // 2, Q // 2): 2x2 stride-2 max pooling of relu(conv2d(x, w) + b); "
+        "codes (uint8) the argmax's place in its window (0..3, row-major), None when need_codes "
+        "is False; written into y_out and codes_out when given.");
+  m.def("conv2d_relu_maxpool2x2_backward", &conv2d_relu_maxpool2x2_backward, py::arg("dy"),
+        py::arg("codes"), py::arg("y"), py::arg("x"), py::arg("w"), py::arg("stride_h"),
+        py::arg("stride_w"), py::arg("pad_h"), py::arg("pad_w"), py::arg("need_dx"),
+        py::arg("need_dw"), py::arg("need_db"), py::arg("algorithm") = "auto",
+        "(dx, dw, db) of the fused block: conv2d_backward of dy placed at each code's place "
+        "where y > 0 (zeros elsewhere); None where not needed.");
 }
 
 }  // namespace fastdl::bindings

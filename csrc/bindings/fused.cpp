@@ -2,7 +2,6 @@
 // buffers so that a compiled plan (fastdl.compile) writes into the same arrays every step.
 #include <algorithm>
 #include <array>
-#include <optional>
 
 #include "bindings/common.h"
 #include "cpu/fused.h"
@@ -28,22 +27,6 @@ void bias_relu_(py::array& x, const py::array& bias) {
   fastdl::cpu::bias_relu(px, pb, A, C, B);
 }
 
-// Checks that `out` (when given) is a writeable C-contiguous T array of `shape`.
-template <typename T>
-py::array output(const char* op, const char* name, const std::optional<py::array>& out,
-                 const std::array<int64_t, 4>& shape) {
-  if (!out) return py::array_t<T>({shape[0], shape[1], shape[2], shape[3]});
-  py::array a = *out;
-  out_ptr<T>(op, name, a, 4);
-  for (int d = 0; d < 4; ++d) {
-    if (a.shape(d) != shape[d]) {
-      fail(op, name, " must have shape (", shape[0], ", ", shape[1], ", ", shape[2], ", ",
-           shape[3], "), got ", shape_str(a));
-    }
-  }
-  return a;
-}
-
 // x (N, C, H, W) -> (y, indices) (N, C, H/2, W/2): 2x2 stride-2 max pooling of relu(x);
 // indices None when need_indices is false.
 py::tuple relu_maxpool2x2_forward(const py::array& x, std::optional<py::array> y_out,
@@ -53,12 +36,12 @@ py::tuple relu_maxpool2x2_forward(const py::array& x, std::optional<py::array> y
   const int64_t N = x.shape(0), C = x.shape(1), H = x.shape(2), W = x.shape(3);
   if (H < 2 || W < 2) fail(op, "x must have height and width >= 2, got shape ", shape_str(x));
   const std::array<int64_t, 4> shape{N, C, H / 2, W / 2};
-  py::array y = output<float>(op, "y_out", y_out, shape);
+  py::array y = output_array<float>(op, "y_out", y_out, shape);
   if (!need_indices && indices_out) fail(op, "indices_out given with need_indices=False");
   py::object indices = py::none();
   int64_t* pi = nullptr;
   if (need_indices) {
-    py::array a = output<int64_t>(op, "indices_out", indices_out, shape);
+    py::array a = output_array<int64_t>(op, "indices_out", indices_out, shape);
     pi = static_cast<int64_t*>(a.mutable_data());
     indices = a;
   }
@@ -86,7 +69,7 @@ py::array relu_maxpool2x2_backward(const py::array& dy, const py::array& indices
     fail(op, "dy must have shape (", N, ", ", C, ", ", H / 2, ", ", W / 2,
          ") for input_shape (", N, ", ", C, ", ", H, ", ", W, "), got ", shape_str(dy));
   }
-  py::array dx = output<float>(op, "out", out, input_shape);
+  py::array dx = output_array<float>(op, "out", out, input_shape);
   float* pdx = static_cast<float*>(dx.mutable_data());
   int64_t bad = 0;
   {

@@ -17,12 +17,6 @@ namespace fastdl::cpu::FASTDL_ISA {
 
 namespace {
 
-inline vf relu_ps(vf x) {
-  // NOTE: NaN propagates (x > 0 and x == 0-or-below are both false for NaN), as in PyTorch.
-  const vi keep = (x > 0.0f) | (x != x);
-  return (vf)(keep & (vi)x);
-}
-
 // y[i] = f(x[i]) for i < n, full vectors then one masked tail.
 template <typename F>
 inline void map_unary(float* __restrict y, const float* __restrict x, int64_t n, F f) {

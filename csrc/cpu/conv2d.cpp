@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <new>
 
+#include "cpu/fused.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
 
@@ -390,9 +391,12 @@ struct C1Scratch {
   int64_t xpad_stride;
   float* dw_acc;  // dw_groups x K x R x S weight gradients (backward only)
   float* sums;    // N x K plane sums of dy (backward only)
+  float* planes;  // per worker, K x P x Q: the fused conv block's output planes (fused only)
+  int64_t plane_stride;
 };
 
-C1Scratch carve_c1(Carver& cv, const Conv2dParams& cp, int workers, bool backward) {
+C1Scratch carve_c1(Carver& cv, const Conv2dParams& cp, int workers, bool backward,
+                   bool fused = false) {
   C1Scratch s{};
   const Implicit g = forward_geometry(cp);
   s.xpad_stride = round_up(g.xpad_floats(kSlack), kAlignFloats);
@@ -401,6 +405,10 @@ C1Scratch carve_c1(Carver& cv, const Conv2dParams& cp, int workers, bool backwar
     const int64_t taps = cp.K * cp.R * cp.S;
     s.dw_acc = cv.floats(dw_groups(cp.N, taps) * taps);
     s.sums = cv.floats(cp.N * cp.K);
+  }
+  if (fused) {
+    s.plane_stride = round_up(cp.K * cp.P * cp.Q, kAlignFloats);
+    s.planes = cv.floats(s.plane_stride * workers);
   }
   return s;
 }
@@ -428,23 +436,58 @@ void forward_c1(float* y, const float* x, const float* w, const float* b, const 
   }
 }
 
-// dw (K, 1, R, S) and the plane sums s.sums (N, K) (when sums is wanted) of a C == 1 convolution.
-void dw_c1(float* dw, bool sums, const float* dy, const float* x, const Conv2dParams& cp,
+// The fused conv block's forward on the one-channel path: each unit (a block of output
+// channels of one image) computes its conv planes into the worker's s.planes, where they stay
+// in cache for the ReLU and the pooling; only the pooled planes reach yp.
+void forward_c1_relu_pool(float* yp, uint8_t* codes, const float* x, const float* w,
+                          const float* b, const Conv2dParams& cp, const C1Scratch& s,
+                          const Conv2dKernels& kr, int nthreads) {
+  const int64_t Wp = cp.W + 2 * cp.pad_w, RS = cp.R * cp.S, PQ = cp.P * cp.Q;
+  const int64_t pooled = (cp.P / 2) * (cp.Q / 2);
+  const int workers = std::max(1, nthreads);
+  const int64_t per_image = std::min(cp.K, ceil_div(kUnitsPerWorker * workers, cp.N));
+  const int64_t chunk = ceil_div(cp.K, per_image), chunks = ceil_div(cp.K, chunk);
+#pragma omp parallel num_threads(workers) if (workers > 1)
+  {
+    const int t = workers > 1 ? thread_index() : 0;
+    float* xpad = s.xpads + t * s.xpad_stride;
+    float* planes = s.planes + t * s.plane_stride;
+    int64_t padded_n = -1;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t u = 0; u < cp.N * chunks; ++u) {
+      const int64_t n = u / chunks, k0 = (u % chunks) * chunk, k1 = std::min(cp.K, k0 + chunk);
+      if (padded_n != n) kr.pad_image(xpad, x + n * cp.H * cp.W, 1, cp.H, cp.W, cp.pad_h, cp.pad_w);
+      padded_n = n;
+      kr.forward_c1(planes, xpad, Wp, w + k0 * RS, b != nullptr ? b + k0 : nullptr, k1 - k0, cp.R,
+                    cp.S, cp.P, cp.Q, cp.stride_h, 0, cp.P);
+      const int64_t first = (n * cp.K + k0) * pooled;
+      relu_maxpool2x2_codes(yp + first, codes != nullptr ? codes + first : nullptr, planes, cp.P,
+                            cp.Q, 0, k1 - k0);
+    }
+  }
+}
+
+// dw (K, 1, R, S) and the plane sums s.sums (N, K) (when sums is wanted) of a C == 1
+// convolution. dy_of(n, worker) is image n's dy (K, P, Q): dy's own planes, or planes the
+// worker built in its scratch (the fused conv block's backward).
+template <typename DyOf>
+void dw_c1(float* dw, bool sums, DyOf dy_of, const float* x, const Conv2dParams& cp,
            const C1Scratch& s, const Conv2dKernels& kr, int nthreads) {
   const int64_t taps = cp.K * cp.R * cp.S, Wp = cp.W + 2 * cp.pad_w;
   const int64_t groups = dw_groups(cp.N, taps);
   const int workers = static_cast<int>(std::min<int64_t>(std::max(1, nthreads), groups));
 #pragma omp parallel num_threads(workers) if (workers > 1)
   {
-    float* xpad = s.xpads + (workers > 1 ? thread_index() : 0) * s.xpad_stride;
+    const int t = workers > 1 ? thread_index() : 0;
+    float* xpad = s.xpads + t * s.xpad_stride;
 #pragma omp for schedule(dynamic, 1) nowait
     for (int64_t grp = 0; grp < groups; ++grp) {
       float* acc = s.dw_acc + grp * taps;
       std::fill(acc, acc + taps, 0.0f);
       for (int64_t n = cp.N * grp / groups; n < cp.N * (grp + 1) / groups; ++n) {
         kr.pad_image(xpad, x + n * cp.H * cp.W, 1, cp.H, cp.W, cp.pad_h, cp.pad_w);
-        kr.dw_c1(acc, sums ? s.sums + n * cp.K : nullptr, xpad, Wp, dy + n * cp.K * cp.P * cp.Q,
-                 cp.K, cp.R, cp.S, cp.P, cp.Q, cp.stride_h);
+        kr.dw_c1(acc, sums ? s.sums + n * cp.K : nullptr, xpad, Wp, dy_of(n, t), cp.K, cp.R,
+                 cp.S, cp.P, cp.Q, cp.stride_h);
       }
     }
   }
@@ -904,7 +947,9 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                 *kWinograd[isa], nthreads);
   } else if (dw != nullptr) {
     if (use_c1(cp)) {
-      dw_c1(dw, db != nullptr, dy, x, cp, plan.c1, kr, nthreads);
+      const int64_t image = cp.K * cp.P * cp.Q;
+      const auto dy_of = [=](int64_t n, int) { return dy + n * image; };
+      dw_c1(dw, db != nullptr, dy_of, x, cp, plan.c1, kr, nthreads);
       if (db != nullptr) db_from_sums(db, plan.c1.sums, cp);
     } else {
       implicit_dw(dw, db != nullptr, dy, x, cp, plan.dw, kr, nthreads);
@@ -935,6 +980,96 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
       gemm_dx(dx, dy, w, cp, plan.dx_gemm, nthreads);
     }
   }
+}
+
+// ---- conv2d + bias + ReLU + 2x2 max pool: the fused conv block ----
+
+namespace {
+
+// Whether the fused block takes the one-channel path (else: the convolution, then the pooling).
+bool block_on_c1(const Conv2dParams& cp) {
+  return use_c1(cp) && (cp.algorithm == Conv2dAlgorithm::automatic ||
+                        cp.algorithm == Conv2dAlgorithm::gemm);
+}
+
+}  // namespace
+
+int64_t conv2d_relu_maxpool2x2_forward_workspace_floats(const Conv2dParams& cp, int nthreads) {
+  if (block_on_c1(cp)) {
+    const int workers = std::max(1, conv_threads(cp, nthreads));
+    return most_floats([&](Carver& cv, int) { carve_c1(cv, cp, workers, false, true); });
+  }
+  return round_up(cp.N * cp.K * cp.P * cp.Q, kAlignFloats) + kAlignFloats +
+         conv2d_forward_workspace_floats(cp, nthreads);
+}
+
+void conv2d_relu_maxpool2x2_forward(float* yp, uint8_t* codes, const float* x, const float* w,
+                                    const float* b, const Conv2dParams& cp, float* workspace,
+                                    int nthreads) {
+  if (cp.N == 0) return;
+  Carver cv(workspace);
+  if (block_on_c1(cp)) {
+    const int threads = conv_threads(cp, nthreads);
+    const C1Scratch s = carve_c1(cv, cp, std::max(1, threads), false, true);
+    forward_c1_relu_pool(yp, codes, x, w, b, cp, s, *kKernels[static_cast<int>(simd_level())],
+                         threads);
+    return;
+  }
+  const int64_t PQ = cp.P * cp.Q;
+  float* y = cv.floats(cp.N * cp.K * PQ);
+  conv2d_forward(y, x, w, b, cp, cv.floats(conv2d_forward_workspace_floats(cp, nthreads)),
+                 nthreads);
+  split_blocks(cp.N * cp.K, cp.N * cp.K * PQ, [=](int64_t p0, int64_t p1) {
+    relu_maxpool2x2_codes(yp, codes, y, cp.P, cp.Q, p0, p1);
+  });
+}
+
+int64_t conv2d_relu_maxpool2x2_backward_workspace_floats(const Conv2dParams& cp, bool need_dx,
+                                                         bool need_dw, int nthreads) {
+  if (!need_dx && need_dw && block_on_c1(cp)) {
+    const int workers = std::max(1, conv_threads(cp, nthreads));
+    return most_floats([&](Carver& cv, int) { carve_c1(cv, cp, workers, true, true); });
+  }
+  return round_up(cp.N * cp.K * cp.P * cp.Q, kAlignFloats) + kAlignFloats +
+         conv2d_backward_workspace_floats(cp, need_dx, need_dw, nthreads);
+}
+
+int64_t conv2d_relu_maxpool2x2_backward(float* dx, float* dw, float* db, const float* dyp,
+                                        const uint8_t* codes, const float* yp, const float* x,
+                                        const float* w, const Conv2dParams& cp, float* workspace,
+                                        int nthreads) {
+  const int64_t PQ = cp.P * cp.Q, image = cp.K * (cp.P / 2) * (cp.Q / 2);
+  std::atomic<int64_t> bad{0};
+  Carver cv(workspace);
+  if (dx == nullptr && dw != nullptr && block_on_c1(cp)) {
+    // Each image's dz planes are rebuilt in the worker's scratch, where dw_c1 reads them: the
+    // full-size dz never reaches memory.
+    const int threads = conv_threads(cp, nthreads);
+    const C1Scratch s = carve_c1(cv, cp, std::max(1, threads), true, true);
+    const auto dz_of = [&](int64_t n, int t) -> const float* {
+      float* planes = s.planes + t * s.plane_stride;
+      bad += relu_unpool2x2_codes(planes, dyp + n * image, codes + n * image, yp + n * image,
+                                  cp.P, cp.Q, 0, cp.K);
+      return planes;
+    };
+    if (cp.N == 0) {
+      std::fill(dw, dw + cp.K * cp.R * cp.S, 0.0f);
+      if (db != nullptr) std::fill(db, db + cp.K, 0.0f);
+      return 0;
+    }
+    dw_c1(dw, db != nullptr, dz_of, x, cp, s, *kKernels[static_cast<int>(simd_level())],
+          threads);
+    if (db != nullptr) db_from_sums(db, s.sums, cp);
+    return bad.load();
+  }
+  float* dz = cv.floats(cp.N * cp.K * PQ);
+  float* rest = cv.floats(conv2d_backward_workspace_floats(cp, dx != nullptr, dw != nullptr,
+                                                           nthreads));
+  split_blocks(cp.N * cp.K, cp.N * cp.K * PQ, [&](int64_t p0, int64_t p1) {
+    bad += relu_unpool2x2_codes(dz, dyp, codes, yp, cp.P, cp.Q, p0, p1);
+  });
+  conv2d_backward(dx, dw, db, dz, x, w, cp, rest, nthreads);
+  return bad.load();
 }
 
 }  // namespace fastdl::cpu

@@ -54,6 +54,29 @@ int64_t conv2d_backward_workspace_floats(const Conv2dParams& cp, bool need_dx, b
 void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
                      const float* w, const Conv2dParams& cp, float* workspace, int nthreads);
 
+// The fused conv block of fastdl.compile: yp = maxpool2x2(relu(conv2d(x, w) + b)), yp
+// (N, K, P / 2, Q / 2), and codes (the same shape, one byte each, or nullptr: inference) the
+// argmax's place in its 2x2 window (0, 1: top row; 2, 3: bottom row; csrc/cpu/fused.h). One
+// input channel (the direct path; not under a forced Winograd setting): each image's conv planes
+// are computed, pooled and, in backward, rebuilt from dyp and codes in a worker's cache-sized
+// scratch, so the full-size conv output and its gradient never reach memory. Any other
+// convolution: conv2d_forward into the workspace, then the pooling (and in backward the dense
+// gradient, then conv2d_backward). P and Q must be >= 2 (the binding checks).
+int64_t conv2d_relu_maxpool2x2_forward_workspace_floats(const Conv2dParams& cp, int nthreads);
+void conv2d_relu_maxpool2x2_forward(float* yp, uint8_t* codes, const float* x, const float* w,
+                                    const float* b, const Conv2dParams& cp, float* workspace,
+                                    int nthreads);
+
+// dx, dw, db (each optional, as conv2d_backward) of the block: conv2d_backward of dz, where dz is
+// zero except dyp at each window's argmax place where yp > 0 (yp, codes from the forward).
+// Returns how many codes were not 0..3 (their windows get no gradient; the binding raises).
+int64_t conv2d_relu_maxpool2x2_backward_workspace_floats(const Conv2dParams& cp, bool need_dx,
+                                                         bool need_dw, int nthreads);
+int64_t conv2d_relu_maxpool2x2_backward(float* dx, float* dw, float* db, const float* dyp,
+                                        const uint8_t* codes, const float* yp, const float* x,
+                                        const float* w, const Conv2dParams& cp, float* workspace,
+                                        int nthreads);
+
 }  // namespace fastdl::cpu
 
 namespace fastdl::cpu {

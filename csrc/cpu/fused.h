@@ -10,6 +10,8 @@
 #pragma once
 #include <cstdint>
 
+#include "cpu/dispatch.h"
+
 namespace fastdl::cpu {
 
 // x is (A, C, B), bias (C,): x[a, c, b] = relu(x[a, c, b] + bias[c]).
@@ -26,4 +28,42 @@ void relu_maxpool2x2_forward(float* y, int64_t* indices, const float* x, int64_t
 int64_t relu_maxpool2x2_backward(float* dx, const float* dy, const int64_t* indices,
                                  const float* y, int64_t planes, int64_t H, int64_t W);
 
+// The 2x2 pooling of the fused conv block (conv2d.h: conv2d_relu_maxpool2x2_*), on the calling
+// thread, planes [p0, p1) of H x W: ReLU and pooling as relu_maxpool2x2_forward, the argmax
+// recorded as its place in the window (0, 1: top row; 2, 3: bottom row, left first) into codes,
+// one byte per pooled output, or not at all when codes is nullptr.
+void relu_maxpool2x2_codes(float* y, uint8_t* codes, const float* x, int64_t H, int64_t W,
+                           int64_t p0, int64_t p1);
+
+// Its backward on the calling thread, planes [p0, p1): dx zero except dy at each code's place
+// where y > 0. Returns how many codes were not 0..3 (those windows get no gradient).
+int64_t relu_unpool2x2_codes(float* dx, const float* dy, const uint8_t* codes, const float* y,
+                             int64_t H, int64_t W, int64_t p0, int64_t p1);
+
 }  // namespace fastdl::cpu
+
+namespace fastdl::cpu {
+
+// The 2x2 pooling of the fused conv block (conv2d.h: conv2d_relu_maxpool2x2_*), on the calling
+// thread, planes [p0, p1) of H x W: ReLU and pooling as relu_maxpool2x2_forward, the argmax
+// recorded as its place in the window (0, 1: top row; 2, 3: bottom row, left first) into codes,
+// one byte per pooled output, or not at all when codes is nullptr.
+void relu_maxpool2x2_codes(float* y, uint8_t* codes, const float* x, int64_t H, int64_t W,
+                           int64_t p0, int64_t p1);
+
+// Its backward on the calling thread, planes [p0, p1): dx zero except dy at each code's place
+// where y > 0. Returns how many codes were not 0..3 (those windows get no gradient).
+int64_t relu_unpool2x2_codes(float* dx, const float* dy, const uint8_t* codes, const float* y,
+                             int64_t H, int64_t W, int64_t p0, int64_t p1);
+
+// One ISA build's bodies of the two (fused_kernels.cpp).
+struct FusedKernels {
+  void (*relu_pool2x2_codes)(float* y, uint8_t* codes, const float* x, int64_t H, int64_t W,
+                             int64_t p0, int64_t p1);
+  int64_t (*relu_unpool2x2_codes)(float* dx, const float* dy, const uint8_t* codes,
+                                  const float* y, int64_t H, int64_t W, int64_t p0, int64_t p1);
+};
+
+}  // namespace fastdl::cpu
+
+FASTDL_PER_ISA(const FusedKernels& fused_kernels())

@@ -112,6 +112,13 @@ inline vf select(vi mask, vf a, vf b) {
 #endif
 }
 
+// ReLU lane by lane: x where x > 0, else +0.0. NOTE: NaN propagates (x > 0 and x == 0-or-below
+// are both false for NaN), as in PyTorch.
+inline vf relu_ps(vf x) {
+  const vi keep = (x > 0.0f) | (x != x);
+  return (vf)(keep & (vi)x);
+}
+
 inline vi lane_index() {
   vi v;
   for (int i = 0; i < kW; ++i) v[i] = i;
@@ -139,6 +146,26 @@ inline void store_first(float* p, vf v, int n) {
   _mm256_maskstore_ps(p, (__m256i)(lane_index() < n), v);
 #else
   for (int i = 0; i < n; ++i) p[i] = v[i];
+#endif
+}
+
+// The first n lanes (0 <= n <= kW) of v, each truncated to a byte, to p; touches nothing else.
+inline void store_bytes_first(uint8_t* p, vi v, int n) {
+#if defined(FASTDL_ISA_AVX512)
+  _mm512_mask_cvtepi32_storeu_epi8(p, static_cast<__mmask16>((1u << n) - 1u), (__m512i)v);
+#else
+  for (int i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(v[i]);
+#endif
+}
+
+// The first n bytes (0 <= n <= kW) of p, zero-extended, in the first n lanes; the others are 0.
+inline vi load_bytes_first(const uint8_t* p, int n) {
+#if defined(FASTDL_ISA_AVX512)
+  return (vi)_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << n) - 1u), p));
+#else
+  vi v = {};
+  for (int i = 0; i < n; ++i) v[i] = p[i];
+  return v;
 #endif
 }
 

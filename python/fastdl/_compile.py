@@ -13,14 +13,18 @@ the input, the last gives the output) the plan is built from them; later calls w
 signature replay it. A new signature records a new plan.
 
 The plan. One node per leaf module (or per fused group), each a few backend kernel calls on the
-storage arrays: no Tensor, no autograd node per op. Fusions: conv2d + ReLU + 2x2 max pool (the
-conv kernel adds the bias, then ReLU and pooling in one pass, whose argmax also masks the ReLU in
-backward), conv2d + bias + ReLU and linear + bias + ReLU (bias and ReLU in one pass after the conv
-or GEMM kernel: the conv kernel's own epilogue belongs to the conv2d family, which this does not
-change), ReLU + 2x2 max pool, and in `step` softmax cross-entropy feeding the last linear
-layer's backward directly. Buffers of the fused ops (pooled outputs, argmax indices, their
-input gradients) are allocated once per plan and rewritten every step; the conv and GEMM
-kernels still return fresh arrays (their bindings take no output buffer).
+storage arrays: no Tensor, no autograd node per op. Fusions:
+- conv2d + ReLU + 2x2 max pool: one backend call each way (`conv2d_relu_maxpool2x2_*`): bias,
+  ReLU and pooling in one pass after the convolution, whose argmax (a one-byte code per window)
+  also masks the ReLU in backward; with one input channel the conv output and its gradient
+  never reach memory;
+- conv2d + bias + ReLU and linear + bias + ReLU: bias and ReLU in one pass after the conv or
+  GEMM kernel;
+- ReLU + 2x2 max pool, and in `step` softmax cross-entropy feeding the last linear layer's
+  backward directly.
+Buffers of the fused ops (pooled outputs, argmax indices or codes, their input gradients) are
+allocated once per plan and rewritten every step; the conv and GEMM kernels still return fresh
+arrays (their bindings take no output buffer).
 
 Fallbacks (each warns once, naming what): a leaf module the plan has no node for runs eagerly
 inside the plan, with autograd for its backward; a forward that is not a chain of leaf modules
@@ -446,30 +450,30 @@ class _Conv(_Node):
         super().__init__(m)
         self.relu, self.pool = relu, pool
         self.be = None
-        self.y_buf = self.i_buf = self.dz_buf = None  # the pooled forms, once per plan
+        self.y_buf = self.c_buf = None  # the pooled output and its argmax codes, once per plan
 
-    def _conv(self, x, need_indices=True):
+    def _conv(self, x, need_codes=True):
         m = self.module
         be = self.be = self.be or _devices.kernels(x)
         b = None if m.bias is None else m.bias._data
-        if self.relu and not self.pool and b is not None:
+        if self.pool:  # the conv block: conv, bias, ReLU and pool in one kernel call
+            y, codes = be.conv2d_relu_maxpool2x2_forward(
+                x, m.weight._data, b, m.stride, m.padding, self.y_buf,
+                self.c_buf if need_codes else None, need_codes=need_codes,
+            )
+            self.y_buf = y
+            if need_codes:
+                self.c_buf = codes
+            return y
+        if self.relu and b is not None:
             y = be.conv2d_forward(x, m.weight._data, None, m.stride, m.padding)
             be.bias_relu_(y, b)  # bias + ReLU in one pass after the conv kernel
             return y
         y = be.conv2d_forward(x, m.weight._data, b, m.stride, m.padding)
-        if self.pool:
-            self.conv_shape = y.shape
-            if not need_indices:  # inference: no argmax to keep
-                self.y_buf = be.relu_maxpool2x2_forward(y, self.y_buf, need_indices=False)[0]
-                return self.y_buf
-            y, idx = be.relu_maxpool2x2_forward(y, self.y_buf, self.i_buf)
-            self.y_buf, self.i_buf = y, idx
-        elif self.relu:
-            y = be.relu_forward(y)
-        return y
+        return be.relu_forward(y) if self.relu else y
 
     def infer(self, x):
-        return self._conv(x, need_indices=False)
+        return self._conv(x, need_codes=False)  # inference: no argmax to keep
 
     def forward(self, x):
         self.x = x
@@ -478,19 +482,18 @@ class _Conv(_Node):
 
     def backward(self, dy, grads):
         be, m = self.be, self.module
-        if self.pool:
-            if self.dz_buf is None:
-                self.dz_buf = _devices.CPU_XP.empty(self.conv_shape, dtype=dy.dtype)
-            dz = be.relu_maxpool2x2_backward(dy, self.i_buf, self.y, self.conv_shape, self.dz_buf)
-        elif self.relu:
-            dz = be.relu_backward(dy, self.y)
-        else:
-            dz = dy
         need_w = m.weight.requires_grad
         need_b = m.bias is not None and m.bias.requires_grad
-        dx, dw, db = be.conv2d_backward(
-            dz, self.x, m.weight._data, m.stride, m.padding, self.wants_dx(), need_w, need_b
-        )
+        if self.pool:
+            dx, dw, db = be.conv2d_relu_maxpool2x2_backward(
+                dy, self.c_buf, self.y, self.x, m.weight._data, m.stride, m.padding,
+                self.wants_dx(), need_w, need_b,
+            )
+        else:
+            dz = be.relu_backward(dy, self.y) if self.relu else dy
+            dx, dw, db = be.conv2d_backward(
+                dz, self.x, m.weight._data, m.stride, m.padding, self.wants_dx(), need_w, need_b
+            )
         slots = iter(self.slots)
         if need_w:
             grads[next(slots)] = dw

@@ -123,6 +123,15 @@ def _cases(rng: np.random.Generator) -> Iterator[tuple]:
         yield "relu_maxpool2x2_forward", (x,), {}, None
         y, idx = _reference().relu_maxpool2x2_forward(x)
         yield "relu_maxpool2x2_backward", (f32(*y.shape), idx, y, shape), {}, None
+    # the conv block: one input channel (the fused path), several (conv, then pool), stride 2
+    for shape, k, stride, padding in (((2, 1, 28, 28), 32, 1, 1), ((3, 4, 9, 7), 5, 1, 1),
+                                      ((2, 1, 11, 10), 3, 2, 0)):
+        x, w, b = f32(*shape), f32(k, shape[1], 3, 3), f32(k)
+        yield "conv2d_relu_maxpool2x2_forward", (x, w, b, stride, padding), {}, None
+        y, codes = _reference().conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding)
+        for need in ((False, True, True), (True, True, True)):
+            args = (f32(*y.shape), codes, y, x, w, stride, padding, *need)
+            yield "conv2d_relu_maxpool2x2_backward", args, {}, None
 
     for n, c in ((1, 10), (64, 10), (37, 1000)):
         logits = f32(n, c) * 4

@@ -20,3 +20,12 @@ def i64(a) -> np.ndarray:
     if type(a) is np.ndarray and a.dtype == np.int64 and a.flags.c_contiguous and a.flags.aligned:
         return a
     return np.require(a, np.int64, _NEEDS)
+
+
+def u8(a) -> np.ndarray:
+    # uint8 codes: C-contiguous, never cast (a wider integer array is refused by the binding by
+    # name rather than wrapped into 0..255).
+    if type(a) is np.ndarray and a.flags.c_contiguous:
+        return a
+    return np.require(a, None, _NEEDS)
+

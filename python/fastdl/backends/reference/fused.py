@@ -6,16 +6,27 @@ composition of the reference kernels it replaces (the C++ twins do each in one p
 - relu_maxpool2x2_backward(dy, indices, y, input_shape): the max-pool backward of dy masked where
   the pooled output y is not > 0 (the ReLU's mask at the argmax; 2x2 stride-2 windows do not
   overlap, so this is relu_backward of maxpool2d_backward).
+- conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding) = relu_maxpool2x2_forward of
+  conv2d_forward, the argmax as its place in the 2x2 window (a code 0..3, uint8) instead of an
+  index; conv2d_relu_maxpool2x2_backward = conv2d_backward of relu_maxpool2x2_backward.
 The optional output buffers are written and returned (a compiled plan reuses them every step).
 Written against the array API standard: runs on any device's arrays.
 Tested against the C++ kernels in tests/test_kernels_fused.py.
 """
 
+from ..._args import pair
 from . import _arrays
 from .activations import relu_forward
+from .conv2d import _check, conv2d_backward, conv2d_forward
 from .maxpool2d import maxpool2d_backward, maxpool2d_forward
 
-__all__ = ["bias_relu_", "relu_maxpool2x2_backward", "relu_maxpool2x2_forward"]
+__all__ = [
+    "bias_relu_",
+    "conv2d_relu_maxpool2x2_backward",
+    "conv2d_relu_maxpool2x2_forward",
+    "relu_maxpool2x2_backward",
+    "relu_maxpool2x2_forward",
+]
 
 
 def _into(out, value):
@@ -45,14 +56,64 @@ def relu_maxpool2x2_forward(x, y_out=None, indices_out=None, need_indices=True):
 def relu_maxpool2x2_backward(dy, indices, y, input_shape, out=None):
     xp = _arrays.namespace(dy)
     N, C, H, W = input_shape
-    P, Q = dy.shape[2:]
-    # each index's place inside its own window: 0, 1, W or W + 1
-    corner = (
-        xp.arange(P, dtype=indices.dtype, device=dy.device)[:, None] * (2 * W)
-        + xp.arange(Q, dtype=indices.dtype, device=dy.device)[None, :] * 2
-    )
-    k = indices - corner
+    k = indices - _corners(xp, dy, indices.dtype, W)  # each index's place: 0, 1, W or W + 1
     if not bool(xp.all((k == 0) | (k == 1) | (k == W) | (k == W + 1))):
         raise ValueError("[relu_maxpool2x2_backward] indices are not in their 2x2 windows")
     masked = xp.astype(xp.where(y > 0, dy, 0), dy.dtype, copy=False)
     return _into(out, maxpool2d_backward(masked, indices, tuple(input_shape)))
+
+
+def _corners(xp, pooled, dtype, W):
+    # (P, Q): the flat index h * W + w of each 2x2 window's top-left corner, for pooled (.., P, Q).
+    P, Q = pooled.shape[-2:]
+    return (
+        xp.arange(P, dtype=dtype, device=pooled.device)[:, None] * (2 * W)
+        + xp.arange(Q, dtype=dtype, device=pooled.device)[None, :] * 2
+    )
+
+
+def _conv_shape(op, x, w, stride, padding):
+    stride, padding = pair(stride, op, "stride"), pair(padding, op, "padding")
+    P, Q = _check(op, x, w, stride, padding)
+    if P < 2 or Q < 2:
+        raise ValueError(
+            f"[{op}] the convolution's output must be at least 2x2 to pool, got {(P, Q)}"
+        )
+    return (x.shape[0], w.shape[0], P, Q), stride, padding
+
+
+def conv2d_relu_maxpool2x2_forward(
+    x, w, b, stride, padding, y_out=None, codes_out=None, need_codes=True
+):
+    op = "conv2d_relu_maxpool2x2_forward"
+    if not need_codes and codes_out is not None:
+        raise ValueError(f"[{op}] codes_out given with need_codes=False")
+    shape, stride, padding = _conv_shape(op, x, w, stride, padding)
+    y, indices = relu_maxpool2x2_forward(conv2d_forward(x, w, b, stride, padding))
+    if not need_codes:
+        return _into(y_out, y), None
+    xp = _arrays.namespace(x)
+    k = indices - _corners(xp, y, indices.dtype, shape[3])  # 0, 1, W or W + 1
+    codes = xp.astype((k // shape[3]) * 2 + k % shape[3], xp.uint8)
+    return _into(y_out, y), _into(codes_out, codes)
+
+
+def conv2d_relu_maxpool2x2_backward(
+    dy, codes, y, x, w, stride, padding, need_dx=True, need_dw=True, need_db=True
+):
+    op = "conv2d_relu_maxpool2x2_backward"
+    shape, stride, padding = _conv_shape(op, x, w, stride, padding)
+    pooled = shape[:2] + (shape[2] // 2, shape[3] // 2)
+    if tuple(dy.shape) != pooled or tuple(codes.shape) != pooled or tuple(y.shape) != pooled:
+        raise ValueError(
+            f"[{op}] expected dy, codes and y of shape {pooled}, got {tuple(dy.shape)}, "
+            f"{tuple(codes.shape)} and {tuple(y.shape)}"
+        )
+    xp = _arrays.namespace(dy)
+    if bool(xp.any(codes > 3)):
+        raise ValueError(f"[{op}] codes are not 0..3 (not from the forward?)")
+    code = xp.astype(codes, xp.int64)
+    indices = _corners(xp, dy, xp.int64, shape[3]) + (code // 2) * shape[3] + code % 2
+    dz = relu_maxpool2x2_backward(dy, indices, y, shape)
+    return conv2d_backward(dz, x, w, stride, padding, need_dx, need_dw, need_db)
+
