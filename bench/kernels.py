@@ -213,46 +213,55 @@ def _conv_row(ctx: Context, layer: str, x_shape, w_shape, part: str) -> None:
 
 def conv1_block(ctx: Context) -> None:
     """G7: conv1 + ReLU + maxpool as the user runs it (nn modules, autograd), so that any fusion
-    fastdl does at any layer counts. Forward under no_grad; forward + backward as in training."""
-    for mode in ("forward", "forward+backward"):
-        row = new_row(
-            SECTION,
-            f"conv1_block.{'fwd' if mode == 'forward' else 'fwdbwd'}",
-            f"conv1+relu+pool {mode} b64 (nn)",
-            "ms",
-            peer="torch",
-            checks=(goals.ratio("G7", 0.3),),
-        )
+    fastdl does at any layer counts. Forward under no_grad; forward + backward as in training.
+    Then the same block through fastdl.compile (one fused kernel call each way), against the
+    same eager PyTorch (G7 is met by either path, as G1-G3)."""
+    for compiled in (False, True):
+        for mode in ("forward", "forward+backward"):
+            _conv1_block_row(ctx, mode, compiled)
 
-        def factory(library, mode=mode):
-            import importlib
 
-            lib = importlib.import_module(library)
-            nn = importlib.import_module(f"{library}.nn")
-            block = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2))
-            params = list(block.parameters())
-            x = lib.from_numpy(_randn(64, 1, 28, 28, seed=1))
-            dy = lib.from_numpy(_randn(64, 32, 14, 14, seed=2))
-            if mode == "forward":
+def _conv1_block_row(ctx: Context, mode: str, compiled: bool) -> None:
+    row = new_row(
+        SECTION,
+        f"conv1_block.{'fwd' if mode == 'forward' else 'fwdbwd'}"
+        + (".compiled" if compiled else ""),
+        f"conv1+relu+pool {mode} b64 ({'fastdl.compile' if compiled else 'nn'})",
+        "ms",
+        peer="torch",
+        checks=(goals.ratio("G7", 0.3),),
+    )
 
-                def forward():
-                    with lib.no_grad():
-                        return block(x)
+    def factory(library):
+        import importlib
 
-                return forward
+        lib = importlib.import_module(library)
+        nn = importlib.import_module(f"{library}.nn")
+        block = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2))
+        params = list(block.parameters())
+        run = lib.compile(block) if compiled and library == "fastdl" else block
+        x = lib.from_numpy(_randn(64, 1, 28, 28, seed=1))
+        dy = lib.from_numpy(_randn(64, 32, 14, 14, seed=2))
+        if mode == "forward":
 
-            def forward_backward():
-                for p in params:
-                    p.grad = None
-                block(x).backward(dy)
+            def forward():
+                with lib.no_grad():
+                    return run(x)
 
-            return forward_backward
+            return forward
 
-        def torch_factory(factory=factory):
-            ctx.need_torch()
-            return factory("torch")
+        def forward_backward():
+            for p in params:
+                p.grad = None
+            run(x).backward(dy)
 
-        ctx.add(row, {"fastdl": lambda factory=factory: factory("fastdl"), "torch": torch_factory})
+        return forward_backward
+
+    def torch_factory():
+        ctx.need_torch()
+        return factory("torch")
+
+    ctx.add(row, {"fastdl": lambda: factory("fastdl"), "torch": torch_factory})
 
 
 # ---------------------------------------------------------------- maxpool2d
