@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "cpu/parallel.h"
+#include "cpu/pool2x2.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -183,13 +184,13 @@ int64_t relu_maxpool2x2_backward(float* dx, const float* dy, const int64_t* indi
 
 void relu_maxpool2x2_codes(float* y, uint8_t* codes, const float* x, int64_t H, int64_t W,
                            int64_t p0, int64_t p1) {
-  FASTDL_ACTIVE(FusedKernels, fused_kernels).relu_pool2x2_codes(y, codes, x, H, W, p0, p1);
+  FASTDL_ACTIVE(Pool2x2Kernels, pool2x2_kernels).relu_pool_codes(y, codes, x, H, W, p0, p1);
 }
 
 int64_t relu_unpool2x2_codes(float* dx, const float* dy, const uint8_t* codes, const float* y,
                              int64_t H, int64_t W, int64_t p0, int64_t p1) {
-  return FASTDL_ACTIVE(FusedKernels, fused_kernels)
-      .relu_unpool2x2_codes(dx, dy, codes, y, H, W, p0, p1);
+  return FASTDL_ACTIVE(Pool2x2Kernels, pool2x2_kernels)
+      .relu_unpool_codes(dx, dy, codes, y, H, W, p0, p1);
 }
 
 }  // namespace fastdl::cpu

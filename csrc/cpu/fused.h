@@ -10,8 +10,6 @@
 #pragma once
 #include <cstdint>
 
-#include "cpu/dispatch.h"
-
 namespace fastdl::cpu {
 
 // x is (A, C, B), bias (C,): x[a, c, b] = relu(x[a, c, b] + bias[c]).
@@ -56,14 +54,5 @@ void relu_maxpool2x2_codes(float* y, uint8_t* codes, const float* x, int64_t H, 
 int64_t relu_unpool2x2_codes(float* dx, const float* dy, const uint8_t* codes, const float* y,
                              int64_t H, int64_t W, int64_t p0, int64_t p1);
 
-// One ISA build's bodies of the two (fused_kernels.cpp).
-struct FusedKernels {
-  void (*relu_pool2x2_codes)(float* y, uint8_t* codes, const float* x, int64_t H, int64_t W,
-                             int64_t p0, int64_t p1);
-  int64_t (*relu_unpool2x2_codes)(float* dx, const float* dy, const uint8_t* codes,
-                                  const float* y, int64_t H, int64_t W, int64_t p0, int64_t p1);
-};
-
 }  // namespace fastdl::cpu
 
-FASTDL_PER_ISA(const FusedKernels& fused_kernels())

@@ -15,6 +15,7 @@
 // Tests: tests/test_kernels_maxpool2d.py. Bench: bench/kernels.py (maxpool2d, G7, G9).
 #include "cpu/maxpool2d.h"
 #include "cpu/parallel.h"  // kParallelMin, get_num_threads
+#include "cpu/pool2x2.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -176,6 +177,15 @@ void pool_row(float* y, int64_t* index, const float* x, int64_t H, int64_t W, in
 void maxpool2d_forward(float* y, int64_t* indices, const float* x, int64_t N, int64_t C,
                        int64_t H, int64_t W, int64_t P, int64_t Q, int64_t R, int64_t S,
                        int64_t sh, int64_t sw, int64_t ph, int64_t pw) {
+  if (R == 2 && S == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && P == H / 2 && Q == W / 2 &&
+      H * W < INT32_MAX) {
+    // 2x2 stride 2 (CNNs' pool): the per-ISA body, kW outputs per step (pool2x2_kernels.cpp).
+    const Pool2x2Kernels& k = FASTDL_ACTIVE(Pool2x2Kernels, pool2x2_kernels);
+    split_blocks(N * C, N * C * H * W, [&](int64_t p0, int64_t p1) {
+      k.maxpool_indices(y, indices, x, H, W, p0, p1);
+    });
+    return;
+  }
   // Interior columns: q * sw - pw >= 0 and q * sw - pw + S <= W.
   const int64_t qa = std::min(Q, pw / sw + (pw % sw != 0));
   const int64_t qb = W - S + pw >= 0 ? std::max(qa, std::min(Q, (W - S + pw) / sw + 1)) : qa;

@@ -169,6 +169,20 @@ inline vi load_bytes_first(const uint8_t* p, int n) {
 #endif
 }
 
+// The first n lanes (0 <= n <= kW) of v, sign-extended to int64, to p; touches nothing else.
+inline void store_int64_first(int64_t* p, vi v, int n) {
+#if defined(FASTDL_ISA_AVX512)
+  const __m512i w = (__m512i)v;
+  const unsigned lo = n < 8 ? (1u << n) - 1u : 0xffu, hi = n > 8 ? (1u << (n - 8)) - 1u : 0u;
+  _mm512_mask_storeu_epi64(p, static_cast<__mmask8>(lo),
+                           _mm512_cvtepi32_epi64(_mm512_castsi512_si256(w)));
+  _mm512_mask_storeu_epi64(p + 8, static_cast<__mmask8>(hi),
+                           _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(w, 1)));
+#else
+  for (int i = 0; i < n; ++i) p[i] = v[i];
+#endif
+}
+
 // out[j * ldo + i] = in[i * ldi + j] for i, j < 4 (SSE2 in every x86-64 build): the block of the
 // layout changes (conv2d_kernels.cpp pack_dy_t, conv2d_winograd_kernels.cpp channels-last).
 inline void transpose4(float* out, int64_t ldo, const float* in, int64_t ldi) {

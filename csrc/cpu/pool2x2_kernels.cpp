@@ -1,7 +1,8 @@
-// Fused pooling bodies, compiled once per ISA (see dispatch.h): ReLU + 2x2 stride-2 max pooling
-// of planes with the argmax kept as a one-byte code (its place in the window), and the
-// backward that rebuilds the ReLU's input gradient from the codes, float32, on the calling
-// thread. fused.cpp (relu_maxpool2x2_codes, relu_unpool2x2_codes) calls the active ISA's table.
+// 2x2 stride-2 max pooling bodies, compiled once per ISA (see dispatch.h; the table in
+// pool2x2.h), float32, on the calling thread: maxpool2d's 2x2 path with int64 indices, and the
+// fused conv block's ReLU + pooling with the argmax kept as a one-byte code (its place in the
+// window) and the backward that rebuilds the ReLU's input gradient from the codes.
+// maxpool2d.cpp and fused.cpp split planes across threads and call the active ISA's table.
 //
 // Shapes: planes of H x W in, pooled planes of P x Q = H / 2 x W / 2 (floor) out.
 // Variants: one source, kW = 4 / 8 / 16 lanes. A step pools kW outputs of one pooled row: it
@@ -9,10 +10,10 @@
 // (__builtin_shuffle: one two-source permute per vector on AVX-512), so the four candidates of
 // every window sit in the same lane of four vectors. The last step of a row uses masked loads
 // and stores (pooled CNN rows are 7 to 14 outputs), so every output gets the same arithmetic.
-// Rules (as relu_maxpool2x2_forward, fused.cpp): ReLU keeps NaN; in row-major order a later
+// Rules (maxpool2d.h's keep_max, fused.cpp's relu): ReLU keeps NaN; in row-major order a later
 // candidate replaces the max when greater or NaN, so ties keep the first.
-// Tests: tests/test_kernels_fused.py (every ISA through tests/test_kernels_simd.py's switch).
-#include "cpu/fused.h"
+// Tests: tests/test_kernels_fused.py and tests/test_kernels_maxpool2d.py, on every ISA.
+#include "cpu/pool2x2.h"
 #include "cpu/simd.h"
 
 namespace fastdl::cpu::FASTDL_ISA {
@@ -50,15 +51,22 @@ inline void store2(float* p, int n, vf lo, vf hi) {
   }
 }
 
-// One pooled row: y[q] and codes[q] (when codes is not null) for q < Q, from rows r0, r1.
-void pool_row(float* y, uint8_t* codes, const float* r0, const float* r1, int64_t Q) {
+// What a pooling pass records of each window's maximum.
+enum class Argmax { none, codes, indices };
+
+// One pooled row: y[q] (of relu(x) when kRelu) for q < Q from rows r0, r1, and the argmax as
+// codes[q], or as indices[q] = base + 2q + its offset in the window (W apart between the rows).
+template <bool kRelu, Argmax kArgmax>
+void pool_row(float* y, uint8_t* codes, int64_t* indices, const float* r0, const float* r1,
+              int64_t Q, int64_t W, int64_t base) {
+  const auto act = [](vf v) { return kRelu ? relu_ps(v) : v; };
   for (int64_t q = 0; q < Q; q += kW) {
     const int n = static_cast<int>(min64(kW, Q - q));
     vf t0, t1, b0, b1;
     load2(r0 + 2 * q, 2 * n, t0, t1);
     load2(r1 + 2 * q, 2 * n, b0, b1);
-    const vf a = relu_ps(evens(t0, t1)), b = relu_ps(odds(t0, t1));
-    const vf c = relu_ps(evens(b0, b1)), d = relu_ps(odds(b0, b1));
+    const vf a = act(evens(t0, t1)), b = act(odds(t0, t1));
+    const vf c = act(evens(b0, b1)), d = act(odds(b0, b1));
     vf best = a;
     vi code = vi{};
     vi take = (b > best) | (b != b);
@@ -75,19 +83,42 @@ void pool_row(float* y, uint8_t* codes, const float* r0, const float* r1, int64_
     } else {
       store_first(y + q, best, n);
     }
-    if (codes != nullptr) store_bytes_first(codes + q, code, n);
+    if constexpr (kArgmax == Argmax::codes) store_bytes_first(codes + q, code, n);
+    if constexpr (kArgmax == Argmax::indices) {
+      // (the index fits 32 bits: the caller takes planes of under 2^31 elements only)
+      const vi at = static_cast<int32_t>(base + 2 * q) + 2 * lane_index() + (code >> 1) *
+                    static_cast<int32_t>(W) + (code & 1);
+      store_int64_first(indices + q, at, n);
+    }
   }
 }
 
-void relu_pool2x2_codes(float* y, uint8_t* codes, const float* x, int64_t H, int64_t W,
-                        int64_t p0, int64_t p1) {
+template <bool kRelu, Argmax kArgmax>
+void pool_planes(float* y, uint8_t* codes, int64_t* indices, const float* x, int64_t H, int64_t W,
+                 int64_t p0, int64_t p1) {
   const int64_t P = H / 2, Q = W / 2;
   for (int64_t pl = p0; pl < p1; ++pl) {
     for (int64_t p = 0; p < P; ++p) {
       const float* r0 = x + pl * H * W + 2 * p * W;
       const int64_t row = (pl * P + p) * Q;
-      pool_row(y + row, codes != nullptr ? codes + row : nullptr, r0, r0 + W, Q);
+      pool_row<kRelu, kArgmax>(y + row, codes + (codes != nullptr ? row : 0),
+                               indices + (indices != nullptr ? row : 0), r0, r0 + W, Q, W,
+                               2 * p * W);
     }
+  }
+}
+
+void maxpool_indices(float* y, int64_t* indices, const float* x, int64_t H, int64_t W,
+                     int64_t p0, int64_t p1) {
+  pool_planes<false, Argmax::indices>(y, nullptr, indices, x, H, W, p0, p1);
+}
+
+void relu_pool_codes(float* y, uint8_t* codes, const float* x, int64_t H, int64_t W, int64_t p0,
+                     int64_t p1) {
+  if (codes != nullptr) {
+    pool_planes<true, Argmax::codes>(y, codes, nullptr, x, H, W, p0, p1);
+  } else {
+    pool_planes<true, Argmax::none>(y, nullptr, nullptr, x, H, W, p0, p1);
   }
 }
 
@@ -114,8 +145,8 @@ int64_t unpool_row(float* r0, float* r1, const float* dy, const uint8_t* codes, 
   return total;
 }
 
-int64_t relu_unpool2x2_codes(float* dx, const float* dy, const uint8_t* codes, const float* y,
-                             int64_t H, int64_t W, int64_t p0, int64_t p1) {
+int64_t relu_unpool_codes(float* dx, const float* dy, const uint8_t* codes, const float* y,
+                          int64_t H, int64_t W, int64_t p0, int64_t p1) {
   const int64_t P = H / 2, Q = W / 2;
   int64_t bad = 0;
   for (int64_t pl = p0; pl < p1; ++pl) {
@@ -133,8 +164,8 @@ int64_t relu_unpool2x2_codes(float* dx, const float* dy, const uint8_t* codes, c
 
 }  // namespace
 
-const FusedKernels& fused_kernels() {
-  static const FusedKernels k{relu_pool2x2_codes, relu_unpool2x2_codes};
+const Pool2x2Kernels& pool2x2_kernels() {
+  static const Pool2x2Kernels k{maxpool_indices, relu_pool_codes, relu_unpool_codes};
   return k;
 }
 
