@@ -1,7 +1,8 @@
 // fused: bias + ReLU in place, and ReLU + 2x2 max pooling forward and backward (see fused.h).
-// Plain loops the compiler vectorises (the build's baseline ISA: these passes are bound by
-// memory, not arithmetic). Threads split rows (bias_relu) or planes (pooling) above a size
-// where they pay for themselves; each output element is written by one thread.
+// bias + ReLU and the unpooling are plain loops the compiler vectorises (the build's baseline
+// ISA: these passes are bound by memory, not arithmetic); the pooling runs the per-ISA bodies of
+// pool2x2_kernels.cpp. Threads split rows (bias_relu) or planes (pooling) above a size where
+// they pay for themselves; each output element is written by one thread.
 // Tests: tests/test_kernels_fused.py.
 #include "cpu/fused.h"
 
@@ -42,90 +43,6 @@ void bias_relu_rows(float* x, const float* bias, int64_t C, int64_t B, int64_t a
   }
 }
 
-// Four lanes (16 bytes, SSE2 or NEON, whatever the build's ISA; pooled CNN rows are short, as
-// in maxpool2d.cpp) of floats or int32s (GCC/Clang vector extensions).
-typedef float VecF __attribute__((vector_size(16)));
-typedef int32_t VecI __attribute__((vector_size(16)));
-
-inline VecF load4(const float* p) {
-  VecF v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-inline void store4(float* p, VecF v) { std::memcpy(p, &v, sizeof v); }
-
-inline VecF relu4(VecF v) { return (VecF)(((v > 0.0f) | (v != v)) & (VecI)v); }
-
-inline VecF select4(VecI mask, VecF a, VecF b) { return (VecF)((mask & (VecI)a) | (~mask & (VecI)b)); }
-
-// Output columns [q, q + 4) of one pooled row: r0, r1 are the window rows, code gets the
-// argmax's place in its window (0, 1: top row, 2, 3: bottom row).
-inline void pool4(const float* r0, const float* r1, int64_t q, VecF& best, VecI& code) {
-  const VecF lo0 = load4(r0 + 2 * q), hi0 = load4(r0 + 2 * q + 4);
-  const VecF lo1 = load4(r1 + 2 * q), hi1 = load4(r1 + 2 * q + 4);
-  const VecI even = {0, 2, 4, 6}, odd = {1, 3, 5, 7};
-  const VecF a = relu4(__builtin_shuffle(lo0, hi0, even));
-  const VecF b = relu4(__builtin_shuffle(lo0, hi0, odd));
-  const VecF c = relu4(__builtin_shuffle(lo1, hi1, even));
-  const VecF d = relu4(__builtin_shuffle(lo1, hi1, odd));
-  // In row-major order a later value replaces the max when greater or NaN (maxpool2d's rule),
-  // so ties keep the first.
-  best = a;
-  code = VecI{0, 0, 0, 0};
-  VecI t = (b > best) | (b != b);
-  best = select4(t, b, best);
-  code = (t & 1) | (~t & code);
-  t = (c > best) | (c != c);
-  best = select4(t, c, best);
-  code = (t & 2) | (~t & code);
-  t = (d > best) | (d != d);
-  best = select4(t, d, best);
-  code = (t & 3) | (~t & code);
-}
-
-// Planes [p0, p1) of relu_maxpool2x2_forward; kIndices: write the argmax indices too.
-template <bool kIndices>
-void pool_planes(float* y, int64_t* indices, const float* x, int64_t H, int64_t W, int64_t p0,
-                 int64_t p1) {
-  const int64_t P = H / 2, Q = W / 2;
-  for (int64_t pl = p0; pl < p1; ++pl) {
-    for (int64_t p = 0; p < P; ++p) {
-      const float* r0 = x + pl * H * W + 2 * p * W;
-      const float* r1 = r0 + W;
-      const int64_t base = 2 * p * W;
-      float* yr = y + (pl * P + p) * Q;
-      int64_t* ir = kIndices ? indices + (pl * P + p) * Q : nullptr;
-      // Blocks of 4 columns; the last block is shifted back to end at the row's end (writing a
-      // column twice is harmless), so a row of Q >= 4 needs no scalar remainder. A block reads
-      // 8 input columns from 2q, which lie inside the row (2q + 8 <= 2Q <= W).
-      for (int64_t q0 = 0; q0 < Q && Q >= 4; q0 += 4) {
-        const int64_t q = q0 + 4 <= Q ? q0 : Q - 4;
-        VecF best;
-        VecI code;
-        pool4(r0, r1, q, best, code);
-        store4(yr + q, best);
-        if constexpr (kIndices) {
-          for (int j = 0; j < 4; ++j) {
-            ir[q + j] = base + 2 * (q + j) + (code[j] >> 1) * W + (code[j] & 1);
-          }
-        }
-      }
-      for (int64_t q = 0; q < Q && Q < 4; ++q) {  // short rows, one window at a time
-        const float a = relu(r0[2 * q]), b = relu(r0[2 * q + 1]);
-        const float c = relu(r1[2 * q]), d = relu(r1[2 * q + 1]);
-        float best = a;
-        int64_t k = 0;
-        if (b > best || b != b) best = b, k = 1;
-        if (c > best || c != c) best = c, k = W;
-        if (d > best || d != d) best = d, k = W + 1;
-        yr[q] = best;
-        if constexpr (kIndices) ir[q] = base + 2 * q + k;
-      }
-    }
-  }
-}
-
 // Planes [p0, p1) of relu_maxpool2x2_backward.
 // Returns how many indices were not in their window (those windows get no gradient).
 int64_t unpool_planes(float* dx, const float* dy, const int64_t* indices, const float* y,
@@ -162,11 +79,12 @@ void bias_relu(float* x, const float* bias, int64_t A, int64_t C, int64_t B) {
 
 void relu_maxpool2x2_forward(float* y, int64_t* indices, const float* x, int64_t planes,
                              int64_t H, int64_t W) {
-  split_blocks(planes, planes * H * W, [=](int64_t p0, int64_t p1) {
+  const Pool2x2Kernels& k = FASTDL_ACTIVE(Pool2x2Kernels, pool2x2_kernels);
+  split_blocks(planes, planes * H * W, [=, &k](int64_t p0, int64_t p1) {
     if (indices != nullptr) {
-      pool_planes<true>(y, indices, x, H, W, p0, p1);
+      k.relu_pool_indices(y, indices, x, H, W, p0, p1);
     } else {
-      pool_planes<false>(y, nullptr, x, H, W, p0, p1);
+      k.relu_pool_codes(y, nullptr, x, H, W, p0, p1);
     }
   });
 }

@@ -113,6 +113,11 @@ void maxpool_indices(float* y, int64_t* indices, const float* x, int64_t H, int6
   pool_planes<false, Argmax::indices>(y, nullptr, indices, x, H, W, p0, p1);
 }
 
+void relu_pool_indices(float* y, int64_t* indices, const float* x, int64_t H, int64_t W,
+                       int64_t p0, int64_t p1) {
+  pool_planes<true, Argmax::indices>(y, nullptr, indices, x, H, W, p0, p1);
+}
+
 void relu_pool_codes(float* y, uint8_t* codes, const float* x, int64_t H, int64_t W, int64_t p0,
                      int64_t p1) {
   if (codes != nullptr) {
@@ -165,7 +170,8 @@ int64_t relu_unpool_codes(float* dx, const float* dy, const uint8_t* codes, cons
 }  // namespace
 
 const Pool2x2Kernels& pool2x2_kernels() {
-  static const Pool2x2Kernels k{maxpool_indices, relu_pool_codes, relu_unpool_codes};
+  static const Pool2x2Kernels k{maxpool_indices, relu_pool_indices, relu_pool_codes,
+                                relu_unpool_codes};
   return k;
 }
 
