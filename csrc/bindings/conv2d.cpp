@@ -76,6 +76,22 @@ py::array_t<float> new_array(std::initializer_list<int64_t> shape) {
   return py::array_t<float>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
 }
 
+// x (N, C, H, W) and w (K, C, R, S) checked, and the convolution's sizes and algorithm.
+struct ConvInputs {
+  const float* x;
+  const float* w;
+  fastdl::cpu::Conv2dParams cp;
+};
+
+ConvInputs conv_inputs(const char* op, const py::array& x, const py::array& w, int64_t stride_h,
+                       int64_t stride_w, int64_t pad_h, int64_t pad_w,
+                       const std::string& algorithm) {
+  ConvInputs in{in_ptr<float>(op, "x", x, 4), in_ptr<float>(op, "w", w, 4), {}};
+  in.cp = conv_params(op, x, w, stride_h, stride_w, pad_h, pad_w);
+  in.cp.algorithm = algorithm_of(op, algorithm);
+  return in;
+}
+
 // b (K,) or None, checked against cp; its data or nullptr.
 const float* bias_ptr(const char* op, const py::object& b, const fastdl::cpu::Conv2dParams& cp) {
   if (b.is_none()) return nullptr;
@@ -113,10 +129,9 @@ py::array_t<float> conv2d_forward(const py::array& x, const py::array& w, const 
                                   int64_t stride_h, int64_t stride_w, int64_t pad_h,
                                   int64_t pad_w, const std::string& algorithm) {
   const char* op = "conv2d_forward";
-  const float* px = in_ptr<float>(op, "x", x, 4);
-  const float* pw = in_ptr<float>(op, "w", w, 4);
-  fastdl::cpu::Conv2dParams cp = conv_params(op, x, w, stride_h, stride_w, pad_h, pad_w);
-  cp.algorithm = algorithm_of(op, algorithm);
+  const ConvInputs in = conv_inputs(op, x, w, stride_h, stride_w, pad_h, pad_w, algorithm);
+  const float *px = in.x, *pw = in.w;
+  const fastdl::cpu::Conv2dParams& cp = in.cp;
   const float* pb = bias_ptr(op, b, cp);
   py::array_t<float> y = new_array({cp.N, cp.K, cp.P, cp.Q});
   float* py_ = y.mutable_data();
@@ -136,10 +151,9 @@ py::tuple conv2d_backward(const py::array& dy, const py::array& x, const py::arr
                           const std::string& algorithm) {
   const char* op = "conv2d_backward";
   const float* pdy = in_ptr<float>(op, "dy", dy, 4);
-  const float* px = in_ptr<float>(op, "x", x, 4);
-  const float* pw = in_ptr<float>(op, "w", w, 4);
-  fastdl::cpu::Conv2dParams cp = conv_params(op, x, w, stride_h, stride_w, pad_h, pad_w);
-  cp.algorithm = algorithm_of(op, algorithm);
+  const ConvInputs in = conv_inputs(op, x, w, stride_h, stride_w, pad_h, pad_w, algorithm);
+  const float *px = in.x, *pw = in.w;
+  const fastdl::cpu::Conv2dParams& cp = in.cp;
   if (dy.shape(0) != cp.N || dy.shape(1) != cp.K || dy.shape(2) != cp.P || dy.shape(3) != cp.Q) {
     fail(op, "dy must have shape (", cp.N, ", ", cp.K, ", ", cp.P, ", ", cp.Q, "), got ",
          shape_str(dy));
@@ -172,10 +186,9 @@ py::tuple conv2d_relu_maxpool2x2_forward(const py::array& x, const py::array& w,
                                          std::optional<py::array> codes_out, bool need_codes,
                                          const std::string& algorithm) {
   const char* op = "conv2d_relu_maxpool2x2_forward";
-  const float* px = in_ptr<float>(op, "x", x, 4);
-  const float* pw = in_ptr<float>(op, "w", w, 4);
-  fastdl::cpu::Conv2dParams cp = conv_params(op, x, w, stride_h, stride_w, pad_h, pad_w);
-  cp.algorithm = algorithm_of(op, algorithm);
+  const ConvInputs in = conv_inputs(op, x, w, stride_h, stride_w, pad_h, pad_w, algorithm);
+  const float *px = in.x, *pw = in.w;
+  const fastdl::cpu::Conv2dParams& cp = in.cp;
   const float* pb = bias_ptr(op, b, cp);
   const std::array<int64_t, 4> shape = pooled_shape(op, cp);
   py::array y = output_array<float>(op, "y_out", y_out, shape);
@@ -208,10 +221,9 @@ py::tuple conv2d_relu_maxpool2x2_backward(const py::array& dy, const py::array& 
   const float* pdy = in_ptr<float>(op, "dy", dy, 4);
   const uint8_t* pc = in_ptr<uint8_t>(op, "codes", codes, 4);
   const float* py_ = in_ptr<float>(op, "y", y, 4);
-  const float* px = in_ptr<float>(op, "x", x, 4);
-  const float* pw = in_ptr<float>(op, "w", w, 4);
-  fastdl::cpu::Conv2dParams cp = conv_params(op, x, w, stride_h, stride_w, pad_h, pad_w);
-  cp.algorithm = algorithm_of(op, algorithm);
+  const ConvInputs in = conv_inputs(op, x, w, stride_h, stride_w, pad_h, pad_w, algorithm);
+  const float *px = in.x, *pw = in.w;
+  const fastdl::cpu::Conv2dParams& cp = in.cp;
   const std::array<int64_t, 4> shape = pooled_shape(op, cp);
   for (int d = 0; d < 4; ++d) {
     if (dy.shape(d) != shape[d]) {
