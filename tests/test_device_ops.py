@@ -410,6 +410,8 @@ def _ref_cases(dt, rng):
     norm_x = _x(rng, dt, 2, 3, 5)
     lstm_act, lstm_tc = ref.lstm_cell_forward(*(_x(rng, dt, 2, 12) for _ in range(2)), None, _x(rng, dt, 2, 3))[2:]
     gru_act = ref.gru_cell_forward(_x(rng, dt, 2, 9), _x(rng, dt, 2, 9), _x(rng, dt, 9), _x(rng, dt, 2, 3))[1]
+    block_x, block_w = _x(rng, dt, 2, 2, 6, 5), _x(rng, dt, 4, 2, 3, 3)
+    block_y, block_codes = ref.conv2d_relu_maxpool2x2_forward(block_x, block_w, None, 1, 1)
     return {
         "matmul": (ref.matmul, (_x(rng, dt, 3, 5), _x(rng, dt, 5, 4)), {}),
         "matmul-trans": (ref.matmul, (_x(rng, dt, 5, 3), _x(rng, dt, 4, 5), True, True), {}),
@@ -461,6 +463,13 @@ def _ref_cases(dt, rng):
         "relu_maxpool2x2_backward": (
             ref.relu_maxpool2x2_backward,
             (_x(rng, dt, 2, 3, 3, 3), *ref.relu_maxpool2x2_forward(pool_x)[::-1], pool_x.shape), {},
+        ),
+        "conv2d_relu_maxpool2x2_forward": (
+            ref.conv2d_relu_maxpool2x2_forward, (block_x, block_w, _x(rng, dt, 4), 1, 1), {},
+        ),
+        "conv2d_relu_maxpool2x2_backward": (
+            ref.conv2d_relu_maxpool2x2_backward,
+            (_x(rng, dt, 2, 4, 3, 2), block_codes, block_y, block_x, block_w, 1, 1), {},
         ),
         "relu_backward": (ref.relu_backward, (a, ref.relu_forward(a)), {}),
         "sigmoid_forward": (ref.sigmoid_forward, (a * 20,), {}),

@@ -223,11 +223,57 @@ void forward_c1_rs(float* yn, const float* xpad, int64_t Wp, const float* w, con
   }
 }
 
+// Output channels [k, k + kKb) of one output vector (row p, columns q0...) of forward_c1_3x3,
+// from its 9 shifted inputs xv: kKb independent FMA chains, the weights read as broadcasts.
+template <int kKb>
+inline void c1_3x3_channels(float* yn, const vf* xv, const float* w, const float* bias,
+                            int64_t k, int64_t P, int64_t Q, int64_t p, int64_t q0, int n) {
+  vf acc[kKb];
+  for (int j = 0; j < kKb; ++j) acc[j] = splat(bias != nullptr ? bias[k + j] : 0.0f);
+  for (int t = 0; t < 9; ++t) {
+    for (int j = 0; j < kKb; ++j) acc[j] = fmadd(splat(w[(k + j) * 9 + t]), xv[t], acc[j]);
+  }
+  for (int j = 0; j < kKb; ++j) {
+    float* out = yn + ((k + j) * P + p) * Q + q0;
+    if (n == kW) {
+      store(out, acc[j]);
+    } else {
+      store_first(out, acc[j], n);
+    }
+  }
+}
+
+// forward_c1_rs for 3x3 kernels, the other way round: each output vector's 9 shifted inputs
+// are loaded once into registers and serve every output channel, 4 channels at a time. Per
+// output the same multiply-adds in the same order as forward_c1_rs: the same results.
+void forward_c1_3x3(float* yn, const float* xpad, int64_t Wp, const float* w, const float* bias,
+                    int64_t K, int64_t P, int64_t Q, int64_t sh, int64_t p0, int64_t p1) {
+  constexpr int64_t kKb = 4;
+  const int tail = static_cast<int>(Q % kW);
+  const int64_t q_full = Q - tail;
+  for (int64_t p = p0; p < p1; ++p) {
+    // The tail vector's extra lanes may spill into row p + 1 when this call writes it next
+    // (see forward_c1_rs); else the tail is stored masked.
+    const bool spill_ok = (p1 - 1 - p) * Q >= kW - tail;
+    for (int64_t q0 = 0; q0 < Q; q0 += kW) {
+      const int n = q0 < q_full || spill_ok ? kW : tail;  // lanes to store
+      vf xv[9];
+      for (int64_t r = 0; r < 3; ++r) {
+        const float* xrow = xpad + (p * sh + r) * Wp + q0;
+        for (int64_t s = 0; s < 3; ++s) xv[r * 3 + s] = load(xrow + s);
+      }
+      int64_t k = 0;
+      for (; k + kKb <= K; k += kKb) c1_3x3_channels<kKb>(yn, xv, w, bias, k, P, Q, p, q0, n);
+      for (; k < K; ++k) c1_3x3_channels<1>(yn, xv, w, bias, k, P, Q, p, q0, n);
+    }
+  }
+}
+
 void forward_c1(float* yn, const float* xpad, int64_t Wp, const float* w, const float* bias,
                 int64_t K, int64_t R, int64_t S, int64_t P, int64_t Q, int64_t sh, int64_t p0,
                 int64_t p1) {
   if (R == 3 && S == 3) {
-    forward_c1_rs<3, 3>(yn, xpad, Wp, w, bias, K, R, S, P, Q, sh, p0, p1);
+    forward_c1_3x3(yn, xpad, Wp, w, bias, K, P, Q, sh, p0, p1);
   } else {
     forward_c1_rs<0, 0>(yn, xpad, Wp, w, bias, K, R, S, P, Q, sh, p0, p1);
   }
