@@ -221,18 +221,34 @@ def test_conv_block_equals_its_unfused_kernels_every_isa(block, isa):
                 np.testing.assert_array_equal(a, e)
 
 
-@pytest.mark.parametrize("algorithm", ["gemm", "winograd"])
-def test_conv_block_follows_the_conv_algorithm_setting(algorithm):
-    x, w, b, stride, padding = _block_args(((2, 1, 12, 12), 4, 3, 1, 1, True), 3)
+@pytest.mark.parametrize("algorithm", ["auto", "gemm", "winograd_2x2", "winograd_4x4"])
+@pytest.mark.parametrize(
+    "block",
+    [
+        ((2, 1, 12, 12), 4, 3, 1, 1, True),  # one channel: the direct path unless forced
+        ((64, 32, 14, 14), 64, 3, 1, 1, True),  # the CNN's conv2: units of whole images
+        ((1, 16, 37, 38), 8, 3, 1, 1, True),  # units of tile rows; an odd last row
+        ((2, 5, 11, 9), 7, 3, 1, 0, False),
+    ],
+    ids=str,
+)
+def test_conv_block_follows_the_conv_algorithm_setting(block, algorithm):
+    # Winograd pools each unit's rows as they leave its output transform: the same numbers as
+    # the convolution's own output pooled afterwards, under every setting.
+    x, w, b, stride, padding = _block_args(block, 3)
+    x = np.maximum(x, 0)  # post-ReLU inputs, as in a CNN
     saved = cpu.conv2d_algorithm
     cpu.conv2d_algorithm = algorithm
     try:
         _, pooled, _, codes = _unfused(x, w, b, stride, padding)
         y, got = cpu.conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding)
+        y2, none = cpu.conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding, need_codes=False)
     finally:
         cpu.conv2d_algorithm = saved
     np.testing.assert_array_equal(y, pooled)
     np.testing.assert_array_equal(got, codes)
+    np.testing.assert_array_equal(y2, pooled)
+    assert none is None
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=str)

@@ -284,22 +284,25 @@ struct WinogradScratch {
   float* u;              // the transformed weight (alpha^2, Kp / NR, Cp, NR)
   float *xts, *vs, *mts, *stages;  // per worker, *_stride floats apart
   int64_t xt_stride, v_stride, mt_stride, stage_stride;
+  float* planes;  // per worker, a unit's output rows (K, rows * m, Q) to pool (pooling only)
+  int64_t plane_stride;
   // Units per image when they are chunks of tile rows; 0 when they are whole images.
   int64_t row_chunks() const { return rows < tiles_h ? ceil_div(tiles_h, rows) : 0; }
   struct Buffers {
-    float *xt, *v, *mt, *stage;
+    float *xt, *v, *mt, *stage, *planes;
   };
   Buffers worker(int wk) const {
     return {xts + wk * xt_stride, vs + wk * v_stride, mts + wk * mt_stride,
-            stages + wk * stage_stride};
+            stages + wk * stage_stride, planes + wk * plane_stride};
   }
 };
 
 // budget: floats of v and mt per unit; share: the units should give each of this many workers
-// kUnitsPerWorker of them (the weight gradient, parallel over groups of images, passes 1).
+// kUnitsPerWorker of them (the weight gradient, parallel over groups of images, passes 1);
+// pool: room for the output rows the fused conv block pools.
 WinogradScratch carve_winograd(Carver& cv, const Implicit& g, int m,
                                const Conv2dWinogradKernels& kw, int workers, int64_t budget,
-                               int share) {
+                               int share, bool pool = false) {
   WinogradScratch s{};
   s.m = m, s.alpha = m + 2;
   s.tiles_h = ceil_div(g.P, m), s.tiles_w = ceil_div(g.Q, m);
@@ -328,6 +331,8 @@ WinogradScratch carve_winograd(Carver& cv, const Implicit& g, int m,
   s.vs = cv.floats(s.v_stride * workers);
   s.mts = cv.floats(s.mt_stride * workers);
   s.stages = cv.floats(s.stage_stride * workers);
+  s.plane_stride = pool ? round_up(g.K * s.rows * m * g.Q, kAlignFloats) : 0;
+  s.planes = cv.floats(s.plane_stride * workers);
   return s;
 }
 
@@ -346,9 +351,18 @@ void winograd_inputs(float* v, float* xt, const float* x, const Implicit& g,
 
 // y (N, K, P, Q) = the 3x3 stride-1 convolution of x (N, C, H, W) in geometry g with the weight
 // w (K, C, 3, 3) plus bias (K,) or nullptr, by Winograd F(s.m x s.m, 3x3), on nthreads threads.
+// Where the fused conv block's forward pools its output (see conv2d_relu_maxpool2x2_forward).
+struct PoolTo {
+  float* yp;       // (N, K, P / 2, Q / 2)
+  uint8_t* codes;  // the same shape, or null
+};
+
+// y (N, K, P, Q) = the convolution of x, or with pool, relu and 2x2 max pooling of it written to
+// pool->yp and pool->codes straight from each unit's rows, which never reach y.
 void winograd_forward(float* y, const float* x, const float* w, const float* bias,
                       const Implicit& g, const WinogradScratch& s,
-                      const Conv2dWinogradKernels& kw, int nthreads) {
+                      const Conv2dWinogradKernels& kw, int nthreads,
+                      const PoolTo* pool = nullptr) {
   const int mi = s.m == 4 ? 1 : 0;
   const int64_t m = s.m, points = s.alpha * s.alpha, kpq = g.K * g.PQ();
   kw.pack_weight[mi](s.u, w, g.K, g.C, s.Cp, s.Kp);
@@ -371,8 +385,21 @@ void winograd_forward(float* y, const float* x, const float* w, const float* bia
       for (int64_t n = n0; n < n1; ++n) {
         kw.output_tiles[mi](b.stage, b.mt, T * s.Kp, (n - n0) * band, s.Kp, r1 - r0, s.tiles_w,
                             bias, g.K);
-        kw.from_channels_last(y + n * kpq, b.stage, g.K, g.P, g.Q, s.Kp, r0 * m,
-                              std::min(g.P, r1 * m) - r0 * m, s.tiles_w * m);
+        const int64_t p0 = r0 * m, rows = std::min(g.P, r1 * m) - p0;
+        if (pool == nullptr) {
+          kw.from_channels_last(y + n * kpq, b.stage, g.K, g.P, g.Q, s.Kp, p0, rows,
+                                s.tiles_w * m);
+          continue;
+        }
+        // The unit's rows as K planes of rows x Q, pooled into rows [p0 / 2, ...) of yp (p0 is
+        // even: m is 2 or 4; an odd last row is the pooling's floor).
+        kw.from_channels_last(b.planes, b.stage, g.K, rows, g.Q, s.Kp, 0, rows, s.tiles_w * m);
+        const int64_t Pp = g.P / 2, Qp = g.Q / 2;
+        for (int64_t k = 0; k < g.K; ++k) {
+          const int64_t at = ((n * g.K + k) * Pp + p0 / 2) * Qp;
+          relu_maxpool2x2_codes(pool->yp + at, pool->codes != nullptr ? pool->codes + at : nullptr,
+                                b.planes + k * rows * g.Q, rows, g.Q, 0, 1);
+        }
       }
     }
   }
@@ -798,7 +825,8 @@ struct ForwardPlan {
 };
 
 // The paths of the forward and their scratch, for the ISA build `isa`.
-ForwardPlan carve_forward_plan(Carver& cv, const Conv2dParams& cp, int isa, int nthreads) {
+ForwardPlan carve_forward_plan(Carver& cv, const Conv2dParams& cp, int isa, int nthreads,
+                               bool pool = false) {
   ForwardPlan p{};
   const Implicit g = forward_geometry(cp);
   p.wino = cp.algorithm == Conv2dAlgorithm::automatic && use_c1(cp)
@@ -806,7 +834,7 @@ ForwardPlan carve_forward_plan(Carver& cv, const Conv2dParams& cp, int isa, int 
                : winograd_tile(g, cp.algorithm, isa);
   if (p.wino != 0) {
     p.wg = carve_winograd(cv, g, p.wino, *kWinograd[isa], std::max(1, nthreads),
-                          kWinogradUnitFloats, std::max(1, nthreads));
+                          kWinogradUnitFloats, std::max(1, nthreads), pool);
   } else if (use_c1(cp)) {
     p.c1 = carve_c1(cv, cp, std::max(1, nthreads), false);
   } else {
@@ -995,12 +1023,15 @@ bool block_on_c1(const Conv2dParams& cp) {
 }  // namespace
 
 int64_t conv2d_relu_maxpool2x2_forward_workspace_floats(const Conv2dParams& cp, int nthreads) {
+  const int threads = conv_threads(cp, nthreads);
   if (block_on_c1(cp)) {
-    const int workers = std::max(1, conv_threads(cp, nthreads));
-    return most_floats([&](Carver& cv, int) { carve_c1(cv, cp, workers, false, true); });
+    return most_floats(
+        [&](Carver& cv, int) { carve_c1(cv, cp, std::max(1, threads), false, true); });
   }
-  return round_up(cp.N * cp.K * cp.P * cp.Q, kAlignFloats) + kAlignFloats +
-         conv2d_forward_workspace_floats(cp, nthreads);
+  const int64_t pooled_in_place =
+      most_floats([&](Carver& cv, int isa) { carve_forward_plan(cv, cp, isa, threads, true); });
+  return std::max(pooled_in_place, round_up(cp.N * cp.K * cp.P * cp.Q, kAlignFloats) +
+                                       kAlignFloats + conv2d_forward_workspace_floats(cp, nthreads));
 }
 
 void conv2d_relu_maxpool2x2_forward(float* yp, uint8_t* codes, const float* x, const float* w,
@@ -1008,12 +1039,22 @@ void conv2d_relu_maxpool2x2_forward(float* yp, uint8_t* codes, const float* x, c
                                     int nthreads) {
   if (cp.N == 0) return;
   Carver cv(workspace);
+  const int isa = static_cast<int>(simd_level()), threads = conv_threads(cp, nthreads);
   if (block_on_c1(cp)) {
-    const int threads = conv_threads(cp, nthreads);
     const C1Scratch s = carve_c1(cv, cp, std::max(1, threads), false, true);
-    forward_c1_relu_pool(yp, codes, x, w, b, cp, s, *kKernels[static_cast<int>(simd_level())],
-                         threads);
+    forward_c1_relu_pool(yp, codes, x, w, b, cp, s, *kKernels[isa], threads);
     return;
+  }
+  {
+    // Winograd: each unit's output rows are pooled as they leave the transform.
+    Carver wcv(workspace);
+    const ForwardPlan plan = carve_forward_plan(wcv, cp, isa, threads, true);
+    if (plan.wino != 0) {
+      const PoolTo pool{yp, codes};
+      winograd_forward(nullptr, x, w, b, forward_geometry(cp), plan.wg, *kWinograd[isa], threads,
+                       &pool);
+      return;
+    }
   }
   const int64_t PQ = cp.P * cp.Q;
   float* y = cv.floats(cp.N * cp.K * PQ);

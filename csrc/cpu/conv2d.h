@@ -59,9 +59,10 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
 // argmax's place in its 2x2 window (0, 1: top row; 2, 3: bottom row; csrc/cpu/fused.h). One
 // input channel (the direct path; not under a forced Winograd setting): each image's conv planes
 // are computed, pooled and, in backward, rebuilt from dyp and codes in a worker's cache-sized
-// scratch, so the full-size conv output and its gradient never reach memory. Any other
-// convolution: conv2d_forward into the workspace, then the pooling (and in backward the dense
-// gradient, then conv2d_backward). P and Q must be >= 2 (the binding checks).
+// scratch, so the full-size conv output and its gradient never reach memory. Winograd forwards
+// pool each unit's rows as they leave the output transform (the conv output never reaches
+// memory either). Otherwise: conv2d_forward into the workspace, then the pooling; in backward
+// the dense gradient, then conv2d_backward. P and Q must be >= 2 (the binding checks).
 int64_t conv2d_relu_maxpool2x2_forward_workspace_floats(const Conv2dParams& cp, int nthreads);
 void conv2d_relu_maxpool2x2_forward(float* yp, uint8_t* codes, const float* x, const float* w,
                                     const float* b, const Conv2dParams& cp, float* workspace,
