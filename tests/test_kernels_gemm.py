@@ -152,10 +152,18 @@ def test_matmul_transposed_views_and_other_dtypes():
 
 
 @pytest.mark.parametrize(
-    "M,N,K", [(64, 128, 3136), (2 * MC + 1, 2 * NR + 3, 2 * KC + 1), (7, 300, 65)]
+    "M,N,K",
+    [
+        (64, 128, 3136),  # fc1 at batch 64: 5 row tiles, so two threads split the panels
+        (64, 3136, 128),  # its input gradient
+        (128, 3136, 64),  # its weight gradient: 10 row tiles, 5 to each thread
+        (2 * MC + 1, 2 * NR + 3, 2 * KC + 1),
+        (7, 300, 65),
+    ],
 )
 def test_matmul_same_bits_on_1_and_2_threads(M, N, K, threads):
     a, b = operands(M, N, K, False, True)
+    assert_close(cpu.matmul(a, b, False, True), reference.matmul(a, b.T.copy()))
     threads(1)
     one = cpu.matmul(a, b, False, True)
     threads(2)

@@ -93,11 +93,11 @@ struct Plan {
   int64_t workspace_floats() const {
     return b_floats + static_cast<int64_t>(workers) * a_floats + kAlignFloats;
   }
-  // The first row of ic block ib (ib <= m_blocks) of an M-row C: a multiple of mr.
+  // The first row of ic block ib (ib <= m_blocks) of an M-row C: blocks of whole MR row tiles,
+  // as many in each as can be (the work of a block is its tiles, padded rows included).
   int64_t ic_of(int64_t ib, int64_t M, int64_t mr) const {
     if (ib >= m_blocks) return M;
-    const int64_t rows = ib * (M / m_blocks) + ib * (M % m_blocks) / m_blocks;  // ib M / m_blocks
-    return rows / mr * mr;
+    return ib * ceil_div(M, mr) / m_blocks * mr;
   }
 };
 
@@ -127,6 +127,13 @@ Plan make_plan(const GemmKernel& kr, int64_t M, int64_t N, int64_t K, int nthrea
     const int64_t per_worker = std::llround(static_cast<double>(M) / (kr.mc * workers));
     blocks = std::min(std::max<int64_t>(1, per_worker) * workers, ceil_div(M, kr.mr));
   }
+  // A few row tiles that do not share out evenly (the CNN's fc1 at batch 64: 5 tiles of 14
+  // rows, 3 against 2 on two threads): one ic block, its panels cut between the workers
+  // instead (each packs all of A, a small copy, against a third more time on one thread).
+  const int64_t tiles = ceil_div(M, kr.mr);
+  const bool uneven = workers > 1 && tiles % workers != 0 && tiles < 4 * workers &&
+                      ceil_div(pl.nc, kr.nr) >= workers;
+  if (uneven) blocks = 1;
   pl.m_blocks = blocks;
   // Block ib holds rows [ic_of(ib), ic_of(ib + 1)): sizes differ by at most MR (a short last
   // block would leave its thread idle), so mc bounds them all.
@@ -134,7 +141,9 @@ Plan make_plan(const GemmKernel& kr, int64_t M, int64_t N, int64_t K, int nthrea
   // Too few ic blocks to go round (M of a few MR): also cut each block's panels. (Otherwise
   // not: the workers taking ranges of one block would each pack its A.)
   pl.jr_splits = 1;
-  if (pl.m_blocks < workers) {
+  if (uneven) {
+    pl.jr_splits = workers;  // one range of panels each: A packed once per worker
+  } else if (pl.m_blocks < workers) {
     const int64_t want = int64_t{kUnitsPerWorker} * workers;
     pl.jr_splits = std::min(ceil_div(want, pl.m_blocks), ceil_div(pl.nc, kr.nr));
   }
