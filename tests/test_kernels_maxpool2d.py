@@ -106,6 +106,26 @@ def test_maxpool2d_backward_accumulates_overlaps():
     assert dx[0, 0, 1, 1] == 4 and dx.sum() == 4
 
 
+def test_maxpool2d_backward_of_other_windows_with_the_2x2_shape(isa):
+    # (28 + 2 - 3) // 2 + 1 = 14: 3x3 stride-2 windows give the 2x2 pool's output shape, but
+    # their indices leave the 2x2 windows and overlap: the backward scatters by index alone,
+    # whatever the windows were (a 2x2-only shortcut taken from the shapes would be wrong here).
+    x = inputs((2, 3, 28, 28), seed=6, ties=True)
+    check_pool(x, 3, 2, 1)
+    y, indices = cpu.maxpool2d_forward(x, 2, 2, 0)
+    dy = inputs(y.shape, seed=7)
+    dy[0, 0, 0, :3] = -0.0  # a -0 gradient lands as +0, as 0 + -0 does in the scatter
+    mixed = indices.copy()
+    mixed[1, 2] = cpu.maxpool2d_forward(x, 3, 2, 1)[1][1, 2]  # one plane of other windows
+    for idx in (indices, mixed):
+        dx = cpu.maxpool2d_backward(dy, idx, x.shape)
+        want = np.zeros(x.shape, np.float32)
+        n, c, p, q = np.indices(y.shape)
+        np.add.at(want.reshape(2, 3, -1), (n, c, idx), dy)
+        np.testing.assert_array_equal(dx, want)
+    assert not np.signbit(cpu.maxpool2d_backward(dy, indices, x.shape)[0, 0, 0:2, 0:6]).any()
+
+
 # ---- threads ----
 
 
