@@ -349,16 +349,16 @@ void winograd_inputs(float* v, float* xt, const float* x, const Implicit& g,
   }
 }
 
-// y (N, K, P, Q) = the 3x3 stride-1 convolution of x (N, C, H, W) in geometry g with the weight
-// w (K, C, 3, 3) plus bias (K,) or nullptr, by Winograd F(s.m x s.m, 3x3), on nthreads threads.
 // Where the fused conv block's forward pools its output (see conv2d_relu_maxpool2x2_forward).
 struct PoolTo {
   float* yp;       // (N, K, P / 2, Q / 2)
   uint8_t* codes;  // the same shape, or null
 };
 
-// y (N, K, P, Q) = the convolution of x, or with pool, relu and 2x2 max pooling of it written to
-// pool->yp and pool->codes straight from each unit's rows, which never reach y.
+// y (N, K, P, Q) = the 3x3 stride-1 convolution of x (N, C, H, W) in geometry g with the weight
+// w (K, C, 3, 3) plus bias (K,) or nullptr, by Winograd F(s.m x s.m, 3x3), on nthreads threads.
+// With pool, y is not written: each unit's rows go through ReLU and 2x2 max pooling into
+// pool->yp and pool->codes as they leave the output transform.
 void winograd_forward(float* y, const float* x, const float* w, const float* bias,
                       const Implicit& g, const WinogradScratch& s,
                       const Conv2dWinogradKernels& kw, int nthreads,
@@ -465,11 +465,12 @@ void forward_c1(float* y, const float* x, const float* w, const float* b, const 
 
 // The fused conv block's forward on the one-channel path: each unit (a block of output
 // channels of one image) computes its conv planes into the worker's s.planes, where they stay
-// in cache for the ReLU and the pooling; only the pooled planes reach yp.
+// in cache for the ReLU and the pooling; only the pooled planes reach yp. (forward_c1's units
+// are chunks of rows instead: a pooled plane needs all of its rows, and there are many planes.)
 void forward_c1_relu_pool(float* yp, uint8_t* codes, const float* x, const float* w,
                           const float* b, const Conv2dParams& cp, const C1Scratch& s,
                           const Conv2dKernels& kr, int nthreads) {
-  const int64_t Wp = cp.W + 2 * cp.pad_w, RS = cp.R * cp.S, PQ = cp.P * cp.Q;
+  const int64_t Wp = cp.W + 2 * cp.pad_w, RS = cp.R * cp.S;
   const int64_t pooled = (cp.P / 2) * (cp.Q / 2);
   const int workers = std::max(1, nthreads);
   const int64_t per_image = std::min(cp.K, ceil_div(kUnitsPerWorker * workers, cp.N));
@@ -1030,8 +1031,9 @@ int64_t conv2d_relu_maxpool2x2_forward_workspace_floats(const Conv2dParams& cp, 
   }
   const int64_t pooled_in_place =
       most_floats([&](Carver& cv, int isa) { carve_forward_plan(cv, cp, isa, threads, true); });
-  return std::max(pooled_in_place, round_up(cp.N * cp.K * cp.P * cp.Q, kAlignFloats) +
-                                       kAlignFloats + conv2d_forward_workspace_floats(cp, nthreads));
+  const int64_t unfused = round_up(cp.N * cp.K * cp.P * cp.Q, kAlignFloats) + kAlignFloats +
+                          conv2d_forward_workspace_floats(cp, nthreads);
+  return std::max(pooled_in_place, unfused);
 }
 
 void conv2d_relu_maxpool2x2_forward(float* yp, uint8_t* codes, const float* x, const float* w,

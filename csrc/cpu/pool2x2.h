@@ -1,8 +1,9 @@
 // 2x2 stride-2 max pooling bodies, compiled once per ISA (csrc/cpu/pool2x2_kernels.cpp; see
 // dispatch.h), on the calling thread, planes [p0, p1) of H x W pooled to H / 2 x W / 2 (floor):
-// maxpool2d's 2x2 path (maxpool2d.cpp, int64 indices), relu_maxpool2x2_forward's (fused.cpp), and
-// the fused conv block's ReLU + pool and its backward (fused.h, one-byte codes). Every output keeps the first maximum in row-major
-// window order, a NaN replacing it (maxpool2d.h: keep_max).
+// maxpool2d's 2x2 path (maxpool2d.cpp, int64 indices), relu_maxpool2x2_forward's (fused.cpp),
+// and the fused conv block's ReLU + pool and its backward (fused.h, one-byte codes). Every
+// output keeps the first maximum in row-major window order, a NaN replacing it (maxpool2d.h:
+// keep_max).
 #pragma once
 #include <cstdint>
 

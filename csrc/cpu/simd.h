@@ -163,8 +163,10 @@ inline vi load_bytes_first(const uint8_t* p, int n) {
 #if defined(FASTDL_ISA_AVX512)
   return (vi)_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << n) - 1u), p));
 #else
-  vi v = {};
-  for (int i = 0; i < n; ++i) v[i] = p[i];
+  int32_t lanes[kW] = {};
+  for (int i = 0; i < n; ++i) lanes[i] = p[i];
+  vi v;
+  std::memcpy(&v, lanes, sizeof v);
   return v;
 #endif
 }
