@@ -349,3 +349,16 @@ def test_conv_block_bad_inputs_raise():
         cpu.conv2d_relu_maxpool2x2_forward(x, w, np.zeros(3, np.float32), stride, padding)
     with pytest.raises(ValueError, match="input channels"):
         cpu.conv2d_relu_maxpool2x2_forward(x, w[:, :0], b, stride, padding)
+
+
+@pytest.mark.parametrize("backend", [cpu, reference], ids=["cpu", "reference"])
+@pytest.mark.parametrize("channels", [1, 3])  # the one-channel path and the unfused one
+def test_conv_block_of_an_empty_batch(backend, channels):
+    x = np.zeros((0, channels, 8, 8), np.float32)
+    w, b = np.ones((4, channels, 3, 3), np.float32), np.ones(4, np.float32)
+    y, codes = backend.conv2d_relu_maxpool2x2_forward(x, w, b, 1, 1)
+    assert y.shape == codes.shape == (0, 4, 4, 4)
+    dx, dw, db = backend.conv2d_relu_maxpool2x2_backward(y, codes, y, x, w, 1, 1)
+    assert dx.shape == x.shape
+    np.testing.assert_array_equal(dw, np.zeros_like(w))  # empty sums, as conv2d_backward's
+    np.testing.assert_array_equal(db, np.zeros(4, np.float32))
