@@ -240,7 +240,7 @@ def test_conv_block_follows_the_conv_algorithm_setting(block, algorithm):
     saved = cpu.conv2d_algorithm
     cpu.conv2d_algorithm = algorithm
     try:
-        _, pooled, _, codes = _unfused(x, w, b, stride, padding)
+        conv_shape, pooled, idx, codes = _unfused(x, w, b, stride, padding)
         y, got = cpu.conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding)
         y2, none = cpu.conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding, need_codes=False)
     finally:
@@ -249,6 +249,26 @@ def test_conv_block_follows_the_conv_algorithm_setting(block, algorithm):
     np.testing.assert_array_equal(got, codes)
     np.testing.assert_array_equal(y2, pooled)
     assert none is None
+    # Backward: the implicit-GEMM dw and the Winograd dx read dz an image at a time, rebuilt
+    # from the codes in a worker's scratch; the same numbers as the dense dz's conv2d_backward.
+    dy = inputs(y.shape, 4)
+    dy.flat[5] = np.inf
+    cpu.conv2d_algorithm = algorithm
+    try:
+        dz = cpu.relu_maxpool2x2_backward(dy, idx, pooled, conv_shape)
+        for need in NEEDS:
+            want = cpu.conv2d_backward(dz, x, w, stride, padding, *need)
+            have = cpu.conv2d_relu_maxpool2x2_backward(dy, got, y, x, w, stride, padding, *need)
+            for a, e in zip(have, want):
+                assert (a is None) == (e is None)
+                if e is not None:
+                    np.testing.assert_array_equal(a, e)
+        bad = got.copy()
+        bad.flat[[0, 7]] = 200
+        with pytest.raises(ValueError, match="2 codes are not 0..3"):
+            cpu.conv2d_relu_maxpool2x2_backward(dy, bad, y, x, w, stride, padding)
+    finally:
+        cpu.conv2d_algorithm = saved
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=str)

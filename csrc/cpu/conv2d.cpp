@@ -338,12 +338,25 @@ WinogradScratch carve_winograd(Carver& cv, const Implicit& g, int m,
 
 // v (alpha^2, T, Cp) = the transformed input tiles of images [n0, n1), tile rows [r0, r1) of
 // each, of x (N, C, H, W) in geometry g (T tiles in all), through the channels-last band xt.
-void winograd_inputs(float* v, float* xt, const float* x, const Implicit& g,
+// An array's images one at a time, as the kernels that go image by image read them:
+// images(n, worker) is image n; source(n) and source_floats() what to prefetch for it.
+// DenseImages: the array's own images. (UnpooledImages, in the conv block below, rebuilds each
+// in a worker's scratch.)
+struct DenseImages {
+  const float* a;
+  int64_t floats;  // per image
+  const float* operator()(int64_t n, int) const { return a + n * floats; }
+  const float* source(int64_t n) const { return a + n * floats; }
+  int64_t source_floats() const { return floats; }
+};
+
+template <typename Images>
+void winograd_inputs(float* v, float* xt, const Images& xs, int worker, const Implicit& g,
                      const WinogradScratch& s, const Conv2dWinogradKernels& kw, int64_t n0,
                      int64_t n1, int64_t r0, int64_t r1) {
   const int64_t m = s.m, band = (r1 - r0) * s.tiles_w, T = (n1 - n0) * band;
   for (int64_t n = n0; n < n1; ++n) {
-    kw.to_channels_last(xt, x + n * g.C * g.H * g.W, g.C, g.H, g.W, s.Cp, r0 * m - g.ph,
+    kw.to_channels_last(xt, xs(n, worker), g.C, g.H, g.W, s.Cp, r0 * m - g.ph,
                         (r1 - r0) * m + 2, -g.pw, s.tiles_w * m + 2);
     kw.input_tiles[m == 4 ? 1 : 0](v, T * s.Cp, (n - n0) * band, xt, s.Cp, r1 - r0, s.tiles_w);
   }
@@ -359,7 +372,8 @@ struct PoolTo {
 // w (K, C, 3, 3) plus bias (K,) or nullptr, by Winograd F(s.m x s.m, 3x3), on nthreads threads.
 // With pool, y is not written: each unit's rows go through ReLU and 2x2 max pooling into
 // pool->yp and pool->codes as they leave the output transform.
-void winograd_forward(float* y, const float* x, const float* w, const float* bias,
+template <typename Images>
+void winograd_forward(float* y, const Images& xs, const float* w, const float* bias,
                       const Implicit& g, const WinogradScratch& s,
                       const Conv2dWinogradKernels& kw, int nthreads,
                       const PoolTo* pool = nullptr) {
@@ -371,7 +385,8 @@ void winograd_forward(float* y, const float* x, const float* w, const float* bia
   const int workers = static_cast<int>(std::min<int64_t>(std::max(1, nthreads), units));
 #pragma omp parallel num_threads(workers) if (workers > 1)
   {
-    const WinogradScratch::Buffers b = s.worker(workers > 1 ? thread_index() : 0);
+    const int wk = workers > 1 ? thread_index() : 0;
+    const WinogradScratch::Buffers b = s.worker(wk);
 #pragma omp for schedule(dynamic, 1) nowait
     for (int64_t unit = 0; unit < units; ++unit) {
       int64_t n0 = unit * s.images, n1 = std::min(g.N, n0 + s.images), r0 = 0, r1 = s.tiles_h;
@@ -380,7 +395,7 @@ void winograd_forward(float* y, const float* x, const float* w, const float* bia
         r0 = (unit % chunks) * s.rows, r1 = std::min(s.tiles_h, r0 + s.rows);
       }
       const int64_t band = (r1 - r0) * s.tiles_w, T = (n1 - n0) * band;
-      winograd_inputs(b.v, b.xt, x, g, s, kw, n0, n1, r0, r1);
+      winograd_inputs(b.v, b.xt, xs, wk, g, s, kw, n0, n1, r0, r1);
       kw.gemm_points(b.mt, b.v, s.u, points, T, s.Cp, s.Kp);
       for (int64_t n = n0; n < n1; ++n) {
         kw.output_tiles[mi](b.stage, b.mt, T * s.Kp, (n - n0) * band, s.Kp, r1 - r0, s.tiles_w,
@@ -580,7 +595,8 @@ class L2Prefetch {
 
 // dw (K, C, R, S) and the plane sums s.sums (N, K) (when sums is wanted): each group of images
 // sums into its own dw^T; with a single group, threads split the taps of one shared dw^T.
-void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Conv2dParams& cp,
+template <typename Images>
+void implicit_dw(float* dw, bool sums, const Images& dys, const float* x, const Conv2dParams& cp,
                  const DwScratch& s, const Conv2dKernels& kr, int nthreads) {
   const Implicit g = forward_geometry(cp);
   const int64_t CRS = g.CRS(), PQ = g.PQ(), chw = g.C * g.H * g.W;
@@ -608,13 +624,13 @@ void implicit_dw(float* dw, bool sums, const float* dy, const float* x, const Co
           kr.pad_image(xpad, src, g.C, g.H, g.W, g.ph, g.pw);
           src = xpad;
         }
-        kr.pack_dy_t(dyt, my_sums ? s.sums + n * cp.K : nullptr, dy + n * cp.K * PQ, cp.K, PQ);
+        kr.pack_dy_t(dyt, my_sums ? s.sums + n * cp.K : nullptr, dys(n, wk), cp.K, PQ);
         // The next image's x and dy are asked into L2 a slice per tile of taps, while this one
         // computes (its pad and pack would otherwise wait on memory).
         const int64_t ahead = n + 1 < n_hi ? n + 1 : then();
         const int64_t calls = ceil_div(PQ, kc) * ceil_div(r_hi - r_lo, kr.dw_mr);
         L2Prefetch next_x{ahead >= 0 ? x + ahead * chw : nullptr, chw, calls};
-        L2Prefetch next_dy{ahead >= 0 ? dy + ahead * cp.K * PQ : nullptr, cp.K * PQ, calls};
+        L2Prefetch next_dy{ahead >= 0 ? dys.source(ahead) : nullptr, dys.source_floats(), calls};
         int64_t call = 0;
         for (int64_t m0 = 0; m0 < PQ; m0 += kc) {
           for (int64_t i0 = r_lo; i0 < r_hi; i0 += kr.dw_mr, ++call) {
@@ -680,7 +696,7 @@ void winograd_dw(float* dw, const float* dy, const float* x, const Implicit& g,
     // Images [n0, n1), tile rows [r0, r1) of each, into du.
     auto run = [&](float* du, int64_t n0, int64_t n1, int64_t r0, int64_t r1) {
       const int64_t band = (r1 - r0) * s.tiles_w, T = (n1 - n0) * band;
-      winograd_inputs(b.v, b.xt, x, g, s, kw, n0, n1, r0, r1);
+      winograd_inputs(b.v, b.xt, DenseImages{x, g.C * g.H * g.W}, 0, g, s, kw, n0, n1, r0, r1);
       for (int64_t n = n0; n < n1; ++n) {
         kw.to_channels_last(b.stage, dy + n * kpq, g.K, g.P, g.Q, s.Kp, r0 * m, (r1 - r0) * m, 0,
                             s.tiles_w * m);
@@ -934,7 +950,8 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* b,
   const ForwardPlan plan = carve_forward_plan(cv, cp, isa, nthreads);
   const Conv2dKernels& kr = *kKernels[isa];
   if (plan.wino != 0) {
-    winograd_forward(y, x, w, b, forward_geometry(cp), plan.wg, *kWinograd[isa], nthreads);
+    winograd_forward(y, DenseImages{x, cp.C * cp.H * cp.W}, w, b, forward_geometry(cp), plan.wg,
+                     *kWinograd[isa], nthreads);
   } else if (use_c1(cp)) {
     forward_c1(y, x, w, b, cp, plan.c1, kr, nthreads);
   } else {
@@ -951,25 +968,16 @@ int64_t conv2d_backward_workspace_floats(const Conv2dParams& cp, bool need_dx, b
   });
 }
 
-// dx (N, C, H, W), dw (K, C, R, S), db (K,) each optional; dy (N, K, P, Q); x; w.
-void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
-                     const float* w, const Conv2dParams& cp, float* workspace, int nthreads) {
-  nthreads = conv_threads(cp, nthreads);
-  const int64_t CRS = cp.C * cp.R * cp.S;
-  if (cp.N == 0) {  // no images: dw and db are empty sums (dx has no elements)
-    if (dw != nullptr) std::fill(dw, dw + cp.K * CRS, 0.0f);
-    if (db != nullptr) std::fill(db, db + cp.K, 0.0f);
-    return;
-  }
-  if (CRS == 0) {  // no input channels: dw and dx are empty, db still sums dy
-    if (db != nullptr) bias_backward(db, dy, cp, nthreads);
-    return;
-  }
-  const int isa = static_cast<int>(simd_level());
+namespace {
+
+// conv2d_backward's paths after its checks: dw_dys and dx_dys give dy an image at a time to
+// the paths that read it so (the implicit-GEMM dw, the Winograd dx); dy (or null) is all of it,
+// for the others (the fused conv block passes null only where those two paths are taken).
+template <typename DwImages, typename DxImages>
+void backward_with(float* dx, float* dw, float* db, const float* dy, const DwImages& dw_dys,
+                   const DxImages& dx_dys, const float* x, const float* w,
+                   const Conv2dParams& cp, const BackwardPlan& plan, int isa, int nthreads) {
   const Conv2dKernels& kr = *kKernels[isa];
-  Carver cv(workspace);
-  const BackwardPlan plan =
-      carve_backward_plan(cv, cp, isa, dx != nullptr, dw != nullptr, nthreads);
   bool db_done = false;
   if (dw != nullptr && plan.dw_wino != 0) {
     winograd_dw(dw, dy, x, forward_geometry(cp), plan.dw_wg, plan.dw_dus, plan.dw_groups,
@@ -981,7 +989,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
       dw_c1(dw, db != nullptr, dy_of, x, cp, plan.c1, kr, nthreads);
       if (db != nullptr) db_from_sums(db, plan.c1.sums, cp);
     } else {
-      implicit_dw(dw, db != nullptr, dy, x, cp, plan.dw, kr, nthreads);
+      implicit_dw(dw, db != nullptr, dw_dys, x, cp, plan.dw, kr, nthreads);
       if (db != nullptr) db_from_sums(db, plan.dw.sums, cp);
     }
     db_done = db != nullptr;
@@ -999,7 +1007,7 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
         }
       }
       if (plan.dx_wino != 0) {
-        winograd_forward(dx, dy, plan.w_flipped, nullptr, dx_geometry(cp), plan.dx_wg,
+        winograd_forward(dx, dx_dys, plan.w_flipped, nullptr, dx_geometry(cp), plan.dx_wg,
                          *kWinograd[isa], nthreads);
       } else {
         implicit_forward(dx, dy, plan.w_flipped, nullptr, dx_geometry(cp), plan.dx_fw, kr,
@@ -1011,6 +1019,30 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
   }
 }
 
+}  // namespace
+
+// dx (N, C, H, W), dw (K, C, R, S), db (K,) each optional; dy (N, K, P, Q); x; w.
+void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const float* x,
+                     const float* w, const Conv2dParams& cp, float* workspace, int nthreads) {
+  nthreads = conv_threads(cp, nthreads);
+  const int64_t CRS = cp.C * cp.R * cp.S;
+  if (cp.N == 0) {  // no images: dw and db are empty sums (dx has no elements)
+    if (dw != nullptr) std::fill(dw, dw + cp.K * CRS, 0.0f);
+    if (db != nullptr) std::fill(db, db + cp.K, 0.0f);
+    return;
+  }
+  if (CRS == 0) {  // no input channels: dw and dx are empty, db still sums dy
+    if (db != nullptr) bias_backward(db, dy, cp, nthreads);
+    return;
+  }
+  const int isa = static_cast<int>(simd_level());
+  Carver cv(workspace);
+  const BackwardPlan plan =
+      carve_backward_plan(cv, cp, isa, dx != nullptr, dw != nullptr, nthreads);
+  const DenseImages dys{dy, cp.K * cp.P * cp.Q};
+  backward_with(dx, dw, db, dy, dys, dys, x, w, cp, plan, isa, nthreads);
+}
+
 // ---- conv2d + bias + ReLU + 2x2 max pool: the fused conv block ----
 
 namespace {
@@ -1019,6 +1051,49 @@ namespace {
 bool block_on_c1(const Conv2dParams& cp) {
   return use_c1(cp) && (cp.algorithm == Conv2dAlgorithm::automatic ||
                         cp.algorithm == Conv2dAlgorithm::gemm);
+}
+
+// The block's dz an image at a time, rebuilt from the pooled gradient and its codes in a
+// worker's scratch (the backward paths that read dz image by image take it so): the dense dz
+// never reaches memory. Codes above 3 are counted into *bad when bad is not null (a worker that
+// rebuilds an image another also rebuilt counts it again: the caller recounts when not 0).
+struct UnpooledImages {
+  const float* dyp;
+  const uint8_t* codes;
+  const float* yp;
+  int64_t K, P, Q, pooled;  // pooled: floats of one image's pooled gradient
+  float* scratch;
+  int64_t stride;  // floats per worker
+  std::atomic<int64_t>* bad;
+  const float* operator()(int64_t n, int worker) const {
+    float* planes = scratch + worker * stride;
+    const int64_t at = n * pooled;
+    const int64_t wrong = relu_unpool2x2_codes(planes, dyp + at, codes + at, yp + at, P, Q, 0, K);
+    if (bad != nullptr) *bad += wrong;
+    return planes;
+  }
+  const float* source(int64_t n) const { return dyp + n * pooled; }
+  int64_t source_floats() const { return pooled; }
+};
+
+// The backward plan of the block's image-by-image path and its dz scratch (one image per
+// worker), or plan.ok false where other paths would run (they read all of dz).
+struct ImagePath {
+  bool ok;
+  BackwardPlan plan;
+  float* scratch;
+  int64_t stride;
+};
+
+ImagePath carve_image_path(Carver& cv, const Conv2dParams& cp, int isa, bool need_dx,
+                           bool need_dw, int threads) {
+  ImagePath ip{};
+  if (!need_dw || block_on_c1(cp) || use_c1(cp) || cp.N == 0 || cp.C == 0) return ip;
+  ip.plan = carve_backward_plan(cv, cp, isa, need_dx, true, threads);
+  ip.stride = round_up(cp.K * cp.P * cp.Q, kAlignFloats);
+  ip.scratch = cv.floats(ip.stride * std::max(1, threads));
+  ip.ok = ip.plan.dw_wino == 0 && (!need_dx || (dx_as_forward(cp) && ip.plan.dx_wino != 0));
+  return ip;
 }
 
 }  // namespace
@@ -1053,8 +1128,8 @@ void conv2d_relu_maxpool2x2_forward(float* yp, uint8_t* codes, const float* x, c
     const ForwardPlan plan = carve_forward_plan(wcv, cp, isa, threads, true);
     if (plan.wino != 0) {
       const PoolTo pool{yp, codes};
-      winograd_forward(nullptr, x, w, b, forward_geometry(cp), plan.wg, *kWinograd[isa], threads,
-                       &pool);
+      winograd_forward(nullptr, DenseImages{x, cp.C * cp.H * cp.W}, w, b, forward_geometry(cp),
+                       plan.wg, *kWinograd[isa], threads, &pool);
       return;
     }
   }
@@ -1069,12 +1144,16 @@ void conv2d_relu_maxpool2x2_forward(float* yp, uint8_t* codes, const float* x, c
 
 int64_t conv2d_relu_maxpool2x2_backward_workspace_floats(const Conv2dParams& cp, bool need_dx,
                                                          bool need_dw, int nthreads) {
+  const int threads = conv_threads(cp, nthreads);
   if (!need_dx && need_dw && block_on_c1(cp)) {
-    const int workers = std::max(1, conv_threads(cp, nthreads));
-    return most_floats([&](Carver& cv, int) { carve_c1(cv, cp, workers, true, true); });
+    return most_floats(
+        [&](Carver& cv, int) { carve_c1(cv, cp, std::max(1, threads), true, true); });
   }
-  return round_up(cp.N * cp.K * cp.P * cp.Q, kAlignFloats) + kAlignFloats +
-         conv2d_backward_workspace_floats(cp, need_dx, need_dw, nthreads);
+  const int64_t image_path = most_floats(
+      [&](Carver& cv, int isa) { carve_image_path(cv, cp, isa, need_dx, need_dw, threads); });
+  const int64_t dense_dz = round_up(cp.N * cp.K * cp.P * cp.Q, kAlignFloats) + kAlignFloats +
+                           conv2d_backward_workspace_floats(cp, need_dx, need_dw, nthreads);
+  return std::max(image_path, dense_dz);
 }
 
 int64_t conv2d_relu_maxpool2x2_backward(float* dx, float* dw, float* db, const float* dyp,
@@ -1104,6 +1183,24 @@ int64_t conv2d_relu_maxpool2x2_backward(float* dx, float* dw, float* db, const f
           threads);
     if (db != nullptr) db_from_sums(db, s.sums, cp);
     return bad.load();
+  }
+  {
+    // The implicit-GEMM dw and the Winograd dx (conv2 of the CNN): dz rebuilt per image.
+    const int isa = static_cast<int>(simd_level()), threads = conv_threads(cp, nthreads);
+    Carver icv(workspace);
+    const ImagePath ip = carve_image_path(icv, cp, isa, dx != nullptr, dw != nullptr, threads);
+    if (ip.ok) {
+      const int64_t pooled = cp.K * (cp.P / 2) * (cp.Q / 2);
+      const UnpooledImages counted{dyp, codes, yp, cp.K, cp.P, cp.Q, pooled, ip.scratch,
+                                   ip.stride, &bad};
+      UnpooledImages again = counted;  // (dx rebuilds the same dz: count its codes once)
+      again.bad = nullptr;
+      backward_with(dx, dw, db, nullptr, counted, again, x, w, cp, ip.plan, isa, threads);
+      if (bad.load() == 0) return 0;
+      // (With threads splitting taps every worker rebuilds every image: count once here.)
+      const int64_t all = cp.N * pooled;
+      return std::count_if(codes, codes + all, [](uint8_t c) { return c > 3; });
+    }
   }
   float* dz = cv.floats(cp.N * cp.K * PQ);
   float* rest = cv.floats(conv2d_backward_workspace_floats(cp, dx != nullptr, dw != nullptr,
