@@ -200,6 +200,19 @@ def _unfused(x, w, b, stride, padding):
 NEEDS = [(False, True, True), (True, True, True), (True, False, False), (False, False, True)]
 
 
+def _assert_backward_is_unfused(dy, codes, y, idx, pooled, conv_shape, x, w, stride, padding):
+    """The block's backward, for every need flag, bit for bit conv2d_backward of the dense dz
+    the unfused kernels build."""
+    dz = cpu.relu_maxpool2x2_backward(dy, idx, pooled, conv_shape)
+    for need in NEEDS:
+        want = cpu.conv2d_backward(dz, x, w, stride, padding, *need)
+        have = cpu.conv2d_relu_maxpool2x2_backward(dy, codes, y, x, w, stride, padding, *need)
+        for a, e in zip(have, want):
+            assert (a is None) == (e is None)
+            if e is not None:
+                np.testing.assert_array_equal(a, e)
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=str)
 def test_conv_block_equals_its_unfused_kernels_every_isa(block, isa):
     x, w, b, stride, padding = _block_args(block, 0)
@@ -211,14 +224,7 @@ def test_conv_block_equals_its_unfused_kernels_every_isa(block, isa):
     np.testing.assert_array_equal(got, codes)
     dy = inputs(y.shape, 1)
     dy.flat[3] = np.inf  # an inf gradient: NaN where it meets a zero, as the unfused kernels
-    dz = cpu.relu_maxpool2x2_backward(dy, idx, pooled, conv_shape)
-    for need in NEEDS:
-        want = cpu.conv2d_backward(dz, x, w, stride, padding, *need)
-        have = cpu.conv2d_relu_maxpool2x2_backward(dy, got, y, x, w, stride, padding, *need)
-        for a, e in zip(have, want):
-            assert (a is None) == (e is None)
-            if e is not None:
-                np.testing.assert_array_equal(a, e)
+    _assert_backward_is_unfused(dy, got, y, idx, pooled, conv_shape, x, w, stride, padding)
 
 
 @pytest.mark.parametrize("algorithm", ["auto", "gemm", "winograd_2x2", "winograd_4x4"])
@@ -255,14 +261,7 @@ def test_conv_block_follows_the_conv_algorithm_setting(block, algorithm):
     dy.flat[5] = np.inf
     cpu.conv2d_algorithm = algorithm
     try:
-        dz = cpu.relu_maxpool2x2_backward(dy, idx, pooled, conv_shape)
-        for need in NEEDS:
-            want = cpu.conv2d_backward(dz, x, w, stride, padding, *need)
-            have = cpu.conv2d_relu_maxpool2x2_backward(dy, got, y, x, w, stride, padding, *need)
-            for a, e in zip(have, want):
-                assert (a is None) == (e is None)
-                if e is not None:
-                    np.testing.assert_array_equal(a, e)
+        _assert_backward_is_unfused(dy, got, y, idx, pooled, conv_shape, x, w, stride, padding)
         bad = got.copy()
         bad.flat[[0, 7]] = 200
         with pytest.raises(ValueError, match="2 codes are not 0..3"):
