@@ -88,6 +88,63 @@ def test_step_matches_eager(name):
     assert_same_state(eager, model)
 
 
+# Conv blocks (conv2d + ReLU + 2x2 max pool, one fused kernel call each way) of other
+# geometries: odd sizes (the pooling's floor), no bias, stride 2 without padding, a 5x5 kernel,
+# and three input channels then a second block. (model, input shape)
+BLOCK_MODELS = {
+    "odd_no_bias": (
+        lambda: nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(8 * 3 * 4, 10),
+        ),
+        (4, 1, 7, 9),
+    ),
+    "stride_2": (
+        lambda: nn.Sequential(
+            nn.Conv2d(1, 6, 3, stride=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(6 * 3 * 3, 10),
+        ),
+        (3, 1, 13, 14),
+    ),
+    "kernel_5": (
+        lambda: nn.Sequential(
+            nn.Conv2d(1, 4, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(4 * 5 * 5, 10),
+        ),
+        (2, 1, 10, 11),
+    ),
+    "rgb_two_blocks": (
+        lambda: nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(32 * 4 * 4, 10),
+        ),
+        (8, 3, 16, 17),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(BLOCK_MODELS))
+def test_conv_blocks_of_other_shapes_match_eager(name, on_strict_device):
+    make, shape = BLOCK_MODELS[name]
+    eager, model = twins(make)
+    rng = np.random.default_rng(2)
+    batches = [
+        (fastdl.tensor(rng.standard_normal(shape).astype(np.float32)),
+         fastdl.tensor(rng.integers(0, 10, shape[0])))
+        for _ in range(4)
+    ]
+    expected = eager_run(eager, batches)
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    compiled = fastdl.compile(model, optimizer=opt, loss_fn=nn.CrossEntropyLoss())
+    losses = [compiled.step(x, y).item() for x, y in batches]
+    plan = next(iter(compiled._plans.values()))
+    if not on_strict_device:  # (off the CPU backend the model runs eagerly: no plan)
+        assert any(getattr(n, "pool", False) for n in plan.nodes)  # the blocks did fuse
+    np.testing.assert_allclose(losses, expected, RTOL, ATOL)
+    assert_same_state(eager, model)
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_autograd_path_matches_eager(name):
     """compiled(x) is one autograd node: loss.backward() and opt.step() as in eager code."""
