@@ -3,9 +3,12 @@
 // Shapes: x (N, C, H, W); y and indices (N, C, P, Q); kernel R x S, stride sh x sw, padding
 // ph x pw (padding is -inf, never selected). indices[n, c, p, q] = h * W + w inside the plane,
 // like PyTorch's return_indices=True; the backward scatters dy through them.
-// Variants: the forward works one output row at a time, in three paths:
-//   - fixed: 2x2 stride 2 and 3x3 stride 1 whose windows lie inside the input; the window loop
-//     unrolls and one vectorised pass over the columns keeps max and position in registers;
+// Variants: 2x2 stride 2 without padding (CNNs' pool, P = H / 2, Q = W / 2) runs the per-ISA
+// bodies of pool2x2_kernels.cpp, kW outputs per vector step. Any other window works one
+// output row at a time, in three paths:
+//   - fixed: 2x2 stride 2 (with padding) and 3x3 stride 1 whose windows lie inside the input;
+//     the window loop unrolls and one vectorised pass over the columns keeps max and position
+//     in registers;
 //   - sweep: any other window (padding may cut its rows); blocks of 4 columns in vector
 //     registers, one vector step per window element;
 //   - edge: the few columns whose windows padding cuts, one scalar window each.
@@ -25,13 +28,13 @@ namespace fastdl::cpu {
 
 namespace {
 
-// Columns per vector step: 4 floats (16 bytes, SSE2 or NEON) whatever the build's instruction
-// set. Pooled CNN rows are short (7 to 28 columns), and wider vectors would leave more of them
-// to the scalar path; the op is memory-bound, so width buys little. Measured on a Zen 4 with
-// AVX-512 (bench/RESULTS.md, 2 threads): 2x2 forward at 71% of the copy bandwidth (0.08 of
-// PyTorch's time), backward at 114% (0.55): one build serves every ISA. Vector loops run whole
-// blocks of kLanes columns, the last block shifted back to end at the row's end (recomputing
-// a few columns is harmless: every update is idempotent), so no scalar remainder loop runs.
+// Columns per vector step of the row paths: 4 floats (16 bytes, SSE2 or NEON) whatever the
+// build's instruction set. Pooled CNN rows are short (7 to 28 columns), and wider vectors would
+// leave more of them to the scalar path. (The 2x2 forward ran here at 40-78% of the copy
+// bandwidth on a Zen 4 with AVX-512; its per-ISA bodies, with masked row tails, run at
+// 117-141%: bench/RESULTS.md.) Vector loops run whole blocks of kLanes columns, the last block
+// shifted back to end at the row's end (recomputing a few columns is harmless: every update is
+// idempotent), so no scalar remainder loop runs.
 constexpr int64_t kLanes = 4;
 
 // kLanes floats, or int32s, in one vector register (GCC/Clang vector extensions).
