@@ -511,10 +511,10 @@ void forward_c1_relu_pool(float* yp, uint8_t* codes, const float* x, const float
 }
 
 // dw (K, 1, R, S) and the plane sums s.sums (N, K) (when sums is wanted) of a C == 1
-// convolution. dy_of(n, worker) is image n's dy (K, P, Q): dy's own planes, or planes the
-// worker built in its scratch (the fused conv block's backward).
-template <typename DyOf>
-void dw_c1(float* dw, bool sums, DyOf dy_of, const float* x, const Conv2dParams& cp,
+// convolution. dys(n, worker) is image n's dy (K, P, Q): dy's own planes (DenseImages), or
+// planes the worker rebuilds in its scratch (the fused conv block's UnpooledImages).
+template <typename Images>
+void dw_c1(float* dw, bool sums, const Images& dys, const float* x, const Conv2dParams& cp,
            const C1Scratch& s, const Conv2dKernels& kr, int nthreads) {
   const int64_t taps = cp.K * cp.R * cp.S, Wp = cp.W + 2 * cp.pad_w;
   const int64_t groups = dw_groups(cp.N, taps);
@@ -529,7 +529,7 @@ void dw_c1(float* dw, bool sums, DyOf dy_of, const float* x, const Conv2dParams&
       std::fill(acc, acc + taps, 0.0f);
       for (int64_t n = cp.N * grp / groups; n < cp.N * (grp + 1) / groups; ++n) {
         kr.pad_image(xpad, x + n * cp.H * cp.W, 1, cp.H, cp.W, cp.pad_h, cp.pad_w);
-        kr.dw_c1(acc, sums ? s.sums + n * cp.K : nullptr, xpad, Wp, dy_of(n, t), cp.K, cp.R,
+        kr.dw_c1(acc, sums ? s.sums + n * cp.K : nullptr, xpad, Wp, dys(n, t), cp.K, cp.R,
                  cp.S, cp.P, cp.Q, cp.stride_h);
       }
     }
@@ -984,9 +984,7 @@ void backward_with(float* dx, float* dw, float* db, const float* dy, const DwIma
                 *kWinograd[isa], nthreads);
   } else if (dw != nullptr) {
     if (use_c1(cp)) {
-      const int64_t image = cp.K * cp.P * cp.Q;
-      const auto dy_of = [=](int64_t n, int) { return dy + n * image; };
-      dw_c1(dw, db != nullptr, dy_of, x, cp, plan.c1, kr, nthreads);
+      dw_c1(dw, db != nullptr, dw_dys, x, cp, plan.c1, kr, nthreads);
       if (db != nullptr) db_from_sums(db, plan.c1.sums, cp);
     } else {
       implicit_dw(dw, db != nullptr, dw_dys, x, cp, plan.dw, kr, nthreads);
@@ -1055,25 +1053,25 @@ bool block_on_c1(const Conv2dParams& cp) {
 
 // The block's dz an image at a time, rebuilt from the pooled gradient and its codes in a
 // worker's scratch (the backward paths that read dz image by image take it so): the dense dz
-// never reaches memory. Codes above 3 are counted into *bad when bad is not null (a worker that
-// rebuilds an image another also rebuilt counts it again: the caller recounts when not 0).
+// never reaches memory. Codes above 3 raise *bad (a flag: an image may be rebuilt by several
+// workers; the caller counts the bad codes once).
 struct UnpooledImages {
   const float* dyp;
   const uint8_t* codes;
   const float* yp;
-  int64_t K, P, Q, pooled;  // pooled: floats of one image's pooled gradient
+  int64_t K, P, Q;  // dz's per image
   float* scratch;
   int64_t stride;  // floats per worker
-  std::atomic<int64_t>* bad;
+  std::atomic<bool>* bad;
+  int64_t pooled() const { return K * (P / 2) * (Q / 2); }  // floats of a pooled image
   const float* operator()(int64_t n, int worker) const {
     float* planes = scratch + worker * stride;
-    const int64_t at = n * pooled;
-    const int64_t wrong = relu_unpool2x2_codes(planes, dyp + at, codes + at, yp + at, P, Q, 0, K);
-    if (bad != nullptr) *bad += wrong;
+    const int64_t at = n * pooled();
+    if (relu_unpool2x2_codes(planes, dyp + at, codes + at, yp + at, P, Q, 0, K) != 0) *bad = true;
     return planes;
   }
-  const float* source(int64_t n) const { return dyp + n * pooled; }
-  int64_t source_floats() const { return pooled; }
+  const float* source(int64_t n) const { return dyp + n * pooled(); }
+  int64_t source_floats() const { return pooled(); }
 };
 
 // The backward plan of the block's image-by-image path and its dz scratch (one image per
@@ -1088,7 +1086,7 @@ struct ImagePath {
 ImagePath carve_image_path(Carver& cv, const Conv2dParams& cp, int isa, bool need_dx,
                            bool need_dw, int threads) {
   ImagePath ip{};
-  if (!need_dw || block_on_c1(cp) || use_c1(cp) || cp.N == 0 || cp.C == 0) return ip;
+  if (!need_dw || use_c1(cp) || cp.N == 0 || cp.C == 0) return ip;
   ip.plan = carve_backward_plan(cv, cp, isa, need_dx, true, threads);
   ip.stride = round_up(cp.K * cp.P * cp.Q, kAlignFloats);
   ip.scratch = cv.floats(ip.stride * std::max(1, threads));
@@ -1160,56 +1158,49 @@ int64_t conv2d_relu_maxpool2x2_backward(float* dx, float* dw, float* db, const f
                                         const uint8_t* codes, const float* yp, const float* x,
                                         const float* w, const Conv2dParams& cp, float* workspace,
                                         int nthreads) {
-  const int64_t PQ = cp.P * cp.Q, image = cp.K * (cp.P / 2) * (cp.Q / 2);
-  std::atomic<int64_t> bad{0};
-  Carver cv(workspace);
+  const int isa = static_cast<int>(simd_level()), threads = conv_threads(cp, nthreads);
+  std::atomic<bool> bad{false};
+  // How many codes are not 0..3, once any was seen (the error path only).
+  const auto bad_codes = [&]() -> int64_t {
+    if (!bad.load()) return 0;
+    const int64_t all = cp.N * cp.K * (cp.P / 2) * (cp.Q / 2);
+    return std::count_if(codes, codes + all, [](uint8_t c) { return c > 3; });
+  };
   if (dx == nullptr && dw != nullptr && block_on_c1(cp)) {
-    // Each image's dz planes are rebuilt in the worker's scratch, where dw_c1 reads them: the
-    // full-size dz never reaches memory.
-    const int threads = conv_threads(cp, nthreads);
-    const C1Scratch s = carve_c1(cv, cp, std::max(1, threads), true, true);
-    const auto dz_of = [&](int64_t n, int t) -> const float* {
-      float* planes = s.planes + t * s.plane_stride;
-      bad += relu_unpool2x2_codes(planes, dyp + n * image, codes + n * image, yp + n * image,
-                                  cp.P, cp.Q, 0, cp.K);
-      return planes;
-    };
+    // Each image's dz planes are rebuilt in the worker's scratch, where dw_c1 reads them.
     if (cp.N == 0) {
       std::fill(dw, dw + cp.K * cp.R * cp.S, 0.0f);
       if (db != nullptr) std::fill(db, db + cp.K, 0.0f);
       return 0;
     }
-    dw_c1(dw, db != nullptr, dz_of, x, cp, s, *kKernels[static_cast<int>(simd_level())],
-          threads);
+    Carver cv(workspace);
+    const C1Scratch s = carve_c1(cv, cp, std::max(1, threads), true, true);
+    const UnpooledImages dzs{dyp, codes, yp, cp.K, cp.P, cp.Q, s.planes, s.plane_stride, &bad};
+    dw_c1(dw, db != nullptr, dzs, x, cp, s, *kKernels[isa], threads);
     if (db != nullptr) db_from_sums(db, s.sums, cp);
-    return bad.load();
+    return bad_codes();
   }
   {
     // The implicit-GEMM dw and the Winograd dx (conv2 of the CNN): dz rebuilt per image.
-    const int isa = static_cast<int>(simd_level()), threads = conv_threads(cp, nthreads);
-    Carver icv(workspace);
-    const ImagePath ip = carve_image_path(icv, cp, isa, dx != nullptr, dw != nullptr, threads);
+    Carver cv(workspace);
+    const ImagePath ip = carve_image_path(cv, cp, isa, dx != nullptr, dw != nullptr, threads);
     if (ip.ok) {
-      const int64_t pooled = cp.K * (cp.P / 2) * (cp.Q / 2);
-      const UnpooledImages counted{dyp, codes, yp, cp.K, cp.P, cp.Q, pooled, ip.scratch,
-                                   ip.stride, &bad};
-      UnpooledImages again = counted;  // (dx rebuilds the same dz: count its codes once)
-      again.bad = nullptr;
-      backward_with(dx, dw, db, nullptr, counted, again, x, w, cp, ip.plan, isa, threads);
-      if (bad.load() == 0) return 0;
-      // (With threads splitting taps every worker rebuilds every image: count once here.)
-      const int64_t all = cp.N * pooled;
-      return std::count_if(codes, codes + all, [](uint8_t c) { return c > 3; });
+      const UnpooledImages dzs{dyp, codes, yp, cp.K, cp.P, cp.Q, ip.scratch, ip.stride, &bad};
+      backward_with(dx, dw, db, nullptr, dzs, dzs, x, w, cp, ip.plan, isa, threads);
+      return bad_codes();
     }
   }
+  // Otherwise the dense dz, then conv2d_backward.
+  const int64_t PQ = cp.P * cp.Q;
+  Carver cv(workspace);
   float* dz = cv.floats(cp.N * cp.K * PQ);
   float* rest = cv.floats(conv2d_backward_workspace_floats(cp, dx != nullptr, dw != nullptr,
                                                            nthreads));
   split_blocks(cp.N * cp.K, cp.N * cp.K * PQ, [&](int64_t p0, int64_t p1) {
-    bad += relu_unpool2x2_codes(dz, dyp, codes, yp, cp.P, cp.Q, p0, p1);
+    if (relu_unpool2x2_codes(dz, dyp, codes, yp, cp.P, cp.Q, p0, p1) != 0) bad = true;
   });
   conv2d_backward(dx, dw, db, dz, x, w, cp, rest, nthreads);
-  return bad.load();
+  return bad_codes();
 }
 
 }  // namespace fastdl::cpu

@@ -186,13 +186,10 @@ constexpr int kMaxTapsC1 = kConv2dMaxTapsC1;
 // yn[k][p][q] = bias[k] + sum_{r,s} w[k][r][s] * xpad[(p * sh + r) * Wp + q + s]; xpad is
 // pad_image's (1, Hp, Wp) image with its slack. Each output channel's R * S weights are
 // broadcast once and stay in registers while its rows are computed (the shifted input rows are
-// reloaded from L1: loads are cheaper than broadcasts). kR, kS: the kernel size when known at
-// compile time (the weights then stay in registers), else 0 and R, S at run time.
-template <int kR, int kS>
+// reloaded from L1). Kernels other than 3x3 (those take forward_c1_3x3).
 void forward_c1_rs(float* yn, const float* xpad, int64_t Wp, const float* w, const float* bias,
                    int64_t K, int64_t R, int64_t S, int64_t P, int64_t Q, int64_t sh, int64_t p0,
                    int64_t p1) {
-  if constexpr (kR > 0) R = kR, S = kS;
   const int64_t taps = R * S, q_full = Q / kW * kW;
   const int tail = static_cast<int>(Q - q_full);
   for (int64_t k = 0; k < K; ++k) {
@@ -275,13 +272,14 @@ void forward_c1(float* yn, const float* xpad, int64_t Wp, const float* w, const 
   if (R == 3 && S == 3) {
     forward_c1_3x3(yn, xpad, Wp, w, bias, K, P, Q, sh, p0, p1);
   } else {
-    forward_c1_rs<0, 0>(yn, xpad, Wp, w, bias, K, R, S, P, Q, sh, p0, p1);
+    forward_c1_rs(yn, xpad, Wp, w, bias, K, R, S, P, Q, sh, p0, p1);
   }
 }
 
 // dwk (K, R * S) += the weight gradient of one image with C = 1, stride (sh, 1):
 // dwk[k][r * S + s] += sum_{p,q} dyn[k][p][q] * xpad[(p * sh + r) * Wp + q + s], and, when sums
-// is not null, sums[k] = sum_{p,q} dyn[k][p][q] (for db). kR, kS as in forward_c1_rs.
+// is not null, sums[k] = sum_{p,q} dyn[k][p][q] (for db). kR, kS: the kernel size when known at
+// compile time (the accumulators then stay in registers), else 0 and R, S at run time.
 template <int kR, int kS>
 void dw_c1_rs(float* dwk, float* sums, const float* xpad, int64_t Wp, const float* dyn,
               int64_t K, int64_t R, int64_t S, int64_t P, int64_t Q, int64_t sh) {
