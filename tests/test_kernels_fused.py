@@ -200,17 +200,38 @@ def _unfused(x, w, b, stride, padding):
 NEEDS = [(False, True, True), (True, True, True), (True, False, False), (False, False, True)]
 
 
+def _assert_same_sum(a, e, what):
+    """a is e summed in another order: equal to float32 rounding, with the same NaN, the same
+    infinities and the same exact zeros (an exact 0 that became 1e-9 would move a weight under
+    Adam, whose first step divides the gradient by its own magnitude)."""
+    assert a.shape == e.shape and a.dtype == e.dtype, what
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(e), err_msg=f"{what}: NaN")
+    finite = np.isfinite(e)
+    np.testing.assert_array_equal(a[~finite & ~np.isnan(e)], e[~finite & ~np.isnan(e)])
+    np.testing.assert_array_equal(a[finite] == 0, e[finite] == 0, err_msg=f"{what}: exact zeros")
+    if finite.any():
+        scale = max(1.0, float(np.abs(e[finite]).max()))
+        np.testing.assert_allclose(a[finite], e[finite], rtol=1e-5, atol=2e-6 * scale, err_msg=what)
+
+
 def _assert_backward_is_unfused(dy, codes, y, idx, pooled, conv_shape, x, w, stride, padding):
-    """The block's backward, for every need flag, bit for bit conv2d_backward of the dense dz
-    the unfused kernels build."""
+    """The block's backward, for every need flag, against conv2d_backward of the dense dz the
+    unfused kernels build: dx bit for bit; dw and db bit for bit except under the automatic
+    setting, where the gathered weight gradient (several input channels) sums only each window's
+    argmax, in another order than the dense product (see _assert_same_sum)."""
     dz = cpu.relu_maxpool2x2_backward(dy, idx, pooled, conv_shape)
+    exact = cpu.conv2d_algorithm != "auto"
     for need in NEEDS:
         want = cpu.conv2d_backward(dz, x, w, stride, padding, *need)
         have = cpu.conv2d_relu_maxpool2x2_backward(dy, codes, y, x, w, stride, padding, *need)
-        for a, e in zip(have, want):
+        for name, a, e in zip(("dx", "dw", "db"), have, want):
             assert (a is None) == (e is None)
-            if e is not None:
-                np.testing.assert_array_equal(a, e)
+            if e is None:
+                continue
+            if name == "dx" or exact:
+                np.testing.assert_array_equal(a, e, err_msg=name)
+            else:
+                _assert_same_sum(a, e, name)
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=str)
@@ -268,6 +289,78 @@ def test_conv_block_follows_the_conv_algorithm_setting(block, algorithm):
             cpu.conv2d_relu_maxpool2x2_backward(dy, bad, y, x, w, stride, padding)
     finally:
         cpu.conv2d_algorithm = saved
+
+
+# The gathered weight gradient (several input channels, the automatic setting): per output
+# channel, each window's g times the input patch under its argmax, a quarter of the dense
+# product's multiply-adds. (x shape, output channels, kernel, stride, padding.)
+GATHERED = [
+    ((4, 32, 14, 14), 64, 3, 1, 1),  # the CNN's conv2: one register pass per patch (AVX-512)
+    ((2, 16, 13, 11), 5, 3, 1, 1),  # odd sizes: a row and a column no window reads
+    ((2, 8, 12, 9), 7, 5, 2, 2),  # stride 2 and a 5x5 kernel
+    ((1, 64, 8, 8), 40, 3, 1, 0),  # 64 channels: two passes per patch; no padding
+    ((2, 24, 6, 30), 3, 1, 1, 0),  # a 1x1 kernel
+    ((3, 12, 40, 38), 6, 3, 1, 1),  # several bands of rows per image
+]
+
+
+def _gathered_case(block, seed):
+    x, w, b, stride, padding = _block_args(block + (True,), seed)
+    x = np.maximum(x, 0)  # post-ReLU inputs, as in a CNN
+    x[:, 1] = 0  # a dead input channel: its taps' gradient is exactly 0
+    y, codes = cpu.conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding)
+    dy = inputs(y.shape, seed + 1)
+    dy[:, 0] = 0  # an output channel without gradient: exactly 0 too
+    return x, w, b, stride, padding, y, codes, dy
+
+
+@pytest.mark.parametrize("block", GATHERED, ids=str)
+def test_gathered_weight_gradient_every_isa(block, isa):
+    x, w, b, stride, padding, y, codes, dy = _gathered_case(block, 12)
+    dx, dw, db = cpu.conv2d_relu_maxpool2x2_backward(dy, codes, y, x, w, stride, padding)
+    assert (dw[:, 1] == 0).all() and (dw[0] == 0).all() and db[0] == 0
+    f64 = [a.astype(np.float64) for a in (dy, y, x, w)]
+    rdx, rdw, rdb = reference.conv2d_relu_maxpool2x2_backward(
+        f64[0], codes, f64[1], f64[2], f64[3], stride, padding
+    )
+    for a, e in ((dx, rdx), (dw, rdw), (db, rdb)):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5 * max(1, np.abs(e).max()))
+    # and the same numbers as the dense dz's conv2d_backward, to rounding, every need flag
+    conv_shape, pooled, idx, _ = _unfused(x, w, b, stride, padding)
+    _assert_backward_is_unfused(dy, codes, y, idx, pooled, conv_shape, x, w, stride, padding)
+
+
+@pytest.mark.parametrize("block", GATHERED[:3], ids=str)
+def test_gathered_weight_gradient_keeps_the_dense_products_nan(block, isa):
+    # An inf in x: the dense product's 0 * inf makes NaN in every tap that meets it, so an image
+    # with a non-finite x lists all its pixels; an inf in dy makes NaN where it meets a zero x.
+    x, w, b, stride, padding, y, codes, dy = _gathered_case(block, 14)
+    x[0, 2, 3, 4] = np.inf
+    y, codes = cpu.conv2d_relu_maxpool2x2_forward(x, w, b, stride, padding)
+    dy.flat[7] = np.inf
+    conv_shape, pooled, idx, _ = _unfused(x, w, b, stride, padding)
+    _assert_backward_is_unfused(dy, codes, y, idx, pooled, conv_shape, x, w, stride, padding)
+    dw = cpu.conv2d_relu_maxpool2x2_backward(dy, codes, y, x, w, stride, padding)[1]
+    assert np.isnan(dw).any() and not np.isnan(dw).all()
+
+
+def test_gathered_weight_gradient_thread_count_and_bad_codes():
+    x, w, b, stride, padding, y, codes, dy = _gathered_case(((64, 32, 14, 14), 64, 3, 1, 1), 16)
+    assert 64 * 64 * 32 * 9 * 14 * 14 >= _C.build_config["parallel_min"]["macs"]
+    before = fastdl.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2):
+            fastdl.set_num_threads(n)
+            outs.append(cpu.conv2d_relu_maxpool2x2_backward(dy, codes, y, x, w, stride, padding))
+    finally:
+        fastdl.set_num_threads(before)
+    for a, c in zip(*outs):
+        np.testing.assert_array_equal(a, c)  # fixed groups of images, added in order
+    bad = codes.copy()
+    bad.flat[[3, 4000, 90000]] = [4, 255, 9]
+    with pytest.raises(ValueError, match="3 codes are not 0..3"):
+        cpu.conv2d_relu_maxpool2x2_backward(dy, bad, y, x, w, stride, padding, False, True, True)
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=str)

@@ -20,6 +20,9 @@
 //            the way, so db costs no extra pass. The next image is prefetched while one
 //            computes. NOTE: products with the padding are not skipped: 0 * inf must give NaN,
 //            as PyTorch's and the reference's do when dy holds an inf.
+//            The fused conv block's dw (several input channels, automatic): gathered from the
+//            pooled gradient, each window's g times the input patch under its argmax (a quarter
+//            of the dense product's multiply-adds; see gathered_dw).
 // Threads: work is cut into about four units per thread, handed out first come, first served (a
 // thread slowed by another process's load on its core does not hold the others up). Forward and
 // dx: units are chunks of pixel tiles (or output rows, C == 1) of one image, or for Winograd a few
@@ -35,6 +38,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <new>
 
 #include "cpu/fused.h"
@@ -1094,6 +1098,212 @@ ImagePath carve_image_path(Carver& cv, const Conv2dParams& cp, int isa, bool nee
   return ip;
 }
 
+// ---- the block's weight gradient from the pooled gradient (the gathered dw) ----
+//
+// dz is zero but at one place per 2x2 window (the argmax, where the pooled output is positive),
+// so dw[k] = the sum over k's windows of g times the input patch under the window's argmax: a
+// quarter of the dense product's multiply-adds, fewer where the ReLU zeroed a window, as
+// gathers instead of a GEMM. Per image and band of output rows, x goes channels-last (xt,
+// Winograd's to_channels_last) and then to xr (rows, Wx, R, Cp), xr[p][w][r] = xt[p * sh + r][w]:
+// output pixel (p, q)'s patch is then the S * R * Cp floats at xr[p][q * sw], in one piece. Each
+// output channel's windows become a list of (patch offset, g) items, and dw_gather sums them into
+// acc (K, S, R, Cp) with its accumulators in registers. Images run in dw_groups' fixed groups,
+// each with its own acc, added in order: threads do not change the sums (the order differs from
+// the dense product's, so the rounding does). An image whose x has an inf or NaN lists every
+// output pixel with its dz, zeros included, so that 0 * inf makes NaN where the dense product's
+// does.
+struct GatheredDw {
+  int64_t Cp, Wx, T;  // channels padded to the vector width; xr's columns; floats per patch
+  int64_t band;       // pooled rows per band
+  int64_t groups;
+  float* acc;   // groups x K x T
+  float* sums;  // N x K: dz's plane sums (for db)
+  float *xts, *xrs, *gs;  // per worker, *_stride floats apart
+  int64_t *offs, *firsts;
+  int64_t xt_stride, xr_stride, item_stride;  // (offs and gs share item_stride; firsts K + 1)
+};
+
+// xr floats per band at most (a band of 1 pooled row may need more).
+constexpr int64_t kGatherBandFloats = int64_t{1} << 15;
+
+// Whether the block's dw takes the gathered path on ISA build isa: under the automatic setting,
+// where padding the channels to the vector width adds at most 2x (the dense product does 4x the
+// multiply-adds).
+bool gathered_dw_pays(const Conv2dParams& cp, int isa) {
+  if (cp.algorithm != Conv2dAlgorithm::automatic || cp.N == 0 || cp.C == 0) return false;
+  return round_up(cp.C, kWinograd[isa]->cw) <= 2 * cp.C;
+}
+
+GatheredDw carve_gathered_dw(Carver& cv, const Conv2dParams& cp, int isa, int workers) {
+  GatheredDw s{};
+  const int64_t Pp = cp.P / 2;
+  s.Cp = round_up(cp.C, kWinograd[isa]->cw);
+  s.Wx = (cp.Q - 1) * cp.stride_w + cp.S;
+  s.T = cp.S * cp.R * s.Cp;
+  const int64_t per_row = 2 * s.Wx * cp.R * s.Cp;  // xr floats per pooled row
+  s.band = std::max<int64_t>(1, std::min(Pp, kGatherBandFloats / per_row));
+  s.groups = dw_groups(cp.N, cp.K * s.T);
+  s.acc = cv.floats(s.groups * cp.K * s.T);
+  s.sums = cv.floats(cp.N * cp.K);
+  const int64_t rows = 2 * s.band + 1;  // output rows per band (the last takes an odd row)
+  s.xt_stride = round_up(((rows - 1) * cp.stride_h + cp.R) * s.Wx * s.Cp, kAlignFloats);
+  s.xr_stride = round_up(rows * s.Wx * cp.R * s.Cp, kAlignFloats);
+  s.item_stride = round_up(cp.K * rows * cp.Q, kAlignFloats);
+  s.xts = cv.floats(s.xt_stride * workers);
+  s.xrs = cv.floats(s.xr_stride * workers);
+  s.gs = cv.floats(s.item_stride * workers);
+  s.offs = cv.int64s(s.item_stride * workers);
+  s.firsts = cv.int64s((cp.K + 1) * workers);
+  return s;
+}
+
+// dw (K, C, R, S) and s.sums of the block, from dyp, codes and yp (N, K, P / 2, Q / 2). Codes
+// above 3 raise *bad; their windows get no gradient.
+void gathered_dw(float* dw, const float* dyp, const uint8_t* codes, const float* yp,
+                 const float* x, const Conv2dParams& cp, const GatheredDw& s,
+                 const Conv2dKernels& kr, const Conv2dWinogradKernels& kw, int nthreads,
+                 std::atomic<bool>* bad) {
+  const int64_t K = cp.K, P = cp.P, Q = cp.Q, Pp = P / 2, Qp = Q / 2, R = cp.R;
+  const int64_t chw = cp.C * cp.H * cp.W, T = s.T, patch_row = R * s.Cp;
+  const int workers = static_cast<int>(std::min<int64_t>(std::max(1, nthreads), s.groups));
+  std::atomic<int64_t> next_group{0};
+#pragma omp parallel num_threads(workers) if (workers > 1)
+  {
+    const int wk = workers > 1 ? thread_index() : 0;
+    float* xt = s.xts + wk * s.xt_stride;
+    float* xr = s.xrs + wk * s.xr_stride;
+    float* gs = s.gs + wk * s.item_stride;
+    int64_t* offs = s.offs + wk * s.item_stride;
+    int64_t* firsts = s.firsts + wk * (K + 1);
+    bool saw_bad = false;
+    for (int64_t grp = next_group.fetch_add(1); grp < s.groups; grp = next_group.fetch_add(1)) {
+      float* acc = s.acc + grp * K * T;
+      std::fill(acc, acc + K * T, 0.0f);
+      for (int64_t n = cp.N * grp / s.groups; n < cp.N * (grp + 1) / s.groups; ++n) {
+        const float* xn = x + n * chw;
+        // Whether xn is finite: an all-ones exponent plus one carries into the sign bit.
+        uint32_t carry = 0;
+#pragma omp simd reduction(| : carry)
+        for (int64_t i = 0; i < chw; ++i) {
+          uint32_t bits;
+          std::memcpy(&bits, xn + i, sizeof bits);
+          carry |= (bits & 0x7f800000u) + 0x00800000u;
+        }
+        const bool finite = (carry & 0x80000000u) == 0;
+        float* sums = s.sums + n * K;
+        std::fill(sums, sums + K, 0.0f);
+        for (int64_t i0 = 0; i0 < Pp; i0 += s.band) {
+          const int64_t i1 = std::min(Pp, i0 + s.band);
+          const int64_t p0 = 2 * i0, p1 = i1 == Pp ? P : 2 * i1;  // this band's output rows
+          kw.to_channels_last(xt, xn, cp.C, cp.H, cp.W, s.Cp, p0 * cp.stride_h - cp.pad_h,
+                              (p1 - p0 - 1) * cp.stride_h + R, -cp.pad_w, s.Wx);
+          for (int64_t p = 0; p < p1 - p0; ++p) {
+            for (int64_t col = 0; col < s.Wx; ++col) {
+              for (int64_t r = 0; r < R; ++r) {
+                float* dst = xr + ((p * s.Wx + col) * R + r) * s.Cp;
+                const float* src = xt + ((p * cp.stride_h + r) * s.Wx + col) * s.Cp;
+                for (int64_t c = 0; c < s.Cp; ++c) dst[c] = src[c];
+              }
+            }
+          }
+          const auto offset = [&](int64_t p, int64_t q) {
+            return ((p - p0) * s.Wx + q * cp.stride_w) * patch_row;
+          };
+          // A window's item: at offset(2 i, 2 j) + place[code]; written always, kept (counted)
+          // only where g is not 0 (branch-free: about one window in six is 0 after the ReLU).
+          const int64_t place[4] = {0, offset(p0, 1), offset(p0 + 1, 0), offset(p0 + 1, 1)};
+          int64_t items = 0;
+          for (int64_t k = 0; k < K; ++k) {
+            firsts[k] = items;
+            const int64_t plane = (n * K + k) * Pp * Qp;
+            // The band's windows are contiguous: their sum first (for db), then the items.
+            const int64_t w0 = plane + i0 * Qp, w1 = plane + i1 * Qp;
+            float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+            for (int64_t at = w0; at < w1; ++at) {
+              sum += yp[at] > 0.0f && codes[at] <= 3 ? dyp[at] : 0.0f;
+            }
+            sums[k] += sum;
+            for (int64_t i = i0; i < i1; ++i) {
+              const int64_t row = plane + i * Qp;
+              for (int64_t j = 0; j < Qp; ++j) {
+                const int code = codes[row + j];
+                saw_bad |= code > 3;
+                const float g = yp[row + j] > 0.0f && code <= 3 ? dyp[row + j] : 0.0f;
+                offs[items] = offset(2 * i, 2 * j) + place[code & 3];
+                gs[items] = g;
+                items += finite && g != 0.0f;  // (NaN != 0)
+              }
+            }
+            if (finite) continue;
+            // Every output pixel of the band, with its dz.
+            for (int64_t p = p0; p < p1; ++p) {
+              for (int64_t q = 0; q < Q; ++q) {
+                float dz = 0.0f;
+                const int64_t at = plane + (p / 2) * Qp + q / 2;
+                if (p / 2 < Pp && q / 2 < Qp && codes[at] == (p % 2) * 2 + q % 2) {
+                  dz = yp[at] > 0.0f ? dyp[at] : 0.0f;
+                }
+                offs[items] = offset(p, q);
+                gs[items++] = dz;
+              }
+            }
+          }
+          firsts[K] = items;
+          kr.dw_gather(acc, T, xr, T, offs, gs, firsts, K);
+        }
+      }
+    }
+    if (saw_bad) *bad = true;
+  }
+  // dw[k][c][r][s] = the sum over groups, in order, of acc[grp][k][(s * R + r) * Cp + c].
+  const int64_t RS = R * cp.S, CRS = cp.C * RS;
+  const int threads = K * CRS * s.groups >= (1 << 16) ? std::max(1, nthreads) : 1;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (int64_t k = 0; k < K; ++k) {
+    float* total = s.acc + k * T;
+    for (int64_t grp = 1; grp < s.groups; ++grp) {
+      const float* part = s.acc + (grp * K + k) * T;
+      for (int64_t t = 0; t < T; ++t) total[t] += part[t];
+    }
+    for (int64_t c = 0; c < cp.C; ++c) {
+      for (int64_t r = 0; r < R; ++r) {
+        for (int64_t q = 0; q < cp.S; ++q) {
+          dw[(k * cp.C + c) * RS + r * cp.S + q] = total[(q * R + r) * s.Cp + c];
+        }
+      }
+    }
+  }
+}
+
+// The block's backward when its dw is gathered: that scratch, then the input gradient's, by
+// Winograd on dz rebuilt an image at a time (dx_image) or from the dense dz (dz, rest).
+struct GatheredPath {
+  GatheredDw dw;
+  bool dx_image;
+  BackwardPlan plan;
+  float* scratch;  // dx_image: one dz image per worker, stride floats apart
+  int64_t stride;
+  float *dz, *rest;
+};
+
+GatheredPath carve_gathered_path(Carver& cv, const Conv2dParams& cp, int isa, bool need_dx,
+                                 int threads, int nthreads) {
+  GatheredPath gp{};
+  gp.dw = carve_gathered_dw(cv, cp, isa, std::max(1, threads));
+  if (!need_dx) return gp;
+  gp.dx_image = dx_as_forward(cp) && winograd_tile(dx_geometry(cp), cp.algorithm, isa) != 0;
+  if (gp.dx_image) {
+    gp.plan = carve_backward_plan(cv, cp, isa, true, false, threads);
+    gp.stride = round_up(cp.K * cp.P * cp.Q, kAlignFloats);
+    gp.scratch = cv.floats(gp.stride * std::max(1, threads));
+  } else {
+    gp.dz = cv.floats(cp.N * cp.K * cp.P * cp.Q);
+    gp.rest = cv.floats(conv2d_backward_workspace_floats(cp, true, false, nthreads));
+  }
+  return gp;
+}
+
 }  // namespace
 
 int64_t conv2d_relu_maxpool2x2_forward_workspace_floats(const Conv2dParams& cp, int nthreads) {
@@ -1149,9 +1359,14 @@ int64_t conv2d_relu_maxpool2x2_backward_workspace_floats(const Conv2dParams& cp,
   }
   const int64_t image_path = most_floats(
       [&](Carver& cv, int isa) { carve_image_path(cv, cp, isa, need_dx, need_dw, threads); });
+  const int64_t gathered = most_floats([&](Carver& cv, int isa) {
+    if (need_dw && gathered_dw_pays(cp, isa)) {
+      carve_gathered_path(cv, cp, isa, need_dx, threads, nthreads);
+    }
+  });
   const int64_t dense_dz = round_up(cp.N * cp.K * cp.P * cp.Q, kAlignFloats) + kAlignFloats +
                            conv2d_backward_workspace_floats(cp, need_dx, need_dw, nthreads);
-  return std::max(image_path, dense_dz);
+  return std::max({image_path, dense_dz, gathered});
 }
 
 int64_t conv2d_relu_maxpool2x2_backward(float* dx, float* dw, float* db, const float* dyp,
@@ -1180,8 +1395,27 @@ int64_t conv2d_relu_maxpool2x2_backward(float* dx, float* dw, float* db, const f
     if (db != nullptr) db_from_sums(db, s.sums, cp);
     return bad_codes();
   }
+  if (dw != nullptr && gathered_dw_pays(cp, isa)) {
+    // The gathered dw (conv2 of the CNN); dx by Winograd on dz rebuilt per image, or from the
+    // dense dz.
+    Carver cv(workspace);
+    const GatheredPath gp = carve_gathered_path(cv, cp, isa, dx != nullptr, threads, nthreads);
+    gathered_dw(dw, dyp, codes, yp, x, cp, gp.dw, *kKernels[isa], *kWinograd[isa], threads, &bad);
+    if (db != nullptr) db_from_sums(db, gp.dw.sums, cp);
+    if (dx != nullptr && gp.dx_image) {
+      const UnpooledImages dzs{dyp, codes, yp, cp.K, cp.P, cp.Q, gp.scratch, gp.stride, &bad};
+      backward_with(dx, nullptr, nullptr, nullptr, dzs, dzs, x, w, cp, gp.plan, isa, threads);
+    } else if (dx != nullptr) {
+      const int64_t PQ = cp.P * cp.Q;
+      split_blocks(cp.N * cp.K, cp.N * cp.K * PQ, [&](int64_t p0, int64_t p1) {
+        if (relu_unpool2x2_codes(gp.dz, dyp, codes, yp, cp.P, cp.Q, p0, p1) != 0) bad = true;
+      });
+      conv2d_backward(dx, nullptr, nullptr, gp.dz, x, w, cp, gp.rest, nthreads);
+    }
+    return bad_codes();
+  }
   {
-    // The implicit-GEMM dw and the Winograd dx (conv2 of the CNN): dz rebuilt per image.
+    // The implicit-GEMM dw and the Winograd dx: dz rebuilt per image.
     Carver cv(workspace);
     const ImagePath ip = carve_image_path(cv, cp, isa, dx != nullptr, dw != nullptr, threads);
     if (ip.ok) {

@@ -70,6 +70,9 @@ void conv2d_relu_maxpool2x2_forward(float* yp, uint8_t* codes, const float* x, c
 
 // dx, dw, db (each optional, as conv2d_backward) of the block: conv2d_backward of dz, where dz is
 // zero except dyp at each window's argmax place where yp > 0 (yp, codes from the forward).
+// With several input channels under the automatic setting, dw sums only those places (each
+// window's g times the input patch under its argmax: a quarter of the multiply-adds), so it
+// equals conv2d_backward's to rounding, with the same exact zeros, infinities and NaN.
 // Returns how many codes were not 0..3 (their windows get no gradient; the binding raises).
 int64_t conv2d_relu_maxpool2x2_backward_workspace_floats(const Conv2dParams& cp, bool need_dx,
                                                          bool need_dw, int nthreads);
@@ -113,6 +116,11 @@ struct Conv2dKernels {
   // C = 1, stride (sh, 1): dwk (K, R * S) += one image's weight gradient; sums (K,) or null.
   void (*dw_c1)(float* dwk, float* sums, const float* xpad, int64_t Wp, const float* dyn,
                 int64_t K, int64_t R, int64_t S, int64_t P, int64_t Q, int64_t sh);
+  // The conv block's weight gradient from its pooled gradient: acc + k * ld (T floats, a
+  // multiple of kW) += the sum over items [first[k], first[k + 1]) of gs[i] * the T floats at
+  // xr + offs[i], for k < K.
+  void (*dw_gather)(float* acc, int64_t ld, const float* xr, int64_t T, const int64_t* offs,
+                    const float* gs, const int64_t* first, int64_t K);
 };
 
 }  // namespace fastdl::cpu

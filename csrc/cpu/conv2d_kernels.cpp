@@ -24,6 +24,9 @@
 #include "cpu/conv2d.h"
 #include "cpu/gemm_ukernel.h"
 
+#include <array>
+#include <utility>
+
 namespace fastdl::cpu::FASTDL_ISA {
 
 namespace {
@@ -330,9 +333,63 @@ void dw_c1(float* dwk, float* sums, const float* xpad, int64_t Wp, const float* 
   }
 }
 
+// ---- the conv block's weight gradient from its pooled gradient (dw_gather) ----
+
+// Accumulators one call keeps in registers: 32 vector registers on AVX-512, 16 otherwise (the
+// loads feed the multiply-adds as memory operands, so a few registers are enough beside them).
+#if defined(FASTDL_ISA_AVX512)
+constexpr int kGatherMaxV = 24;
+#else
+constexpr int kGatherMaxV = 12;
+#endif
+
+// acc (V vectors) += the sum over items i < n of gs[i] * the V vectors at xr + offs[i].
+template <int V>
+void gather_fma(float* acc, const float* xr, const int64_t* offs, const float* gs, int64_t n) {
+  vf a[V];
+#pragma GCC unroll 24
+  for (int v = 0; v < V; ++v) a[v] = load(acc + v * kW);
+  for (int64_t i = 0; i < n; ++i) {
+    const float* patch = xr + offs[i];
+    const vf g = splat(gs[i]);
+#pragma GCC unroll 24
+    for (int v = 0; v < V; ++v) a[v] = fmadd(g, load(patch + v * kW), a[v]);
+  }
+#pragma GCC unroll 24
+  for (int v = 0; v < V; ++v) store(acc + v * kW, a[v]);
+}
+
+using GatherFma = void (*)(float*, const float*, const int64_t*, const float*, int64_t);
+
+template <int... V>
+constexpr std::array<GatherFma, sizeof...(V)> gather_table(std::integer_sequence<int, V...>) {
+  return {gather_fma<V + 1>...};
+}
+
+constexpr std::array<GatherFma, kGatherMaxV> kGather =
+    gather_table(std::make_integer_sequence<int, kGatherMaxV>{});
+
+// For each k < K: acc + k * ld (T floats, T a multiple of kW) += the sum over items
+// [first[k], first[k + 1]) of gs[i] * the T floats at xr + offs[i]; in chunks of at most
+// kGatherMaxV vectors, each a pass over k's items with its accumulators in registers.
+void dw_gather(float* acc, int64_t ld, const float* xr, int64_t T, const int64_t* offs,
+               const float* gs, const int64_t* first, int64_t K) {
+  const int64_t vectors = T / kW, chunks = ceil_div(vectors, kGatherMaxV);
+  const int64_t per = ceil_div(vectors, std::max<int64_t>(chunks, 1));
+  for (int64_t k = 0; k < K; ++k) {
+    const int64_t i0 = first[k], n = first[k + 1] - i0;
+    if (n == 0) continue;
+    for (int64_t v0 = 0; v0 < vectors; v0 += per) {
+      const int64_t v = std::min(per, vectors - v0);
+      kGather[v - 1](acc + k * ld + v0 * kW, xr + v0 * kW, offs + i0, gs + i0, n);
+    }
+  }
+}
+
 constexpr Conv2dKernels kKernels = {
     kMR,       kNR,           kDwMR,         pad_image, pack_weight_t, pack_dy_t,
     forward_block, dw_block, forward_c1, dw_c1,
+    dw_gather,
 };
 
 }  // namespace
