@@ -1157,12 +1157,11 @@ GatheredDw carve_gathered_dw(Carver& cv, const Conv2dParams& cp, int isa, int wo
   return s;
 }
 
-// dw (K, C, R, S) and s.sums of the block, from dyp, codes and yp (N, K, P / 2, Q / 2). Codes
-// above 3 raise *bad; their windows get no gradient.
-void gathered_dw(float* dw, const float* dyp, const uint8_t* codes, const float* yp,
-                 const float* x, const Conv2dParams& cp, const GatheredDw& s,
-                 const Conv2dKernels& kr, const Conv2dWinogradKernels& kw, int nthreads,
-                 std::atomic<bool>* bad) {
+// dw (K, C, R, S) and s.sums of the block, from gp (N, K, P / 2, Q / 2), the gradient at each
+// window's argmax (pooled_gradient), and the codes.
+void gathered_dw(float* dw, const float* gp, const uint8_t* codes, const float* x,
+                 const Conv2dParams& cp, const GatheredDw& s, const Conv2dKernels& kr,
+                 const Conv2dWinogradKernels& kw, int nthreads) {
   const int64_t K = cp.K, P = cp.P, Q = cp.Q, Pp = P / 2, Qp = Q / 2, R = cp.R;
   const int64_t chw = cp.C * cp.H * cp.W, T = s.T, patch_row = R * s.Cp;
   const int workers = static_cast<int>(std::min<int64_t>(std::max(1, nthreads), s.groups));
@@ -1175,7 +1174,6 @@ void gathered_dw(float* dw, const float* dyp, const uint8_t* codes, const float*
     float* gs = s.gs + wk * s.item_stride;
     int64_t* offs = s.offs + wk * s.item_stride;
     int64_t* firsts = s.firsts + wk * (K + 1);
-    bool saw_bad = false;
     for (int64_t grp = next_group.fetch_add(1); grp < s.groups; grp = next_group.fetch_add(1)) {
       float* acc = s.acc + grp * K * T;
       std::fill(acc, acc + K * T, 0.0f);
@@ -1220,17 +1218,13 @@ void gathered_dw(float* dw, const float* dyp, const uint8_t* codes, const float*
             const int64_t w0 = plane + i0 * Qp, w1 = plane + i1 * Qp;
             float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-            for (int64_t at = w0; at < w1; ++at) {
-              sum += yp[at] > 0.0f && codes[at] <= 3 ? dyp[at] : 0.0f;
-            }
+            for (int64_t at = w0; at < w1; ++at) sum += gp[at];
             sums[k] += sum;
             for (int64_t i = i0; i < i1; ++i) {
               const int64_t row = plane + i * Qp;
               for (int64_t j = 0; j < Qp; ++j) {
-                const int code = codes[row + j];
-                saw_bad |= code > 3;
-                const float g = yp[row + j] > 0.0f && code <= 3 ? dyp[row + j] : 0.0f;
-                offs[items] = offset(2 * i, 2 * j) + place[code & 3];
+                const float g = gp[row + j];
+                offs[items] = offset(2 * i, 2 * j) + place[codes[row + j] & 3];
                 gs[items] = g;
                 items += finite && g != 0.0f;  // (NaN != 0)
               }
@@ -1241,9 +1235,7 @@ void gathered_dw(float* dw, const float* dyp, const uint8_t* codes, const float*
               for (int64_t q = 0; q < Q; ++q) {
                 float dz = 0.0f;
                 const int64_t at = plane + (p / 2) * Qp + q / 2;
-                if (p / 2 < Pp && q / 2 < Qp && codes[at] == (p % 2) * 2 + q % 2) {
-                  dz = yp[at] > 0.0f ? dyp[at] : 0.0f;
-                }
+                if (p / 2 < Pp && q / 2 < Qp && codes[at] == (p % 2) * 2 + q % 2) dz = gp[at];
                 offs[items] = offset(p, q);
                 gs[items++] = dz;
               }
@@ -1254,7 +1246,6 @@ void gathered_dw(float* dw, const float* dyp, const uint8_t* codes, const float*
         }
       }
     }
-    if (saw_bad) *bad = true;
   }
   // dw[k][c][r][s] = the sum over groups, in order, of acc[grp][k][(s * R + r) * Cp + c].
   const int64_t RS = R * cp.S, CRS = cp.C * RS;
@@ -1276,10 +1267,166 @@ void gathered_dw(float* dw, const float* dyp, const uint8_t* codes, const float*
   }
 }
 
-// The block's backward when its dw is gathered: that scratch, then the input gradient's, by
-// Winograd on dz rebuilt an image at a time (dx_image) or from the dense dz (dz, rest).
+// ---- the block's input gradient from the pooled gradient (the gathered dx) ----
+//
+// The adjoint of the gathered dw: each window's g times w[k] (as (S, R, Cp), wr) is added onto
+// the patch under its argmax, in dxr (P, Wx, R, Cp), the layout of gathered_dw's xr; then dxr's
+// R copies of each input row are folded into dxt (channels-last, rows from -pad_h) and dxt goes
+// to NCHW. Per window, the output channels are sorted by argmax place into four lists of
+// (wr offset, g), and dw_gather adds each list's sum onto its patch with its accumulators in
+// registers. Images are independent (threads take them one at a time). A w with an inf or NaN
+// takes the other paths (the dense product's 0 * inf would make NaN everywhere it reaches).
+struct GatheredDx {
+  int64_t Cp, Wx, rows, T;  // xr's channels and columns; dxt's rows; floats per patch
+  float* wr;                // K x T
+  int64_t chunk;            // floats of a patch per pass (its slice of wr fits L1)
+  float *dxrs, *dxts, *gs;  // per worker, *_stride floats apart
+  int64_t *koffs, *firsts, *slots;
+  int64_t dxr_stride, dxt_stride, list_stride, first_stride;  // (koffs, gs: an image's items)
+};
+
+// Bytes of wr a pass over a patch chunk reads (in L1 with room for the rest).
+constexpr int64_t kGatherDxChunkBytes = 24 << 10;
+
+// A worker's dxr at most, in floats: larger images take the other paths.
+constexpr int64_t kGatherDxFloats = int64_t{1} << 20;
+
+bool gathered_dx_pays(const Conv2dParams& cp, int isa) {
+  if (!gathered_dw_pays(cp, isa)) return false;
+  const int64_t Cp = round_up(cp.C, kWinograd[isa]->cw);
+  const int64_t Wx = std::max((cp.Q - 1) * cp.stride_w + cp.S, cp.W + cp.pad_w);
+  return cp.P * Wx * cp.R * Cp <= kGatherDxFloats;
+}
+
+GatheredDx carve_gathered_dx(Carver& cv, const Conv2dParams& cp, int isa, int workers) {
+  GatheredDx s{};
+  s.Cp = round_up(cp.C, kWinograd[isa]->cw);
+  s.Wx = std::max((cp.Q - 1) * cp.stride_w + cp.S, cp.W + cp.pad_w);
+  s.rows = std::max((cp.P - 1) * cp.stride_h + cp.R, cp.H + cp.pad_h);
+  s.T = cp.S * cp.R * s.Cp;
+  s.wr = cv.floats(cp.K * s.T);
+  s.dxr_stride = round_up(cp.P * s.Wx * cp.R * s.Cp, kAlignFloats);
+  s.dxt_stride = round_up(s.rows * s.Wx * s.Cp, kAlignFloats);
+  const int64_t cw = kWinograd[isa]->cw;
+  s.chunk = std::max<int64_t>(1, kGatherDxChunkBytes / (cp.K * cw * 4)) * cw;
+  const int64_t windows = (cp.P / 2) * (cp.Q / 2);
+  s.list_stride = round_up(cp.K * windows, kAlignFloats);
+  s.first_stride = round_up(4 * windows + 1, kAlignFloats);
+  s.dxrs = cv.floats(s.dxr_stride * workers);
+  s.dxts = cv.floats(s.dxt_stride * workers);
+  s.gs = cv.floats(s.list_stride * workers);
+  s.koffs = cv.int64s(s.list_stride * workers);
+  s.firsts = cv.int64s(s.first_stride * workers);
+  s.slots = cv.int64s(s.first_stride * workers);
+  return s;
+}
+
+bool all_finite(const float* a, int64_t n) {
+  uint32_t carry = 0;  // an all-ones exponent plus one carries into the sign bit
+#pragma omp simd reduction(| : carry)
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, a + i, sizeof bits);
+    carry |= (bits & 0x7f800000u) + 0x00800000u;
+  }
+  return (carry & 0x80000000u) == 0;
+}
+
+// dx (N, C, H, W) of the block from gp (N, K, P / 2, Q / 2), the gradient at each window's
+// argmax (pooled_gradient), and the codes; w finite.
+void gathered_dx(float* dx, const float* gp, const uint8_t* codes, const float* w,
+                 const Conv2dParams& cp, const GatheredDx& s, const Conv2dKernels& kr,
+                 const Conv2dWinogradKernels& kw, int nthreads) {
+  const int64_t K = cp.K, C = cp.C, R = cp.R, S = cp.S, Pp = cp.P / 2, Qp = cp.Q / 2;
+  const int64_t T = s.T, patch_row = R * s.Cp, PQp = Pp * Qp;
+  // wr[k][(q * R + r) * Cp + c] = w[k][c][r][q], zero past C.
+  std::fill(s.wr, s.wr + K * T, 0.0f);
+  for (int64_t k = 0; k < K; ++k) {
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t r = 0; r < R; ++r) {
+        for (int64_t q = 0; q < S; ++q) {
+          s.wr[k * T + (q * R + r) * s.Cp + c] = w[((k * C + c) * R + r) * S + q];
+        }
+      }
+    }
+  }
+  const auto offset = [&](int64_t p, int64_t q) {
+    return (p * s.Wx + q * cp.stride_w) * patch_row;
+  };
+  const int64_t place[4] = {0, offset(0, 1), offset(1, 0), offset(1, 1)};
+  const int workers = static_cast<int>(std::min<int64_t>(std::max(1, nthreads), cp.N));
+#pragma omp parallel num_threads(workers) if (workers > 1)
+  {
+    const int wk = workers > 1 ? thread_index() : 0;
+    float* dxr = s.dxrs + wk * s.dxr_stride;
+    float* dxt = s.dxts + wk * s.dxt_stride;
+    float* gs = s.gs + wk * s.list_stride;
+    int64_t* koffs = s.koffs + wk * s.list_stride;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t n = 0; n < cp.N; ++n) {
+      std::fill(dxr, dxr + cp.P * s.Wx * patch_row, 0.0f);
+      // The image's items, sorted by list (window wi's place d is list wi * 4 + d) in two
+      // passes over its gradient in memory order: counts, then slots (a counting sort; the
+      // counters of one channel's windows are all different, so no increment waits on another).
+      int64_t* first = s.firsts + wk * s.first_stride;
+      const float* gn = gp + n * K * PQp;
+      const uint8_t* cn = codes + n * K * PQp;
+      std::fill(first, first + 4 * PQp + 1, int64_t{0});
+      for (int64_t k = 0; k < K; ++k) {
+        for (int64_t wi = 0; wi < PQp; ++wi) {
+          first[wi * 4 + (cn[k * PQp + wi] & 3) + 1] += gn[k * PQp + wi] != 0.0f;  // (NaN != 0)
+        }
+      }
+      for (int64_t l = 0; l < 4 * PQp; ++l) first[l + 1] += first[l];
+      int64_t* slot = s.slots + wk * s.first_stride;
+      std::copy(first, first + 4 * PQp, slot);
+      for (int64_t k = 0; k < K; ++k) {
+        for (int64_t wi = 0; wi < PQp; ++wi) {
+          const float g = gn[k * PQp + wi];
+          if (g == 0.0f) continue;
+          const int64_t at = slot[wi * 4 + (cn[k * PQp + wi] & 3)]++;
+          koffs[at] = k * T;
+          gs[at] = g;
+        }
+      }
+      // Chunks of each patch whose slice of wr stays in L1, every window's lists per chunk.
+      for (int64_t v0 = 0; v0 < T; v0 += s.chunk) {
+        const int64_t len = std::min(s.chunk, T - v0);
+        for (int64_t wi = 0; wi < PQp; ++wi) {
+          const int64_t base = offset(2 * (wi / Qp), 2 * (wi % Qp)) + v0;
+          for (int d = 0; d < 4; ++d) {
+            kr.dw_gather(dxr + base + place[d], 0, s.wr + v0, len, koffs, gs, first + wi * 4 + d,
+                         1);
+          }
+        }
+      }
+      // dxt[p * sh + r][col] = the sum over r of dxr[p][col][r]; then dx[n] from rows pad_h...
+      std::fill(dxt, dxt + s.rows * s.Wx * s.Cp, 0.0f);
+      for (int64_t p = 0; p < cp.P; ++p) {
+        for (int64_t r = 0; r < R; ++r) {
+          float* out = dxt + (p * cp.stride_h + r) * s.Wx * s.Cp;
+          for (int64_t col = 0; col < s.Wx; ++col) {
+            const float* in = dxr + ((p * s.Wx + col) * R + r) * s.Cp;
+            for (int64_t c = 0; c < s.Cp; ++c) out[col * s.Cp + c] += in[c];
+          }
+        }
+      }
+      kw.from_channels_last(dx + n * C * cp.H * cp.W,
+                            dxt + (cp.pad_h * s.Wx + cp.pad_w) * s.Cp, C, cp.H, cp.W, s.Cp, 0,
+                            cp.H, s.Wx);
+    }
+  }
+}
+
+// The block's backward on the gathered paths: the gradient at each window's argmax (g), the
+// gathered dw's scratch, then the input gradient's: gathered, or (a w with an inf or NaN, or
+// images too large) by Winograd on dz rebuilt an image at a time (dx_image) or from the dense
+// dz (dz, rest).
 struct GatheredPath {
+  float* g;  // (N, K, P / 2, Q / 2): the gradient at each window's argmax
   GatheredDw dw;
+  bool dx_gathered;  // (then gdx; else, below, Winograd per image or the dense dz)
+  GatheredDx gdx;
   bool dx_image;
   BackwardPlan plan;
   float* scratch;  // dx_image: one dz image per worker, stride floats apart
@@ -1288,10 +1435,16 @@ struct GatheredPath {
 };
 
 GatheredPath carve_gathered_path(Carver& cv, const Conv2dParams& cp, int isa, bool need_dx,
-                                 int threads, int nthreads) {
+                                 bool need_dw, bool w_finite, int threads, int nthreads) {
   GatheredPath gp{};
-  gp.dw = carve_gathered_dw(cv, cp, isa, std::max(1, threads));
+  gp.g = cv.floats(cp.N * cp.K * (cp.P / 2) * (cp.Q / 2));
+  if (need_dw) gp.dw = carve_gathered_dw(cv, cp, isa, std::max(1, threads));
   if (!need_dx) return gp;
+  gp.dx_gathered = gathered_dx_pays(cp, isa) && w_finite;
+  if (gp.dx_gathered) {
+    gp.gdx = carve_gathered_dx(cv, cp, isa, std::max(1, threads));
+    return gp;
+  }
   gp.dx_image = dx_as_forward(cp) && winograd_tile(dx_geometry(cp), cp.algorithm, isa) != 0;
   if (gp.dx_image) {
     gp.plan = carve_backward_plan(cv, cp, isa, true, false, threads);
@@ -1359,11 +1512,14 @@ int64_t conv2d_relu_maxpool2x2_backward_workspace_floats(const Conv2dParams& cp,
   }
   const int64_t image_path = most_floats(
       [&](Carver& cv, int isa) { carve_image_path(cv, cp, isa, need_dx, need_dw, threads); });
-  const int64_t gathered = most_floats([&](Carver& cv, int isa) {
-    if (need_dw && gathered_dw_pays(cp, isa)) {
-      carve_gathered_path(cv, cp, isa, need_dx, threads, nthreads);
-    }
-  });
+  int64_t gathered = 0;
+  for (const bool w_finite : {false, true}) {  // (the input gradient's path depends on w)
+    gathered = std::max(gathered, most_floats([&](Carver& cv, int isa) {
+      if ((need_dw || need_dx) && gathered_dw_pays(cp, isa)) {
+        carve_gathered_path(cv, cp, isa, need_dx, need_dw, w_finite, threads, nthreads);
+      }
+    }));
+  }
   const int64_t dense_dz = round_up(cp.N * cp.K * cp.P * cp.Q, kAlignFloats) + kAlignFloats +
                            conv2d_backward_workspace_floats(cp, need_dx, need_dw, nthreads);
   return std::max({image_path, dense_dz, gathered});
@@ -1395,14 +1551,40 @@ int64_t conv2d_relu_maxpool2x2_backward(float* dx, float* dw, float* db, const f
     if (db != nullptr) db_from_sums(db, s.sums, cp);
     return bad_codes();
   }
-  if (dw != nullptr && gathered_dw_pays(cp, isa)) {
-    // The gathered dw (conv2 of the CNN); dx by Winograd on dz rebuilt per image, or from the
-    // dense dz.
+  if ((dw != nullptr || dx != nullptr) && gathered_dw_pays(cp, isa)) {
+    // The gathered dw and dx (conv2 of the CNN); dx by Winograd on dz rebuilt per image, or
+    // from the dense dz, where it is not gathered.
     Carver cv(workspace);
-    const GatheredPath gp = carve_gathered_path(cv, cp, isa, dx != nullptr, threads, nthreads);
-    gathered_dw(dw, dyp, codes, yp, x, cp, gp.dw, *kKernels[isa], *kWinograd[isa], threads, &bad);
-    if (db != nullptr) db_from_sums(db, gp.dw.sums, cp);
-    if (dx != nullptr && gp.dx_image) {
+    const bool w_finite = dx != nullptr && all_finite(w, cp.K * cp.C * cp.R * cp.S);
+    const GatheredPath gp = carve_gathered_path(cv, cp, isa, dx != nullptr, dw != nullptr,
+                                                w_finite, threads, nthreads);
+    const Conv2dKernels& kr = *kKernels[isa];
+    const int64_t pooled = cp.N * cp.K * (cp.P / 2) * (cp.Q / 2);
+    std::atomic<int64_t> bad_count{0};
+    split_blocks(pooled, pooled, [&](int64_t i0, int64_t i1) {
+      bad_count += kr.pooled_gradient(gp.g + i0, dyp + i0, codes + i0, yp + i0, i1 - i0);
+    });
+    if (bad_count.load() != 0) bad = true;
+    if (dw != nullptr) {
+      gathered_dw(dw, gp.g, codes, x, cp, gp.dw, kr, *kWinograd[isa], threads);
+      if (db != nullptr) db_from_sums(db, gp.dw.sums, cp);
+    } else if (db != nullptr) {
+      // db alone: each image's window sums in float, added in image order in double.
+      const int64_t windows = (cp.P / 2) * (cp.Q / 2);
+      for (int64_t k = 0; k < cp.K; ++k) {
+        double total = 0.0;
+        for (int64_t n = 0; n < cp.N; ++n) {
+          const float* plane = gp.g + (n * cp.K + k) * windows;
+          float sum = 0.0f;
+          for (int64_t i = 0; i < windows; ++i) sum += plane[i];
+          total += sum;
+        }
+        db[k] = static_cast<float>(total);
+      }
+    }
+    if (dx != nullptr && gp.dx_gathered) {
+      gathered_dx(dx, gp.g, codes, w, cp, gp.gdx, kr, *kWinograd[isa], threads);
+    } else if (dx != nullptr && gp.dx_image) {
       const UnpooledImages dzs{dyp, codes, yp, cp.K, cp.P, cp.Q, gp.scratch, gp.stride, &bad};
       backward_with(dx, nullptr, nullptr, nullptr, dzs, dzs, x, w, cp, gp.plan, isa, threads);
     } else if (dx != nullptr) {

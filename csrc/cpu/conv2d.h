@@ -121,6 +121,10 @@ struct Conv2dKernels {
   // xr + offs[i], for k < K.
   void (*dw_gather)(float* acc, int64_t ld, const float* xr, int64_t T, const int64_t* offs,
                     const float* gs, const int64_t* first, int64_t K);
+  // g[i] = dyp[i] where yp[i] > 0 and codes[i] <= 3, else 0, for i < n; returns how many
+  // codes are above 3.
+  int64_t (*pooled_gradient)(float* g, const float* dyp, const uint8_t* codes, const float* yp,
+                             int64_t n);
 };
 
 }  // namespace fastdl::cpu

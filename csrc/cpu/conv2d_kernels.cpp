@@ -386,10 +386,33 @@ void dw_gather(float* acc, int64_t ld, const float* xr, int64_t T, const int64_t
   }
 }
 
+// g[i] = dyp[i] where yp[i] > 0 and codes[i] <= 3, else 0, for i < n: the conv block's
+// gradient at each window's argmax. Returns how many codes are above 3.
+int64_t pooled_gradient(float* g, const float* dyp, const uint8_t* codes, const float* yp,
+                        int64_t n) {
+  vi bad = vi{};
+  for (int64_t i = 0; i < n; i += kW) {
+    const int m = static_cast<int>(min64(kW, n - i));
+    const vi c = load_bytes_first(codes + i, m);
+    const vf y = m == kW ? load(yp + i) : load_first(yp + i, m);
+    const vf d = m == kW ? load(dyp + i) : load_first(dyp + i, m);
+    bad += c > 3;
+    const vf out = select((y > 0.0f) & (c <= 3), d, vf{});
+    if (m == kW) {
+      store(g + i, out);
+    } else {
+      store_first(g + i, out, m);
+    }
+  }
+  int64_t total = 0;
+  for (int i = 0; i < kW; ++i) total -= bad[i];
+  return total;
+}
+
 constexpr Conv2dKernels kKernels = {
     kMR,       kNR,           kDwMR,         pad_image, pack_weight_t, pack_dy_t,
     forward_block, dw_block, forward_c1, dw_c1,
-    dw_gather,
+    dw_gather, pooled_gradient,
 };
 
 }  // namespace
