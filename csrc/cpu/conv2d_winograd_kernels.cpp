@@ -127,13 +127,6 @@ struct Tile<4> {
 
 // ---- layouts ----
 
-// The block after the 4-wide block at i, covering [lo, end) with end - lo >= 4: the next multiple
-// of 4 from lo, then a last block ending at end that overlaps the one before (its values are
-// written twice), then end.
-inline int64_t next4(int64_t i, int64_t end) {
-  return i + 8 <= end ? i + 4 : (i + 4 < end ? end - 4 : end);
-}
-
 // xt (rows, cols, Cp): xt[r][s][c] = xn[c][h0 + r][w0 + s] inside the image and c < C, else 0.
 // xn is one image (C, H, W); h0 and w0 may be negative (padding).
 void to_channels_last(float* xt, const float* xn, int64_t C, int64_t H, int64_t W, int64_t Cp,
@@ -153,20 +146,14 @@ void to_channels_last(float* xt, const float* xn, int64_t C, int64_t H, int64_t 
   }
   const float* src = xn + (h0 + r_lo) * W + w0;  // row r of channel c at src + c * H * W + r * W
   float* dst = xt + r_lo * cols * Cp;
-  if (C >= 4 && s_hi - s_lo >= 4) {
-    // Four input planes at a time, each read front to back.
-    for (int64_t c = 0; c < C; c = next4(c, C)) {
-      for (int64_t r = 0; r < r_hi - r_lo; ++r) {
-        for (int64_t s = s_lo; s < s_hi; s = next4(s, s_hi)) {
-          transpose4(dst + (r * cols + s) * Cp + c, Cp, src + c * H * W + r * W + s, H * W);
-        }
+  // Blocks of kW channels x kW pixels of a row, transposed in registers.
+  for (int64_t c = 0; c < C; c += kW) {
+    const int block_c = static_cast<int>(min64(kW, C - c));
+    for (int64_t r = 0; r < r_hi - r_lo; ++r) {
+      for (int64_t s = s_lo; s < s_hi; s += kW) {
+        transpose_block(dst + (r * cols + s) * Cp + c, Cp, src + c * H * W + r * W + s, H * W,
+                        block_c, static_cast<int>(min64(kW, s_hi - s)));
       }
-    }
-    return;
-  }
-  for (int64_t r = 0; r < r_hi - r_lo; ++r) {
-    for (int64_t s = s_lo; s < s_hi; ++s) {
-      for (int64_t c = 0; c < C; ++c) dst[(r * cols + s) * Cp + c] = src[c * H * W + r * W + s];
     }
   }
 }
@@ -176,22 +163,16 @@ void to_channels_last(float* xt, const float* xn, int64_t C, int64_t H, int64_t 
 void from_channels_last(float* yn, const float* stage, int64_t K, int64_t P, int64_t Q,
                         int64_t Kp, int64_t p0, int64_t rows, int64_t cols) {
   const int64_t PQ = P * Q;
-  if (K < 4 || Q < 4) {
-    for (int64_t k = 0; k < K; ++k) {
-      for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t q = 0; q < Q; ++q) {
-          yn[(k * P + p0 + r) * Q + q] = stage[(r * cols + q) * Kp + k];
-        }
-      }
-    }
-    return;
-  }
-  // Four output planes at a time, each written front to back.
-  for (int64_t k = 0; k < K; k = next4(k, K)) {
+  // Blocks of kW pixels of a row x kW output channels, transposed in registers.
+  for (int64_t k = 0; k < K; k += kW) {
+    const int block_k = static_cast<int>(min64(kW, K - k));
     for (int64_t r = 0; r < rows; ++r) {
       const float* in = stage + r * cols * Kp + k;
       float* out = yn + (k * P + p0 + r) * Q;
-      for (int64_t q = 0; q < Q; q = next4(q, Q)) transpose4(out + q, PQ, in + q * Kp, Kp);
+      for (int64_t q = 0; q < Q; q += kW) {
+        transpose_block(out + q, PQ, in + q * Kp, Kp, static_cast<int>(min64(kW, Q - q)),
+                        block_k);
+      }
     }
   }
 }

@@ -203,6 +203,47 @@ inline void transpose4(float* out, int64_t ldo, const float* in, int64_t ldi) {
 #endif
 }
 
+// One step of the kW x kW transpose: rows a and b, D rows apart, swap their off-diagonal D x D
+// blocks (a's lanes with bit D set <-> b's lanes without it). Steps D = kW / 2, ..., 1 transpose.
+template <int D>
+inline void transpose_step(vf& a, vf& b) {
+  vi lo, hi;
+  for (int l = 0; l < kW; ++l) {
+    lo[l] = (l & D) != 0 ? kW + l - D : l;
+    hi[l] = (l & D) != 0 ? kW + l : l + D;
+  }
+  const vf na = __builtin_shuffle(a, b, lo), nb = __builtin_shuffle(a, b, hi);
+  a = na, b = nb;
+}
+
+template <int D>
+inline void transpose_steps(vf* r) {
+  if constexpr (D >= 1) {
+    for (int i = 0; i < kW; ++i) {
+      if ((i & D) == 0) transpose_step<D>(r[i], r[i + D]);
+    }
+    transpose_steps<D / 2>(r);
+  }
+}
+
+// out[j * ldo + i] = in[i * ldi + j] for i < rows, j < cols (rows, cols <= kW): a block of
+// kW x kW transposed in registers, reading and writing only the rows x cols it names.
+inline void transpose_block(float* out, int64_t ldo, const float* in, int64_t ldi, int rows,
+                            int cols) {
+  vf r[kW];
+  for (int i = 0; i < kW; ++i) {
+    r[i] = i >= rows ? vf{} : cols == kW ? load(in + i * ldi) : load_first(in + i * ldi, cols);
+  }
+  transpose_steps<kW / 2>(r);
+  for (int j = 0; j < cols; ++j) {
+    if (rows == kW) {
+      store(out + j * ldo, r[j]);
+    } else {
+      store_first(out + j * ldo, r[j], rows);
+    }
+  }
+}
+
 inline float reduce_add(vf v) {
   float s = 0.0f;
   for (int i = 0; i < kW; ++i) s += v[i];
