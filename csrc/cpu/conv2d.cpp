@@ -288,7 +288,7 @@ struct WinogradScratch {
   float* u;              // the transformed weight (alpha^2, Kp / NR, Cp, NR)
   float *xts, *vs, *mts, *stages;  // per worker, *_stride floats apart
   int64_t xt_stride, v_stride, mt_stride, stage_stride;
-  float* planes;  // per worker, a unit's output rows (K, rows * m, Q) to pool (pooling only)
+  float* planes;  // per worker, the pooling's scratch (pool_channels_last's buf; pooling only)
   int64_t plane_stride;
   // Units per image when they are chunks of tile rows; 0 when they are whole images.
   int64_t row_chunks() const { return rows < tiles_h ? ceil_div(tiles_h, rows) : 0; }
@@ -335,7 +335,8 @@ WinogradScratch carve_winograd(Carver& cv, const Implicit& g, int m,
   s.vs = cv.floats(s.v_stride * workers);
   s.mts = cv.floats(s.mt_stride * workers);
   s.stages = cv.floats(s.stage_stride * workers);
-  s.plane_stride = pool ? round_up(g.K * s.rows * m * g.Q, kAlignFloats) : 0;
+  s.plane_stride =
+      pool ? round_up((s.rows * m / 2) * (g.Q / 2) * (2 * s.Kp + g.K), kAlignFloats) : 0;
   s.planes = cv.floats(s.plane_stride * workers);
   return s;
 }
@@ -410,15 +411,11 @@ void winograd_forward(float* y, const Images& xs, const float* w, const float* b
                                 s.tiles_w * m);
           continue;
         }
-        // The unit's rows as K planes of rows x Q, pooled into rows [p0 / 2, ...) of yp (p0 is
-        // even: m is 2 or 4; an odd last row is the pooling's floor).
-        kw.from_channels_last(b.planes, b.stage, g.K, rows, g.Q, s.Kp, 0, rows, s.tiles_w * m);
-        const int64_t Pp = g.P / 2, Qp = g.Q / 2;
-        for (int64_t k = 0; k < g.K; ++k) {
-          const int64_t at = ((n * g.K + k) * Pp + p0 / 2) * Qp;
-          relu_maxpool2x2_codes(pool->yp + at, pool->codes != nullptr ? pool->codes + at : nullptr,
-                                b.planes + k * rows * g.Q, rows, g.Q, 0, 1);
-        }
+        // The unit's rows pooled from the channels-last stage into rows [p0 / 2, ...) of yp (p0
+        // is even: m is 2 or 4; an odd last row is the pooling's floor).
+        const int64_t Pp = g.P / 2, at = n * g.K * Pp * (g.Q / 2);
+        kw.pool_channels_last(pool->yp + at, pool->codes != nullptr ? pool->codes + at : nullptr,
+                              b.stage, g.K, s.Kp, rows, s.tiles_w * m, g.Q, Pp, p0, b.planes);
       }
     }
   }

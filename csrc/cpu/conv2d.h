@@ -163,6 +163,12 @@ struct Conv2dWinogradKernels {
   // du[xi] (Cp, Kp) += v[xi]^T @ dm[xi] (T, Kp) for xi < points.
   void (*gemm_points_dw)(float* du, const float* v, const float* dm, int64_t points, int64_t T,
                          int64_t Cp, int64_t Kp);
+  // The fused conv block: ReLU and 2x2 max pooling of stage (rows, cols, Kp), conv rows from p0
+  // (even), into an image's yp (K, Pp, Q / 2) rows from p0 / 2 and codes (or null); buf holds
+  // (rows / 2) * (Q / 2) * (2 Kp + K) floats.
+  void (*pool_channels_last)(float* yp, uint8_t* codes, const float* stage, int64_t K,
+                             int64_t Kp, int64_t rows, int64_t cols, int64_t Q, int64_t Pp,
+                             int64_t p0, float* buf);
 };
 
 }  // namespace fastdl::cpu

@@ -177,6 +177,74 @@ void from_channels_last(float* yn, const float* stage, int64_t K, int64_t P, int
   }
 }
 
+// The fused conv block's pooling straight from a unit's channels-last output: ReLU and 2x2 max
+// pooling of stage (rows, cols, Kp) (conv rows p0 + r, p0 even; column q < Q), vectors along the
+// channels, into the image's yp (K, Pp, Qp) rows from p0 / 2 and codes (or null) the same shape;
+// an odd last row or column is the pooling's floor. Each window takes the first of its maxima in
+// the order top-left, top-right, bottom-left, bottom-right, and a NaN over any number (the same
+// rule as pool2x2_kernels.cpp's pool_row: the same numbers and codes). buf holds
+// (rows / 2) * (Q / 2) * Kp * 2 + K * (rows / 2) * (Q / 2) floats.
+void pool_channels_last(float* yp, uint8_t* codes, const float* stage, int64_t K, int64_t Kp,
+                        int64_t rows, int64_t cols, int64_t Q, int64_t Pp, int64_t p0,
+                        float* buf) {
+  const int64_t pr = rows / 2, Qp = Q / 2, windows = pr * Qp;
+  float* best_cl = buf;                   // (pr, Qp, Kp)
+  float* code_cl = buf + windows * Kp;    // (pr, Qp, Kp): codes as int32 bits
+  float* code_t = code_cl + windows * Kp;  // (K, pr, Qp)
+  for (int64_t i = 0; i < pr; ++i) {
+    for (int64_t j = 0; j < Qp; ++j) {
+      const float* top = stage + (2 * i * cols + 2 * j) * Kp;
+      const float* bottom = top + cols * Kp;
+      float* out = best_cl + (i * Qp + j) * Kp;
+      float* out_code = code_cl + (i * Qp + j) * Kp;
+      for (int64_t k = 0; k < Kp; k += kW) {
+        const vf a = relu_ps(load(top + k)), b = relu_ps(load(top + Kp + k));
+        const vf c = relu_ps(load(bottom + k)), d = relu_ps(load(bottom + Kp + k));
+        vf best = a;
+        vi code = vi{};
+        vi take = (b > best) | (b != b);
+        best = select(take, b, best);
+        code = (take & 1) | (~take & code);
+        take = (c > best) | (c != c);
+        best = select(take, c, best);
+        code = (take & 2) | (~take & code);
+        take = (d > best) | (d != d);
+        best = select(take, d, best);
+        code = (take & 3) | (~take & code);
+        store(out + k, best);
+        store(out_code + k, (vf)code);
+      }
+    }
+  }
+  const int64_t plane = Pp * Qp;
+  for (int64_t k = 0; k < K; k += kW) {
+    const int block_k = static_cast<int>(min64(kW, K - k));
+    for (int64_t i = 0; i < pr; ++i) {
+      for (int64_t q = 0; q < Qp; q += kW) {
+        const int n = static_cast<int>(min64(kW, Qp - q));
+        const int64_t from = (i * Qp + q) * Kp + k;
+        transpose_block(yp + (k * Pp + p0 / 2 + i) * Qp + q, plane, best_cl + from, Kp, n,
+                        block_k);
+        if (codes != nullptr) {
+          transpose_block(code_t + (k * pr + i) * Qp + q, pr * Qp, code_cl + from, Kp, n,
+                          block_k);
+        }
+      }
+    }
+  }
+  if (codes == nullptr) return;
+  for (int64_t k = 0; k < K; ++k) {
+    for (int64_t i = 0; i < pr; ++i) {
+      const float* row = code_t + (k * pr + i) * Qp;
+      uint8_t* dst = codes + (k * Pp + p0 / 2 + i) * Qp;
+      for (int64_t q = 0; q < Qp; q += kW) {
+        const int n = static_cast<int>(min64(kW, Qp - q));
+        store_bytes_first(dst + q, (vi)load_first(row + q, n), n);
+      }
+    }
+  }
+}
+
 // u (alpha^2, Kp / NR, Cp, NR) = G g G^T of w (K, C, 3, 3), zero past K and C, packed in
 // NR-wide panels of output channels; vectors run along output channels.
 template <int M>
@@ -408,6 +476,7 @@ constexpr Conv2dWinogradKernels kKernels = {
     {grad_tiles<2>, grad_tiles<4>},
     {unpack_weight_grad<2>, unpack_weight_grad<4>},
     gemm_points_dw,
+    pool_channels_last,
 };
 
 }  // namespace
