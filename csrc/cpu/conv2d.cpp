@@ -1176,15 +1176,7 @@ void gathered_dw(float* dw, const float* gp, const uint8_t* codes, const float* 
       std::fill(acc, acc + K * T, 0.0f);
       for (int64_t n = cp.N * grp / s.groups; n < cp.N * (grp + 1) / s.groups; ++n) {
         const float* xn = x + n * chw;
-        // Whether xn is finite: an all-ones exponent plus one carries into the sign bit.
-        uint32_t carry = 0;
-#pragma omp simd reduction(| : carry)
-        for (int64_t i = 0; i < chw; ++i) {
-          uint32_t bits;
-          std::memcpy(&bits, xn + i, sizeof bits);
-          carry |= (bits & 0x7f800000u) + 0x00800000u;
-        }
-        const bool finite = (carry & 0x80000000u) == 0;
+        const bool finite = !kr.any_nonfinite(xn, chw);
         float* sums = s.sums + n * K;
         std::fill(sums, sums + K, 0.0f);
         for (int64_t i0 = 0; i0 < Pp; i0 += s.band) {
@@ -1192,15 +1184,7 @@ void gathered_dw(float* dw, const float* gp, const uint8_t* codes, const float* 
           const int64_t p0 = 2 * i0, p1 = i1 == Pp ? P : 2 * i1;  // this band's output rows
           kw.to_channels_last(xt, xn, cp.C, cp.H, cp.W, s.Cp, p0 * cp.stride_h - cp.pad_h,
                               (p1 - p0 - 1) * cp.stride_h + R, -cp.pad_w, s.Wx);
-          for (int64_t p = 0; p < p1 - p0; ++p) {
-            for (int64_t col = 0; col < s.Wx; ++col) {
-              for (int64_t r = 0; r < R; ++r) {
-                float* dst = xr + ((p * s.Wx + col) * R + r) * s.Cp;
-                const float* src = xt + ((p * cp.stride_h + r) * s.Wx + col) * s.Cp;
-                for (int64_t c = 0; c < s.Cp; ++c) dst[c] = src[c];
-              }
-            }
-          }
+          kr.replicate_rows(xr, xt, p1 - p0, s.Wx, R, s.Cp, cp.stride_h);
           const auto offset = [&](int64_t p, int64_t q) {
             return ((p - p0) * s.Wx + q * cp.stride_w) * patch_row;
           };
@@ -1318,17 +1302,6 @@ GatheredDx carve_gathered_dx(Carver& cv, const Conv2dParams& cp, int isa, int wo
   return s;
 }
 
-bool all_finite(const float* a, int64_t n) {
-  uint32_t carry = 0;  // an all-ones exponent plus one carries into the sign bit
-#pragma omp simd reduction(| : carry)
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, a + i, sizeof bits);
-    carry |= (bits & 0x7f800000u) + 0x00800000u;
-  }
-  return (carry & 0x80000000u) == 0;
-}
-
 // dx (N, C, H, W) of the block from gp (N, K, P / 2, Q / 2), the gradient at each window's
 // argmax (pooled_gradient), and the codes; w finite.
 void gathered_dx(float* dx, const float* gp, const uint8_t* codes, const float* w,
@@ -1399,15 +1372,7 @@ void gathered_dx(float* dx, const float* gp, const uint8_t* codes, const float* 
       }
       // dxt[p * sh + r][col] = the sum over r of dxr[p][col][r]; then dx[n] from rows pad_h...
       std::fill(dxt, dxt + s.rows * s.Wx * s.Cp, 0.0f);
-      for (int64_t p = 0; p < cp.P; ++p) {
-        for (int64_t r = 0; r < R; ++r) {
-          float* out = dxt + (p * cp.stride_h + r) * s.Wx * s.Cp;
-          for (int64_t col = 0; col < s.Wx; ++col) {
-            const float* in = dxr + ((p * s.Wx + col) * R + r) * s.Cp;
-            for (int64_t c = 0; c < s.Cp; ++c) out[col * s.Cp + c] += in[c];
-          }
-        }
-      }
+      kr.fold_rows(dxt, dxr, cp.P, s.Wx, R, s.Cp, cp.stride_h);
       kw.from_channels_last(dx + n * C * cp.H * cp.W,
                             dxt + (cp.pad_h * s.Wx + cp.pad_w) * s.Cp, C, cp.H, cp.W, s.Cp, 0,
                             cp.H, s.Wx);
@@ -1552,7 +1517,8 @@ int64_t conv2d_relu_maxpool2x2_backward(float* dx, float* dw, float* db, const f
     // The gathered dw and dx (conv2 of the CNN); dx by Winograd on dz rebuilt per image, or
     // from the dense dz, where it is not gathered.
     Carver cv(workspace);
-    const bool w_finite = dx != nullptr && all_finite(w, cp.K * cp.C * cp.R * cp.S);
+    const bool w_finite =
+        dx != nullptr && !kKernels[isa]->any_nonfinite(w, cp.K * cp.C * cp.R * cp.S);
     const GatheredPath gp = carve_gathered_path(cv, cp, isa, dx != nullptr, dw != nullptr,
                                                 w_finite, threads, nthreads);
     const Conv2dKernels& kr = *kKernels[isa];

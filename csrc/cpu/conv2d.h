@@ -125,6 +125,14 @@ struct Conv2dKernels {
   // codes are above 3.
   int64_t (*pooled_gradient)(float* g, const float* dyp, const uint8_t* codes, const float* yp,
                              int64_t n);
+  // The gathered gradients' patch layout: xr[p][col][r] = xt[p * sh + r][col] (rows of Cp floats,
+  // a multiple of kW; P x Wx x R of them), and its adjoint dxt[p * sh + r][col] += dxr[p][col][r].
+  void (*replicate_rows)(float* xr, const float* xt, int64_t P, int64_t Wx, int64_t R, int64_t Cp,
+                         int64_t sh);
+  void (*fold_rows)(float* dxt, const float* dxr, int64_t P, int64_t Wx, int64_t R, int64_t Cp,
+                    int64_t sh);
+  // Whether a[0, n) holds an inf or a NaN.
+  bool (*any_nonfinite)(const float* a, int64_t n);
 };
 
 }  // namespace fastdl::cpu

@@ -409,10 +409,54 @@ int64_t pooled_gradient(float* g, const float* dyp, const uint8_t* codes, const 
   return total;
 }
 
+// The conv block's gathered gradients' patch layout (conv2d.cpp gathered_dw / gathered_dx):
+// xr[p][col][r] = xt[p * sh + r][col] for p < P, col < Wx, r < R, rows of Cp floats (a multiple
+// of kW); fold_rows is its adjoint, dxt[p * sh + r][col] += dxr[p][col][r].
+void replicate_rows(float* xr, const float* xt, int64_t P, int64_t Wx, int64_t R, int64_t Cp,
+                    int64_t sh) {
+  for (int64_t p = 0; p < P; ++p) {
+    for (int64_t col = 0; col < Wx; ++col) {
+      for (int64_t r = 0; r < R; ++r) {
+        float* dst = xr + ((p * Wx + col) * R + r) * Cp;
+        const float* src = xt + ((p * sh + r) * Wx + col) * Cp;
+        for (int64_t c = 0; c < Cp; c += kW) store(dst + c, load(src + c));
+      }
+    }
+  }
+}
+
+void fold_rows(float* dxt, const float* dxr, int64_t P, int64_t Wx, int64_t R, int64_t Cp,
+               int64_t sh) {
+  for (int64_t p = 0; p < P; ++p) {
+    for (int64_t r = 0; r < R; ++r) {
+      float* out = dxt + (p * sh + r) * Wx * Cp;
+      for (int64_t col = 0; col < Wx; ++col) {
+        const float* in = dxr + ((p * Wx + col) * R + r) * Cp;
+        for (int64_t c = 0; c < Cp; c += kW) {
+          store(out + col * Cp + c, load(out + col * Cp + c) + load(in + c));
+        }
+      }
+    }
+  }
+}
+
+// Whether a[0, n) holds an inf or a NaN (an all-ones exponent).
+bool any_nonfinite(const float* a, int64_t n) {
+  const vi exponent = vi{} + 0x7f800000;
+  vi seen = vi{};
+  int64_t i = 0;
+  for (; i + kW <= n; i += kW) seen |= ((vi)load(a + i) & exponent) == exponent;
+  if (i < n) seen |= ((vi)load_first(a + i, static_cast<int>(n - i)) & exponent) == exponent;
+  for (int l = 0; l < kW; ++l) {
+    if (seen[l] != 0) return true;
+  }
+  return false;
+}
+
 constexpr Conv2dKernels kKernels = {
     kMR,       kNR,           kDwMR,         pad_image, pack_weight_t, pack_dy_t,
     forward_block, dw_block, forward_c1, dw_c1,
-    dw_gather, pooled_gradient,
+    dw_gather, pooled_gradient, replicate_rows, fold_rows, any_nonfinite,
 };
 
 }  // namespace
