@@ -301,6 +301,13 @@ struct WinogradScratch {
   }
 };
 
+// The distance in floats between transform points of v and mt for n floats per point (a
+// multiple of the vector width): n, or n + 16 where n is an even multiple of 16, so that the
+// 36 points' rows, which a tile's transform reads or writes together, spread over the L1 sets
+// (at T * Cp = 1024 floats, 4 KiB apart, they all fell on one set; measured on conv2).
+constexpr int64_t kPointPad = 16;
+int64_t point_stride(int64_t n) { return (n / kPointPad) % 2 == 0 ? n + kPointPad : n; }
+
 // budget: floats of v and mt per unit; share: the units should give each of this many workers
 // kUnitsPerWorker of them (the weight gradient, parallel over groups of images, passes 1);
 // pool: room for the output rows the fused conv block pools.
@@ -328,8 +335,8 @@ WinogradScratch carve_winograd(Carver& cv, const Implicit& g, int m,
   const int64_t tiles = s.images * s.rows * s.tiles_w;
   s.u = cv.floats(points * s.Cp * s.Kp);
   s.xt_stride = round_up((s.rows * m + 2) * (s.tiles_w * m + 2) * s.Cp, kAlignFloats);
-  s.v_stride = round_up(points * tiles * s.Cp, kAlignFloats);
-  s.mt_stride = round_up(points * tiles * s.Kp, kAlignFloats);
+  s.v_stride = round_up(points * (tiles * s.Cp + kPointPad), kAlignFloats);
+  s.mt_stride = round_up(points * (tiles * s.Kp + kPointPad), kAlignFloats);
   s.stage_stride = round_up(s.rows * m * s.tiles_w * m * s.Kp, kAlignFloats);
   s.xts = cv.floats(s.xt_stride * workers);
   s.vs = cv.floats(s.v_stride * workers);
@@ -363,7 +370,8 @@ void winograd_inputs(float* v, float* xt, const Images& xs, int worker, const Im
   for (int64_t n = n0; n < n1; ++n) {
     kw.to_channels_last(xt, xs(n, worker), g.C, g.H, g.W, s.Cp, r0 * m - g.ph,
                         (r1 - r0) * m + 2, -g.pw, s.tiles_w * m + 2);
-    kw.input_tiles[m == 4 ? 1 : 0](v, T * s.Cp, (n - n0) * band, xt, s.Cp, r1 - r0, s.tiles_w);
+    kw.input_tiles[m == 4 ? 1 : 0](v, point_stride(T * s.Cp), (n - n0) * band, xt, s.Cp, r1 - r0,
+                                   s.tiles_w);
   }
 }
 
@@ -401,9 +409,10 @@ void winograd_forward(float* y, const Images& xs, const float* w, const float* b
       }
       const int64_t band = (r1 - r0) * s.tiles_w, T = (n1 - n0) * band;
       winograd_inputs(b.v, b.xt, xs, wk, g, s, kw, n0, n1, r0, r1);
-      kw.gemm_points(b.mt, b.v, s.u, points, T, s.Cp, s.Kp);
+      const int64_t ldv = point_stride(T * s.Cp), ldm = point_stride(T * s.Kp);
+      kw.gemm_points(b.mt, ldm, b.v, ldv, s.u, points, T, s.Cp, s.Kp);
       for (int64_t n = n0; n < n1; ++n) {
-        kw.output_tiles[mi](b.stage, b.mt, T * s.Kp, (n - n0) * band, s.Kp, r1 - r0, s.tiles_w,
+        kw.output_tiles[mi](b.stage, b.mt, ldm, (n - n0) * band, s.Kp, r1 - r0, s.tiles_w,
                             bias, g.K);
         const int64_t p0 = r0 * m, rows = std::min(g.P, r1 * m) - p0;
         if (pool == nullptr) {
@@ -701,9 +710,11 @@ void winograd_dw(float* dw, const float* dy, const float* x, const Implicit& g,
       for (int64_t n = n0; n < n1; ++n) {
         kw.to_channels_last(b.stage, dy + n * kpq, g.K, g.P, g.Q, s.Kp, r0 * m, (r1 - r0) * m, 0,
                             s.tiles_w * m);
-        kw.grad_tiles[mi](b.mt, T * s.Kp, (n - n0) * band, b.stage, s.Kp, r1 - r0, s.tiles_w);
+        kw.grad_tiles[mi](b.mt, point_stride(T * s.Kp), (n - n0) * band, b.stage, s.Kp, r1 - r0,
+                          s.tiles_w);
       }
-      kw.gemm_points_dw(du, b.v, b.mt, points, T, s.Cp, s.Kp);
+      kw.gemm_points_dw(du, b.v, point_stride(T * s.Cp), b.mt, point_stride(T * s.Kp), points, T,
+                        s.Cp, s.Kp);
     };
 #pragma omp for schedule(dynamic, 1) nowait
     for (int64_t grp = 0; grp < groups; ++grp) {

@@ -159,18 +159,18 @@ struct Conv2dWinogradKernels {
   void (*output_tiles[2])(float* stage, const float* mt, int64_t ldm, int64_t t_first,
                           int64_t Kp, int64_t tile_rows, int64_t tiles_w, const float* bias,
                           int64_t K);
-  // mt[xi] (T, Kp) = v[xi] (T, Cp) @ u[xi] for xi < points.
-  void (*gemm_points)(float* mt, const float* v, const float* u, int64_t points, int64_t T,
-                      int64_t Cp, int64_t Kp);
+  // mt[xi] (T, Kp) = v[xi] (T, Cp) @ u[xi] for xi < points, v[xi] ldv and mt[xi] ldm floats apart.
+  void (*gemm_points)(float* mt, int64_t ldm, const float* v, int64_t ldv, const float* u,
+                      int64_t points, int64_t T, int64_t Cp, int64_t Kp);
   // The weight gradient: dm[xi][t_first + t] = A dY A^T for a band of the channels-last dy.
   void (*grad_tiles[2])(float* dm, int64_t ldm, int64_t t_first, const float* dyt, int64_t Kp,
                         int64_t tile_rows, int64_t tiles_w);
   // dw (K, C, 3, 3) = G^T du G from du (alpha^2, Cp, Kp).
   void (*unpack_weight_grad[2])(float* dw, const float* du, int64_t K, int64_t C, int64_t Cp,
                                 int64_t Kp);
-  // du[xi] (Cp, Kp) += v[xi]^T @ dm[xi] (T, Kp) for xi < points.
-  void (*gemm_points_dw)(float* du, const float* v, const float* dm, int64_t points, int64_t T,
-                         int64_t Cp, int64_t Kp);
+  // du[xi] (Cp, Kp) += v[xi]^T @ dm[xi] (T, Kp) for xi < points (strides as gemm_points).
+  void (*gemm_points_dw)(float* du, const float* v, int64_t ldv, const float* dm, int64_t ldm,
+                         int64_t points, int64_t T, int64_t Cp, int64_t Kp);
   // The fused conv block: ReLU and 2x2 max pooling of stage (rows, cols, Kp), conv rows from p0
   // (even), into an image's yp (K, Pp, Q / 2) rows from p0 / 2 and codes (or null); buf holds
   // (rows / 2) * (Q / 2) * (2 Kp + K) floats.

@@ -11,7 +11,8 @@
 // dM = A dY A^T each output tile's gradient, then dg = G^T dU G.
 // Layouts (Cp, Kp: C and K rounded up to the vector width and to NR):
 //   xt      channels-last input band (rows, cols, Cp), zero outside the image and past C
-//   v       (alpha^2, T, Cp): v[xi][t][c], tiles t of one unit
+//   v       (alpha^2, T, Cp): v[xi][t][c], tiles t of one unit (transform points ldv floats
+//           apart, padded so that they do not fall on one L1 set; mt and dm likewise, ldm)
 //   u       (alpha^2, Kp / NR, Cp, NR): u[xi] packed into NR-wide panels (pack_weight)
 //   mt      (alpha^2, T, Kp): the GEMMs' output
 //   stage   channels-last output band (rows, cols, Kp), then stored to NCHW (from_channels_last)
@@ -436,28 +437,29 @@ void gemm_tile(float* c, int64_t ldc, const float* a, int64_t rs_a, int64_t cs_a
   }
 }
 
-// mt[xi] (T, Kp) = v[xi] (T, Cp) @ u[xi] (Cp, Kp) for xi < points.
-void gemm_points(float* mt, const float* v, const float* u, int64_t points, int64_t T,
-                 int64_t Cp, int64_t Kp) {
+// mt[xi] (T, Kp) = v[xi] (T, Cp) @ u[xi] (Cp, Kp) for xi < points; v[xi] at v + xi * ldv,
+// mt[xi] at mt + xi * ldm.
+void gemm_points(float* mt, int64_t ldm, const float* v, int64_t ldv, const float* u,
+                 int64_t points, int64_t T, int64_t Cp, int64_t Kp) {
   for (int64_t xi = 0; xi < points; ++xi) {
     for (int64_t jp = 0; jp * kTileNR < Kp; ++jp) {
       const float* panel = u + (xi * Kp + jp * kTileNR) * Cp;  // (Cp, NR)
       for (int64_t t0 = 0; t0 < T; t0 += kTileMR) {
-        gemm_tile(mt + (xi * T + t0) * Kp + jp * kTileNR, Kp, v + (xi * T + t0) * Cp, Cp, 1,
+        gemm_tile(mt + xi * ldm + t0 * Kp + jp * kTileNR, Kp, v + xi * ldv + t0 * Cp, Cp, 1,
                   min64(kTileMR, T - t0), panel, kTileNR, Cp, false);
       }
     }
   }
 }
 
-// du[xi] (Cp, Kp) += v[xi]^T (Cp, T) @ dm[xi] (T, Kp) for xi < points.
-void gemm_points_dw(float* du, const float* v, const float* dm, int64_t points, int64_t T,
-                    int64_t Cp, int64_t Kp) {
+// du[xi] (Cp, Kp) += v[xi]^T (Cp, T) @ dm[xi] (T, Kp) for xi < points (strides as gemm_points).
+void gemm_points_dw(float* du, const float* v, int64_t ldv, const float* dm, int64_t ldm,
+                    int64_t points, int64_t T, int64_t Cp, int64_t Kp) {
   for (int64_t xi = 0; xi < points; ++xi) {
     for (int64_t jp = 0; jp * kTileNR < Kp; ++jp) {
       for (int64_t c0 = 0; c0 < Cp; c0 += kTileMR) {
-        gemm_tile(du + (xi * Cp + c0) * Kp + jp * kTileNR, Kp, v + xi * T * Cp + c0, 1, Cp,
-                  min64(kTileMR, Cp - c0), dm + xi * T * Kp + jp * kTileNR, Kp, T, true);
+        gemm_tile(du + (xi * Cp + c0) * Kp + jp * kTileNR, Kp, v + xi * ldv + c0, 1, Cp,
+                  min64(kTileMR, Cp - c0), dm + xi * ldm + jp * kTileNR, Kp, T, true);
       }
     }
   }
