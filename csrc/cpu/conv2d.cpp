@@ -1124,15 +1124,16 @@ struct GatheredDw {
   int64_t Cp, Wx, T;  // channels padded to the vector width; xr's columns; floats per patch
   int64_t band;       // pooled rows per band
   int64_t groups;
-  float* acc;   // groups x K x T
-  float* sums;  // N x K: dz's plane sums (for db)
+  float* acc;       // groups x K x T
+  int64_t* acc_at;  // K: k * T, each output channel's accumulator in a group's acc
+  float* sums;      // N x K: dz's plane sums (for db)
   float *xts, *xrs, *gs;  // per worker, *_stride floats apart
   int64_t *offs, *firsts;
   int64_t xt_stride, xr_stride, item_stride;  // (offs and gs share item_stride; firsts K + 1)
 };
 
 // xr floats per band at most (a band of 1 pooled row may need more).
-constexpr int64_t kGatherBandFloats = int64_t{1} << 15;
+constexpr int64_t kGatherBandFloats = int64_t{1} << 13;
 
 // Whether the block's dw takes the gathered path on ISA build isa: under the automatic setting,
 // where padding the channels to the vector width adds at most 2x (the dense product does 4x the
@@ -1152,6 +1153,7 @@ GatheredDw carve_gathered_dw(Carver& cv, const Conv2dParams& cp, int isa, int wo
   s.band = std::max<int64_t>(1, std::min(Pp, kGatherBandFloats / per_row));
   s.groups = dw_groups(cp.N, cp.K * s.T);
   s.acc = cv.floats(s.groups * cp.K * s.T);
+  s.acc_at = cv.int64s(cp.K);
   s.sums = cv.floats(cp.N * cp.K);
   const int64_t rows = 2 * s.band + 1;  // output rows per band (the last takes an odd row)
   s.xt_stride = round_up(((rows - 1) * cp.stride_h + cp.R) * s.Wx * s.Cp, kAlignFloats);
@@ -1172,6 +1174,7 @@ void gathered_dw(float* dw, const float* gp, const uint8_t* codes, const float* 
                  const Conv2dWinogradKernels& kw, int nthreads) {
   const int64_t K = cp.K, P = cp.P, Q = cp.Q, Pp = P / 2, Qp = Q / 2, R = cp.R;
   const int64_t chw = cp.C * cp.H * cp.W, T = s.T, patch_row = R * s.Cp;
+  for (int64_t k = 0; k < K; ++k) s.acc_at[k] = k * T;
   const int workers = static_cast<int>(std::min<int64_t>(std::max(1, nthreads), s.groups));
   std::atomic<int64_t> next_group{0};
 #pragma omp parallel num_threads(workers) if (workers > 1)
@@ -1234,7 +1237,7 @@ void gathered_dw(float* dw, const float* gp, const uint8_t* codes, const float* 
             }
           }
           firsts[K] = items;
-          kr.dw_gather(acc, T, xr, T, offs, gs, firsts, K);
+          kr.dw_gather(acc, s.acc_at, xr, T, offs, gs, firsts, K);
         }
       }
     }
@@ -1272,6 +1275,7 @@ struct GatheredDx {
   int64_t Cp, Wx, rows, T;  // xr's channels and columns; dxt's rows; floats per patch
   float* wr;                // K x T
   int64_t chunk;            // floats of a patch per pass (its slice of wr fits L1)
+  int64_t* patch_at;        // 4 x windows: list wi * 4 + d's patch in dxr (window wi, place d)
   float *dxrs, *dxts, *gs;  // per worker, *_stride floats apart
   int64_t *koffs, *firsts, *slots;
   int64_t dxr_stride, dxt_stride, list_stride, first_stride;  // (koffs, gs: an image's items)
@@ -1310,6 +1314,7 @@ GatheredDx carve_gathered_dx(Carver& cv, const Conv2dParams& cp, int isa, int wo
   s.koffs = cv.int64s(s.list_stride * workers);
   s.firsts = cv.int64s(s.first_stride * workers);
   s.slots = cv.int64s(s.first_stride * workers);
+  s.patch_at = cv.int64s(4 * windows);
   return s;
 }
 
@@ -1335,6 +1340,11 @@ void gathered_dx(float* dx, const float* gp, const uint8_t* codes, const float* 
     return (p * s.Wx + q * cp.stride_w) * patch_row;
   };
   const int64_t place[4] = {0, offset(0, 1), offset(1, 0), offset(1, 1)};
+  for (int64_t wi = 0; wi < PQp; ++wi) {
+    for (int d = 0; d < 4; ++d) {
+      s.patch_at[wi * 4 + d] = offset(2 * (wi / Qp), 2 * (wi % Qp)) + place[d];
+    }
+  }
   const int workers = static_cast<int>(std::min<int64_t>(std::max(1, nthreads), cp.N));
 #pragma omp parallel num_threads(workers) if (workers > 1)
   {
@@ -1372,14 +1382,8 @@ void gathered_dx(float* dx, const float* gp, const uint8_t* codes, const float* 
       }
       // Chunks of each patch whose slice of wr stays in L1, every window's lists per chunk.
       for (int64_t v0 = 0; v0 < T; v0 += s.chunk) {
-        const int64_t len = std::min(s.chunk, T - v0);
-        for (int64_t wi = 0; wi < PQp; ++wi) {
-          const int64_t base = offset(2 * (wi / Qp), 2 * (wi % Qp)) + v0;
-          for (int d = 0; d < 4; ++d) {
-            kr.dw_gather(dxr + base + place[d], 0, s.wr + v0, len, koffs, gs, first + wi * 4 + d,
-                         1);
-          }
-        }
+        kr.dw_gather(dxr + v0, s.patch_at, s.wr + v0, std::min(s.chunk, T - v0), koffs, gs,
+                     first, 4 * PQp);
       }
       // dxt[p * sh + r][col] = the sum over r of dxr[p][col][r]; then dx[n] from rows pad_h...
       std::fill(dxt, dxt + s.rows * s.Wx * s.Cp, 0.0f);

@@ -116,11 +116,11 @@ struct Conv2dKernels {
   // C = 1, stride (sh, 1): dwk (K, R * S) += one image's weight gradient; sums (K,) or null.
   void (*dw_c1)(float* dwk, float* sums, const float* xpad, int64_t Wp, const float* dyn,
                 int64_t K, int64_t R, int64_t S, int64_t P, int64_t Q, int64_t sh);
-  // The conv block's weight gradient from its pooled gradient: acc + k * ld (T floats, a
-  // multiple of kW) += the sum over items [first[k], first[k + 1]) of gs[i] * the T floats at
-  // xr + offs[i], for k < K.
-  void (*dw_gather)(float* acc, int64_t ld, const float* xr, int64_t T, const int64_t* offs,
-                    const float* gs, const int64_t* first, int64_t K);
+  // The conv block's gradients from its pooled gradient: acc + dst[k] (T floats, a multiple of
+  // kW) += the sum over items [first[k], first[k + 1]) of gs[i] * the T floats at xr + offs[i],
+  // for lists k < K.
+  void (*dw_gather)(float* acc, const int64_t* dst, const float* xr, int64_t T,
+                    const int64_t* offs, const float* gs, const int64_t* first, int64_t K);
   // g[i] = dyp[i] where yp[i] > 0 and codes[i] <= 3, else 0, for i < n; returns how many
   // codes are above 3.
   int64_t (*pooled_gradient)(float* g, const float* dyp, const uint8_t* codes, const float* yp,

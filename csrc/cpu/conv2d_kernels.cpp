@@ -369,19 +369,18 @@ constexpr std::array<GatherFma, sizeof...(V)> gather_table(std::integer_sequence
 constexpr std::array<GatherFma, kGatherMaxV> kGather =
     gather_table(std::make_integer_sequence<int, kGatherMaxV>{});
 
-// For each k < K: acc + k * ld (T floats, T a multiple of kW) += the sum over items
+// For each list k < K: acc + dst[k] (T floats, T a multiple of kW) += the sum over items
 // [first[k], first[k + 1]) of gs[i] * the T floats at xr + offs[i]; in chunks of at most
 // kGatherMaxV vectors, each a pass over k's items with its accumulators in registers.
-void dw_gather(float* acc, int64_t ld, const float* xr, int64_t T, const int64_t* offs,
+void dw_gather(float* acc, const int64_t* dst, const float* xr, int64_t T, const int64_t* offs,
                const float* gs, const int64_t* first, int64_t K) {
   const int64_t vectors = T / kW, chunks = ceil_div(vectors, kGatherMaxV);
   const int64_t per = ceil_div(vectors, std::max<int64_t>(chunks, 1));
-  for (int64_t k = 0; k < K; ++k) {
-    const int64_t i0 = first[k], n = first[k + 1] - i0;
-    if (n == 0) continue;
-    for (int64_t v0 = 0; v0 < vectors; v0 += per) {
-      const int64_t v = std::min(per, vectors - v0);
-      kGather[v - 1](acc + k * ld + v0 * kW, xr + v0 * kW, offs + i0, gs + i0, n);
+  for (int64_t v0 = 0; v0 < vectors; v0 += per) {
+    const GatherFma run = kGather[std::min(per, vectors - v0) - 1];
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t i0 = first[k], n = first[k + 1] - i0;
+      if (n > 0) run(acc + dst[k] + v0 * kW, xr + v0 * kW, offs + i0, gs + i0, n);
     }
   }
 }
