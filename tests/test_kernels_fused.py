@@ -309,6 +309,7 @@ GATHERED = [
     ((1, 64, 8, 8), 40, 3, 1, 0),  # 64 channels: two passes per patch; no padding
     ((2, 24, 6, 30), 3, 1, 1, 0),  # a 1x1 kernel
     ((3, 12, 40, 38), 6, 3, 1, 1),  # several bands of rows per image
+    ((1, 16, 150, 150), 4, 3, 1, 1),  # past the gathered dx's scratch: dx by the dense paths
 ]
 
 
