@@ -217,31 +217,26 @@ void pool_channels_last(float* yp, uint8_t* codes, const float* stage, int64_t K
       }
     }
   }
-  const int64_t plane = Pp * Qp;
+  // The unit's windows are one run in both layouts (rows p0 / 2... of a plane are contiguous):
+  // blocks of kW windows x kW channels, whatever the row length.
+  const int64_t plane = Pp * Qp, first = (p0 / 2) * Qp;
   for (int64_t k = 0; k < K; k += kW) {
     const int block_k = static_cast<int>(min64(kW, K - k));
-    for (int64_t i = 0; i < pr; ++i) {
-      for (int64_t q = 0; q < Qp; q += kW) {
-        const int n = static_cast<int>(min64(kW, Qp - q));
-        const int64_t from = (i * Qp + q) * Kp + k;
-        transpose_block(yp + (k * Pp + p0 / 2 + i) * Qp + q, plane, best_cl + from, Kp, n,
-                        block_k);
-        if (codes != nullptr) {
-          transpose_block(code_t + (k * pr + i) * Qp + q, pr * Qp, code_cl + from, Kp, n,
-                          block_k);
-        }
+    for (int64_t w = 0; w < windows; w += kW) {
+      const int n = static_cast<int>(min64(kW, windows - w));
+      transpose_block(yp + k * plane + first + w, plane, best_cl + w * Kp + k, Kp, n, block_k);
+      if (codes != nullptr) {
+        transpose_block(code_t + k * windows + w, windows, code_cl + w * Kp + k, Kp, n, block_k);
       }
     }
   }
   if (codes == nullptr) return;
   for (int64_t k = 0; k < K; ++k) {
-    for (int64_t i = 0; i < pr; ++i) {
-      const float* row = code_t + (k * pr + i) * Qp;
-      uint8_t* dst = codes + (k * Pp + p0 / 2 + i) * Qp;
-      for (int64_t q = 0; q < Qp; q += kW) {
-        const int n = static_cast<int>(min64(kW, Qp - q));
-        store_bytes_first(dst + q, (vi)load_first(row + q, n), n);
-      }
+    const float* run = code_t + k * windows;
+    uint8_t* dst = codes + k * plane + first;
+    for (int64_t w = 0; w < windows; w += kW) {
+      const int n = static_cast<int>(min64(kW, windows - w));
+      store_bytes_first(dst + w, (vi)load_first(run + w, n), n);
     }
   }
 }
