@@ -32,7 +32,8 @@
 // threads split the taps (Winograd: one thread). db: plane sums per image, added in image order
 // in double. Every output is thus summed in an order fixed by the shapes alone: no result
 // depends on the thread count.
-// Tests: tests/test_kernels_conv2d.py, tests/test_kernels_simd.py. Bench: bench/ (conv2d).
+// Tests: tests/test_kernels_conv2d.py, tests/test_kernels_fused.py (the conv block),
+// tests/test_kernels_simd.py. Bench: bench/ (conv2d).
 #include "cpu/conv2d.h"
 
 #include <algorithm>
@@ -1114,7 +1115,7 @@ ImagePath carve_image_path(Carver& cv, const Conv2dParams& cp, int isa, bool nee
 // gathers instead of a GEMM. Per image and band of output rows, x goes channels-last (xt,
 // Winograd's to_channels_last) and then to xr (rows, Wx, R, Cp), xr[p][w][r] = xt[p * sh + r][w]:
 // output pixel (p, q)'s patch is then the S * R * Cp floats at xr[p][q * sw], in one piece. Each
-// output channel's windows become a list of (patch offset, g) items, and dw_gather sums them into
+// output channel's windows become a list of (patch offset, g) items, and gather_patches sums them into
 // acc (K, S, R, Cp) with its accumulators in registers. Images run in dw_groups' fixed groups,
 // each with its own acc, added in order: threads do not change the sums (the order differs from
 // the dense product's, so the rounding does). An image whose x has an inf or NaN lists every
@@ -1237,7 +1238,7 @@ void gathered_dw(float* dw, const float* gp, const uint8_t* codes, const float* 
             }
           }
           firsts[K] = items;
-          kr.dw_gather(acc, s.acc_at, xr, T, offs, gs, firsts, K);
+          kr.gather_patches(acc, s.acc_at, xr, T, offs, gs, firsts, K);
         }
       }
     }
@@ -1268,7 +1269,7 @@ void gathered_dw(float* dw, const float* gp, const uint8_t* codes, const float* 
 // the patch under its argmax, in dxr (P, Wx, R, Cp), the layout of gathered_dw's xr; then dxr's
 // R copies of each input row are folded into dxt (channels-last, rows from -pad_h) and dxt goes
 // to NCHW. Per window, the output channels are sorted by argmax place into four lists of
-// (wr offset, g), and dw_gather adds each list's sum onto its patch with its accumulators in
+// (wr offset, g), and gather_patches adds each list's sum onto its patch with its accumulators in
 // registers. Images are independent (threads take them one at a time). A w with an inf or NaN
 // takes the other paths (the dense product's 0 * inf would make NaN everywhere it reaches).
 struct GatheredDx {
@@ -1382,7 +1383,7 @@ void gathered_dx(float* dx, const float* gp, const uint8_t* codes, const float* 
       }
       // Chunks of each patch whose slice of wr stays in L1, every window's lists per chunk.
       for (int64_t v0 = 0; v0 < T; v0 += s.chunk) {
-        kr.dw_gather(dxr + v0, s.patch_at, s.wr + v0, std::min(s.chunk, T - v0), koffs, gs,
+        kr.gather_patches(dxr + v0, s.patch_at, s.wr + v0, std::min(s.chunk, T - v0), koffs, gs,
                      first, 4 * PQp);
       }
       // dxt[p * sh + r][col] = the sum over r of dxr[p][col][r]; then dx[n] from rows pad_h...

@@ -119,7 +119,7 @@ struct Conv2dKernels {
   // The conv block's gradients from its pooled gradient: acc + dst[k] (T floats, a multiple of
   // kW) += the sum over items [first[k], first[k + 1]) of gs[i] * the T floats at xr + offs[i],
   // for lists k < K.
-  void (*dw_gather)(float* acc, const int64_t* dst, const float* xr, int64_t T,
+  void (*gather_patches)(float* acc, const int64_t* dst, const float* xr, int64_t T,
                     const int64_t* offs, const float* gs, const int64_t* first, int64_t K);
   // g[i] = dyp[i] where yp[i] > 0 and codes[i] <= 3, else 0, for i < n; returns how many
   // codes are above 3.

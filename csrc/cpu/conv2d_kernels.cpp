@@ -20,7 +20,11 @@
 //   forward_c1 / dw_c1   one input channel, stride_w 1 (the founding CNN's first layer): no
 //                  GEMM (K = R * S is tiny); vectors run along an output row, the R * S shifted
 //                  input rows are loaded once per vector and reused by every output channel.
-// Tests: tests/test_kernels_conv2d.py, tests/test_kernels_simd.py. Bench: bench/ (conv2d).
+//   gather_patches  the fused conv block's backward with several input channels: per list
+//                  (an output channel's windows for dw, a window's argmax place for dx), the
+//                  sum of g times a contiguous patch (x's, or w's), accumulators in registers.
+// Tests: tests/test_kernels_conv2d.py, tests/test_kernels_fused.py, tests/test_kernels_simd.py.
+// Bench: bench/ (conv2d).
 #include "cpu/conv2d.h"
 #include "cpu/gemm_ukernel.h"
 
@@ -333,7 +337,7 @@ void dw_c1(float* dwk, float* sums, const float* xpad, int64_t Wp, const float* 
   }
 }
 
-// ---- the conv block's weight gradient from its pooled gradient (dw_gather) ----
+// ---- the conv block's gathered gradients (conv2d.cpp gathered_dw / gathered_dx) ----
 
 // Accumulators one call keeps in registers: 32 vector registers on AVX-512, 16 otherwise (the
 // loads feed the multiply-adds as memory operands, so a few registers are enough beside them).
@@ -372,7 +376,7 @@ constexpr std::array<GatherFma, kGatherMaxV> kGather =
 // For each list k < K: acc + dst[k] (T floats, T a multiple of kW) += the sum over items
 // [first[k], first[k + 1]) of gs[i] * the T floats at xr + offs[i]; in chunks of at most
 // kGatherMaxV vectors, each a pass over k's items with its accumulators in registers.
-void dw_gather(float* acc, const int64_t* dst, const float* xr, int64_t T, const int64_t* offs,
+void gather_patches(float* acc, const int64_t* dst, const float* xr, int64_t T, const int64_t* offs,
                const float* gs, const int64_t* first, int64_t K) {
   const int64_t vectors = T / kW, chunks = ceil_div(vectors, kGatherMaxV);
   const int64_t per = ceil_div(vectors, std::max<int64_t>(chunks, 1));
@@ -455,7 +459,7 @@ bool any_nonfinite(const float* a, int64_t n) {
 constexpr Conv2dKernels kKernels = {
     kMR,       kNR,           kDwMR,         pad_image, pack_weight_t, pack_dy_t,
     forward_block, dw_block, forward_c1, dw_c1,
-    dw_gather, pooled_gradient, replicate_rows, fold_rows, any_nonfinite,
+    gather_patches, pooled_gradient, replicate_rows, fold_rows, any_nonfinite,
 };
 
 }  // namespace
