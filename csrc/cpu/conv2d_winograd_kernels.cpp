@@ -181,9 +181,8 @@ void from_channels_last(float* yn, const float* stage, int64_t K, int64_t P, int
 // The fused conv block's pooling straight from a unit's channels-last output: ReLU and 2x2 max
 // pooling of stage (rows, cols, Kp) (conv rows p0 + r, p0 even; column q < Q), vectors along the
 // channels, into the image's yp (K, Pp, Qp) rows from p0 / 2 and codes (or null) the same shape;
-// an odd last row or column is the pooling's floor. Each window takes the first of its maxima in
-// the order top-left, top-right, bottom-left, bottom-right, and a NaN over any number (the same
-// rule as pool2x2_kernels.cpp's pool_row: the same numbers and codes). buf holds
+// an odd last row or column is the pooling's floor. Each window by simd.h's window_max, as
+// pool2x2_kernels.cpp's pool_row: the same numbers and codes. buf holds
 // (rows / 2) * (Q / 2) * Kp * 2 + K * (rows / 2) * (Q / 2) floats.
 void pool_channels_last(float* yp, uint8_t* codes, const float* stage, int64_t K, int64_t Kp,
                         int64_t rows, int64_t cols, int64_t Q, int64_t Pp, int64_t p0,
@@ -201,17 +200,8 @@ void pool_channels_last(float* yp, uint8_t* codes, const float* stage, int64_t K
       for (int64_t k = 0; k < Kp; k += kW) {
         const vf a = relu_ps(load(top + k)), b = relu_ps(load(top + Kp + k));
         const vf c = relu_ps(load(bottom + k)), d = relu_ps(load(bottom + Kp + k));
-        vf best = a;
-        vi code = vi{};
-        vi take = (b > best) | (b != b);
-        best = select(take, b, best);
-        code = (take & 1) | (~take & code);
-        take = (c > best) | (c != c);
-        best = select(take, c, best);
-        code = (take & 2) | (~take & code);
-        take = (d > best) | (d != d);
-        best = select(take, d, best);
-        code = (take & 3) | (~take & code);
+        vi code;
+        const vf best = window_max(a, b, c, d, code);
         store(out + k, best);
         store(out_code + k, (vf)code);
       }

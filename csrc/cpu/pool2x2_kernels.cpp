@@ -67,17 +67,8 @@ void pool_row(float* y, uint8_t* codes, int64_t* indices, const float* r0, const
     load2(r1 + 2 * q, 2 * n, b0, b1);
     const vf a = act(evens(t0, t1)), b = act(odds(t0, t1));
     const vf c = act(evens(b0, b1)), d = act(odds(b0, b1));
-    vf best = a;
-    vi code = vi{};
-    vi take = (b > best) | (b != b);
-    best = select(take, b, best);
-    code = (take & 1) | (~take & code);
-    take = (c > best) | (c != c);
-    best = select(take, c, best);
-    code = (take & 2) | (~take & code);
-    take = (d > best) | (d != d);
-    best = select(take, d, best);
-    code = (take & 3) | (~take & code);
+    vi code;
+    const vf best = window_max(a, b, c, d, code);
     if (n == kW) {
       store(y + q, best);
     } else {

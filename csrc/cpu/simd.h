@@ -203,6 +203,24 @@ inline void transpose4(float* out, int64_t ldo, const float* in, int64_t ldi) {
 #endif
 }
 
+// The lane-wise maximum of a 2x2 window's values a, b (top row), c, d (bottom row), and in code
+// its place 0..3: the first of equal maxima, and a NaN over any number (2x2 max pooling's rule,
+// PyTorch's; pool2x2_kernels.cpp and the conv block's pooling share it).
+inline vf window_max(vf a, vf b, vf c, vf d, vi& code) {
+  vf best = a;
+  code = vi{};
+  vi take = (b > best) | (b != b);
+  best = select(take, b, best);
+  code = (take & 1) | (~take & code);
+  take = (c > best) | (c != c);
+  best = select(take, c, best);
+  code = (take & 2) | (~take & code);
+  take = (d > best) | (d != d);
+  best = select(take, d, best);
+  code = (take & 3) | (~take & code);
+  return best;
+}
+
 // One step of the kW x kW transpose: rows a and b, D rows apart, swap their off-diagonal D x D
 // blocks (a's lanes with bit D set <-> b's lanes without it). Steps D = kW / 2, ..., 1 transpose.
 template <int D>
