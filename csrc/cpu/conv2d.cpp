@@ -41,6 +41,7 @@
 #include <cstdint>
 #include <cstring>
 #include <new>
+#include <numeric>
 
 #include "cpu/fused.h"
 #include "cpu/gemm.h"
@@ -1099,8 +1100,8 @@ struct ImagePath {
 ImagePath carve_image_path(Carver& cv, const Conv2dParams& cp, int isa, bool need_dx,
                            bool need_dw, int threads) {
   ImagePath ip{};
-  if (!need_dw || use_c1(cp) || cp.N == 0 || cp.C == 0) return ip;
-  ip.plan = carve_backward_plan(cv, cp, isa, need_dx, true, threads);
+  if ((!need_dw && !need_dx) || use_c1(cp) || cp.N == 0 || cp.C == 0) return ip;
+  ip.plan = carve_backward_plan(cv, cp, isa, need_dx, need_dw, threads);
   ip.stride = round_up(cp.K * cp.P * cp.Q, kAlignFloats);
   ip.scratch = cv.floats(ip.stride * std::max(1, threads));
   ip.ok = ip.plan.dw_wino == 0 && (!need_dx || (dx_as_forward(cp) && ip.plan.dx_wino != 0));
@@ -1115,8 +1116,8 @@ ImagePath carve_image_path(Carver& cv, const Conv2dParams& cp, int isa, bool nee
 // gathers instead of a GEMM. Per image and band of output rows, x goes channels-last (xt,
 // Winograd's to_channels_last) and then to xr (rows, Wx, R, Cp), xr[p][w][r] = xt[p * sh + r][w]:
 // output pixel (p, q)'s patch is then the S * R * Cp floats at xr[p][q * sw], in one piece. Each
-// output channel's windows become a list of (patch offset, g) items, and gather_patches sums them into
-// acc (K, S, R, Cp) with its accumulators in registers. Images run in dw_groups' fixed groups,
+// output channel's windows become a list of (patch offset, g) items, and gather_patches sums
+// them into acc (K, S, R, Cp) with its accumulators in registers. Images run in dw_groups' fixed groups,
 // each with its own acc, added in order: threads do not change the sums (the order differs from
 // the dense product's, so the rounding does). An image whose x has an inf or NaN lists every
 // output pixel with its dz, zeros included, so that 0 * inf makes NaN where the dense product's
@@ -1127,7 +1128,6 @@ struct GatheredDw {
   int64_t groups;
   float* acc;       // groups x K x T
   int64_t* acc_at;  // K: k * T, each output channel's accumulator in a group's acc
-  float* sums;      // N x K: dz's plane sums (for db)
   float *xts, *xrs, *gs;  // per worker, *_stride floats apart
   int64_t *offs, *firsts;
   int64_t xt_stride, xr_stride, item_stride;  // (offs and gs share item_stride; firsts K + 1)
@@ -1136,18 +1136,23 @@ struct GatheredDw {
 // xr floats per band at most (a band of 1 pooled row may need more).
 constexpr int64_t kGatherBandFloats = int64_t{1} << 13;
 
-// Whether the block's dw takes the gathered path on ISA build isa: under the automatic setting,
-// where padding the channels to the vector width adds at most 2x (the dense product does 4x the
-// multiply-adds).
+// The gathered paths' channels: C rounded up to ISA build isa's vector width.
+int64_t gathered_cp(const Conv2dParams& cp, int isa) {
+  return round_up(cp.C, kWinograd[isa]->cw);
+}
+
+// Whether the block's gradients take the gathered paths on ISA build isa: under the automatic
+// setting, where padding the channels to the vector width adds at most 2x (the dense product
+// does 4x the multiply-adds).
 bool gathered_dw_pays(const Conv2dParams& cp, int isa) {
   if (cp.algorithm != Conv2dAlgorithm::automatic || cp.N == 0 || cp.C == 0) return false;
-  return round_up(cp.C, kWinograd[isa]->cw) <= 2 * cp.C;
+  return gathered_cp(cp, isa) <= 2 * cp.C;
 }
 
 GatheredDw carve_gathered_dw(Carver& cv, const Conv2dParams& cp, int isa, int workers) {
   GatheredDw s{};
   const int64_t Pp = cp.P / 2;
-  s.Cp = round_up(cp.C, kWinograd[isa]->cw);
+  s.Cp = gathered_cp(cp, isa);
   s.Wx = (cp.Q - 1) * cp.stride_w + cp.S;
   s.T = cp.S * cp.R * s.Cp;
   const int64_t per_row = 2 * s.Wx * cp.R * s.Cp;  // xr floats per pooled row
@@ -1155,7 +1160,6 @@ GatheredDw carve_gathered_dw(Carver& cv, const Conv2dParams& cp, int isa, int wo
   s.groups = dw_groups(cp.N, cp.K * s.T);
   s.acc = cv.floats(s.groups * cp.K * s.T);
   s.acc_at = cv.int64s(cp.K);
-  s.sums = cv.floats(cp.N * cp.K);
   const int64_t rows = 2 * s.band + 1;  // output rows per band (the last takes an odd row)
   s.xt_stride = round_up(((rows - 1) * cp.stride_h + cp.R) * s.Wx * s.Cp, kAlignFloats);
   s.xr_stride = round_up(rows * s.Wx * cp.R * s.Cp, kAlignFloats);
@@ -1168,11 +1172,11 @@ GatheredDw carve_gathered_dw(Carver& cv, const Conv2dParams& cp, int isa, int wo
   return s;
 }
 
-// dw (K, C, R, S) and s.sums of the block, from gp (N, K, P / 2, Q / 2), the gradient at each
-// window's argmax (pooled_gradient), and the codes.
-void gathered_dw(float* dw, const float* gp, const uint8_t* codes, const float* x,
-                 const Conv2dParams& cp, const GatheredDw& s, const Conv2dKernels& kr,
-                 const Conv2dWinogradKernels& kw, int nthreads) {
+// dw (K, C, R, S) and dz's plane sums (N, K) (for db) of the block, from gp (N, K, P / 2, Q / 2),
+// the gradient at each window's argmax (pooled_gradient), and the codes.
+void gathered_dw(float* dw, float* plane_sums, const float* gp, const uint8_t* codes,
+                 const float* x, const Conv2dParams& cp, const GatheredDw& s,
+                 const Conv2dKernels& kr, const Conv2dWinogradKernels& kw, int nthreads) {
   const int64_t K = cp.K, P = cp.P, Q = cp.Q, Pp = P / 2, Qp = Q / 2, R = cp.R;
   const int64_t chw = cp.C * cp.H * cp.W, T = s.T, patch_row = R * s.Cp;
   for (int64_t k = 0; k < K; ++k) s.acc_at[k] = k * T;
@@ -1192,7 +1196,7 @@ void gathered_dw(float* dw, const float* gp, const uint8_t* codes, const float* 
       for (int64_t n = cp.N * grp / s.groups; n < cp.N * (grp + 1) / s.groups; ++n) {
         const float* xn = x + n * chw;
         const bool finite = !kr.any_nonfinite(xn, chw);
-        float* sums = s.sums + n * K;
+        float* sums = plane_sums + n * K;
         std::fill(sums, sums + K, 0.0f);
         for (int64_t i0 = 0; i0 < Pp; i0 += s.band) {
           const int64_t i1 = std::min(Pp, i0 + s.band);
@@ -1288,17 +1292,20 @@ constexpr int64_t kGatherDxChunkBytes = 24 << 10;
 // A worker's dxr at most, in floats: larger images take the other paths.
 constexpr int64_t kGatherDxFloats = int64_t{1} << 20;
 
+// dxr's and dxt's columns: every patch's, and the input's from -pad_w.
+int64_t gathered_dx_cols(const Conv2dParams& cp) {
+  return std::max((cp.Q - 1) * cp.stride_w + cp.S, cp.W + cp.pad_w);
+}
+
 bool gathered_dx_pays(const Conv2dParams& cp, int isa) {
-  if (!gathered_dw_pays(cp, isa)) return false;
-  const int64_t Cp = round_up(cp.C, kWinograd[isa]->cw);
-  const int64_t Wx = std::max((cp.Q - 1) * cp.stride_w + cp.S, cp.W + cp.pad_w);
-  return cp.P * Wx * cp.R * Cp <= kGatherDxFloats;
+  return gathered_dw_pays(cp, isa) &&
+         cp.P * gathered_dx_cols(cp) * cp.R * gathered_cp(cp, isa) <= kGatherDxFloats;
 }
 
 GatheredDx carve_gathered_dx(Carver& cv, const Conv2dParams& cp, int isa, int workers) {
   GatheredDx s{};
-  s.Cp = round_up(cp.C, kWinograd[isa]->cw);
-  s.Wx = std::max((cp.Q - 1) * cp.stride_w + cp.S, cp.W + cp.pad_w);
+  s.Cp = gathered_cp(cp, isa);
+  s.Wx = gathered_dx_cols(cp);
   s.rows = std::max((cp.P - 1) * cp.stride_h + cp.R, cp.H + cp.pad_h);
   s.T = cp.S * cp.R * s.Cp;
   s.wr = cv.floats(cp.K * s.T);
@@ -1396,42 +1403,25 @@ void gathered_dx(float* dx, const float* gp, const uint8_t* codes, const float* 
   }
 }
 
-// The block's backward on the gathered paths: the gradient at each window's argmax (g), the
-// gathered dw's scratch, then the input gradient's: gathered, or (a w with an inf or NaN, or
-// images too large) by Winograd on dz rebuilt an image at a time (dx_image) or from the dense
-// dz (dz, rest).
+// The block's backward on the gathered paths: the gradient at each window's argmax (g), dz's
+// plane sums (for db), the gathered dw's scratch and the gathered dx's (where it pays; a w
+// with an inf or NaN leaves the input gradient to the paths after them).
 struct GatheredPath {
-  float* g;  // (N, K, P / 2, Q / 2): the gradient at each window's argmax
+  float* g;     // (N, K, P / 2, Q / 2)
+  float* sums;  // (N, K)
   GatheredDw dw;
-  bool dx_gathered;  // (then gdx; else, below, Winograd per image or the dense dz)
+  bool dx;  // gdx carved
   GatheredDx gdx;
-  bool dx_image;
-  BackwardPlan plan;
-  float* scratch;  // dx_image: one dz image per worker, stride floats apart
-  int64_t stride;
-  float *dz, *rest;
 };
 
 GatheredPath carve_gathered_path(Carver& cv, const Conv2dParams& cp, int isa, bool need_dx,
-                                 bool need_dw, bool w_finite, int threads, int nthreads) {
+                                 bool need_dw, int threads) {
   GatheredPath gp{};
   gp.g = cv.floats(cp.N * cp.K * (cp.P / 2) * (cp.Q / 2));
+  gp.sums = cv.floats(cp.N * cp.K);
   if (need_dw) gp.dw = carve_gathered_dw(cv, cp, isa, std::max(1, threads));
-  if (!need_dx) return gp;
-  gp.dx_gathered = gathered_dx_pays(cp, isa) && w_finite;
-  if (gp.dx_gathered) {
-    gp.gdx = carve_gathered_dx(cv, cp, isa, std::max(1, threads));
-    return gp;
-  }
-  gp.dx_image = dx_as_forward(cp) && winograd_tile(dx_geometry(cp), cp.algorithm, isa) != 0;
-  if (gp.dx_image) {
-    gp.plan = carve_backward_plan(cv, cp, isa, true, false, threads);
-    gp.stride = round_up(cp.K * cp.P * cp.Q, kAlignFloats);
-    gp.scratch = cv.floats(gp.stride * std::max(1, threads));
-  } else {
-    gp.dz = cv.floats(cp.N * cp.K * cp.P * cp.Q);
-    gp.rest = cv.floats(conv2d_backward_workspace_floats(cp, true, false, nthreads));
-  }
+  gp.dx = need_dx && gathered_dx_pays(cp, isa);
+  if (gp.dx) gp.gdx = carve_gathered_dx(cv, cp, isa, std::max(1, threads));
   return gp;
 }
 
@@ -1488,16 +1478,17 @@ int64_t conv2d_relu_maxpool2x2_backward_workspace_floats(const Conv2dParams& cp,
     return most_floats(
         [&](Carver& cv, int) { carve_c1(cv, cp, std::max(1, threads), true, true); });
   }
-  const int64_t image_path = most_floats(
-      [&](Carver& cv, int isa) { carve_image_path(cv, cp, isa, need_dx, need_dw, threads); });
-  int64_t gathered = 0;
-  for (const bool w_finite : {false, true}) {  // (the input gradient's path depends on w)
-    gathered = std::max(gathered, most_floats([&](Carver& cv, int isa) {
-      if ((need_dw || need_dx) && gathered_dw_pays(cp, isa)) {
-        carve_gathered_path(cv, cp, isa, need_dx, need_dw, w_finite, threads, nthreads);
-      }
-    }));
-  }
+  // (After the gathered paths, the input gradient may still take the others, alone.)
+  const int64_t image_path = std::max(
+      most_floats(
+          [&](Carver& cv, int isa) { carve_image_path(cv, cp, isa, need_dx, need_dw, threads); }),
+      most_floats(
+          [&](Carver& cv, int isa) { carve_image_path(cv, cp, isa, need_dx, false, threads); }));
+  const int64_t gathered = most_floats([&](Carver& cv, int isa) {
+    if ((need_dw || need_dx) && gathered_dw_pays(cp, isa)) {
+      carve_gathered_path(cv, cp, isa, need_dx, need_dw, threads);
+    }
+  });
   const int64_t dense_dz = round_up(cp.N * cp.K * cp.P * cp.Q, kAlignFloats) + kAlignFloats +
                            conv2d_backward_workspace_floats(cp, need_dx, need_dw, nthreads);
   return std::max({image_path, dense_dz, gathered});
@@ -1530,13 +1521,11 @@ int64_t conv2d_relu_maxpool2x2_backward(float* dx, float* dw, float* db, const f
     return bad_codes();
   }
   if ((dw != nullptr || dx != nullptr) && gathered_dw_pays(cp, isa)) {
-    // The gathered dw and dx (conv2 of the CNN); dx by Winograd on dz rebuilt per image, or
-    // from the dense dz, where it is not gathered.
+    // The gathered dw and dx (conv2 of the CNN). Where dx is not gathered (a w with an inf or
+    // NaN, or images past its scratch), it takes the paths below, alone.
     Carver cv(workspace);
-    const bool w_finite =
-        dx != nullptr && !kKernels[isa]->any_nonfinite(w, cp.K * cp.C * cp.R * cp.S);
-    const GatheredPath gp = carve_gathered_path(cv, cp, isa, dx != nullptr, dw != nullptr,
-                                                w_finite, threads, nthreads);
+    const GatheredPath gp =
+        carve_gathered_path(cv, cp, isa, dx != nullptr, dw != nullptr, threads);
     const Conv2dKernels& kr = *kKernels[isa];
     const int64_t pooled = cp.N * cp.K * (cp.P / 2) * (cp.Q / 2);
     std::atomic<int64_t> bad_count{0};
@@ -1545,38 +1534,23 @@ int64_t conv2d_relu_maxpool2x2_backward(float* dx, float* dw, float* db, const f
     });
     if (bad_count.load() != 0) bad = true;
     if (dw != nullptr) {
-      gathered_dw(dw, gp.g, codes, x, cp, gp.dw, kr, *kWinograd[isa], threads);
-      if (db != nullptr) db_from_sums(db, gp.dw.sums, cp);
+      gathered_dw(dw, gp.sums, gp.g, codes, x, cp, gp.dw, kr, *kWinograd[isa], threads);
     } else if (db != nullptr) {
-      // db alone: each image's window sums in float, added in image order in double.
-      const int64_t windows = (cp.P / 2) * (cp.Q / 2);
-      for (int64_t k = 0; k < cp.K; ++k) {
-        double total = 0.0;
-        for (int64_t n = 0; n < cp.N; ++n) {
-          const float* plane = gp.g + (n * cp.K + k) * windows;
-          float sum = 0.0f;
-          for (int64_t i = 0; i < windows; ++i) sum += plane[i];
-          total += sum;
-        }
-        db[k] = static_cast<float>(total);
+      const int64_t windows = (cp.P / 2) * (cp.Q / 2);  // db alone: each image's window sums
+      for (int64_t i = 0; i < cp.N * cp.K; ++i) {
+        gp.sums[i] = std::accumulate(gp.g + i * windows, gp.g + (i + 1) * windows, 0.0f);
       }
     }
-    if (dx != nullptr && gp.dx_gathered) {
+    if (db != nullptr) db_from_sums(db, gp.sums, cp);
+    if (dx == nullptr) return bad_codes();
+    if (gp.dx && !kr.any_nonfinite(w, cp.K * cp.C * cp.R * cp.S)) {
       gathered_dx(dx, gp.g, codes, w, cp, gp.gdx, kr, *kWinograd[isa], threads);
-    } else if (dx != nullptr && gp.dx_image) {
-      const UnpooledImages dzs{dyp, codes, yp, cp.K, cp.P, cp.Q, gp.scratch, gp.stride, &bad};
-      backward_with(dx, nullptr, nullptr, nullptr, dzs, dzs, x, w, cp, gp.plan, isa, threads);
-    } else if (dx != nullptr) {
-      const int64_t PQ = cp.P * cp.Q;
-      split_blocks(cp.N * cp.K, cp.N * cp.K * PQ, [&](int64_t p0, int64_t p1) {
-        if (relu_unpool2x2_codes(gp.dz, dyp, codes, yp, cp.P, cp.Q, p0, p1) != 0) bad = true;
-      });
-      conv2d_backward(dx, nullptr, nullptr, gp.dz, x, w, cp, gp.rest, nthreads);
+      return bad_codes();
     }
-    return bad_codes();
+    dw = db = nullptr;  // done: the input gradient alone by the paths below
   }
   {
-    // The implicit-GEMM dw and the Winograd dx: dz rebuilt per image.
+    // The implicit-GEMM dw and the Winograd dx (or either alone): dz rebuilt per image.
     Carver cv(workspace);
     const ImagePath ip = carve_image_path(cv, cp, isa, dx != nullptr, dw != nullptr, threads);
     if (ip.ok) {

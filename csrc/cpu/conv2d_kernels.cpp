@@ -28,6 +28,7 @@
 #include "cpu/conv2d.h"
 #include "cpu/gemm_ukernel.h"
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -85,20 +86,17 @@ void pack_dy_t(float* dyt, float* sums, const float* dyn, int64_t K, int64_t PQ)
   for (int64_t jp = 0; jp * kNR < K; ++jp) {
     float* panel = dyt + jp * PQ * kNR;
     const float* src = dyn + jp * kNR * PQ;
-    const int64_t cols = min64(kNR, K - jp * kNR), cols4 = cols / 4 * 4;
-    int64_t m = 0;
-    // 4 x 4 blocks, a few whole rows of the panel at a time.
-    for (; m + 4 <= PQ; m += 4) {
-      for (int64_t j = 0; j < cols4; j += 4) {
-        transpose4(panel + m * kNR + j, kNR, src + j * PQ + m, PQ);
+    const int64_t cols = min64(kNR, K - jp * kNR);
+    // Blocks of kW channels x kW pixels, transposed in registers; then the zeros past K.
+    for (int64_t j = 0; j < cols; j += kW) {
+      const int channels = static_cast<int>(min64(kW, cols - j));
+      for (int64_t m = 0; m < PQ; m += kW) {
+        transpose_block(panel + m * kNR + j, kNR, src + j * PQ + m, PQ, channels,
+                        static_cast<int>(min64(kW, PQ - m)));
       }
     }
-    for (; m < PQ; ++m) {
-      for (int64_t j = 0; j < cols4; ++j) panel[m * kNR + j] = src[j * PQ + m];
-    }
-    for (m = 0; m < PQ; ++m) {
-      for (int64_t j = cols4; j < cols; ++j) panel[m * kNR + j] = src[j * PQ + m];
-      for (int64_t j = cols; j < kNR; ++j) panel[m * kNR + j] = 0.0f;
+    for (int64_t m = 0; m < PQ && cols < kNR; ++m) {
+      std::fill(panel + m * kNR + cols, panel + (m + 1) * kNR, 0.0f);
     }
   }
   if (sums == nullptr) return;

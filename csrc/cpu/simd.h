@@ -185,24 +185,6 @@ inline void store_int64_first(int64_t* p, vi v, int n) {
 #endif
 }
 
-// out[j * ldo + i] = in[i * ldi + j] for i, j < 4 (SSE2 in every x86-64 build): the block of the
-// layout changes (conv2d_kernels.cpp pack_dy_t, conv2d_winograd_kernels.cpp channels-last).
-inline void transpose4(float* out, int64_t ldo, const float* in, int64_t ldi) {
-#if defined(__SSE2__)
-  __m128 r0 = _mm_loadu_ps(in), r1 = _mm_loadu_ps(in + ldi);
-  __m128 r2 = _mm_loadu_ps(in + 2 * ldi), r3 = _mm_loadu_ps(in + 3 * ldi);
-  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-  _mm_storeu_ps(out, r0);
-  _mm_storeu_ps(out + ldo, r1);
-  _mm_storeu_ps(out + 2 * ldo, r2);
-  _mm_storeu_ps(out + 3 * ldo, r3);
-#else
-  for (int i = 0; i < 4; ++i) {
-    for (int j = 0; j < 4; ++j) out[j * ldo + i] = in[i * ldi + j];
-  }
-#endif
-}
-
 // The lane-wise maximum of a 2x2 window's values a, b (top row), c, d (bottom row), and in code
 // its place 0..3: the first of equal maxima, and a NaN over any number (2x2 max pooling's rule,
 // PyTorch's; pool2x2_kernels.cpp and the conv block's pooling share it).
